@@ -1,0 +1,171 @@
+"""The config schema shared by every dataset config in ``configs/``, and its helpers.
+
+Each file in ``configs/`` exposes ``get_config(arg=None)`` returning an
+``ml_collections.ConfigDict`` built from :func:`base_config`; ``arg="tiny"`` gives the tiny twin
+(same schema, sizes small enough for a test on two CPU cores). Command-line tools load a config
+with absl's ``config_flags`` (``--config configs/lfw.py:tiny --config.train.epochs=3``) and write
+the resolved config beside their outputs with :func:`save_resolved`.
+
+Field names follow the paper: ``colour_field`` (64x64 ab/128), ``grey`` (lightness L), ``latent_dim``
+(d), loss weights as ``{term}_factor``.
+"""
+
+import json
+import os
+
+import ml_collections
+
+PAPER = "Deshpande et al., Learning Diverse Image Colorization, CVPR 2017"
+
+
+def base_config():
+  """The paper's settings; dataset configs override paths and the few dataset-specific values."""
+  c = ml_collections.ConfigDict()
+  c.dataset = ""  # name, for logs and file names
+
+  # Input pipeline (divcolor_tf.data).
+  c.data = ml_collections.ConfigDict()
+  c.data.train = ""  # directory tree, list file (one path per line) or glob
+  c.data.val = ""  # optional separate validation source; empty: hold out val_fraction of train
+  c.data.val_fraction = 0.05  # deterministic split by file path hash and split_seed
+  c.data.split_seed = 0
+  c.data.field_size = 64  # the VAE's colour field is field_size x field_size x 2 (paper: 64)
+  c.data.grey_size = 224  # the grey feature network's input (paper: 224, Zhang et al.)
+  c.data.drop_near_grey = True  # leave out black-and-white photos (their ab is ~0)
+  c.data.near_grey_threshold = 0.02  # mean |ab|/128 below which a photo counts as near grey
+  c.data.max_images = 0  # 0: all
+  c.data.shuffle_buffer = 2048
+  c.data.cache = False  # cache decoded, resized examples in memory after the first epoch
+
+  # Colour statistics (divcolor_tf.stats): PCA of colour fields, prior over the 313 bins.
+  c.stats = ml_collections.ConfigDict()
+  c.stats.path = ""  # a stats .npz from divcolor-stats; empty: compute from data.train
+  c.stats.n_components = 20  # the paper's top-20 principal components (L_mah)
+  c.stats.prior_sigma = 5.0  # Gaussian smoothing of the 313-bin prior (Zhang et al.); 0: none
+  c.stats.uniform_mix = 0.5  # lambda of the stable colourfulness weights (Zhang et al.)
+  c.stats.max_images = 0  # 0: all of data.train
+
+  # VAE (divcolor_tf.models.vae), Section 3 of the paper.
+  c.vae = ml_collections.ConfigDict()
+  c.vae.latent_dim = 64  # d (CVPR); arXiv v1 used 32 for LFW
+  c.vae.width = 1.0  # channel multiplier; 1.0 is the paper's 128..1024
+  c.vae.skip = False  # the "Ours+skip" variant (grey encoder, z multiplied into its 4x4 map)
+  c.vae.relu_before_bn = True  # paper C_ReLU -> B, and the authors' code: conv -> ReLU -> BN
+  c.vae.bn_before_tanh = False  # authors' code: a BN before the final tanh
+  c.vae.encoder_dropout = 0.0  # authors' code: dropout 0.3 (keep 0.7) before the final F
+  c.vae.truncated_noise = False  # authors' code: truncated-normal reparameterisation noise
+
+  # Decoder loss, Eq. 2-4, and the KL term.
+  c.loss = ml_collections.ConfigDict()
+  c.loss.hist_factor = 1.0  # L_hist, colourfulness-weighted squared error
+  c.loss.mah_factor = 0.1  # L_mah, Mahalanobis distance in the PCA basis
+  c.loss.grad_factor = 1e-3  # L_grad, finite-difference gradients
+  c.loss.kl_factor = 1e-2  # KL(Q(z|C) || N(0, I)) relative to the decoder loss (arXiv v1: 1e-4)
+  c.loss.kl_ramp_epochs = 0  # authors' code: ramp KL weight linearly from 0 over 10 epochs
+  c.loss.colourfulness = "stable"  # "stable" (Zhang et al. mix+normalise) or "raw" (1/p)
+  c.loss.hist_norm = "squared"  # "squared" (paper Eq. 3) or "sqrt" (authors' non-squared norm)
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 32
+  c.train.epochs = 10
+  c.train.learning_rate = 1e-4
+  c.train.optimizer = "adam"
+  c.train.clipnorm = 0.0  # 0: no clipping
+  c.train.seed = 0
+  c.train.mixed_precision = False  # bf16 compute, fp32 variables
+  c.train.steps_per_epoch = 0  # 0: one pass over the training split
+  c.train.num_devices = 0  # 0: every visible device (MirroredStrategy when > 1)
+  c.train.image_summaries = 8  # reconstructions shown in TensorBoard per epoch
+
+  # Grey-level feature network (Zhang et al. conv1..conv7) and the MDN, Section 4.
+  c.features = ml_collections.ConfigDict()
+  c.features.width = 1.0
+  c.features.epochs = 5
+  c.features.batch_size = 16
+  c.features.learning_rate = 3e-5
+  c.features.soft_k = 5  # soft-encode each pixel's ab over its k nearest bins
+  c.features.soft_sigma = 5.0
+
+  c.mdn = ml_collections.ConfigDict()
+  c.mdn.components = 8
+  c.mdn.variance = 0.1  # fixed spherical variance sigma^2 of every component
+  c.mdn.width = 1.0
+  c.mdn.dropout = 0.25  # authors' code: keep 0.75 before both FCs
+  c.mdn.epochs = 5
+  c.mdn.batch_size = 32
+  c.mdn.learning_rate = 1e-4
+
+  c.colorize = ml_collections.ConfigDict()
+  c.colorize.k = 5  # the paper's figures show the top-5 means
+  return c
+
+
+def tiny(c):
+  """Shrinks a config in place to the tiny twin used by tests (same schema, seconds per step)."""
+  c.data.grey_size = 64
+  c.data.max_images = 64
+  c.data.shuffle_buffer = 64
+  c.stats.max_images = 64
+  c.vae.width = 1 / 16
+  c.vae.latent_dim = 8
+  c.train.batch_size = 8
+  c.train.epochs = 1
+  c.train.steps_per_epoch = 2
+  c.train.image_summaries = 2
+  c.features.width = 1 / 16
+  c.features.epochs = 1
+  c.features.batch_size = 4
+  c.mdn.width = 1 / 16
+  c.mdn.epochs = 1
+  c.mdn.batch_size = 4
+  return c
+
+
+def load(path, overrides=()):
+  """Loads ``path[:arg]`` (a configs/*.py file) and applies ``key=value`` overrides.
+
+  Tests and notebooks use this; command-line tools use absl's ``config_flags`` instead.
+  """
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  file_path, _, arg = path.partition(":")
+  if not os.path.isfile(file_path):
+    raise FileNotFoundError(f"{file_path}: no such config file")
+  spec = importlib.util.spec_from_file_location("divcolor_config", file_path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(arg or None)
+  for item in overrides:
+    key, _, value = item.partition("=")
+    _set_path(config, key, value)
+  return config
+
+
+def _set_path(config, key, text):
+  parts = key.split(".")
+  node = config
+  for part in parts[:-1]:
+    node = node[part]
+  old = node[parts[-1]]
+  if isinstance(old, bool):
+    value = text.lower() in ("1", "true", "yes")
+  elif isinstance(old, (int, float)):
+    value = type(old)(float(text)) if isinstance(old, int) else float(text)
+  else:
+    value = text
+  node[parts[-1]] = value
+
+
+def save_resolved(config, workdir, name="config.json"):
+  """Writes the resolved config as JSON beside a run's outputs; returns the path."""
+  os.makedirs(workdir, exist_ok=True)
+  path = os.path.join(workdir, name)
+  with open(path, "w") as f:
+    f.write(config.to_json(indent=2, sort_keys=True))
+    f.write("\n")
+  return path
+
+
+def load_resolved(workdir, name="config.json"):
+  """Reads a config written by :func:`save_resolved` back into a ConfigDict."""
+  with open(os.path.join(workdir, name)) as f:
+    return ml_collections.ConfigDict(json.load(f))

@@ -1,0 +1,43 @@
+"""Shared fixtures: the real photos in ../shared/data, skipping only when that folder is missing."""
+
+import os
+import pathlib
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED_DATA = pathlib.Path(os.environ.get("DIVCOLOR_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def _need(path):
+  if not path.exists():
+    pytest.skip(f"{path} is missing: the real photos of ../shared/data are not on this machine")
+  return path
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+  return _need(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def lfw_ci():
+  """200 LFW faces (identities disjoint from lfw/train)."""
+  return _need(SHARED_DATA / "lfw" / "ci")
+
+
+@pytest.fixture(scope="session")
+def imagenet_ci():
+  return _need(SHARED_DATA / "imagenet_val" / "ci")
+
+
+@pytest.fixture(scope="session")
+def color_prior():
+  return _need(SHARED_DATA / "color_prior")
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+  return ROOT
