@@ -22,6 +22,8 @@ INSTALL_REQUIRES = [
 
 TOOLS = {
     "divcolor-stats": "stats",
+    "divcolor-train-vae": "train_vae",
+    "divcolor-evaluate-vae": "evaluate_vae",
 }
 
 setuptools.setup(

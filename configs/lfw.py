@@ -3,7 +3,9 @@ r"""LFW faces (the paper's first domain), 64x64 colour fields.
 Run (from the repository root):
   divcolor-stats --images ../shared/data/lfw/train --out workdirs/lfw/stats.npz
   divcolor-train-vae --config configs/lfw.py --workdir workdirs/lfw
-Tiny twin for tests: --config configs/lfw.py:tiny (uses ../shared/data/lfw/ci).
+Variants after a colon, comma-separated: tiny (test twin on ../shared/data/lfw/ci), l2 / mah / all
+(Table 1-2 loss ablations), skip ("Ours+skip"), authors (the authors' code's choices), e.g.
+  --config configs/lfw.py:l2,tiny
 """
 
 from divcolor_tf import config as config_lib
@@ -13,9 +15,4 @@ def get_config(arg=None):
   c = config_lib.base_config()
   c.dataset = "lfw"
   c.data.train = "../shared/data/lfw/train"
-  if arg == "tiny":
-    c.data.train = "../shared/data/lfw/ci"
-    config_lib.tiny(c)
-  elif arg:
-    raise ValueError(f"configs/lfw.py: unknown variant {arg!r} (known: tiny)")
-  return c
+  return config_lib.apply_variants(c, arg, {"data.train": "../shared/data/lfw/ci"})

@@ -121,6 +121,46 @@ def tiny(c):
   return c
 
 
+ABLATIONS = {
+    # Table 1/2 columns. "l2": the plain L2 loss (L_hist with every weight 1), nothing else.
+    "l2": dict(hist_factor=1.0, mah_factor=0.0, grad_factor=0.0, colourfulness="uniform"),
+    # "mah": the specificity loss L_mah alone.
+    "mah": dict(hist_factor=0.0, mah_factor=1.0, grad_factor=0.0),
+    # "all": every term of Eq. 2-4 with the paper's weights (the default).
+    "all": dict(),
+}
+
+
+def apply_variants(c, arg, tiny_overrides=None):
+  """Applies a config file's ``:arg``, a comma-separated list of variant names.
+
+  Variants: ``tiny`` (the test twin; ``tiny_overrides`` are the file's own data paths for it),
+  ``l2`` / ``mah`` / ``all`` (the loss ablations of Tables 1-2), ``skip`` (the "Ours+skip"
+  decoder), ``authors`` (the authors' code's choices where they differ from the paper).
+  """
+  for name in filter(None, (arg or "").split(",")):
+    if name == "tiny":
+      tiny(c)
+      for key, value in (tiny_overrides or {}).items():
+        _set_path(c, key, str(value))
+    elif name in ABLATIONS:
+      c.loss.update(ABLATIONS[name])
+    elif name == "skip":
+      c.vae.skip = True
+    elif name == "authors":
+      c.vae.bn_before_tanh = True
+      c.vae.encoder_dropout = 0.3
+      c.vae.truncated_noise = True
+      c.loss.hist_norm = "sqrt"
+      c.loss.colourfulness = "raw"
+      c.loss.kl_factor = 9e-3
+      c.loss.kl_ramp_epochs = 10
+    else:
+      raise ValueError(f"unknown config variant {name!r} (known: tiny, l2, mah, all, skip, "
+                       "authors)")
+  return c
+
+
 def load(path, overrides=()):
   """Loads ``path[:arg]`` (a configs/*.py file) and applies ``key=value`` overrides.
 

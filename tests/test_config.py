@@ -1,0 +1,72 @@
+"""Configs: every dataset config loads, its tiny twin has the same schema, overrides and variants."""
+
+import pathlib
+
+import pytest
+
+from divcolor_tf import config as config_lib
+
+CONFIGS = sorted(str(p) for p in (pathlib.Path(__file__).parents[1] / "configs").glob("*.py"))
+
+
+def _keys(d, prefix=""):
+  out = set()
+  for k, v in d.items():
+    out.add(prefix + k)
+    if hasattr(v, "items"):
+      out |= _keys(v, prefix + k + ".")
+  return out
+
+
+def test_there_is_a_config_per_paper_dataset():
+  names = {pathlib.Path(p).stem for p in CONFIGS}
+  assert {"lfw", "church", "imagenet_val"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS)
+def test_tiny_twin_has_the_same_schema_and_is_small(path):
+  full = config_lib.load(path)
+  tiny = config_lib.load(path + ":tiny")
+  assert _keys(full.to_dict()) == _keys(tiny.to_dict())
+  assert tiny.vae.width < full.vae.width
+  assert tiny.train.batch_size <= 8 and tiny.data.max_images <= 64
+  assert full.vae.width == 1.0 and full.vae.latent_dim == 64  # the paper's defaults
+
+
+@pytest.mark.parametrize("path", CONFIGS)
+def test_paper_loss_weights_are_the_default(path):
+  c = config_lib.load(path)
+  assert (c.loss.hist_factor, c.loss.mah_factor, c.loss.grad_factor, c.loss.kl_factor) == (
+      1.0, 0.1, 1e-3, 1e-2)
+  assert c.mdn.components == 8 and c.mdn.variance == 0.1 and c.stats.n_components == 20
+
+
+def test_ablation_variants_change_only_the_loss():
+  base = config_lib.load("configs/lfw.py")
+  l2 = config_lib.load("configs/lfw.py:l2")
+  mah = config_lib.load("configs/lfw.py:mah")
+  assert (l2.loss.mah_factor, l2.loss.grad_factor, l2.loss.colourfulness) == (0.0, 0.0, "uniform")
+  assert (mah.loss.hist_factor, mah.loss.mah_factor) == (0.0, 1.0)
+  l2.loss = base.loss
+  assert l2.to_dict() == base.to_dict()
+
+
+def test_overrides_keep_types():
+  c = config_lib.load("configs/lfw.py:tiny", ["train.epochs=3", "vae.skip=true",
+                                               "train.learning_rate=2e-4", "data.train=/x"])
+  assert c.train.epochs == 3 and isinstance(c.train.epochs, int)
+  assert c.vae.skip is True and c.train.learning_rate == 2e-4 and c.data.train == "/x"
+
+
+def test_unknown_variant_is_a_clear_error():
+  with pytest.raises(ValueError, match="unknown config variant 'huge'"):
+    config_lib.load("configs/lfw.py:huge")
+  with pytest.raises(FileNotFoundError, match="nope.py"):
+    config_lib.load("configs/nope.py")
+
+
+def test_resolved_config_round_trips(tmp_path):
+  c = config_lib.load("configs/church.py:tiny,skip")
+  path = config_lib.save_resolved(c, str(tmp_path))
+  assert pathlib.Path(path).name == "config.json"
+  assert config_lib.load_resolved(str(tmp_path)).to_dict() == c.to_dict()
