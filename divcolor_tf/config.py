@@ -32,7 +32,7 @@ def base_config():
   c.data.field_size = 64  # the VAE's colour field is field_size x field_size x 2 (paper: 64)
   c.data.grey_size = 224  # the grey feature network's input (paper: 224, Zhang et al.)
   c.data.drop_near_grey = True  # leave out black-and-white photos (their ab is ~0)
-  c.data.near_grey_threshold = 0.02  # mean |ab|/128 below which a photo counts as near grey
+  c.data.near_grey_threshold = 0.0115  # mean chroma (ab/128) of a near-grey photo; data.py
   c.data.max_images = 0  # 0: all
   c.data.shuffle_buffer = 2048
   c.data.cache = False  # cache decoded, resized examples in memory after the first epoch
