@@ -1,0 +1,308 @@
+"""The colour-field VAE of the paper (Section 3, Figure 2) and its "Ours+skip" variant (Table 3).
+
+The networks are written in the paper's notation (Section 3 and its supplement):
+
+  C_a(k, s, n)  convolution, kernel k x k, stride s, n channels, activation a, zero ("same") padding
+  B             batch normalisation
+  U(f)          bilinear upsampling by a factor f
+  F(n)          fully connected with n outputs
+
+Encoder Q(z | C), 64x64x2 colour field -> (mean, log-variance) of z, each [d]:
+
+  C_ReLU(5,2,128)-B-C_ReLU(5,2,256)-B-C_ReLU(5,2,512)-B-C_ReLU(4,2,1024)-B-F(d)
+
+The paper's final F(d) yields both the mean and the log-variance; the authors' code uses one FC
+with 2d outputs split in two, which is the same function as the two F(d) heads used here
+('enc_fc_mean', 'enc_fc_log_variance'); two heads give named outputs without a splitting layer.
+A dropout (``encoder_dropout``; paper: none, authors' code: 0.3) sits before them.
+
+Decoder f(z), z [d] seen as 1x1xd -> colour field 64x64x2 in ab/128 units:
+
+  U(4)-C_ReLU(4,1,1024)-B-U(2)-C_ReLU(5,1,512)-B-U(2)-C_ReLU(5,1,256)-B-U(2)-C_ReLU(5,1,128)-B-
+  U(2)-C_tanh(5,1,2)
+
+``bn_before_tanh`` adds the authors' B between the last convolution and the tanh.
+
+"Ours+skip" (``skip=True``): a grey encoder reads the 64x64 lightness L,
+
+  C_ReLU(5,2,128)-B-C_ReLU(5,2,256)-B-C_ReLU(5,2,512)-B-C(4,2,d)-B
+
+giving maps at 32, 16, 8 and 4 (4x4xd). The decoder's 4x4 tiled z is multiplied elementwise with
+the 4x4xd map, and the 8, 16 and 32 maps are concatenated to the upsampled decoder features before
+the convolutions at those sizes; the decoder model then takes ``{'z', 'lightness'}``.
+Choices the paper leaves open, and why:
+
+* L enters as (L - 50) / 50, i.e. [-1, 1] like the colour field, inside the model ('grey_scale'),
+  so callers pass L in CIE Lab units [0, 100] as everywhere else in the project.
+* The first three grey convolutions are C_ReLU - B like every other convolution of the paper
+  (and the authors' code), honouring ``relu_before_bn``.
+* The 4x4 map has NO ReLU: it is C(4,2,d) - B, signed, with unit variance per channel after B.
+  It multiplies z, so a ReLU as its last step (conv -> B -> ReLU) would zero about half of the
+  4x4xd products, and with them the gradient to those entries of z: the decoder would ignore
+  parts of the code that the MDN must still predict. The authors' code has conv -> ReLU -> B
+  there; its B maps the ReLU's zeros to a per-channel constant, so nothing is zeroed, but the
+  negative half of every grey response collapses to that constant. Dropping the ReLU keeps all
+  of the grey response and is the same in both ``relu_before_bn`` orders. B keeps the product on
+  the scale of z itself, which the KL term pins near N(0, I).
+
+``relu_before_bn=True`` (default: the paper's "C_ReLU -> B", and the authors' code) puts the ReLU
+inside the convolution (conv -> ReLU -> B); ``False`` gives conv -> B -> ReLU. ``width`` scales
+128/256/512/1024 (rounded, at least 1); d is never scaled.
+
+:func:`sample_z` is the reparameterisation z = mean + exp(log_var / 2) * eps (Section 3, Eq. 1).
+"""
+
+import functools
+from typing import NamedTuple
+
+import keras
+import tensorflow as tf
+
+# The paper's encoder/decoder are four stride-2 steps from the 64x64 field to a 4x4 map.
+_DOWNSAMPLING = 16
+
+
+# The paper's building blocks. Names are the Keras layer names, which mirror the paper.
+# C, B, U, F and C_ReLU_B are the paper's symbols, hence their names.
+# pylint: disable=invalid-name
+
+def C(x, k, s, n, act, name):
+  """C_act(k, s, n): k x k convolution, stride s, n channels, zero ('same') padding."""
+  return keras.layers.Conv2D(n, k, strides=s, padding="same", activation=act, name=name)(x)
+
+
+def B(x, name):
+  """B: batch normalisation (Keras defaults: momentum 0.99, epsilon 1e-3)."""
+  return keras.layers.BatchNormalization(name=name)(x)
+
+
+def U(x, f, name):
+  """U(f): bilinear upsampling by f (on a 1x1 map, U(f) tiles it f x f)."""
+  return keras.layers.UpSampling2D(size=f, interpolation="bilinear", name=name)(x)
+
+
+def F(x, n, name):
+  """F(n): fully connected layer with n outputs (x already flat)."""
+  return keras.layers.Dense(n, name=name)(x)
+
+
+def C_ReLU_B(x, k, s, n, prefix, i, relu_before_bn):
+  """The paper's repeated unit C_ReLU(k, s, n) - B, named '{prefix}_conv{i}', '{prefix}_bn{i}'.
+
+  Args:
+    x: [B, H, W, c] features.
+    k, s, n: kernel size, stride, channels of the convolution.
+    prefix: 'enc', 'dec' or 'grey'.
+    i: the unit's position in the paper's list, from 1.
+    relu_before_bn: True: conv -> ReLU -> B (paper's order, authors' code); False: conv -> B ->
+      ReLU (a separate Activation layer '{prefix}_relu{i}').
+
+  Returns:
+    [B, ceil(H / s), ceil(W / s), n] features.
+  """
+  if relu_before_bn:
+    return B(C(x, k, s, n, "relu", f"{prefix}_conv{i}"), f"{prefix}_bn{i}")
+  x = B(C(x, k, s, n, None, f"{prefix}_conv{i}"), f"{prefix}_bn{i}")
+  return keras.layers.Activation("relu", name=f"{prefix}_relu{i}")(x)
+
+
+# pylint: enable=invalid-name
+
+# Config handling.
+
+def _get(vae_config, name, default):
+  """A field of a ConfigDict or a plain dict (tests pass dicts to bypass ConfigDict's types)."""
+  if hasattr(vae_config, "get"):
+    return vae_config.get(name, default)
+  return getattr(vae_config, name, default)
+
+
+class _Settings(NamedTuple):
+  latent_dim: int
+  width: float
+  skip: bool
+  relu_before_bn: bool
+  bn_before_tanh: bool
+  encoder_dropout: float
+  field_size: int
+
+  def channels(self, n):
+    """The paper's n channels scaled by the width multiplier (rounded, at least 1)."""
+    return max(1, int(round(n * self.width)))
+
+
+def _settings(vae_config, field_size):
+  s = _Settings(
+      latent_dim=_get(vae_config, "latent_dim", 64), width=_get(vae_config, "width", 1.0),
+      skip=bool(_get(vae_config, "skip", False)),
+      relu_before_bn=bool(_get(vae_config, "relu_before_bn", True)),
+      bn_before_tanh=bool(_get(vae_config, "bn_before_tanh", False)),
+      encoder_dropout=float(_get(vae_config, "encoder_dropout", 0.0)), field_size=field_size)
+  if isinstance(s.latent_dim, bool) or int(s.latent_dim) != s.latent_dim or s.latent_dim < 1:
+    raise ValueError(f"vae.latent_dim must be a positive integer, got {s.latent_dim!r}")
+  if not s.width > 0:
+    raise ValueError(f"vae.width must be > 0, got {s.width!r}")
+  if not 0.0 <= s.encoder_dropout < 1.0:
+    raise ValueError(f"vae.encoder_dropout must be in [0, 1), got {s.encoder_dropout!r}")
+  if int(field_size) != field_size or field_size < _DOWNSAMPLING or field_size % _DOWNSAMPLING:
+    raise ValueError(f"field_size must be a positive multiple of {_DOWNSAMPLING} (paper: 64), "
+                     f"got {field_size!r}")
+  return s._replace(latent_dim=int(s.latent_dim), width=float(s.width), field_size=int(field_size))
+
+
+# The networks.
+
+def build_encoder(vae_config, field_size=64):
+  """The encoder Q(z | C) of Section 3.
+
+  Args:
+    vae_config: a ConfigDict like ``config.base_config().vae`` (or a dict with its fields).
+    field_size: the colour field's side (``config.data.field_size``; paper 64).
+
+  Returns:
+    keras.Model 'vae_encoder': input 'colour_field' [B, S, S, 2] (ab/128) -> [mean [B, d],
+    log_variance [B, d]] (a list, in that order).
+  """
+  s = _settings(vae_config, field_size)
+  n, d = s.channels, s.latent_dim
+  unit = functools.partial(C_ReLU_B, prefix="enc", relu_before_bn=s.relu_before_bn)
+
+  colour_field = keras.Input((s.field_size, s.field_size, 2), name="colour_field")
+  x = unit(colour_field, 5, 2, n(128), i=1)
+  x = unit(x, 5, 2, n(256), i=2)
+  x = unit(x, 5, 2, n(512), i=3)
+  x = unit(x, 4, 2, n(1024), i=4)
+  if s.encoder_dropout > 0:  # authors' code: keep_prob 0.7 before the FC; the paper has none
+    x = keras.layers.Dropout(s.encoder_dropout, name="enc_dropout")(x)
+  x = keras.layers.Flatten(name="enc_flatten")(x)
+  mean = F(x, d, "enc_fc_mean")
+  log_variance = F(x, d, "enc_fc_log_variance")
+  return keras.Model(colour_field, [mean, log_variance], name="vae_encoder")
+
+
+def build_grey_encoder(vae_config, field_size=64):
+  """The "+skip" variant's grey encoder (paper Table 3, "Ours+skip").
+
+  Args:
+    vae_config: as for :func:`build_encoder`.
+    field_size: the lightness map's side (paper 64).
+
+  Returns:
+    keras.Model 'grey_encoder': input 'lightness' [B, S, S, 1] (CIE L in [0, 100]; scaled to
+    (L - 50) / 50 inside) -> [grey32, grey16, grey8, grey4]: maps at S/2, S/4, S/8 and S/16
+    with 128, 256, 512 (times width) and d channels. grey4 is signed (no ReLU; see module doc).
+  """
+  s = _settings(vae_config, field_size)
+  n, d = s.channels, s.latent_dim
+  unit = functools.partial(C_ReLU_B, prefix="grey", relu_before_bn=s.relu_before_bn)
+
+  lightness = keras.Input((s.field_size, s.field_size, 1), name="lightness")
+  grey = keras.layers.Rescaling(1 / 50, offset=-1.0, name="grey_scale")(lightness)
+  grey32 = unit(grey, 5, 2, n(128), i=1)
+  grey16 = unit(grey32, 5, 2, n(256), i=2)
+  grey8 = unit(grey16, 5, 2, n(512), i=3)
+  grey4 = B(C(grey8, 4, 2, d, None, "grey_conv4"), "grey_bn4")  # multiplies z: no ReLU
+  return keras.Model(lightness, [grey32, grey16, grey8, grey4], name="grey_encoder")
+
+
+def build_decoder(vae_config, field_size=64):
+  """The decoder f(z) of Section 3, or f(z, L) of "Ours+skip" when ``vae_config.skip``.
+
+  Args:
+    vae_config: as for :func:`build_encoder`.
+    field_size: the colour field's side (paper 64).
+
+  Returns:
+    keras.Model 'vae_decoder' with input 'z' [B, d] (or, for skip, the dict {'z': [B, d],
+    'lightness': [B, S, S, 1]}, L in [0, 100]) -> colour field [B, S, S, 2] in ab/128, in [-1, 1].
+  """
+  s = _settings(vae_config, field_size)
+  n, d = s.channels, s.latent_dim
+  unit = functools.partial(C_ReLU_B, prefix="dec", relu_before_bn=s.relu_before_bn)
+
+  z = keras.Input((d,), name="z")
+  x = keras.layers.Reshape((1, 1, d), name="dec_reshape")(z)
+  x = U(x, s.field_size // _DOWNSAMPLING, "dec_up1")
+  if s.skip:
+    lightness = keras.Input((s.field_size, s.field_size, 1), name="lightness")
+    grey32, grey16, grey8, grey4 = build_grey_encoder(vae_config, field_size)(lightness)
+    x = keras.layers.Multiply(name="dec_grey_multiply")([x, grey4])
+  x = unit(x, 4, 1, n(1024), i=1)
+  x = U(x, 2, "dec_up2")
+  if s.skip:
+    x = keras.layers.Concatenate(name="dec_grey_concat2")([x, grey8])
+  x = unit(x, 5, 1, n(512), i=2)
+  x = U(x, 2, "dec_up3")
+  if s.skip:
+    x = keras.layers.Concatenate(name="dec_grey_concat3")([x, grey16])
+  x = unit(x, 5, 1, n(256), i=3)
+  x = U(x, 2, "dec_up4")
+  if s.skip:
+    x = keras.layers.Concatenate(name="dec_grey_concat4")([x, grey32])
+  x = unit(x, 5, 1, n(128), i=4)
+  x = U(x, 2, "dec_up5")
+  if s.bn_before_tanh:  # authors' code: C(5,1,2) - B - tanh
+    x = B(C(x, 5, 1, 2, None, "dec_conv5"), "dec_bn5")
+    colour_field = keras.layers.Activation("tanh", name="dec_tanh")(x)
+  else:
+    colour_field = C(x, 5, 1, 2, "tanh", "dec_conv5")
+  inputs = {"z": z, "lightness": lightness} if s.skip else z
+  return keras.Model(inputs, colour_field, name="vae_decoder")
+
+
+class VAEModels(NamedTuple):
+  """The encoder and decoder of one config (the grey encoder, if any, is inside the decoder)."""
+  encoder: keras.Model
+  decoder: keras.Model
+
+  def parameter_counts(self):
+    """{'encoder', 'decoder', 'grey_encoder' (0 without skip), 'total'}: numbers of weights,
+    trainable or not (BN moving statistics included), as ``keras.Model.count_params``."""
+    grey = 0
+    if any(layer.name == "grey_encoder" for layer in self.decoder.layers):
+      grey = self.decoder.get_layer("grey_encoder").count_params()
+    enc, dec = self.encoder.count_params(), self.decoder.count_params()
+    return {"encoder": enc, "decoder": dec, "grey_encoder": grey, "total": enc + dec}
+
+
+def build_vae(vae_config, field_size=64):
+  """Both networks of ``vae_config``: VAEModels(encoder, decoder)."""
+  return VAEModels(build_encoder(vae_config, field_size), build_decoder(vae_config, field_size))
+
+
+# The reparameterisation (Section 3, Eq. 1).
+
+def sample_z(mean, log_variance, seed=None, truncated=False):
+  """z = mean + exp(log_variance / 2) * eps, eps ~ N(0, I) or truncated at 2 std.
+
+  Works eagerly, inside a tf.function train step and in a tf.distribute replica context.
+
+  Args:
+    mean: [B, d] mean of Q(z | C).
+    log_variance: [B, d] log-variance of Q(z | C).
+    seed: the noise source. None: TensorFlow's stateful RNG (fresh noise at every call and on
+      every replica; reproducible through ``keras.utils.set_random_seed``). A
+      ``keras.random.SeedGenerator`` or ``tf.random.Generator`` (create it inside the strategy
+      scope): fresh, reproducible noise at every call. An int: stateless noise, the SAME at
+      every call with that int (for tests, not for a training step).
+    truncated: eps from a normal truncated at 2 standard deviations (authors' code,
+      ``tf.truncated_normal``; its variance is 0.774, not 1) instead of N(0, I) (paper).
+
+  Returns:
+    z: [B, d], dtype of ``mean``.
+  """
+  mean = tf.convert_to_tensor(mean)
+  log_variance = tf.cast(log_variance, mean.dtype)
+  shape = tf.shape(mean)
+  if seed is None:
+    draw = tf.random.truncated_normal if truncated else tf.random.normal
+    eps = draw(shape, dtype=mean.dtype)
+  elif isinstance(seed, tf.random.Generator):
+    eps = (seed.truncated_normal if truncated else seed.normal)(shape, dtype=mean.dtype)
+  elif isinstance(seed, (int, keras.random.SeedGenerator)) and not isinstance(seed, bool):
+    draw = keras.random.truncated_normal if truncated else keras.random.normal
+    eps = draw(shape, dtype=mean.dtype, seed=seed)
+  else:
+    raise TypeError("sample_z: seed must be None, an int, a keras.random.SeedGenerator or a "
+                    f"tf.random.Generator, got {type(seed).__name__}")
+  return mean + tf.exp(log_variance / 2) * eps
