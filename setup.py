@@ -18,6 +18,7 @@ INSTALL_REQUIRES = [
     "matplotlib==3.11.2",
     "absl-py==2.5.1",
     "ml-collections==1.1.0",
+    "tensorboard==2.21.0",  # TF 2.21 no longer pulls it in; the trainers write TensorBoard logs
 ]
 
 TOOLS = {
@@ -42,6 +43,8 @@ setuptools.setup(
     extras_require={
         "test": ["pytest>=8"],
         "deploy": ["ai-edge-litert==2.3.0", "tensorflow-serving-api==2.21.0"],
+        # Optional: converting Zhang et al.'s PyTorch eccv16 weights, and the parity test against it.
+        "torch": ["torch==2.13.0"],
     },
     entry_points={
         "console_scripts": [f"{name}=divcolor_tf.bin.{module}:run" for name, module in TOOLS.items()],

@@ -13,5 +13,5 @@ from divcolor_tf import config as config_lib
 def get_config(arg=None):
   c = config_lib.base_config()
   c.dataset = "church"
-  c.data.train = "../shared/data/church_demo"
+  c.data.train = config_lib.shared_data("church_demo")
   return config_lib.apply_variants(c, arg, {"data.val_fraction": 0.2})

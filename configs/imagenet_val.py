@@ -12,7 +12,7 @@ from divcolor_tf import config as config_lib
 def get_config(arg=None):
   c = config_lib.base_config()
   c.dataset = "imagenet_val"
-  c.data.train = "../shared/data/tiny_imagenet_val/images"
-  c.data.val = "../shared/data/imagenet_val/ci"
+  c.data.train = config_lib.shared_data("tiny_imagenet_val/images")
+  c.data.val = config_lib.shared_data("imagenet_val/ci")
   return config_lib.apply_variants(
-      c, arg, {"data.train": "../shared/data/imagenet_val/ci", "data.val": ""})
+      c, arg, {"data.train": config_lib.shared_data("imagenet_val/ci"), "data.val": ""})

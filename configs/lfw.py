@@ -14,5 +14,5 @@ from divcolor_tf import config as config_lib
 def get_config(arg=None):
   c = config_lib.base_config()
   c.dataset = "lfw"
-  c.data.train = "../shared/data/lfw/train"
-  return config_lib.apply_variants(c, arg, {"data.train": "../shared/data/lfw/ci"})
+  c.data.train = config_lib.shared_data("lfw/train")
+  return config_lib.apply_variants(c, arg, {"data.train": config_lib.shared_data("lfw/ci")})

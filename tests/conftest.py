@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import sys
 
 import pytest
 
@@ -41,3 +42,12 @@ def color_prior():
 @pytest.fixture(scope="session")
 def repo_root():
   return ROOT
+
+
+def console_script(name):
+  """The command line of an installed tool (e.g. 'divcolor-stats') in this interpreter's env."""
+  script = pathlib.Path(sys.executable).parent / name
+  if script.exists():
+    return [str(script)]
+  module = name.removeprefix("divcolor-").replace("-", "_")
+  return [sys.executable, "-m", f"divcolor_tf.bin.{module}"]

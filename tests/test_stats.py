@@ -2,7 +2,6 @@
 
 import os
 import re
-import pathlib
 import subprocess
 import sys
 
@@ -13,9 +12,9 @@ import skimage.color
 import skimage.io
 import skimage.transform
 
+from conftest import console_script
 from divcolor_tf import stats
 
-VENV_BIN = pathlib.Path(sys.executable).parent
 
 
 def _field_of_photo(path, size=64):
@@ -267,10 +266,7 @@ def test_importing_stats_does_not_import_tensorflow():
 
 
 def _cli():
-  script = VENV_BIN / "divcolor-stats"
-  if script.exists():
-    return [str(script)]
-  return [sys.executable, "-m", "divcolor_tf.bin.stats"]
+  return console_script("divcolor-stats")
 
 
 def test_cli_end_to_end_and_refusal_to_overwrite(lfw_ci, tmp_path):

@@ -1,0 +1,256 @@
+"""Training the colour-field VAE (paper Section 3, Eq. 1-4).
+
+``VAETrainer`` is a Keras model whose ``train_step`` reads like the objective:
+
+    mean, log_var = Q(z | C)                        encoder
+    z = mean + exp(log_var / 2) * eps                reparameterisation
+    L_dec = L_hist + 0.1 L_mah + 1e-3 L_grad         (Eq. 2-4, losses.decoder_loss)
+    L = L_dec(C, f(z)) + beta * KL(Q(z|C) || N(0, I)),   beta = 1e-2 (or the authors' ramp)
+
+Per-example losses are averaged over the global batch, so the same step runs on one device or
+under a MirroredStrategy. ``train(config, workdir)`` is what ``divcolor-train-vae`` calls.
+"""
+
+import os
+import shutil
+import time
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from divcolor_tf import color
+from divcolor_tf import config as config_lib
+from divcolor_tf import data
+from divcolor_tf import losses
+from divcolor_tf import stats as stats_lib
+from divcolor_tf import training
+from divcolor_tf.models import vae
+
+LOSS_TERMS = ("hist", "mah", "grad", "kl")
+
+
+class VAETrainer(keras.Model):
+  """Encoder + decoder trained jointly with the paper's losses; one Mean metric per term."""
+
+  def __init__(self, encoder, decoder, *, vae_config, loss_config, bin_weights, components,
+               variances, **kwargs):
+    super().__init__(**kwargs)
+    self.encoder = encoder
+    self.decoder = decoder
+    self.skip = bool(vae_config.skip)
+    self.truncated_noise = bool(vae_config.truncated_noise)
+    self.loss_config = loss_config
+    self.bin_weights = tf.constant(bin_weights, tf.float32)
+    self.components = None if components is None else tf.constant(components, tf.float32)
+    self.variances = None if variances is None else tf.constant(variances, tf.float32)
+    self.kl_weight = keras.Variable(float(losses.kl_weight(0, loss_config)), trainable=False,
+                                    name="kl_weight", dtype="float32")
+    self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss",) + LOSS_TERMS}
+    self.built = True  # its variables are the (functional, already built) encoder's and decoder's
+
+  @property
+  def metrics(self):
+    return list(self.trackers.values())
+
+  def decode(self, z, lightness=None, training=False):
+    """f(z), or f(z, grey) for the "+skip" variant; colour field in ab/128, float32."""
+    inputs = {"z": z, "lightness": lightness} if self.skip else z
+    return tf.cast(self.decoder(inputs, training=training), tf.float32)
+
+  def embed(self, colour_field, training=False):
+    mean, log_var = self.encoder(colour_field, training=training)
+    return tf.cast(mean, tf.float32), tf.cast(log_var, tf.float32)
+
+  def call(self, batch, training=False):
+    """Reconstruction from the encoder's mean embedding (the Table 1 protocol)."""
+    mean, _ = self.embed(batch["colour_field"], training=training)
+    return self.decode(mean, batch.get("lightness"), training=training)
+
+  def objective(self, batch, training):
+    colour_field = batch["colour_field"]
+    mean, log_var = self.embed(colour_field, training=training)
+    z = vae.sample_z(mean, log_var, truncated=self.truncated_noise)
+    reconstruction = self.decode(z, batch.get("lightness"), training=training)
+    terms = losses.decoder_loss(
+        colour_field, reconstruction, weights=self.bin_weights, components=self.components,
+        variances=self.variances, loss_config=self.loss_config)
+    terms["kl"] = losses.kl_loss(mean, log_var)
+    per_example = terms["decoder"] + self.kl_weight * terms["kl"]
+    return per_example, terms
+
+  def _update_metrics(self, per_example, terms):
+    self.trackers["loss"].update_state(per_example)
+    for name in LOSS_TERMS:
+      if name in terms:
+        self.trackers[name].update_state(terms[name])
+    return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+  def train_step(self, batch):
+    with tf.GradientTape() as tape:
+      per_example, terms = self.objective(batch, training=True)
+      loss = tf.nn.compute_average_loss(per_example)  # divides by the GLOBAL batch size
+      scaled = self.optimizer.scale_loss(loss)
+    gradients = tape.gradient(scaled, self.trainable_variables)
+    self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+    return self._update_metrics(per_example, terms)
+
+  def test_step(self, batch):
+    per_example, terms = self.objective(batch, training=False)
+    return self._update_metrics(per_example, terms)
+
+
+class KLSchedule(keras.callbacks.Callback):
+  """Sets the KL weight at the start of every epoch (constant, or the authors' linear ramp)."""
+
+  def __init__(self, loss_config):
+    super().__init__()
+    self.loss_config = loss_config
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.model.kl_weight.assign(float(losses.kl_weight(epoch, self.loss_config)))
+
+  def on_epoch_end(self, epoch, logs=None):
+    if logs is not None:
+      logs["kl_weight"] = float(self.model.kl_weight.numpy())
+
+
+class ReconstructionImages(keras.callbacks.Callback):
+  """Writes a TensorBoard image grid per epoch: photo | reconstruction from the mean embedding."""
+
+  def __init__(self, batch, log_dir):
+    super().__init__()
+    self.batch = batch
+    self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
+
+  def on_epoch_end(self, epoch, logs=None):
+    reconstruction = self.model(self.batch, training=False)
+    lightness = self.batch["lightness"]
+    truth = color.l_ab_to_rgb(lightness, self.batch["colour_field"])
+    recon = color.l_ab_to_rgb(lightness, reconstruction)
+    grid = tf.concat([truth, recon], axis=2)  # side by side
+    with self.writer.as_default():
+      tf.summary.image("photo | reconstruction", grid, step=epoch + 1,
+                       max_outputs=int(grid.shape[0]))
+    self.writer.flush()
+
+
+def load_or_compute_stats(config, workdir, train_paths):
+  """The stats file named by the config, the workdir's own, or one computed on the training split."""
+  own = os.path.join(workdir, "stats.npz")
+  if config.stats.path:
+    stats = stats_lib.load(config.stats.path)
+    if not os.path.exists(own):
+      shutil.copyfile(config.stats.path, own)
+    return stats
+  if os.path.exists(own):
+    return stats_lib.load(own)
+  logging.info("computing colour statistics over %d training photos", len(train_paths))
+  stats = stats_lib.compute(
+      train_paths, n_components=config.stats.n_components, prior_sigma=config.stats.prior_sigma,
+      uniform_mix=config.stats.uniform_mix, max_images=config.stats.max_images,
+      drop_near_grey=config.data.drop_near_grey)
+  stats.save(own)
+  return stats
+
+
+def bin_weights_for(stats, loss_config):
+  if loss_config.colourfulness == "uniform":  # hist term reduces to plain L2 (Table 1's L2 column)
+    return np.ones(len(stats.bins), np.float32)
+  return stats.weights(loss_config.colourfulness)
+
+
+def build_trainer(config, stats):
+  """Encoder, decoder and the trainer around them (call inside a strategy scope)."""
+  encoder = vae.build_encoder(config.vae, field_size=config.data.field_size)
+  decoder = vae.build_decoder(config.vae, field_size=config.data.field_size)
+  use_mah = config.loss.mah_factor > 0
+  trainer = VAETrainer(
+      encoder, decoder, vae_config=config.vae, loss_config=config.loss,
+      bin_weights=bin_weights_for(stats, config.loss),
+      components=stats.pca_components[:config.stats.n_components] if use_mah else None,
+      variances=stats.pca_variance[:config.stats.n_components] if use_mah else None)
+  return trainer
+
+
+def train(config, workdir, verbose=1):
+  """Trains (or resumes) the VAE of ``config`` in ``workdir``; returns the Keras History.
+
+  Writes into workdir: config.json (resolved), stats.npz, checkpoints/, tensorboard/,
+  history.csv, and at the end encoder.keras and decoder.keras.
+  """
+  os.makedirs(workdir, exist_ok=True)
+  config_lib.save_resolved(config, workdir)
+  training.set_precision(config.train.mixed_precision)
+  keras.utils.set_random_seed(config.train.seed)
+  strategy = training.get_strategy(config.train.num_devices)
+  global_batch = config.train.batch_size
+
+  skip_log = data.SkipLog()
+  train_paths, val_paths = data.config_paths(config.data)
+  stats = load_or_compute_stats(config, workdir, train_paths)
+  steps = config.train.steps_per_epoch or None
+  train_ds = data.make_dataset(
+      train_paths, field_size=config.data.field_size, grey_size=config.data.grey_size,
+      batch_size=global_batch, shuffle=True, seed=config.train.seed, repeat=bool(steps),
+      cache=config.data.cache, drop_near_grey=config.data.drop_near_grey,
+      near_grey_threshold=config.data.near_grey_threshold, drop_remainder=True,
+      shuffle_buffer=config.data.shuffle_buffer, skip_log=skip_log)
+  val_ds = None
+  if val_paths:
+    val_ds = data.make_dataset(
+        val_paths, field_size=config.data.field_size, grey_size=config.data.grey_size,
+        batch_size=global_batch, drop_near_grey=config.data.drop_near_grey,
+        near_grey_threshold=config.data.near_grey_threshold, cache=True, skip_log=skip_log)
+
+  with strategy.scope():
+    trainer = build_trainer(config, stats)
+    trainer.compile(optimizer=training.make_optimizer(config.train))
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  initial_epoch = training.restore(trainer, ckpt_dir)
+  log_dir = os.path.join(workdir, "tensorboard")
+  callbacks = [
+      KLSchedule(config.loss),
+      training.NanGuard(ckpt_dir),
+      training.Checkpointer(ckpt_dir),
+      keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=initial_epoch > 0),
+      keras.callbacks.TensorBoard(log_dir, write_graph=False),
+  ]
+  if val_ds is not None and config.train.image_summaries:
+    sample = next(iter(val_ds.unbatch().batch(config.train.image_summaries)))
+    sample = {k: v for k, v in sample.items() if k != "path"}
+    callbacks.append(ReconstructionImages(sample, log_dir))
+
+  start = time.time()
+  history = None
+  if initial_epoch < config.train.epochs:
+    history = trainer.fit(
+        _model_inputs(train_ds), validation_data=_model_inputs(val_ds) if val_ds else None,
+        epochs=config.train.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+        callbacks=callbacks, verbose=verbose)
+  else:
+    logging.info("%s already holds epoch %d of %d: nothing to train", workdir, initial_epoch,
+                 config.train.epochs)
+  elapsed = time.time() - start
+  trainer.encoder.save(os.path.join(workdir, "encoder.keras"))
+  trainer.decoder.save(os.path.join(workdir, "decoder.keras"))
+  report = skip_log.report()
+  if report:
+    logging.warning("%s", report)
+  logging.info("trained epochs %d..%d in %.0f s", initial_epoch + 1, config.train.epochs, elapsed)
+  return history
+
+
+def _model_inputs(ds):
+  """Drops the string 'path' feature, which neither the model nor a distributed step needs."""
+  return ds.map(lambda b: {k: v for k, v in b.items() if k != "path"})
+
+
+def load_models(workdir):
+  """The trained encoder and decoder of a workdir, with the resolved config and the stats."""
+  config = config_lib.load_resolved(workdir)
+  encoder = keras.models.load_model(os.path.join(workdir, "encoder.keras"), compile=False)
+  decoder = keras.models.load_model(os.path.join(workdir, "decoder.keras"), compile=False)
+  stats = stats_lib.load(os.path.join(workdir, "stats.npz"))
+  return config, encoder, decoder, stats

@@ -1,0 +1,142 @@
+"""What every trainer of the project shares: the device strategy, resumable checkpoints, a NaN guard.
+
+One code path for 1..N devices: trainers build their models inside ``strategy.scope()`` and scale
+per-example losses by the global batch (``tf.nn.compute_average_loss``); Keras then all-reduces the
+gradients. On CPU, several devices are simulated with
+``tf.config.set_logical_device_configuration`` (see ``split_cpu``).
+
+Checkpoints hold the weights of the trainer model and its optimizer's state (Keras ``.weights.h5``),
+one file per epoch, written to a temporary name and renamed, so an interrupted write never
+replaces a good checkpoint; ``state.json`` names the newest one. A checkpoint is only written when
+every weight is finite.
+"""
+
+import json
+import math
+import os
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+STATE_FILE = "state.json"
+
+
+def split_cpu(n):
+  """Splits the physical CPU into n logical devices (call before TensorFlow initialises)."""
+  cpu = tf.config.list_physical_devices("CPU")[0]
+  tf.config.set_logical_device_configuration(
+      cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+
+
+def get_strategy(num_devices=0):
+  """MirroredStrategy over the first ``num_devices`` devices (0: all); the default strategy for one.
+
+  GPUs are preferred when present; otherwise the (possibly split) CPU devices are used.
+  """
+  devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+  if num_devices:
+    if num_devices > len(devices):
+      raise ValueError(f"num_devices={num_devices} but only {len(devices)} devices are visible")
+    devices = devices[:num_devices]
+  if len(devices) > 1:
+    # Reduction through one device works on CPU and GPU alike (NCCL needs GPUs).
+    return tf.distribute.MirroredStrategy(
+        [d.name for d in devices],
+        cross_device_ops=tf.distribute.ReductionToOneDevice())
+  return tf.distribute.get_strategy()
+
+
+def set_precision(mixed):
+  """bf16 compute with fp32 variables (measured ~1.5x faster on this CPU), or plain fp32."""
+  keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
+
+
+def all_finite(model):
+  return all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+class NanGuard(keras.callbacks.Callback):
+  """Stops training at the first non-finite loss, before any checkpoint of that epoch is written."""
+
+  def __init__(self, ckpt_dir):
+    super().__init__()
+    self.ckpt_dir = ckpt_dir
+    self.epoch = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epoch = epoch
+
+  def on_train_batch_end(self, batch, logs=None):
+    bad = {k: v for k, v in (logs or {}).items() if not math.isfinite(float(v))}
+    if bad:
+      last = latest_epoch(self.ckpt_dir)
+      raise FloatingPointError(
+          f"epoch {self.epoch + 1}, step {batch + 1}: non-finite loss {bad}; training stopped, no "
+          f"checkpoint written for this epoch (last good checkpoint: "
+          f"{'epoch %d' % last if last else 'none'}). Lower train.learning_rate or set "
+          "train.clipnorm, then resume from the same workdir.")
+
+
+class Checkpointer(keras.callbacks.Callback):
+  """Saves the trainer's weights and optimizer state after every epoch; keeps the newest ``keep``."""
+
+  def __init__(self, ckpt_dir, keep=2):
+    super().__init__()
+    self.ckpt_dir = ckpt_dir
+    self.keep = keep
+    os.makedirs(ckpt_dir, exist_ok=True)
+
+  def on_epoch_end(self, epoch, logs=None):
+    if not all_finite(self.model):
+      raise FloatingPointError(
+          f"epoch {epoch + 1}: weights are not finite; checkpoint not written "
+          f"(last good: epoch {latest_epoch(self.ckpt_dir)})")
+    name = f"epoch-{epoch + 1:04d}.weights.h5"
+    path = os.path.join(self.ckpt_dir, name)
+    tmp = os.path.join(self.ckpt_dir, "tmp-" + name)
+    self.model.save_weights(tmp)
+    os.replace(tmp, path)
+    state = {"epoch": epoch + 1, "weights": name, "logs": {k: float(v) for k, v in (logs or {}).items()}}
+    tmp_state = os.path.join(self.ckpt_dir, STATE_FILE + ".tmp")
+    with open(tmp_state, "w") as f:
+      json.dump(state, f, indent=2)
+    os.replace(tmp_state, os.path.join(self.ckpt_dir, STATE_FILE))
+    old = sorted(f for f in os.listdir(self.ckpt_dir) if f.startswith("epoch-"))[:-self.keep]
+    for f in old:
+      os.remove(os.path.join(self.ckpt_dir, f))
+
+
+def latest_epoch(ckpt_dir):
+  """The epoch of the newest checkpoint in ``ckpt_dir``, 0 when there is none."""
+  path = os.path.join(ckpt_dir, STATE_FILE)
+  if not os.path.exists(path):
+    return 0
+  with open(path) as f:
+    return int(json.load(f)["epoch"])
+
+
+def restore(model, ckpt_dir):
+  """Loads the newest checkpoint into a compiled model; returns the epoch to resume from (0: none)."""
+  path = os.path.join(ckpt_dir, STATE_FILE)
+  if not os.path.exists(path):
+    return 0
+  with open(path) as f:
+    state = json.load(f)
+  if not model.optimizer.built:
+    model.optimizer.build(model.trainable_variables)
+  model.load_weights(os.path.join(ckpt_dir, state["weights"]))
+  logging.info("resumed from %s (epoch %d)", state["weights"], state["epoch"])
+  return int(state["epoch"])
+
+
+def make_optimizer(train_config, learning_rate=None):
+  kwargs = {"learning_rate": learning_rate or train_config.learning_rate}
+  if train_config.clipnorm:
+    kwargs["global_clipnorm"] = train_config.clipnorm
+  if train_config.optimizer == "adam":
+    return keras.optimizers.Adam(**kwargs)
+  if train_config.optimizer == "sgd":
+    return keras.optimizers.SGD(momentum=0.9, **kwargs)
+  raise ValueError(f"train.optimizer={train_config.optimizer!r}: expected 'adam' or 'sgd'")

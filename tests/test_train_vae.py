@@ -1,0 +1,165 @@
+"""The VAE trainer end to end on real faces: train, resume, NaN guard, 1 vs 2 devices, evaluation."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import console_script
+from divcolor_tf import config as config_lib
+from divcolor_tf import data
+from divcolor_tf import evaluate
+from divcolor_tf import stats as stats_lib
+from divcolor_tf import train_vae
+from divcolor_tf import training
+
+
+@pytest.fixture
+def tiny_config(repo_root, lfw_ci):
+  return config_lib.load(str(repo_root / "configs" / "lfw.py") + ":tiny",
+                         [f"data.train={lfw_ci}"])
+
+
+@pytest.fixture(scope="module")
+def small_stats(lfw_ci):
+  return stats_lib.compute(data.list_images(str(lfw_ci))[:32], n_components=20)
+
+
+def _history(workdir):
+  with open(os.path.join(workdir, "history.csv")) as f:
+    return list(csv.DictReader(f))
+
+
+def test_train_writes_everything_and_resumes(tiny_config, tmp_path):
+  workdir = str(tmp_path / "run")
+  train_vae.train(tiny_config, workdir, verbose=0)
+  for name in ("config.json", "stats.npz", "history.csv", "encoder.keras", "decoder.keras",
+               "checkpoints/state.json", "checkpoints/epoch-0001.weights.h5"):
+    assert os.path.exists(os.path.join(workdir, name)), name
+  (row,) = _history(workdir)
+  for term in ("loss", "hist", "mah", "grad", "kl", "val_loss", "kl_weight"):
+    assert np.isfinite(float(row[term])), term
+  assert config_lib.load_resolved(workdir).vae.width == tiny_config.vae.width
+  assert os.listdir(os.path.join(workdir, "tensorboard"))
+
+  # "Interrupted" after epoch 1: the same command with more epochs carries on from there.
+  first = keras.models.load_model(os.path.join(workdir, "encoder.keras")).get_weights()
+  tiny_config.train.epochs = 2
+  train_vae.train(tiny_config, workdir, verbose=0)
+  assert [r["epoch"] for r in _history(workdir)] == ["0", "1"]
+  with open(os.path.join(workdir, "checkpoints", "state.json")) as f:
+    assert json.load(f)["epoch"] == 2
+  second = keras.models.load_model(os.path.join(workdir, "encoder.keras")).get_weights()
+  assert any(not np.allclose(a, b) for a, b in zip(first, second))
+  assert train_vae.train(tiny_config, workdir, verbose=0) is None  # already done: no training
+
+
+def test_nan_loss_stops_with_a_clear_message_and_writes_no_checkpoint(tiny_config, small_stats,
+                                                                     lfw_ci, tmp_path):
+  """A diverged weight (as after a blown-up step) makes the loss NaN at the next step."""
+  paths = data.list_images(str(lfw_ci))[:8]
+  batch = next(iter(data.make_dataset(paths, grey_size=64, batch_size=8)))
+  ds = tf.data.Dataset.from_tensors({k: batch[k] for k in ("colour_field", "lightness")})
+  trainer = train_vae.build_trainer(tiny_config, small_stats)
+  trainer.compile(optimizer=keras.optimizers.Adam(1e-4))
+  last = trainer.decoder.get_layer("dec_conv5")
+  kernel = last.get_weights()
+  kernel[0][0, 0, 0, 0] = np.nan
+  last.set_weights(kernel)
+  ckpt = str(tmp_path / "checkpoints")
+  with pytest.raises(FloatingPointError, match=r"epoch 1, step 1: non-finite loss"):
+    trainer.fit(ds.repeat(2), epochs=1, verbose=0,
+                callbacks=[training.NanGuard(ckpt), training.Checkpointer(ckpt)])
+  assert not [f for f in os.listdir(ckpt) if f.endswith(".h5")]
+
+
+def test_checkpointer_refuses_non_finite_weights(tiny_config, small_stats, tmp_path):
+  trainer = train_vae.build_trainer(tiny_config, small_stats)
+  trainer.compile(optimizer=keras.optimizers.Adam(1e-4))
+  weights = trainer.get_weights()
+  weights[0] = np.full_like(weights[0], np.inf)
+  trainer.set_weights(weights)
+  saver = training.Checkpointer(str(tmp_path))
+  saver.set_model(trainer)
+  with pytest.raises(FloatingPointError, match="not finite; checkpoint not written"):
+    saver.on_epoch_end(0)
+  assert not os.listdir(tmp_path)
+
+
+def test_two_devices_take_the_same_step_as_one(repo_root, lfw_ci):
+  """MirroredStrategy over 2 logical CPUs: loss scaled by the global batch, BN over the global
+  batch, so one step on a batch of 8 equals the single-device step (sampling noise switched off:
+  z = mean, which is not what training does, but isolates the reduction)."""
+  script = textwrap.dedent(f"""
+      import numpy as np
+      from divcolor_tf import training
+      training.split_cpu(2)
+      import keras, tensorflow as tf
+      from divcolor_tf import config as config_lib, data, stats as stats_lib, train_vae
+      train_vae.vae.sample_z = lambda mean, log_var, **kwargs: mean
+      config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny")
+      paths = data.list_images({str(lfw_ci)!r})[:16]
+      stats = stats_lib.compute(paths, n_components=20)
+      batch = next(iter(data.make_dataset(paths[:8], grey_size=64, batch_size=8)))
+      batch = {{k: v for k, v in batch.items() if k != "path"}}
+      weights, after = None, {{}}
+      for n in (1, 2):
+        strategy = training.get_strategy(n)
+        with strategy.scope():
+          trainer = train_vae.build_trainer(config, stats)
+          trainer.compile(optimizer=keras.optimizers.SGD(1e-3))
+        assert strategy.num_replicas_in_sync == n
+        if weights is None:
+          weights = trainer.get_weights()
+        trainer.set_weights(weights)
+        trainer.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
+        after[n] = trainer.get_weights()
+      moved = max(np.abs(a - w).max() for a, w in zip(after[1], weights))
+      diff = max(np.abs(a - b).max() for a, b in zip(after[1], after[2]))
+      print("RESULT", moved, diff)
+      """)
+  out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                       cwd=str(repo_root), timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  moved, diff = map(float, out.stdout.split("RESULT")[1].split())
+  assert moved > 1e-4  # the step did something
+  assert diff < 1e-3 * moved
+
+
+def test_evaluate_reports_tables_and_baselines(tiny_config, tmp_path, lfw_ci):
+  workdir = str(tmp_path / "run")
+  train_vae.train(tiny_config, workdir, verbose=0)
+  paths = data.list_images(str(lfw_ci))[-24:]
+  rows, count, skip_log = evaluate.evaluate_vae(workdir, paths)
+  rows = dict(rows)
+  assert count == 24 and skip_log.count == 0
+  assert set(rows) >= {"model", "grey (ab = 0)", "training mean field", "paper (lfw, all terms)"}
+  # The grey baseline's absolute error is the photos' own mean |a|,|b|: computed independently.
+  fields = np.concatenate([b["colour_field"].numpy()
+                           for b in data.make_dataset(paths, grey_size=64, batch_size=24)])
+  assert rows["grey (ab = 0)"]["abs_all"] == pytest.approx(np.abs(fields).mean(), rel=1e-5)
+  for name in ("model", "grey (ab = 0)", "training mean field"):
+    assert all(np.isfinite(v) and v >= 0 for v in rows[name].values())
+
+
+def test_cli_trains_and_evaluates(repo_root, lfw_ci, tmp_path):
+  workdir = str(tmp_path / "cli")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  train = subprocess.run(
+      [*console_script("divcolor-train-vae"), "--config", str(repo_root / "configs" / "lfw.py") + ":tiny",
+       "--workdir", workdir, "--verbose", "0", "--config.train.steps_per_epoch=1"],
+      capture_output=True, text=True, env=env, timeout=300)
+  assert train.returncode == 0, train.stderr[-3000:]
+  assert config_lib.load_resolved(workdir).train.steps_per_epoch == 1
+  ev = subprocess.run([*console_script("divcolor-evaluate-vae"), "--workdir", workdir, "--images", str(lfw_ci),
+                       "--max_images", "16"], capture_output=True, text=True, env=env, timeout=300)
+  assert ev.returncode == 0, ev.stderr[-3000:]
+  assert "Tables 1 and 2 on 16 photos" in ev.stdout
+  assert "| model |" in ev.stdout and "| grey (ab = 0) |" in ev.stdout
