@@ -38,7 +38,7 @@ def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=
   bin_weights = stats.weights(kind)
   skip_log = data.SkipLog()
   ds = data.make_dataset(
-      paths, field_size=config.data.field_size, grey_size=config.data.grey_size,
+      paths, field_size=config.data.field_size, grey_size=config.data.field_size,
       batch_size=batch_size, drop_near_grey=config.data.drop_near_grey,
       near_grey_threshold=config.data.near_grey_threshold, skip_log=skip_log)
   mean_field = stats.unflatten_mean(config.data.field_size)

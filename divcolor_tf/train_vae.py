@@ -13,7 +13,6 @@ under a MirroredStrategy. ``train(config, workdir)`` is what ``divcolor-train-va
 
 import os
 import shutil
-import time
 
 from absl import logging
 import keras
@@ -191,8 +190,9 @@ def train(config, workdir, verbose=1):
   train_paths, val_paths = data.config_paths(config.data)
   stats = load_or_compute_stats(config, workdir, train_paths)
   steps = config.train.steps_per_epoch or None
+  # The VAE reads only the colour field and its lightness: no large grey input to resize.
   train_ds = data.make_dataset(
-      train_paths, field_size=config.data.field_size, grey_size=config.data.grey_size,
+      train_paths, field_size=config.data.field_size, grey_size=config.data.field_size,
       batch_size=global_batch, shuffle=True, seed=config.train.seed, repeat=bool(steps),
       cache=config.data.cache, drop_near_grey=config.data.drop_near_grey,
       near_grey_threshold=config.data.near_grey_threshold, drop_remainder=True,
@@ -200,45 +200,26 @@ def train(config, workdir, verbose=1):
   val_ds = None
   if val_paths:
     val_ds = data.make_dataset(
-        val_paths, field_size=config.data.field_size, grey_size=config.data.grey_size,
+        val_paths, field_size=config.data.field_size, grey_size=config.data.field_size,
         batch_size=global_batch, drop_near_grey=config.data.drop_near_grey,
         near_grey_threshold=config.data.near_grey_threshold, cache=True, skip_log=skip_log)
 
   with strategy.scope():
     trainer = build_trainer(config, stats)
     trainer.compile(optimizer=training.make_optimizer(config.train))
-  ckpt_dir = os.path.join(workdir, "checkpoints")
-  initial_epoch = training.restore(trainer, ckpt_dir)
-  log_dir = os.path.join(workdir, "tensorboard")
-  callbacks = [
-      KLSchedule(config.loss),
-      training.NanGuard(ckpt_dir),
-      training.Checkpointer(ckpt_dir),
-      keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=initial_epoch > 0),
-      keras.callbacks.TensorBoard(log_dir, write_graph=False),
-  ]
+  callbacks = [KLSchedule(config.loss)]
   if val_ds is not None and config.train.image_summaries:
     sample = next(iter(val_ds.unbatch().batch(config.train.image_summaries)))
     sample = {k: v for k, v in sample.items() if k != "path"}
-    callbacks.append(ReconstructionImages(sample, log_dir))
-
-  start = time.time()
-  history = None
-  if initial_epoch < config.train.epochs:
-    history = trainer.fit(
-        _model_inputs(train_ds), validation_data=_model_inputs(val_ds) if val_ds else None,
-        epochs=config.train.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
-        callbacks=callbacks, verbose=verbose)
-  else:
-    logging.info("%s already holds epoch %d of %d: nothing to train", workdir, initial_epoch,
-                 config.train.epochs)
-  elapsed = time.time() - start
+    callbacks.append(ReconstructionImages(sample, os.path.join(workdir, "tensorboard")))
+  history, _, _ = training.fit(
+      trainer, _model_inputs(train_ds), _model_inputs(val_ds) if val_ds else None, workdir,
+      epochs=config.train.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
   trainer.encoder.save(os.path.join(workdir, "encoder.keras"))
   trainer.decoder.save(os.path.join(workdir, "decoder.keras"))
   report = skip_log.report()
   if report:
     logging.warning("%s", report)
-  logging.info("trained epochs %d..%d in %.0f s", initial_epoch + 1, config.train.epochs, elapsed)
   return history
 
 

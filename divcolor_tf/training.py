@@ -14,6 +14,7 @@ every weight is finite.
 import json
 import math
 import os
+import time
 
 from absl import logging
 import keras
@@ -140,3 +141,35 @@ def make_optimizer(train_config, learning_rate=None):
   if train_config.optimizer == "sgd":
     return keras.optimizers.SGD(momentum=0.9, **kwargs)
   raise ValueError(f"train.optimizer={train_config.optimizer!r}: expected 'adam' or 'sgd'")
+
+
+def fit(trainer, train_ds, val_ds, workdir, *, epochs, steps_per_epoch=None, callbacks=(),
+        verbose=1):
+  """The loop every trainer shares: resume, fit with guard/checkpoint/CSV/TensorBoard callbacks.
+
+  ``trainer`` is compiled inside the strategy scope; its checkpoints go to WORKDIR/checkpoints,
+  its per-epoch logs to WORKDIR/history.csv and WORKDIR/tensorboard. Training resumes from the
+  newest checkpoint; when it already holds ``epochs`` epochs nothing is trained.
+
+  Returns:
+    (history or None, initial_epoch, seconds spent training).
+  """
+  ckpt_dir = os.path.join(workdir, "checkpoints")
+  initial_epoch = restore(trainer, ckpt_dir)
+  if initial_epoch >= epochs:
+    logging.info("%s already holds epoch %d of %d: nothing to train", workdir, initial_epoch,
+                 epochs)
+    return None, initial_epoch, 0.0
+  callbacks = list(callbacks) + [
+      NanGuard(ckpt_dir),
+      Checkpointer(ckpt_dir),
+      keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=initial_epoch > 0),
+      keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False),
+  ]
+  start = time.time()
+  history = trainer.fit(train_ds, validation_data=val_ds, epochs=epochs,
+                        initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                        callbacks=callbacks, verbose=verbose)
+  elapsed = time.time() - start
+  logging.info("trained epochs %d..%d in %.0f s", initial_epoch + 1, epochs, elapsed)
+  return history, initial_epoch, elapsed
