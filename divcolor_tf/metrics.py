@@ -8,6 +8,12 @@ Table 2: the same, each pixel weighted by the colourfulness weight of its ground
 Both over all pixels ("All") and over an 8x8 uniformly spaced grid in the centre of the image
   ("Grid", which avoids counting many correlated neighbouring pixels).
 
+Table 3 (Section 7.3): K diverse colorizations per image (paper K = 5, the top-5 means), scored
+  over all pixels of the 64x64 field by the error-of-best (the mean absolute error per pixel of the
+  colorization closest to the ground truth) and the variance across the K (the paper's proxy for
+  diversity: the variance over the K values of each pixel and channel, averaged over pixels and
+  channels; the population variance, dividing by K, as numpy's default).
+
 "Absolute error per pixel" is read as the mean over pixels of the mean over the two channels of
 |C - f|, in ab/128 units (the authors' unit). The grid takes the centre pixel of each cell of an
 8x8 partition of the field: rows and columns 4, 12, ..., 60 of a 64x64 field (the paper does not
@@ -83,6 +89,28 @@ class Table12:
   @property
   def count(self):
     return int(sum(len(v) for v in self.values["abs_all"]))
+
+  def result(self):
+    return {k: float(np.concatenate(v).mean()) if v else float("nan")
+            for k, v in self.values.items()}
+
+
+class Table3:
+  """Accumulates the Table 3 figures (error-of-best, variance across K) over batches."""
+
+  COLUMNS = ("eob", "variance")
+
+  def __init__(self):
+    self.values = {k: [] for k in self.COLUMNS}
+
+  def update(self, target, colorizations):
+    """target [B, H, W, 2], colorizations [B, K, H, W, 2] (ab/128)."""
+    self.values["eob"].append(error_of_best(target, colorizations)[0])
+    self.values["variance"].append(diversity_variance(colorizations))
+
+  @property
+  def count(self):
+    return int(sum(len(v) for v in self.values["eob"]))
 
   def result(self):
     return {k: float(np.concatenate(v).mean()) if v else float("nan")

@@ -1,0 +1,430 @@
+"""Diverse colorization of a photo at test time (paper Sections 4 and 6.2, Figure 1).
+
+One definition of "colorize a photo", shared by ``divcolor-colorize``, ``divcolor-evaluate`` and
+the exported models:
+
+  1. the photo's lightness L (CIE Lab; a colour photo is reduced to L first, so its own colours
+     can never reach the output);
+  2. L squashed to the feature network's grey size (paper 224x224) -> grey features G (conv7 of
+     Zhang et al.'s network, ``models.features``);
+  3. the MDN reads G and gives a Gaussian mixture over the VAE's embedding z: M means (paper 8),
+     mixture weights pi = softmax(logits), fixed spherical variance sigma^2 (paper 0.1);
+  4. either the top-k means ordered by pi, descending (the paper's test time, k = 5 in its
+     figures), or ``samples`` draws z ~ the mixture (pick a component by pi, then
+     z = mu + sigma * eps);
+  5. the VAE decoder turns each z into a 64x64 colour field (ab/128); the "+skip" decoder also
+     reads the 64x64 lightness;
+  6. each colour field is upsampled bilinearly to the photo's own size and joined with the
+     photo's own full-resolution L, then converted to sRGB. Output size and aspect are the input's.
+
+Step 6's gamut. A predicted (L, ab) may lie outside the sRGB gamut. Clipping sRGB per channel (what
+skimage's lab2rgb and the authors' code do) then changes the lightness of that pixel, i.e. the
+output stops being "the input's L joined with the predicted colour". With ``gamut="chroma"``
+(default) such pixels keep their L and hue and lose just enough chroma to fit (a bisection on the
+chroma scale, :data:`GAMUT_STEPS` steps, always ending inside the gamut), so the output's L is the
+input's to within 8-bit rounding. ``gamut="clip"`` is the authors' behaviour and is cheaper.
+
+The numeric path is TensorFlow ops only (no numpy, no py_function) so that
+:meth:`Colorizer.colorize_tensor` can be traced into a SavedModel or a TFLite model; the Python
+wrapper :meth:`Colorizer.colorize` decodes inputs, loops over photos of different sizes and
+returns numpy :class:`Colorization` results. Resizing down uses an antialiased bilinear filter by
+default, as the training pipeline (``data.make_dataset``) did; ``antialias=False`` gives the
+plain bilinear resize that TFLite has as a builtin op.
+"""
+
+import os
+from typing import NamedTuple
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from divcolor_tf import color
+from divcolor_tf import config as config_lib
+from divcolor_tf.models import mdn as mdn_lib
+
+GAMUT_STEPS = 12  # chroma bisection steps: at most 1/4096 of a pixel's chroma is given up
+_GAMUT_EPS = 1e-4  # slack on linear sRGB in [0, 1]: grey at L = 100 maps to R = 1.0000147 (the
+# sRGB matrix and skimage's D65 white differ in the 5th digit); 1e-4 linear is < 0.1/255 in sRGB
+
+# Where each file of a model directory comes from (Colorizer.load's error messages).
+MODEL_FILES = (
+    ("config.json", "divcolor-train-vae"),
+    ("decoder.keras", "divcolor-train-vae"),
+    (os.path.join("features", "trunk.keras"), "divcolor-train-features"),
+    (os.path.join("mdn", "mdn.keras"), "divcolor-train-mdn"),
+)
+
+
+class Colorization(NamedTuple):
+  """The K colorizations of one photo, in the order they were asked for.
+
+  Attributes:
+    colorizations: uint8 sRGB [K, H, W, 3] at the input's own size.
+    ab: float32 [K, F, F, 2] the decoded colour fields (ab/128, F = 64 in the paper).
+    weights: float32 [K] mixture weight pi of each mean (top-k: descending), or of the component
+      each sample was drawn from.
+    z: float32 [K, d] the embeddings that were decoded.
+    components: int64 [K] the mixture component of each z.
+  """
+  colorizations: np.ndarray
+  ab: np.ndarray
+  weights: np.ndarray
+  z: np.ndarray
+  components: np.ndarray
+
+
+def _get(config, dotted, default):
+  node = config
+  for part in dotted.split("."):
+    try:
+      node = node[part]
+    except (KeyError, TypeError, AttributeError):
+      return default
+  return node
+
+
+# Step 6: the input's L joined with a colour field, kept inside the sRGB gamut.
+
+def _linear_rgb(lab):
+  """Lab -> linear sRGB WITHOUT clipping (color.lab_to_rgb's path up to its transfer curve)."""
+  # pylint: disable=protected-access  (the same constants as color.lab_to_rgb, by design)
+  f = color._matmul_last(lab, color._F_FROM_LAB) + 16.0 / 116.0
+  t = tf.where(f > color._LAB_F_THRESHOLD, f * f * f,
+               (f - 16.0 / 116.0) * (1.0 / color._LAB_LINEAR_SLOPE))
+  return color._matmul_last(t, color._D65_WHITE[:, None] * color._RGB_FROM_XYZ.T)
+  # pylint: enable=protected-access
+
+
+def in_gamut(lightness, colour_field):
+  """True where (L, ab) is an sRGB colour: [..., 1] L, [..., 2] ab/128 -> bool [..., 1]."""
+  linear = _linear_rgb(tf.concat([lightness, colour_field * color.AB_SCALE], axis=-1))
+  inside = tf.logical_and(linear >= -_GAMUT_EPS, linear <= 1.0 + _GAMUT_EPS)
+  return tf.reduce_all(inside, axis=-1, keepdims=True)
+
+
+def fit_chroma(lightness, colour_field, steps=GAMUT_STEPS):
+  """Scales each pixel's ab by the largest s in [0, 1] (to 2^-steps) keeping (L, s*ab) in gamut.
+
+  s = 0 (grey at the same L) is always in the gamut for L in [0, 100], and the bisection only
+  ever accepts in-gamut scales, so the result is in the gamut whatever the gamut's shape.
+  In-gamut pixels are returned unchanged; only the others are bisected (gathered, then
+  scattered back), so the cost is one gamut test per pixel plus ``steps`` per out-of-gamut pixel.
+
+  Args:
+    lightness: [..., 1] L; colour_field: [..., 2] ab/128, same leading shape.
+
+  Returns:
+    The colour field [..., 2] with out-of-gamut pixels' chroma reduced.
+  """
+  shape = tf.shape(colour_field)
+  l_flat = tf.reshape(lightness, [-1, 1])
+  ab_flat = tf.reshape(colour_field, [-1, 2])
+  ok = in_gamut(l_flat, ab_flat)[:, 0]
+  outside = tf.where(tf.logical_not(ok))  # [N, 1] indices
+  l_out = tf.gather_nd(l_flat, outside)
+  ab_out = tf.gather_nd(ab_flat, outside)
+  lo = tf.zeros_like(l_out)
+  hi = tf.ones_like(l_out)
+  for _ in range(steps):
+    mid = 0.5 * (lo + hi)
+    fits = in_gamut(l_out, ab_out * mid)
+    lo = tf.where(fits, mid, lo)
+    hi = tf.where(fits, hi, mid)
+  scale = tf.scatter_nd(outside, lo[:, 0], tf.shape(ok, out_type=tf.int64))
+  scale = tf.where(ok, tf.ones_like(scale), scale)
+  return tf.reshape(ab_flat * scale[:, None], shape)
+
+
+def join_lightness(lightness, colour_fields, gamut="chroma"):
+  """The photo's own L joined with K colour fields upsampled to its size (Section 4).
+
+  Args:
+    lightness: [B, H, W, 1] L in [0, 100] at full resolution.
+    colour_fields: [B, K, F, F, 2] ab/128.
+    gamut: "chroma" (keep L, reduce chroma of out-of-gamut pixels) or "clip" (clip sRGB).
+
+  Returns:
+    float32 sRGB [B, K, H, W, 3] in [0, 1].
+  """
+  shape = tf.shape(lightness)
+  b, h, w = shape[0], shape[1], shape[2]
+  k = tf.shape(colour_fields)[1]
+  f = tf.shape(colour_fields)[2]
+  fields = tf.reshape(colour_fields, tf.stack([b * k, f, f, 2]))
+  ab = tf.image.resize(fields, tf.stack([h, w]), method="bilinear")  # the paper's U: bilinear
+  ab = tf.reshape(ab, tf.stack([b, k, h, w, 2]))
+  l = tf.broadcast_to(lightness[:, None], tf.stack([b, k, h, w, 1]))
+  if gamut == "chroma":
+    ab = fit_chroma(l, ab)
+  return color.l_ab_to_rgb(l, ab)
+
+
+class Colorizer:
+  """The paper's test-time pipeline over a trained feature trunk, MDN and VAE decoder.
+
+  Build it from a model directory with :meth:`load`, or from in-memory Keras models.
+  """
+
+  def __init__(self, trunk, mdn, decoder, config, *, gamut="chroma", antialias=True):
+    """Args:
+      trunk: grey features G: input [B, S, S, 1] L in [0, 100] (``features.build_trunk``).
+      mdn: grey features -> {'means': [B, M, d], 'logits': [B, M]} (``mdn.build_mdn``).
+      decoder: the VAE decoder, z [B, d] (or {'z', 'lightness' [B, F, F, 1]} for "+skip") ->
+        [B, F, F, 2] ab/128.
+      config: the workdir's resolved config; reads ``mdn.variance`` (sigma^2, default 0.1),
+        ``colorize.k`` (default 5) and ``dataset``.
+      gamut: "chroma" or "clip" (module docstring, step 6).
+      antialias: antialiased bilinear when shrinking L (as the training pipeline did).
+    """
+    if gamut not in ("chroma", "clip"):
+      raise ValueError(f"gamut must be 'chroma' or 'clip', got {gamut!r}")
+    self.trunk, self.mdn, self.decoder, self.config = trunk, mdn, decoder, config
+    self.gamut, self.antialias = gamut, bool(antialias)
+    grey_shape = tuple(trunk.input.shape[1:])
+    if len(grey_shape) != 3 or grey_shape[2] != 1 or grey_shape[0] != grey_shape[1]:
+      raise ValueError(f"trunk input must be [B, S, S, 1] lightness, got {trunk.input.shape}")
+    self.grey_size = int(grey_shape[0])
+    features_shape = tuple(trunk.output.shape[1:])
+    if tuple(mdn.input.shape[1:]) != features_shape:
+      raise ValueError(f"the MDN reads grey features {tuple(mdn.input.shape[1:])} but the trunk "
+                       f"gives {features_shape}")
+    means_shape = mdn.output["means"].shape
+    self.num_components, self.latent_dim = int(means_shape[1]), int(means_shape[2])
+    self.skip = isinstance(decoder.input, dict)
+    z_input = decoder.input["z"] if self.skip else decoder.input
+    if int(z_input.shape[-1]) != self.latent_dim:
+      raise ValueError(f"the decoder takes z of size {z_input.shape[-1]} but the MDN predicts "
+                       f"{self.latent_dim}")
+    self.field_size = int(decoder.output.shape[1])
+    self.variance = float(_get(config, "mdn.variance", 0.1))
+    self.k = int(_get(config, "colorize.k", 5))
+    self.dataset = str(_get(config, "dataset", "") or "")
+    self._functions = {}  # ("top_k", k) / ("samples", n) -> a tf.function traced once
+
+  @classmethod
+  def load(cls, workdir, **kwargs):
+    """A Colorizer from a model directory (layout in the project brief / README).
+
+    Raises:
+      FileNotFoundError: one line naming the missing file and the command that makes it.
+      ValueError: one line naming a file that exists but cannot be loaded.
+    """
+    import keras  # pylint: disable=g-import-not-at-top
+    workdir = os.fspath(workdir)
+    if not os.path.isdir(workdir):
+      raise FileNotFoundError(f"{workdir}: no such model directory")
+    for name, tool in MODEL_FILES:
+      path = os.path.join(workdir, name)
+      if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: missing; {tool} --workdir {workdir} makes it")
+    config = config_lib.load_resolved(workdir)
+    models = []
+    for name, _ in MODEL_FILES[1:]:
+      path = os.path.join(workdir, name)
+      try:
+        models.append(keras.models.load_model(path, compile=False))
+      except Exception as e:  # pylint: disable=broad-except  (corrupt or foreign file)
+        problem = " ".join(str(e).split())[:200]
+        raise ValueError(f"{path}: cannot load ({type(e).__name__}: {problem})") from None
+    decoder, trunk, mdn = models
+    colorizer = cls(trunk, mdn, decoder, config, **kwargs)
+    logging.info("loaded %s: grey %dx%d, M=%d, d=%d, colour field %dx%d%s", workdir,
+                 colorizer.grey_size, colorizer.grey_size, colorizer.num_components,
+                 colorizer.latent_dim, colorizer.field_size, colorizer.field_size,
+                 " (+skip decoder)" if colorizer.skip else "")
+    return colorizer
+
+  # The numeric core: TF ops only.
+
+  def lightness(self, rgb):
+    """sRGB [B, H, W, 3] in [0, 1] -> L [B, H, W, 1]: all that is kept of the input."""
+    return color.rgb_to_lab(rgb)[..., :1]
+
+  def _squash(self, lightness, size):
+    return tf.image.resize(lightness, [size, size], method="bilinear", antialias=self.antialias)
+
+  def mixture(self, grey):
+    """Grey L [B, S, S, 1] at the trunk's size -> (means [B, M, d], logits [B, M]), float32."""
+    out = self.mdn(self.trunk(grey, training=False), training=False)
+    return tf.cast(out["means"], tf.float32), tf.cast(out["logits"], tf.float32)
+
+  def decode(self, z, field_lightness):
+    """z [B, K, d] -> colour fields [B, K, F, F, 2] (ab/128); L [B, F, F, 1] feeds "+skip"."""
+    shape = tf.shape(z)
+    b, k = shape[0], shape[1]
+    flat_z = tf.reshape(z, [-1, self.latent_dim])
+    if self.skip:
+      f = self.field_size
+      lightness = tf.reshape(
+          tf.broadcast_to(field_lightness[:, None], tf.stack([b, k, f, f, 1])), [-1, f, f, 1])
+      fields = self.decoder({"z": flat_z, "lightness": lightness}, training=False)
+    else:
+      fields = self.decoder(flat_z, training=False)
+    fields = tf.cast(fields, tf.float32)
+    return tf.reshape(fields, tf.stack([b, k, self.field_size, self.field_size, 2]))
+
+  def top_k(self, means, logits, k):
+    """(z [B, k, d], weights [B, k], components [B, k]): the k means of highest pi, descending."""
+    z, weights = mdn_lib.top_k_means(means, logits, k)
+    components = tf.math.top_k(mdn_lib.mixture_weights(logits), k, sorted=True).indices
+    return tf.cast(z, tf.float32), tf.cast(weights, tf.float32), tf.cast(components, tf.int64)
+
+  def sample(self, means, logits, n, seed):
+    """n draws z ~ the mixture per image: component m ~ pi, then z = mu_m + sigma * eps.
+
+    Args:
+      means, logits: the MDN's outputs [B, M, d], [B, M].
+      n: draws per image.
+      seed: int32 [2], the stateless seed (same seed, same draws).
+
+    Returns:
+      (z [B, n, d], weights [B, n] pi of each draw's component, components [B, n]).
+    """
+    pick_seed, noise_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), 2))
+    components = tf.random.stateless_categorical(logits, n, seed=pick_seed)  # [B, n]
+    mu = tf.gather(means, components, batch_dims=1)
+    eps = tf.random.stateless_normal(tf.shape(mu), seed=noise_seed)
+    z = mu + tf.sqrt(self.variance) * eps
+    weights = tf.gather(mdn_lib.mixture_weights(logits), components, batch_dims=1)
+    return z, tf.cast(weights, tf.float32), components
+
+  def colour_fields(self, grey, field_lightness, k=None, samples=None, seed=(0, 0)):
+    """The 64x64 level of the pipeline (what Table 3 scores), from the dataset's own inputs.
+
+    Args:
+      grey: L [B, S, S, 1] at the trunk's size; field_lightness: L [B, F, F, 1].
+      k: top-k means (default: config colorize.k); or samples: draws from the mixture.
+      seed: the stateless seed pair for ``samples``.
+
+    Returns:
+      dict of ab [B, K, F, F, 2], weights [B, K], z [B, K, d], components [B, K].
+    """
+    means, logits = self.mixture(grey)
+    if samples:
+      z, weights, components = self.sample(means, logits, samples, seed)
+    else:
+      z, weights, components = self.top_k(means, logits, self.k if k is None else k)
+    ab = self.decode(z, field_lightness)
+    return {"ab": ab, "weights": weights, "z": z, "components": components}
+
+  def _colorize(self, rgb, k, samples, seed):
+    lightness = self.lightness(tf.convert_to_tensor(rgb, tf.float32))
+    out = self.colour_fields(self._squash(lightness, self.grey_size),
+                             self._squash(lightness, self.field_size), k, samples, seed)
+    out["rgb"] = join_lightness(lightness, out["ab"], self.gamut)
+    return out
+
+  def _function(self, mode, count):
+    """The traced pipeline for one k (top-k) or n (samples): any photo size, one trace."""
+    key = (mode, count)
+    if key not in self._functions:
+      rgb_spec = tf.TensorSpec([None, None, None, 3], tf.float32)
+      if mode == "top_k":
+        fn = tf.function(lambda rgb: self._colorize(rgb, count, None, (0, 0)),
+                         input_signature=[rgb_spec])
+      else:
+        fn = tf.function(lambda rgb, seed: self._colorize(rgb, None, count, seed),
+                         input_signature=[rgb_spec, tf.TensorSpec([2], tf.int32)])
+      self._functions[key] = fn
+    return self._functions[key]
+
+  def colorize_tensor(self, rgb, k=None):
+    """The exportable core: top-k colorizations of a batch of same-size photos.
+
+    Pure TF ops; trace it with ``tf.function(input_signature=[tf.TensorSpec([None, None, None,
+    3], tf.float32)])`` for a SavedModel or TFLite.
+
+    Args:
+      rgb: float sRGB [B, H, W, 3] in [0, 1] (a grey photo has three equal channels).
+      k: how many (default: config colorize.k), fixed when traced.
+
+    Returns:
+      (rgb [B, K, H, W, 3] in [0, 1], ab [B, K, F, F, 2] ab/128, weights [B, K] descending).
+    """
+    out = self._colorize(rgb, self.k if k is None else k, None, (0, 0))
+    return out["rgb"], out["ab"], out["weights"]
+
+  # The Python wrapper.
+
+  def colorize(self, images, k=None, samples=None, seed=None):
+    """K colorizations of each photo, at its own size.
+
+    Args:
+      images: one photo or a list of photos (or a [B, H, W, 3] array), each uint8 or float
+        ([0, 1]) RGB [H, W, 3], or grey [H, W] / [H, W, 1]; any size and aspect.
+      k: the top-k means by mixture weight, descending (default: config colorize.k, paper 5).
+      samples: instead of top-k, this many draws from the mixture.
+      seed: int seed of the draws (photo i of a list uses the stateless seed (seed, i));
+        None: a fresh random seed. Ignored for top-k, which is deterministic.
+
+    Returns:
+      A :class:`Colorization` for one photo, a list of them for a list.
+
+    Raises:
+      ValueError: one line, for a bad k / samples or an image that is not RGB or grey.
+    """
+    single = isinstance(images, np.ndarray) and images.ndim in (2, 3) or (
+        tf.is_tensor(images) and images.shape.rank in (2, 3))
+    batch = [images] if single else list(images)
+    if samples is not None and k is not None:
+      raise ValueError("colorize: give k (top-k means) or samples (draws), not both")
+    if samples is None:
+      k = self.k if k is None else k
+      if isinstance(k, bool) or int(k) != k or not 1 <= k <= self.num_components:
+        raise ValueError(f"colorize: k must be in [1, {self.num_components}], got {k!r}")
+      k = int(k)
+    else:
+      if isinstance(samples, bool) or int(samples) != samples or samples < 1:
+        raise ValueError(f"colorize: samples must be a positive integer, got {samples!r}")
+      samples = int(samples)
+      if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    results = []
+    for i, image in enumerate(batch):
+      rgb = as_float_rgb(image, f"image {i}")[None]
+      if samples is None:
+        out = self._function("top_k", k)(rgb)
+      else:
+        out = self._function("samples", samples)(rgb, tf.constant([int(seed) % 2**31, i],
+                                                                  tf.int32))
+      results.append(Colorization(
+          colorizations=to_uint8(out["rgb"][0].numpy()),
+          ab=out["ab"][0].numpy(), weights=out["weights"][0].numpy(), z=out["z"][0].numpy(),
+          components=out["components"][0].numpy().astype(np.int64)))
+    return results[0] if single else results
+
+
+def as_float_rgb(image, name="image"):
+  """uint8 / float RGB or grey -> float32 RGB [H, W, 3] in [0, 1] (numpy).
+
+  Raises:
+    ValueError: one line naming ``name``: not [H, W], [H, W, 1] or [H, W, 3], or float values
+      outside [0, 1].
+  """
+  array = np.asarray(image)
+  if array.ndim == 3 and array.shape[-1] == 1:
+    array = array[..., 0]
+  if array.ndim == 2:  # grey: three equal channels, so its L is its own grey level
+    array = np.repeat(array[..., None], 3, axis=-1)
+  if array.ndim != 3 or array.shape[-1] != 3:
+    raise ValueError(f"{name}: expected RGB [H, W, 3] or grey [H, W], got shape {array.shape}")
+  if min(array.shape[:2]) < 1:
+    raise ValueError(f"{name}: empty image {array.shape}")
+  if array.dtype == np.uint8:
+    return array.astype(np.float32) / 255.0
+  if array.dtype == np.uint16:
+    return array.astype(np.float32) / 65535.0
+  if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
+    raise ValueError(f"{name}: unsupported pixel type {array.dtype}")
+  array = array.astype(np.float32)
+  if not np.all(np.isfinite(array)) or array.min() < 0.0 or array.max() > 1.0:
+    raise ValueError(f"{name}: float pixels must lie in [0, 1] (got {array.min():.3g} .. "
+                     f"{array.max():.3g}); pass uint8 for 0..255 values")
+  return array
+
+
+def to_uint8(rgb):
+  """float sRGB in [0, 1] -> uint8, rounded."""
+  return np.clip(np.rint(np.asarray(rgb) * 255.0), 0, 255).astype(np.uint8)
