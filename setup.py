@@ -25,6 +25,8 @@ TOOLS = {
     "divcolor-stats": "stats",
     "divcolor-train-vae": "train_vae",
     "divcolor-evaluate-vae": "evaluate_vae",
+    "divcolor-train-features": "train_features",
+    "divcolor-train-mdn": "train_mdn",
     "divcolor-colorize": "colorize",
     "divcolor-evaluate": "evaluate",
 }

@@ -1,0 +1,193 @@
+"""Training the grey-level feature network G on its own task (Zhang et al., ECCV 2016, Section 2.1).
+
+The paper's MDN reads conv7 features of "a colorization CNN [30]" pre-trained on Zhang et al.'s
+task and then held fixed. ``FeatureTrainer`` trains that network (models/features.py) from the
+grey image alone; its ``train_step`` reads like Zhang et al.'s objective:
+
+    Z      = H^-1(Y)         the photo's ab, soft-encoded over the 313 bins (k = 5 nearest,
+                             Gaussian sigma = 5), at the network's output resolution S/4
+    Z_hat  = softmax(conv8_313(L))
+    L_cl   = mean_{h,w} v(Z_hw) * ( -sum_q Z_hwq log Z_hat_hwq )
+    v(Z_hw) = w_{q*},  q* = argmax_q Z_hwq     class rebalancing: the "stable" colourfulness
+                                               weights of stats.py, 1 / ((1 - lambda) p + lambda/Q)
+
+Zhang et al. sum over pixels; the mean keeps the loss's scale independent of the grey size. The
+per-example loss is averaged over the global batch (``tf.nn.compute_average_loss``), so the same
+step runs on one device or under a MirroredStrategy. Besides the loss, the trainer logs the pixel
+accuracy: how often the top-1 predicted bin is the target's nearest bin q*.
+
+The target ab comes from the pipeline's 64x64 colour field (``data.make_dataset``), resized in the
+graph to S/4 x S/4 (56x56 for the paper's S = 224).
+
+``train(config, workdir)`` is what ``divcolor-train-features`` calls. It writes WORKDIR/features/
+(config.json, checkpoints/, history.csv, tensorboard/, then features.keras, the whole network with
+its 313-bin head, and trunk.keras, conv1..conv7: L [S, S, 1] in 0..100 -> G [S/8, S/8, c]) and
+reads, or first computes, the colour statistics in WORKDIR/stats.npz that the VAE shares.
+"""
+
+import os
+
+from absl import logging
+import keras
+import tensorflow as tf
+
+from divcolor_tf import color
+from divcolor_tf import config as config_lib
+from divcolor_tf import data
+from divcolor_tf import training
+from divcolor_tf import train_vae
+from divcolor_tf.models import features
+
+SUBDIR = "features"  # WORKDIR/features/ holds this stage's outputs
+
+
+def rebalanced_cross_entropy(logits, soft_targets, bin_weights):
+  """Zhang et al.'s class-rebalanced multinomial cross-entropy, one value per example.
+
+  Args:
+    logits: [B, H, W, Q] unnormalised bin scores (any float dtype; computed in float32).
+    soft_targets: [B, H, W, Q] target distributions over the bins (each pixel sums to 1).
+    bin_weights: [Q] rebalancing weight of each bin.
+
+  Returns:
+    float32 [B]: per example, the mean over pixels of w[argmax_q Z] * -sum_q Z_q log softmax_q.
+  """
+  logits = tf.cast(logits, tf.float32)
+  soft_targets = tf.cast(soft_targets, tf.float32)
+  cross_entropy = tf.nn.softmax_cross_entropy_with_logits(labels=soft_targets, logits=logits)
+  weight = tf.gather(tf.cast(bin_weights, tf.float32), tf.argmax(soft_targets, axis=-1))
+  return tf.reduce_mean(weight * cross_entropy, axis=[1, 2])
+
+
+def pixel_accuracy(logits, target_bins):
+  """Per example, the fraction of pixels whose top-1 predicted bin is the target bin: [B]."""
+  predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+  return tf.reduce_mean(tf.cast(tf.equal(predicted, target_bins), tf.float32), axis=[1, 2])
+
+
+class FeatureTrainer(keras.Model):
+  """Zhang et al.'s network trained on its own task: per-pixel 313-bin classification."""
+
+  def __init__(self, network, *, bin_weights, soft_k=5, soft_sigma=5.0, **kwargs):
+    super().__init__(**kwargs)
+    self.network = network
+    self.bin_weights = tf.constant(bin_weights, tf.float32)
+    self.soft_k = int(soft_k)
+    self.soft_sigma = float(soft_sigma)
+    self.output_size = int(network.output["logits"].shape[1])  # S/4
+    self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "accuracy")}
+    self.built = True  # its variables are the (functional, already built) network's
+
+  @property
+  def metrics(self):
+    return list(self.trackers.values())
+
+  def call(self, grey, training=False):
+    """The 313-bin logits [B, S/4, S/4, 313] of a lightness map [B, S, S, 1] (L 0..100), float32."""
+    return tf.cast(self.network(grey, training=training)["logits"], tf.float32)
+
+  def targets(self, colour_field):
+    """Soft-encoded targets [B, S/4, S/4, 313] and their nearest bins q* [B, S/4, S/4] (int32).
+
+    Args:
+      colour_field: [B, F, F, 2] ab / 128, as data.make_dataset gives it.
+    """
+    ab = tf.image.resize(tf.cast(colour_field, tf.float32) * color.AB_SCALE,
+                         [self.output_size, self.output_size], antialias=True)
+    soft = color.soft_encode(ab, k=self.soft_k, sigma=self.soft_sigma)
+    return soft, tf.argmax(soft, axis=-1, output_type=tf.int32)
+
+  def objective(self, batch, training):
+    logits = self(batch["grey"], training=training)
+    soft, target_bins = self.targets(batch["colour_field"])
+    per_example = rebalanced_cross_entropy(logits, soft, self.bin_weights)
+    return per_example, pixel_accuracy(logits, target_bins)
+
+  def _update_metrics(self, per_example, accuracy):
+    self.trackers["loss"].update_state(per_example)
+    self.trackers["accuracy"].update_state(accuracy)
+    return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+  def train_step(self, batch):
+    with tf.GradientTape() as tape:
+      per_example, accuracy = self.objective(batch, training=True)
+      loss = tf.nn.compute_average_loss(per_example)  # divides by the GLOBAL batch size
+      scaled = self.optimizer.scale_loss(loss)
+    gradients = tape.gradient(scaled, self.trainable_variables)
+    self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+    return self._update_metrics(per_example, accuracy)
+
+  def test_step(self, batch):
+    per_example, accuracy = self.objective(batch, training=False)
+    return self._update_metrics(per_example, accuracy)
+
+
+def build_trainer(config, stats):
+  """The network of ``config.features`` and its trainer (call inside a strategy scope)."""
+  network = features.build_feature_network(config.features, grey_size=config.data.grey_size)
+  return FeatureTrainer(network, bin_weights=stats.weights("stable"),
+                        soft_k=config.features.soft_k, soft_sigma=config.features.soft_sigma)
+
+
+def model_inputs(ds):
+  """Keeps what the trainer reads: the grey input and the colour field of its targets."""
+  return ds.map(lambda b: {"grey": b["grey"], "colour_field": b["colour_field"]})
+
+
+def train(config, workdir, verbose=1):
+  """Trains (or resumes) the feature network of ``config``; returns the Keras History (or None).
+
+  Args:
+    config: a full config (configs/*.py); reads data, stats, features and train (precision,
+      seed, devices, optimizer, clipnorm).
+    workdir: the model directory shared by every stage; this one writes WORKDIR/features/ and,
+      when it is missing, WORKDIR/stats.npz.
+    verbose: Keras progress (0 silent, 1 bar, 2 a line per epoch).
+  """
+  out = os.path.join(workdir, SUBDIR)
+  os.makedirs(out, exist_ok=True)
+  config_lib.save_resolved(config, out)
+  training.set_precision(config.train.mixed_precision)
+  keras.utils.set_random_seed(config.train.seed)
+  strategy = training.get_strategy(config.train.num_devices)
+  global_batch = config.features.batch_size
+
+  skip_log = data.SkipLog()
+  train_paths, val_paths = data.config_paths(config.data)
+  stats = train_vae.load_or_compute_stats(config, workdir, train_paths)
+  steps = config.features.steps_per_epoch or None
+  common = dict(field_size=config.data.field_size, grey_size=config.data.grey_size,
+                batch_size=global_batch, drop_near_grey=config.data.drop_near_grey,
+                near_grey_threshold=config.data.near_grey_threshold, skip_log=skip_log)
+  train_ds = data.make_dataset(
+      train_paths, shuffle=True, seed=config.train.seed, repeat=bool(steps),
+      cache=config.data.cache, drop_remainder=True, shuffle_buffer=config.data.shuffle_buffer,
+      **common)
+  val_ds = data.make_dataset(val_paths, cache=True, **common) if val_paths else None
+
+  with strategy.scope():
+    trainer = build_trainer(config, stats)
+    trainer.compile(optimizer=training.make_optimizer(
+        config.train, learning_rate=config.features.learning_rate))
+  logging.info("feature network: width %g, grey %d -> G %s, %d parameters; batch %d, lr %g",
+               config.features.width, config.data.grey_size,
+               tuple(trainer.network.output["grey_features"].shape[1:]),
+               trainer.network.count_params(), global_batch, config.features.learning_rate)
+  history, _, _ = training.fit(
+      trainer, model_inputs(train_ds), model_inputs(val_ds) if val_ds else None, out,
+      epochs=config.features.epochs, steps_per_epoch=steps, verbose=verbose)
+  trainer.network.save(os.path.join(out, "features.keras"))
+  features.build_trunk(trainer.network).save(os.path.join(out, "trunk.keras"))
+  report = skip_log.report()
+  if report:
+    logging.warning("%s", report)
+  return history
+
+
+def load_models(workdir):
+  """The trained feature network and its trunk: (config, features, trunk) of WORKDIR/features."""
+  out = os.path.join(workdir, SUBDIR)
+  config = config_lib.load_resolved(out)
+  network = keras.models.load_model(os.path.join(out, "features.keras"), compile=False)
+  trunk = keras.models.load_model(os.path.join(out, "trunk.keras"), compile=False)
+  return config, network, trunk

@@ -1,0 +1,331 @@
+"""Training the mixture density network (paper Section 4, Eq. 5-6).
+
+The MDN learns P(z | G): a Gaussian mixture over the VAE's latent code z of a photo's colour
+field, given the grey-level features G of its lightness. Both ends are frozen networks of earlier
+stages, run in inference mode:
+
+    G = trunk(grey)                               conv7 of Zhang et al. (WORKDIR/features/trunk.keras)
+    mean, log_var = Q(z | C)                      the VAE encoder (WORKDIR/encoder.keras)
+    z = mean + exp(log_var / 2) * eps             a fresh sample of the posterior at every step
+    mu_1..M, pi_1..M = MDN(G)
+    m = argmin_i ||z - mu_i||
+    L = -log pi_m + ||z - mu_m||^2 / (2 sigma^2),  sigma^2 = 0.1          (Eq. 6)
+
+Only the MDN's weights are trained. Per-example losses are averaged over the global batch
+(``tf.nn.compute_average_loss``), so the step is the same on one device or several.
+
+Besides the loss, the trainer logs its two terms ("neg_log_pi" and "distance") and two figures
+that show a collapsing mixture: "pi_entropy", the mean entropy of the mixture weights in nats
+(log M when uniform, 0 when one component takes all the weight), and "components_used", how many
+different components were the nearest one within a (per-device) batch.
+
+Feature cache (``mdn.cache_features``). The frozen trunk and encoder cost as much as the MDN's
+own step; they see the same photo identically in every epoch, so with the cache on, G and
+(mean, log_var) are computed once per photo during the first epoch and kept in memory (a
+``tf.data`` cache, G in the MDN's compute dtype); z is still sampled afresh at every step. The
+cache holds H*W*c values of G per photo (24x24x128 floats: 295 kB, 2.6 GB for 9,000 photos).
+
+``train(config, workdir)`` is what ``divcolor-train-mdn`` calls; it writes WORKDIR/mdn/.
+"""
+
+import os
+import time
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from divcolor_tf import config as config_lib
+from divcolor_tf import data
+from divcolor_tf import losses
+from divcolor_tf import training
+from divcolor_tf.models import mdn as mdn_lib
+from divcolor_tf.models import vae
+
+TERMS = ("loss", "neg_log_pi", "distance", "pi_entropy", "components_used")
+SUBDIR = "mdn"
+
+
+class MissingStageError(FileNotFoundError):
+  """An earlier stage's model file is missing; str(error) is one line naming it and its command."""
+
+
+class _Frozen:
+  """Holds the frozen trunk and encoder out of Keras's tracking: the trainer's weights (and so its
+  checkpoints) are the MDN's alone."""
+
+  def __init__(self, trunk, encoder):
+    self.trunk = trunk
+    self.encoder = encoder
+
+
+def frozen_features(batch, trunk, encoder):
+  """G and the posterior (mean, log_var) of a batch of photos, float32, inference mode."""
+  grey_features = trunk(batch["grey"], training=False)
+  mean, log_var = encoder(batch["colour_field"], training=False)
+  return {"grey_features": grey_features, "mean": tf.cast(mean, tf.float32),
+          "log_var": tf.cast(log_var, tf.float32)}
+
+
+class MDNTrainer(keras.Model):
+  """The MDN trained with Eq. 6 on z sampled from the frozen VAE encoder's posterior.
+
+  A batch is either photos {"grey", "colour_field"} (G and the posterior are computed by the
+  frozen ``trunk`` and ``encoder`` in the step) or cached features {"grey_features", "mean",
+  "log_var"} (see :func:`frozen_features`).
+  """
+
+  def __init__(self, mdn, *, variance, trunk=None, encoder=None, truncated_noise=False,
+               **kwargs):
+    super().__init__(**kwargs)
+    self.mdn = mdn
+    self.variance = float(variance)
+    self.truncated_noise = bool(truncated_noise)
+    self.frozen = _Frozen(trunk, encoder)
+    self.num_components = int(mdn.output["logits"].shape[-1])
+    self.trackers = {name: keras.metrics.Mean(name=name) for name in TERMS}
+    self.built = True  # its variables are the (functional, already built) MDN's
+
+  @property
+  def metrics(self):
+    return list(self.trackers.values())
+
+  def features(self, batch):
+    if "grey_features" in batch:
+      return batch
+    if self.frozen.trunk is None or self.frozen.encoder is None:
+      raise ValueError("MDNTrainer: a batch of photos needs the trunk and the encoder; got "
+                       f"features {sorted(batch)}")
+    return frozen_features(batch, self.frozen.trunk, self.frozen.encoder)
+
+  def call(self, batch, training=False):
+    """The mixture for a batch: {'means' [B, M, d], 'logits' [B, M]}, float32."""
+    outputs = self.mdn(self.features(batch)["grey_features"], training=training)
+    return {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
+
+  def objective(self, batch, training):
+    features = self.features(batch)
+    z = vae.sample_z(features["mean"], features["log_var"], truncated=self.truncated_noise)
+    outputs = self.mdn(features["grey_features"], training=training)
+    means = tf.cast(outputs["means"], tf.float32)
+    logits = tf.cast(outputs["logits"], tf.float32)
+    per_example, component = losses.mdn_loss(z, means, logits, variance=self.variance,
+                                              return_component=True)
+    log_pi = tf.nn.log_softmax(logits, axis=-1)
+    neg_log_pi = -tf.gather(log_pi, component, axis=1, batch_dims=1)
+    chosen = tf.reduce_max(tf.one_hot(component, self.num_components), axis=0)
+    terms = {
+        "neg_log_pi": neg_log_pi,
+        "distance": per_example - neg_log_pi,  # ||z - mu_m||^2 / (2 sigma^2)
+        "pi_entropy": -tf.reduce_sum(tf.exp(log_pi) * log_pi, axis=-1),
+        "components_used": tf.reduce_sum(chosen),
+    }
+    return per_example, terms
+
+  def _update_metrics(self, per_example, terms):
+    self.trackers["loss"].update_state(per_example)
+    for name, value in terms.items():
+      self.trackers[name].update_state(value)
+    return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+  def train_step(self, batch):
+    with tf.GradientTape() as tape:
+      per_example, terms = self.objective(batch, training=True)
+      loss = tf.nn.compute_average_loss(per_example)  # divides by the GLOBAL batch size
+      scaled = self.optimizer.scale_loss(loss)
+    variables = self.mdn.trainable_variables
+    gradients = tape.gradient(scaled, variables)
+    self.optimizer.apply_gradients(zip(gradients, variables))
+    return self._update_metrics(per_example, terms)
+
+  def test_step(self, batch):
+    per_example, terms = self.objective(batch, training=False)
+    return self._update_metrics(per_example, terms)
+
+
+class EpochSeconds(keras.callbacks.Callback):
+  """Adds the epoch's wall time ('seconds') to the logs (and so to history.csv)."""
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.start = time.time()
+
+  def on_epoch_end(self, epoch, logs=None):
+    if logs is not None:
+      logs["seconds"] = time.time() - self.start
+
+
+def stage_paths(workdir):
+  """{name: path} of the files the MDN stage reads and writes."""
+  out = os.path.join(workdir, SUBDIR)
+  return {
+      "encoder": os.path.join(workdir, "encoder.keras"),
+      "trunk": os.path.join(workdir, "features", "trunk.keras"),
+      "dir": out,
+      "mdn": os.path.join(out, "mdn.keras"),
+  }
+
+
+def _require(path, command):
+  if not os.path.isfile(path):
+    raise MissingStageError(f"{path}: missing; make it first with `{command}`")
+
+
+def check_stages(workdir, config_hint="CONFIG"):
+  """Raises MissingStageError (one line: the file and the command that makes it) unless the
+  earlier stages' encoder.keras and features/trunk.keras exist."""
+  paths = stage_paths(workdir)
+  _require(paths["encoder"], f"divcolor-train-vae --config {config_hint} --workdir {workdir}")
+  _require(paths["trunk"], f"divcolor-train-features --config {config_hint} --workdir {workdir}")
+
+
+def load_frozen(workdir, config_hint="CONFIG"):
+  """The trained trunk and VAE encoder of a workdir, frozen (not trainable).
+
+  Raises:
+    MissingStageError: one of the files is missing (the message names it and its command).
+  """
+  check_stages(workdir, config_hint)
+  paths = stage_paths(workdir)
+  encoder = keras.models.load_model(paths["encoder"], compile=False)
+  trunk = keras.models.load_model(paths["trunk"], compile=False)
+  encoder.trainable = False
+  trunk.trainable = False
+  return trunk, encoder
+
+
+def cached_feature_dataset(paths, trunk, encoder, *, field_size, grey_size, batch_size, shuffle,
+                           seed, repeat, drop_remainder, shuffle_buffer, drop_near_grey,
+                           near_grey_threshold, skip_log, dtype="float32"):
+  """Batches of {"grey_features", "mean", "log_var"}, computed once per photo, then from memory.
+
+  The photos are put in one seeded random order, run through the frozen networks in the first
+  pass and cached unbatched; later passes shuffle the cached examples with a buffer.
+  """
+  paths = list(paths)
+  if shuffle:
+    paths = [paths[i] for i in np.random.default_rng(seed).permutation(len(paths))]
+  photos = data.make_dataset(
+      paths, field_size=field_size, grey_size=grey_size, batch_size=max(batch_size, 32),
+      drop_near_grey=drop_near_grey, near_grey_threshold=near_grey_threshold, skip_log=skip_log)
+
+  def compute(batch):
+    features = frozen_features(batch, trunk, encoder)
+    features["grey_features"] = tf.cast(features["grey_features"], dtype)
+    return features
+
+  ds = photos.map(compute).unbatch().cache()
+  if shuffle:
+    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  if repeat:
+    ds = ds.repeat()
+  return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def photo_dataset(paths, *, field_size, grey_size, batch_size, shuffle, seed, repeat,
+                  drop_remainder, cache, shuffle_buffer, drop_near_grey, near_grey_threshold,
+                  skip_log):
+  """Batches of {"grey", "colour_field"}: what the trainer needs without the feature cache."""
+  ds = data.make_dataset(
+      paths, field_size=field_size, grey_size=grey_size, batch_size=batch_size, shuffle=shuffle,
+      seed=seed, repeat=repeat, cache=cache, drop_near_grey=drop_near_grey,
+      near_grey_threshold=near_grey_threshold, drop_remainder=drop_remainder,
+      shuffle_buffer=shuffle_buffer, skip_log=skip_log)
+  return ds.map(lambda b: {"grey": b["grey"], "colour_field": b["colour_field"]})
+
+
+def build_trainer(config, trunk, encoder):
+  """The MDN (sized from the frozen networks' outputs) and its trainer; call in a strategy scope."""
+  latent_dim = int(encoder.output[0].shape[-1])
+  grey_features_shape = tuple(int(v) for v in trunk.output.shape[1:])
+  mdn = mdn_lib.build_mdn(config.mdn, latent_dim=latent_dim,
+                          grey_features_shape=grey_features_shape)
+  cache = bool(config.mdn.cache_features)
+  return MDNTrainer(mdn, variance=config.mdn.variance, trunk=None if cache else trunk,
+                    encoder=None if cache else encoder,
+                    truncated_noise=bool(config.vae.truncated_noise))
+
+
+def train(config, workdir, verbose=1, config_hint=None):
+  """Trains (or resumes) the MDN of ``config`` on the frozen networks of ``workdir``.
+
+  Reads WORKDIR/encoder.keras (divcolor-train-vae) and WORKDIR/features/trunk.keras
+  (divcolor-train-features); the sizes of z and G come from those files. Writes WORKDIR/mdn/:
+  config.json (resolved), checkpoints/, history.csv, tensorboard/ and, at the end, mdn.keras.
+
+  Args:
+    config: the run's ConfigDict (reads data, train.seed/num_devices, vae.truncated_noise, mdn).
+    workdir: the model directory of every stage.
+    verbose: Keras progress (0, 1 or 2).
+    config_hint: how the config is named in the missing-stage message (default "CONFIG").
+
+  Returns:
+    The Keras History, or None when WORKDIR/mdn already holds ``mdn.epochs`` epochs.
+
+  Raises:
+    MissingStageError: the encoder or the trunk is missing.
+  """
+  hint = config_hint or "CONFIG"
+  check_stages(workdir, hint)  # before anything is written
+  paths = stage_paths(workdir)
+  out = paths["dir"]
+  os.makedirs(out, exist_ok=True)
+  config_lib.save_resolved(config, out)
+  mdn_config = config.mdn
+  training.set_precision(bool(mdn_config.mixed_precision))
+  keras.utils.set_random_seed(config.train.seed)
+  strategy = training.get_strategy(config.train.num_devices)
+  cache = bool(mdn_config.cache_features)
+
+  trunk, encoder = load_frozen(workdir, hint)
+  field_size = int(encoder.input.shape[1])
+  grey_size = int(trunk.input.shape[1])
+  if grey_size != config.data.grey_size:
+    logging.warning("the trunk in %s reads %dx%d grey images (config.data.grey_size is %d): "
+                    "using the trunk's size", paths["trunk"], grey_size, grey_size,
+                    config.data.grey_size)
+
+  skip_log = data.SkipLog()
+  train_paths, val_paths = data.config_paths(config.data)
+  steps = mdn_config.steps_per_epoch or None
+  common = dict(field_size=field_size, grey_size=grey_size, batch_size=mdn_config.batch_size,
+                shuffle_buffer=config.data.shuffle_buffer, drop_near_grey=config.data.drop_near_grey,
+                near_grey_threshold=config.data.near_grey_threshold, skip_log=skip_log)
+  with strategy.scope():
+    trainer = build_trainer(config, trunk, encoder)
+    trainer.compile(optimizer=training.make_optimizer(mdn_config))
+  if cache:
+    dtype = trainer.mdn.compute_dtype
+    train_ds = cached_feature_dataset(train_paths, trunk, encoder, shuffle=True,
+                                      seed=config.train.seed, repeat=bool(steps),
+                                      drop_remainder=True, dtype=dtype, **common)
+    val_ds = cached_feature_dataset(val_paths, trunk, encoder, shuffle=False, seed=0,
+                                    repeat=False, drop_remainder=False, dtype=dtype,
+                                    **common) if val_paths else None
+    logging.info("feature cache on: G %s (%s) and the posterior of each photo are computed in "
+                 "the first epoch, then read from memory", trunk.output.shape[1:], dtype)
+  else:
+    train_ds = photo_dataset(train_paths, shuffle=True, seed=config.train.seed,
+                             repeat=bool(steps), drop_remainder=True, cache=config.data.cache,
+                             **common)
+    val_ds = photo_dataset(val_paths, shuffle=False, seed=0, repeat=False, drop_remainder=False,
+                           cache=True, **common) if val_paths else None
+
+  logging.info("MDN: %d components over z of d=%d, G %s, %d trainable parameters",
+               trainer.num_components, int(encoder.output[0].shape[-1]),
+               tuple(trunk.output.shape[1:]), trainer.mdn.count_params())
+  history, _, _ = training.fit(trainer, train_ds, val_ds, out, epochs=mdn_config.epochs,
+                               steps_per_epoch=steps, callbacks=[EpochSeconds()],
+                               verbose=verbose)
+  trainer.mdn.save(paths["mdn"])
+  report = skip_log.report()
+  if report:
+    logging.warning("%s", report)
+  return history
+
+
+def load_mdn(workdir):
+  """The trained MDN of a workdir (WORKDIR/mdn/mdn.keras)."""
+  path = stage_paths(workdir)["mdn"]
+  _require(path, f"divcolor-train-mdn --config CONFIG --workdir {workdir}")
+  return keras.models.load_model(path, compile=False)
