@@ -64,6 +64,7 @@ def base_config():
   c.vae.bn_before_tanh = False  # authors' code: a BN before the final tanh
   c.vae.encoder_dropout = 0.0  # authors' code: dropout 0.3 (keep 0.7) before the final F
   c.vae.truncated_noise = False  # authors' code: truncated-normal reparameterisation noise
+  c.vae.log_variance_limit = 0.0  # 0: unbounded (paper); L > 0: log-var = L tanh(raw / L)
 
   # Decoder loss, Eq. 2-4, and the KL term.
   c.loss = ml_collections.ConfigDict()
@@ -151,9 +152,22 @@ def cpu(c):
   --setting vae.width=0.5,train.mixed_precision=True`), so mixed precision stays off.
   """
   c.vae.width = 0.5
+  c.vae.log_variance_limit = 5.0  # without it the KL exploded within 10 steps (models/vae.py)
   c.train.mixed_precision = False
   c.train.learning_rate = 2e-4
   c.train.epochs = 12
+  # Feature network: quarter width at 96x96 grey input (2.0M parameters, G 12x12x128; ~18 img/s
+  # for a training step here against ~11 at 128x128: bench/train_throughput.py --stage features).
+  # Trained from scratch in a few epochs, so 10x Zhang et al.'s learning rate.
+  c.data.grey_size = 96
+  c.features.width = 0.25
+  c.features.learning_rate = 3e-4
+  c.features.epochs = 3
+  # MDN: 1/8 width (0.8M parameters on G 12x12x128); G and the posterior are cached after epoch 1.
+  c.mdn.width = 0.125
+  c.mdn.epochs = 10
+  c.mdn.learning_rate = 3e-4
+  c.mdn.cache_features = True
 
 
 ABLATIONS = {

@@ -197,7 +197,8 @@ def test_bn_before_tanh_and_dropout_are_the_authors():
 
 
 @pytest.mark.parametrize("field, value", [
-    ("width", 0.0), ("latent_dim", 0), ("latent_dim", 2.5), ("encoder_dropout", 1.0)])
+    ("width", 0.0), ("latent_dim", 0), ("latent_dim", 2.5), ("encoder_dropout", 1.0),
+    ("log_variance_limit", -1.0)])
 def test_bad_config_names_the_field(field, value):
   bad = dict(vae_config().to_dict(), **{field: value})  # a dict: ConfigDict would refuse 2.5
   with pytest.raises(ValueError, match=f"vae.{field}"):
@@ -224,6 +225,25 @@ def test_shapes_and_range_on_real_photos(real_batch):
     decoder = vae.build_decoder(vae_config(width=1 / 16, bn_before_tanh=bn_before_tanh))
     out = decoder(far, training=False).numpy()
     assert np.all(np.abs(out) <= 1.0) and out.std() > 0
+
+
+def test_log_variance_limit_bounds_it_softly(real_batch, paper_models):
+  """L tanh(raw / L): inside (-L, L), equal to the raw value near 0, off in the paper config."""
+  assert not [l for l in paper_models.encoder.layers if "bound" in l.name]
+  raw = vae.build_encoder(vae_config(width=1 / 16))
+  bounded = vae.build_encoder(vae_config(width=1 / 16, log_variance_limit=5.0))
+  bounded.set_weights(raw.get_weights())  # the bound layers have no weights
+  kernel, bias = raw.get_layer("enc_fc_log_variance").get_weights()
+  for model in (raw, bounded):  # a raw log-variance far beyond the limit, as BN can produce
+    model.get_layer("enc_fc_log_variance").set_weights([kernel * 200.0, bias])
+  x = real_batch["colour_field"]
+  _, raw_lv = raw(x, training=True)
+  _, lv = bounded(x, training=True)
+  assert np.abs(raw_lv).max() > 20.0
+  np.testing.assert_allclose(lv, 5.0 * np.tanh(raw_lv / 5.0), rtol=1e-5, atol=1e-5)
+  assert np.abs(lv).max() <= 5.0  # tanh saturates to exactly 1 in float32 beyond ~9
+  small = np.abs(raw_lv) < 0.5
+  np.testing.assert_allclose(np.asarray(lv)[small], np.asarray(raw_lv)[small], atol=0.01)
 
 
 def test_full_width_shapes(real_batch, paper_models):
