@@ -29,6 +29,7 @@ TOOLS = {
     "divcolor-train-mdn": "train_mdn",
     "divcolor-colorize": "colorize",
     "divcolor-evaluate": "evaluate",
+    "divcolor-export": "export",
 }
 
 setuptools.setup(

@@ -20,7 +20,8 @@ import sys
 from absl import app
 from absl import flags
 
-flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn).")
+flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn) or "
+                    "an exported SavedModel (divcolor-export; e.g. saved_models/divcolor_lfw).")
 flags.DEFINE_string("input", None, "A photo, a directory (searched recursively), a list file "
                     "or a glob.")
 flags.DEFINE_string("output", None, "Where the colorizations go (created if missing).")
@@ -89,7 +90,7 @@ def main(argv):
 
   try:
     paths = data.list_images(FLAGS.input)
-    colorizer = colorize.Colorizer.load(FLAGS.model)
+    colorizer = colorize.load(FLAGS.model)
   except (ValueError, FileNotFoundError) as e:
     _error(e)
     sys.exit(1)

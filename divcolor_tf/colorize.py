@@ -365,22 +365,7 @@ class Colorizer:
     Raises:
       ValueError: one line, for a bad k / samples or an image that is not RGB or grey.
     """
-    single = isinstance(images, np.ndarray) and images.ndim in (2, 3) or (
-        tf.is_tensor(images) and images.shape.rank in (2, 3))
-    batch = [images] if single else list(images)
-    if samples is not None and k is not None:
-      raise ValueError("colorize: give k (top-k means) or samples (draws), not both")
-    if samples is None:
-      k = self.k if k is None else k
-      if isinstance(k, bool) or int(k) != k or not 1 <= k <= self.num_components:
-        raise ValueError(f"colorize: k must be in [1, {self.num_components}], got {k!r}")
-      k = int(k)
-    else:
-      if isinstance(samples, bool) or int(samples) != samples or samples < 1:
-        raise ValueError(f"colorize: samples must be a positive integer, got {samples!r}")
-      samples = int(samples)
-      if seed is None:
-        seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+    single, batch, k, samples, seed = _colorize_arguments(self, images, k, samples, seed)
     results = []
     for i, image in enumerate(batch):
       rgb = as_float_rgb(image, f"image {i}")[None]
@@ -393,6 +378,122 @@ class Colorizer:
           colorizations=to_uint8(out["rgb"][0].numpy()),
           ab=out["ab"][0].numpy(), weights=out["weights"][0].numpy(), z=out["z"][0].numpy(),
           components=out["components"][0].numpy().astype(np.int64)))
+    return results[0] if single else results
+
+
+def _colorize_arguments(colorizer, images, k, samples, seed):
+  """Checks colorize()'s arguments: (single, batch list, k or None, samples or None, seed)."""
+  single = isinstance(images, np.ndarray) and images.ndim in (2, 3) or (
+      tf.is_tensor(images) and images.shape.rank in (2, 3))
+  batch = [images] if single else list(images)
+  if samples is not None and k is not None:
+    raise ValueError("colorize: give k (top-k means) or samples (draws), not both")
+  if samples is None:
+    k = colorizer.k if k is None else k
+    if isinstance(k, bool) or int(k) != k or not 1 <= k <= colorizer.num_components:
+      raise ValueError(f"colorize: k must be in [1, {colorizer.num_components}], got {k!r}")
+    return single, batch, int(k), None, seed
+  if isinstance(samples, bool) or int(samples) != samples or samples < 1:
+    raise ValueError(f"colorize: samples must be a positive integer, got {samples!r}")
+  if seed is None:
+    seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
+  return single, batch, None, int(samples), seed
+
+
+def _saved_model_dir(path):
+  """The version directory to load for ``path``: itself when it holds saved_model.pb, else the
+  highest numbered version under it (TF Serving's layout NAME/<version>/), else None."""
+  if os.path.isfile(os.path.join(path, "saved_model.pb")):
+    return path
+  versions = [int(v) for v in (os.listdir(path) if os.path.isdir(path) else [])
+              if v.isdigit() and os.path.isfile(os.path.join(path, v, "saved_model.pb"))]
+  return os.path.join(path, str(max(versions))) if versions else None
+
+
+def load(path, **kwargs):
+  """A colorizer for a model directory (:meth:`Colorizer.load`) or an exported SavedModel.
+
+  ``path`` may be a training workdir (config.json, decoder.keras, features/, mdn/), a SavedModel
+  written by ``divcolor-export`` (its version directory, or the model directory above it, in which
+  case the highest version is used, as TF Serving does), e.g. the bundled saved_models/divcolor_lfw.
+
+  Raises:
+    FileNotFoundError / ValueError: one line naming the path and the problem.
+  """
+  path = os.fspath(path)
+  exported = _saved_model_dir(path)
+  if exported:
+    return SavedModelColorizer(exported, **kwargs)
+  return Colorizer.load(path, **kwargs)
+
+
+class SavedModelColorizer:
+  """:meth:`Colorizer.colorize` over an exported SavedModel's signatures (``divcolor_tf.export``).
+
+  Top-k comes from ``serving_default`` (all M colorizations, ordered by weight; the first k are
+  kept). Samples draw z from the ``mixture`` signature's means and weights (seeded numpy, sigma^2
+  from the exported config) and decode them with ``decode``; the colour fields are joined with
+  the photo's own L exactly as :func:`join_lightness` does for the in-memory pipeline.
+  """
+
+  def __init__(self, path, gamut="chroma"):
+    self.path = path
+    try:
+      self.module = tf.saved_model.load(path)
+      signatures = self.module.signatures
+      self._serve = signatures["serving_default"]
+      self._mixture = signatures["mixture"]
+      self._decode = signatures["decode"]
+    except (OSError, KeyError, ValueError, tf.errors.OpError) as e:
+      problem = " ".join(str(e).split())[:200]
+      raise ValueError(f"{path}: not a divcolor SavedModel ({type(e).__name__}: {problem})") \
+          from None
+    self.gamut = gamut
+    means = self._mixture.structured_outputs["means"].shape
+    self.num_components, self.latent_dim = int(means[1]), int(means[2])
+    self.config = {}
+    for name in (os.path.join("assets.extra", "config.json"), "config.json"):
+      if os.path.isfile(os.path.join(path, name)):
+        self.config = config_lib.load_resolved(path, name)
+        break
+    self.variance = float(_get(self.config, "mdn.variance", 0.1))
+    self.k = int(_get(self.config, "colorize.k", 5))
+    decode_inputs = self._decode.structured_input_signature[1]
+    self.skip = "lightness" in decode_inputs  # "+skip": decode also reads the 64x64 L
+    self.field_size = int(self._serve.structured_outputs["ab"].shape[2])
+
+  def colorize(self, images, k=None, samples=None, seed=None):
+    """As :meth:`Colorizer.colorize` (same arguments, same results)."""
+    single, batch, k, samples, seed = _colorize_arguments(self, images, k, samples, seed)
+    results = []
+    for i, image in enumerate(batch):
+      rgb8 = to_uint8(as_float_rgb(image, f"image {i}"))[None]
+      if samples is None:
+        out = self._serve(image=tf.constant(rgb8))
+        mixture = self._mixture(image=tf.constant(rgb8))
+        order = np.argsort(-mixture["weights"].numpy()[0], kind="stable")[:int(k)]
+        results.append(Colorization(
+            colorizations=out["colorizations"].numpy()[0, :k], ab=out["ab"].numpy()[0, :k],
+            weights=out["weights"].numpy()[0, :k], z=mixture["means"].numpy()[0, order],
+            components=order.astype(np.int64)))
+        continue
+      mixture = self._mixture(image=tf.constant(rgb8))
+      means, weights = mixture["means"].numpy()[0], mixture["weights"].numpy()[0]
+      rng = np.random.default_rng([int(seed), i])
+      components = rng.choice(len(weights), size=int(samples), p=weights / weights.sum())
+      z = (means[components] + np.sqrt(self.variance) *
+           rng.standard_normal((int(samples), self.latent_dim))).astype(np.float32)
+      lightness = color.rgb_to_lab(tf.constant(rgb8, tf.float32) / 255.0)[..., :1]
+      if self.skip:
+        field_l = tf.image.resize(lightness, [self.field_size] * 2, antialias=True)
+        ab = self._decode(z=tf.constant(z), lightness=tf.repeat(field_l, int(samples), 0))["ab"]
+      else:
+        ab = self._decode(z=tf.constant(z))["ab"]
+      rgb = join_lightness(lightness, ab[None], self.gamut)
+      results.append(Colorization(
+          colorizations=to_uint8(rgb[0].numpy()), ab=ab.numpy(),
+          weights=weights[components].astype(np.float32), z=z,
+          components=components.astype(np.int64)))
     return results[0] if single else results
 
 

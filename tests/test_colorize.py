@@ -19,42 +19,19 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import console_script
+import tiny_models
 from divcolor_tf import color
 from divcolor_tf import colorize
-from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import evaluate
 from divcolor_tf import metrics
-from divcolor_tf import stats as stats_lib
-from divcolor_tf.models import features
-from divcolor_tf.models import mdn as mdn_lib
-from divcolor_tf.models import vae
 
 K = 5
 L_TOLERANCE = 1.0  # L units: uint8 output rounding moves L by at most ~0.5
 
 
-def _tiny_config(repo_root, lfw_ci, *variants):
-  return config_lib.load(str(repo_root / "configs" / "lfw.py") + ":" + ",".join(("tiny",) + variants),
-                         [f"data.train={lfw_ci}"])
-
-
-def _scale(layer, kernel=1.0, bias=None):
-  w, b = layer.get_weights()
-  layer.set_weights([w * kernel, b if bias is None else np.asarray(bias, b.dtype)])
-
-
-def _build(config):
-  """Tiny trunk, MDN and decoder, with strong colours and a non-uniform mixture (module doc)."""
-  tf.keras.utils.set_random_seed(0)
-  decoder = vae.build_decoder(config.vae, config.data.field_size)
-  trunk = features.build_trunk(features.build_feature_network(
-      config.features, grey_size=config.data.grey_size))
-  mdn = mdn_lib.build_mdn(config.mdn, config.vae.latent_dim, trunk.output.shape[1:])
-  _scale(decoder.get_layer("dec_conv5"), 2e4, [0.4, 0.6])  # saturated, z-dependent ab
-  _scale(mdn.get_layer("mdn_fc_logits"), 30.0, [0.0, 1.5, -0.5, 1.0, 0.3, -1.0, 2.0, 0.7])
-  _scale(mdn.get_layer("mdn_fc_means"), 30.0)  # components far apart in z
-  return trunk, mdn, decoder
+_tiny_config = tiny_models.tiny_config
+_build = tiny_models.build
 
 
 @pytest.fixture(scope="module")
@@ -89,17 +66,8 @@ def photos(imagenet_ci, lfw_ci):
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, models, tiny_config, lfw_ci):
   """The model directory layout of the three trainers, written from the tiny models."""
-  trunk, mdn, decoder = models
-  workdir = tmp_path_factory.mktemp("model")
-  config_lib.save_resolved(tiny_config, str(workdir))
-  decoder.save(workdir / "decoder.keras")
-  (workdir / "features").mkdir()
-  trunk.save(workdir / "features" / "trunk.keras")
-  (workdir / "mdn").mkdir()
-  mdn.save(workdir / "mdn" / "mdn.keras")
-  stats_lib.compute(data.list_images(str(lfw_ci))[:16], n_components=4).save(
-      str(workdir / "stats.npz"))
-  return workdir
+  return tiny_models.write_model_dir(tmp_path_factory.mktemp("model"), models, tiny_config,
+                                     lfw_ci)
 
 
 def _lightness(rgb_uint8):

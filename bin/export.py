@@ -1,0 +1,84 @@
+r"""divcolor-export: a trained model directory -> SavedModel for TF Serving, and TFLite files.
+
+  divcolor-export --model workdirs/lfw --out saved_models/divcolor_lfw --version 1 \
+      --tflite fp32,fp16,dynamic --tflite_size 256
+
+Writes OUT/<version>/ (TF Serving's layout: saved_model.pb, variables/ sharded under 20 MiB a
+file, assets.extra/{config.json, export.json}) with the signatures serving_default,
+colorize_bytes, decode and mixture (docs/deploy.md, divcolor_tf/export.py). With --tflite, also
+OUT/tflite/divcolor_pipeline_<size>_<q>.tflite (uint8 [1, size, size, 3] -> K colorizations)
+and OUT/tflite/divcolor_decoder_<q>.tflite (z [1, d] -> ab) for each quantisation q.
+
+Nothing is replaced without --overwrite: if any output exists, each is named in a one-line error
+and nothing is written. Errors are one line on stderr; the exit status is 1.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn).")
+flags.DEFINE_string("out", None, "The model's base path, e.g. saved_models/divcolor_lfw.")
+flags.DEFINE_integer("version", 1, "The SavedModel version folder (a positive integer).")
+flags.DEFINE_list("tflite", [], "TFLite quantisations to write: fp32, fp16, dynamic.")
+flags.DEFINE_integer("tflite_size", 256, "Input height and width of the TFLite pipeline.")
+flags.DEFINE_bool("overwrite", False, "Replace existing outputs.")
+flags.mark_flags_as_required(["model", "out"])
+FLAGS = flags.FLAGS
+
+PROG = "divcolor-export"
+
+
+def _error(message):
+  print(f"{PROG}: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from divcolor_tf import export  # pylint: disable=g-import-not-at-top
+
+  bad = [q for q in FLAGS.tflite if q not in export.QUANTIZATIONS]
+  if bad:
+    _error(f"--tflite: unknown quantisation {bad[0]!r} (known: {', '.join(export.QUANTIZATIONS)})")
+    sys.exit(1)
+  if FLAGS.version < 1:
+    _error(f"--version must be a positive integer, got {FLAGS.version}")
+    sys.exit(1)
+  if FLAGS.tflite and FLAGS.tflite_size < export.MIN_SIZE:
+    _error(f"--tflite_size must be at least {export.MIN_SIZE}, got {FLAGS.tflite_size}")
+    sys.exit(1)
+  saved_model = os.path.join(FLAGS.out, str(FLAGS.version))
+  tflite_dir = os.path.join(FLAGS.out, "tflite")
+  tflites = [(part, q, os.path.join(tflite_dir, export.tflite_filename(part, q, FLAGS.tflite_size)))
+             for q in FLAGS.tflite for part in export.PARTS]
+  existing = [p for p in [saved_model] + [t[2] for t in tflites] if os.path.exists(p)]
+  if existing and not FLAGS.overwrite:
+    for path in existing:
+      _error(f"{path}: exists; pass --overwrite to replace it")
+    sys.exit(1)
+
+  try:
+    colorizer = export.as_colorizer(FLAGS.model)
+    written = [export.export_saved_model(colorizer, FLAGS.out, FLAGS.version,
+                                         overwrite=FLAGS.overwrite)]
+    for part, quantization, path in tflites:
+      info = export.export_tflite(colorizer, path, quantization, FLAGS.tflite_size, part,
+                                  overwrite=FLAGS.overwrite)
+      note = " - over the 25 MB cap on a repository file" if (
+          info["bytes"] > export.FILE_CAP_BYTES) else ""
+      written.append(f"{path} ({info['bytes'] / 1e6:.1f} MB{note})")
+  except (ValueError, OSError) as e:
+    _error(e)
+    sys.exit(1)
+  print(f"{PROG}: wrote " + ", ".join(written))
+
+
+def run():
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()

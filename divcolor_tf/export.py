@@ -1,0 +1,366 @@
+"""Deployment: a SavedModel in TF Serving's layout, and TFLite models for phones (LiteRT).
+
+Both exports trace the one definition of "colorize a photo" in :mod:`divcolor_tf.colorize`
+(``Colorizer.colorize_tensor``), so a served or on-device colorization is the in-memory one.
+
+SavedModel (``export_saved_model``), written as ``OUT/<version>/`` (TF Serving scans ``OUT`` for
+numeric version folders; ``OUT/<version>/assets.extra/`` holds the model's ``config.json`` and
+``export.json``, files TF Serving ignores). Signatures (K = M, the number of mixture components;
+colorizations and weights in descending order of mixture weight):
+
+  ================  ==========================================  ===================================
+  signature         inputs                                      outputs
+  ================  ==========================================  ===================================
+  serving_default   image: uint8 [batch, height, width, 3]      colorizations: uint8 [batch, K,
+                    (only its lightness is used; a grey photo   height, width, 3] (the input's own
+                    has three equal channels)                   L at full resolution);
+                                                                ab: float32 [batch, K, F, F, 2]
+                                                                (ab/128, F = 64);
+                                                                weights: float32 [batch, K]
+  colorize_bytes    image_bytes: string [batch] (encoded        png_bytes: string [batch, K]
+                    JPEG/PNG/GIF/BMP; sizes may differ)         (encoded PNGs);
+                                                                weights: float32 [batch, K]
+  decode            z: float32 [batch, d]                       ab: float32 [batch, F, F, 2]
+                    (+skip decoders also: lightness: float32
+                    [batch, F, F, 1], L in [0, 100])
+  mixture           image: uint8 [batch, height, width, 3]      means: float32 [batch, M, d];
+                                                                weights: float32 [batch, M]
+                                                                (component order, not sorted)
+  ================  ==========================================  ===================================
+
+The PNG output is named ``png_bytes``, not ``png``: TF Serving's REST API base64-encodes a string
+output ({"b64": ...}) only when its name ends in ``_bytes`` (its api_rest.md, "Output of binary
+values"); any other name would put raw PNG bytes into the JSON response.
+
+Bad requests: a wrong dtype is refused by the signature itself; a wrong rank or channel count
+(checked at run time with ``EnsureShape``: "... is not compatible with expected shape
+[?,?,?,3]"), an image smaller than :data:`MIN_SIZE` pixels on a side, an empty batch, or bytes
+that are not an encoded image fail with an ``InvalidArgumentError`` whose message names the
+input and the problem (graph asserts), and the model goes on serving the next request.
+
+Keras 3 models held in a plain ``tf.Module`` and saved with ``tf.saved_model.save`` load with
+``tf.saved_model.load`` but not with the session-based loader that TF Serving and
+``saved_model_cli run`` use ("Could not find variable ..."); ``keras.export.ExportArchive``
+writes variables that loader finds, so it is used here. Variables are sharded so that each file
+is at most ``max_shard_bytes`` (default 20 MiB; the repository's cap on a file is 25 MB).
+
+TFLite (``export_tflite``): ``part="pipeline"`` is the whole colorize pipeline at a fixed input
+size (``image`` uint8 [1, size, size, 3] -> ``colorizations`` uint8 [1, K, size, size, 3],
+``ab`` float32 [1, K, F, F, 2], ``weights`` float32 [1, K]); ``part="decoder"`` is the decoder
+alone (``z`` [1, d] -> ``ab`` [1, F, F, 2]). Quantisation: "fp32" (none), "fp16" (float16
+weights) or "dynamic" (int8 weights, dynamic-range). Only TFLite builtin ops are allowed (LiteRT's
+interpreter has no Flex delegate). One step of the SavedModel's pipeline is not a builtin: the
+antialiased shrink of L to the grey and colour-field sizes (``tf.image.resize(antialias=True)``
+lowers to ``ScaleAndTranslate``, which the converter refuses). The TFLite pipeline therefore uses
+the plain bilinear shrink (``antialias=False``, TFLite's ``RESIZE_BILINEAR``); the
+chroma-preserving gamut fit (``gamut="chroma"``: WHERE / GATHER_ND / SCATTER_ND over the
+out-of-gamut pixels) converts to builtins and is kept, as is "clip". :data:`TFLITE_SETTINGS` is
+that one change; the parity tests compare each .tflite with a ``Colorizer`` built with the same
+settings (``as_colorizer(..., **TFLITE_SETTINGS)``).
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+from absl import logging
+import tensorflow as tf
+
+from divcolor_tf import colorize
+from divcolor_tf import config as config_lib
+from divcolor_tf.models import mdn as mdn_lib
+
+MIN_SIZE = 8  # smallest height / width a signature accepts
+MAX_SHARD_BYTES = 20 * 2**20  # variable files stay under the repository's 25 MB cap
+FILE_CAP_BYTES = 25 * 10**6  # the repository's cap on one file: larger exports are warned about
+QUANTIZATIONS = ("fp32", "fp16", "dynamic")
+PARTS = ("pipeline", "decoder")
+SIGNATURES = ("serving_default", "colorize_bytes", "decode", "mixture")
+TFLITE_SETTINGS = {"antialias": False}  # builtin ops only (module docstring); gamut is kept
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def as_colorizer(colorizer_or_workdir, **settings):
+  """A :class:`colorize.Colorizer` from a model directory or a Colorizer, with ``settings``.
+
+  Args:
+    colorizer_or_workdir: a Colorizer, or a model directory (``Colorizer.load``).
+    **settings: ``gamut`` / ``antialias``; a Colorizer whose settings differ is rebuilt over the
+      same Keras models.
+  """
+  if isinstance(colorizer_or_workdir, colorize.Colorizer):
+    c = colorizer_or_workdir
+    if all(getattr(c, key) == value for key, value in settings.items()):
+      return c
+    kwargs = {"gamut": c.gamut, "antialias": c.antialias, **settings}
+    return colorize.Colorizer(c.trunk, c.mdn, c.decoder, c.config, **kwargs)
+  return colorize.Colorizer.load(colorizer_or_workdir, **settings)
+
+
+def to_uint8(rgb):
+  """float sRGB in [0, 1] -> uint8, rounded half to even (as ``colorize.to_uint8``)."""
+  return tf.cast(tf.round(tf.clip_by_value(rgb * 255.0, 0.0, 255.0)), tf.uint8)
+
+
+def _checked_image(image, name="image"):
+  """The uint8 image batch, after asserting it is non-empty and at least MIN_SIZE a side."""
+  # A loaded signature does not always check its input's rank and channels (tf.saved_model.load
+  # passes a [H, W, 3] tensor through), and checks on tf.shape are folded away at trace time:
+  # EnsureShape checks at run time ("... is not compatible with expected shape [?,?,?,3]").
+  image = tf.ensure_shape(image, [None, None, None, 3], name=name)
+  shape = tf.shape(image)
+  checks = [
+      tf.debugging.assert_greater(shape[0], 0, message=f"{name}: empty batch"),
+      tf.debugging.assert_greater_equal(
+          tf.reduce_min(shape[1:3]), MIN_SIZE,
+          message=f"{name}: height and width must be at least {MIN_SIZE} pixels"),
+  ]
+  with tf.control_dependencies(checks):
+    return tf.identity(image)
+
+
+class _Endpoints:
+  """The exported functions, over one Colorizer (TF ops only)."""
+
+  def __init__(self, colorizer):
+    self.c = colorizer
+    self.k = colorizer.num_components
+
+  def colorize(self, image):
+    """uint8 [B, H, W, 3] -> {colorizations, ab, weights}: all K = M means, descending."""
+    rgb = tf.cast(_checked_image(image), tf.float32) / 255.0
+    out_rgb, ab, weights = self.c.colorize_tensor(rgb, k=self.k)
+    return {"colorizations": to_uint8(out_rgb), "ab": ab, "weights": weights}
+
+  def colorize_bytes(self, image_bytes):
+    """string [B] -> {png_bytes: string [B, K], weights [B, K]}; photos may differ in size."""
+
+    def one(encoded):
+      head = tf.strings.substr(encoded, 0, 8)
+      known = tf.reduce_any(tf.stack([
+          tf.io.is_jpeg(encoded),
+          tf.equal(head, _PNG_MAGIC),
+          tf.equal(tf.strings.substr(head, 0, 3), b"GIF"),
+          tf.equal(tf.strings.substr(head, 0, 2), b"BM")]))
+      check = tf.debugging.Assert(
+          known, ["image_bytes: not an encoded JPEG, PNG, GIF or BMP image"])
+      with tf.control_dependencies([check]):
+        image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
+      image = tf.ensure_shape(image, [None, None, 3])
+      out = self.colorize(_checked_image(image[None], "image_bytes")[0][None])
+      pngs = tf.stack([tf.io.encode_png(out["colorizations"][0, i]) for i in range(self.k)])
+      return pngs, out["weights"][0]
+
+    png, weights = tf.map_fn(
+        one, image_bytes,
+        fn_output_signature=(tf.TensorSpec([self.k], tf.string),
+                             tf.TensorSpec([self.k], tf.float32)))
+    return {"png_bytes": png, "weights": weights}
+
+  def decode(self, z, lightness=None):
+    """z [B, d] (and L [B, F, F, 1] for "+skip") -> {ab [B, F, F, 2]}."""
+    if self.c.skip:
+      ab = self.c.decoder({"z": z, "lightness": lightness}, training=False)
+    else:
+      ab = self.c.decoder(z, training=False)
+    return {"ab": tf.cast(ab, tf.float32)}
+
+  def mixture(self, image):
+    """uint8 [B, H, W, 3] -> {means [B, M, d], weights [B, M]} in component order."""
+    rgb = tf.cast(_checked_image(image), tf.float32) / 255.0
+    lightness = self.c.lightness(rgb)
+    grey = self.c._squash(lightness, self.c.grey_size)  # pylint: disable=protected-access
+    means, logits = self.c.mixture(grey)
+    return {"means": means, "weights": tf.cast(mdn_lib.mixture_weights(logits), tf.float32)}
+
+
+def _archive(colorizer, endpoints):
+  """A keras ExportArchive tracking the Colorizer's three Keras models, with ``endpoints``.
+
+  Args:
+    endpoints: list of (name, function, input_signature).
+  """
+  import keras  # pylint: disable=g-import-not-at-top
+  archive = keras.export.ExportArchive()
+  for model in (colorizer.trunk, colorizer.mdn, colorizer.decoder):
+    archive.track(model)
+  for name, fn, signature in endpoints:
+    archive.add_endpoint(name, fn, input_signature=signature)
+  return archive
+
+
+def _image_spec(height=None, width=None, batch=None):
+  return tf.TensorSpec([batch, height, width, 3], tf.uint8, name="image")
+
+
+def _decode_signature(colorizer, batch=None):
+  f = colorizer.field_size
+  spec = [tf.TensorSpec([batch, colorizer.latent_dim], tf.float32, name="z")]
+  if colorizer.skip:
+    spec.append(tf.TensorSpec([batch, f, f, 1], tf.float32, name="lightness"))
+  return spec
+
+
+def _decode_fn(endpoints):
+  if endpoints.c.skip:
+    return lambda z, lightness: endpoints.decode(z, lightness)
+  return lambda z: endpoints.decode(z)  # pylint: disable=unnecessary-lambda
+
+
+def _save_options(max_shard_bytes):
+  policy = tf.train.experimental.MaxShardSizePolicy(max_shard_size=int(max_shard_bytes))
+  return tf.saved_model.SaveOptions(experimental_sharding_callback=policy)
+
+
+def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False,
+                       max_shard_bytes=MAX_SHARD_BYTES):
+  """Writes the SavedModel ``out_dir/<version>/`` for TF Serving (signatures: module docstring).
+
+  The version folder is written under a temporary name in ``out_dir`` and renamed when complete,
+  so a TF Serving instance watching ``out_dir`` never sees half a model.
+
+  Args:
+    colorizer_or_workdir: a :class:`colorize.Colorizer` or a model directory.
+    out_dir: the model's base path (TF Serving's ``--model_base_path``).
+    version: positive integer version.
+    overwrite: replace an existing ``out_dir/<version>``.
+    max_shard_bytes: the largest variables file.
+
+  Returns:
+    The version directory's path.
+
+  Raises:
+    FileExistsError: one line, when ``out_dir/<version>`` exists and not ``overwrite``.
+    ValueError: a version that is not a positive integer.
+  """
+  if isinstance(version, bool) or int(version) != version or version < 1:
+    raise ValueError(f"version must be a positive integer, got {version!r}")
+  out_dir = os.fspath(out_dir)
+  target = os.path.join(out_dir, str(int(version)))
+  if os.path.exists(target) and not overwrite:
+    raise FileExistsError(f"{target}: exists; pass overwrite=True (divcolor-export --overwrite) "
+                          "to replace it")
+  colorizer = as_colorizer(colorizer_or_workdir)
+  endpoints = _Endpoints(colorizer)
+  archive = _archive(colorizer, [
+      ("serving_default", endpoints.colorize, [_image_spec()]),
+      ("colorize_bytes", endpoints.colorize_bytes,
+       [tf.TensorSpec([None], tf.string, name="image_bytes")]),
+      ("decode", _decode_fn(endpoints), _decode_signature(colorizer)),
+      ("mixture", endpoints.mixture, [_image_spec()]),
+  ])
+  os.makedirs(out_dir, exist_ok=True)
+  partial = tempfile.mkdtemp(prefix=f".{int(version)}.partial-", dir=out_dir)
+  try:
+    archive.write_out(partial, options=_save_options(max_shard_bytes), verbose=False)
+    extra = os.path.join(partial, "assets.extra")
+    os.makedirs(extra, exist_ok=True)
+    config_lib.save_resolved(colorizer.config, extra)
+    with open(os.path.join(extra, "export.json"), "w") as f:
+      json.dump(export_metadata(colorizer), f, indent=2, sort_keys=True)
+      f.write("\n")
+    if os.path.exists(target):
+      shutil.rmtree(target)
+    os.rename(partial, target)
+  finally:
+    if os.path.exists(partial):
+      shutil.rmtree(partial, ignore_errors=True)
+  for name in sorted(os.listdir(os.path.join(target, "variables"))):
+    size = os.path.getsize(os.path.join(target, "variables", name))
+    if size > max_shard_bytes:
+      logging.warning("%s: %d bytes, over the %d-byte shard cap (one variable larger than it?)",
+                      os.path.join(target, "variables", name), size, max_shard_bytes)
+  logging.info("wrote %s (signatures %s; K=%d)", target, ", ".join(SIGNATURES),
+               colorizer.num_components)
+  return target
+
+
+def export_metadata(colorizer, **extra):
+  """What a client needs to know about an export (written to assets.extra/export.json)."""
+  from divcolor_tf import __version__  # pylint: disable=g-import-not-at-top
+  return {
+      "divcolor_tf_version": __version__,
+      "num_components": colorizer.num_components,
+      "latent_dim": colorizer.latent_dim,
+      "field_size": colorizer.field_size,
+      "grey_size": colorizer.grey_size,
+      "skip_decoder": colorizer.skip,
+      "gamut": colorizer.gamut,
+      "antialias": colorizer.antialias,
+      "min_size": MIN_SIZE,
+      "dataset": colorizer.dataset,
+      **extra,
+  }
+
+
+def tflite_filename(part, quantization, size=256):
+  """The file name ``divcolor-export`` gives a .tflite (``OUT/tflite/<name>``)."""
+  stem = f"pipeline_{int(size)}" if part == "pipeline" else "decoder"
+  return f"divcolor_{stem}_{quantization}.tflite"
+
+
+def export_tflite(colorizer_or_workdir, out_path, quantization="fp32", size=256,
+                  part="pipeline", overwrite=False):
+  """Converts the colorize pipeline (fixed size) or the decoder alone to a .tflite file.
+
+  The pipeline uses :data:`TFLITE_SETTINGS` (the plain bilinear shrink; module docstring) and
+  the Colorizer's own gamut; only TFLite builtin ops are allowed.
+
+  Args:
+    colorizer_or_workdir: a :class:`colorize.Colorizer` or a model directory.
+    out_path: the .tflite file to write.
+    quantization: "fp32", "fp16" (float16 weights) or "dynamic" (int8 weights).
+    size: the pipeline's input height and width.
+    part: "pipeline" or "decoder".
+    overwrite: replace an existing ``out_path``.
+
+  Returns:
+    dict: path, bytes, part, quantization, size, gamut, antialias, signature inputs/outputs.
+
+  Raises:
+    FileExistsError / ValueError: one line.
+  """
+  if quantization not in QUANTIZATIONS:
+    raise ValueError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, got "
+                     f"{quantization!r}")
+  if part not in PARTS:
+    raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+  if isinstance(size, bool) or int(size) != size or size < MIN_SIZE:
+    raise ValueError(f"size must be an integer >= {MIN_SIZE}, got {size!r}")
+  out_path = os.fspath(out_path)
+  if os.path.exists(out_path) and not overwrite:
+    raise FileExistsError(f"{out_path}: exists; pass overwrite=True (divcolor-export "
+                          "--overwrite) to replace it")
+  colorizer = as_colorizer(colorizer_or_workdir, **TFLITE_SETTINGS)
+  endpoints = _Endpoints(colorizer)
+  if part == "pipeline":
+    endpoint = ("serving_default", endpoints.colorize, [_image_spec(size, size, batch=1)])
+  else:
+    endpoint = ("serving_default", _decode_fn(endpoints), _decode_signature(colorizer, batch=1))
+  with tempfile.TemporaryDirectory() as tmp:
+    _archive(colorizer, [endpoint]).write_out(tmp, verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization in ("fp16", "dynamic"):
+      converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "fp16":
+      converter.target_spec.supported_types = [tf.float16]
+    try:
+      flatbuffer = converter.convert()
+    except Exception as e:  # pylint: disable=broad-except  (converter errors are verbose)
+      problem = " ".join(str(e).split())[:300]
+      raise ValueError(f"{out_path}: TFLite conversion failed ({type(e).__name__}: "
+                       f"{problem})") from None
+  os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+  with open(out_path, "wb") as f:
+    f.write(flatbuffer)
+  info = {"path": out_path, "bytes": len(flatbuffer), "part": part,
+          "quantization": quantization, "size": int(size) if part == "pipeline" else None,
+          "gamut": colorizer.gamut, "antialias": colorizer.antialias}
+  logging.info("wrote %s (%d bytes; %s, %s)", out_path, len(flatbuffer), part, quantization)
+  if len(flatbuffer) > FILE_CAP_BYTES:
+    logging.warning("%s: %.1f MB, over the repository's %d MB cap on a file; ship fp16 or "
+                    "dynamic instead", out_path, len(flatbuffer) / 1e6, FILE_CAP_BYTES // 10**6)
+  return info
