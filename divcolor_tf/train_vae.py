@@ -208,6 +208,9 @@ def train(config, workdir, verbose=1):
     trainer = build_trainer(config, stats)
     trainer.compile(optimizer=training.make_optimizer(config.train))
   callbacks = [KLSchedule(config.loss)]
+  if config.train.lr_decay_epochs:
+    callbacks.append(training.StepDecay(config.train.learning_rate, config.train.lr_decay_epochs,
+                                        config.train.lr_decay_factor))
   if val_ds is not None and config.train.image_summaries:
     sample = next(iter(val_ds.unbatch().batch(config.train.image_summaries)))
     sample = {k: v for k, v in sample.items() if k != "path"}

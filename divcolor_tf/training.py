@@ -143,6 +143,28 @@ def make_optimizer(train_config, learning_rate=None):
   raise ValueError(f"train.optimizer={train_config.optimizer!r}: expected 'adam' or 'sgd'")
 
 
+def step_decay_rate(epoch, learning_rate, decay_epochs=(), factor=0.1):
+  """The learning rate of 0-based ``epoch``: ``learning_rate`` times ``factor`` per boundary passed.
+
+  ``decay_epochs`` are 1-based epoch counts: (6,) trains epochs 1..6 at ``learning_rate`` and
+  epoch 7 onward at ``learning_rate * factor``.
+  """
+  return learning_rate * factor ** sum(1 for boundary in decay_epochs if epoch >= boundary)
+
+
+class StepDecay(keras.callbacks.Callback):
+  """Sets the optimizer's learning rate at each epoch's start (so a resumed run gets it right)."""
+
+  def __init__(self, learning_rate, decay_epochs=(), factor=0.1):
+    super().__init__()
+    self.learning_rate, self.decay_epochs, self.factor = learning_rate, tuple(decay_epochs), factor
+
+  def on_epoch_begin(self, epoch, logs=None):
+    rate = step_decay_rate(epoch, self.learning_rate, self.decay_epochs, self.factor)
+    self.model.optimizer.learning_rate = rate
+    logging.info("epoch %d: learning rate %.3g", epoch + 1, rate)
+
+
 def fit(trainer, train_ds, val_ds, workdir, *, epochs, steps_per_epoch=None, callbacks=(),
         verbose=1):
   """The loop every trainer shares: resume, fit with guard/checkpoint/CSV/TensorBoard callbacks.

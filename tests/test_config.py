@@ -70,3 +70,8 @@ def test_resolved_config_round_trips(tmp_path):
   path = config_lib.save_resolved(c, str(tmp_path))
   assert pathlib.Path(path).name == "config.json"
   assert config_lib.load_resolved(str(tmp_path)).to_dict() == c.to_dict()
+  # Sequences stay tuples through the command line and the JSON file.
+  c = config_lib.load("configs/lfw.py:cpu", ["train.lr_decay_epochs=(6, 9)"])
+  assert c.train.lr_decay_epochs == (6, 9)
+  config_lib.save_resolved(c, str(tmp_path))
+  assert config_lib.load_resolved(str(tmp_path)).train.lr_decay_epochs == (6, 9)

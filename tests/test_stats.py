@@ -46,10 +46,6 @@ def lfw_stats(lfw_ci, lfw_fields):
   return stats.from_accumulated(pca, counts, bins, source=str(lfw_ci))
 
 
-def _data_module():
-  return pytest.importorskip("divcolor_tf.data", reason="divcolor_tf/data.py is not there yet")
-
-
 def test_flatten_layout_is_channel_major():
   field = np.arange(3 * 2 * 2 * 2, dtype=np.float32).reshape(3, 2, 2, 2)
   flat = stats.flatten_field(field)
@@ -198,7 +194,7 @@ def test_weights_of_lfw(lfw_stats):
 def test_compute_streams_the_input_pipeline(lfw_ci):
   """compute() over data.make_dataset batches equals a one-shot PCA and histogram of its fields."""
   from divcolor_tf import color  # pylint: disable=g-import-not-at-top
-  data = _data_module()
+  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   paths = data.list_images(str(lfw_ci))[:50]
   ds = data.make_dataset(paths, field_size=64, grey_size=64, batch_size=50)
   fields = np.concatenate([batch["colour_field"].numpy() for batch in ds])
@@ -270,7 +266,6 @@ def _cli():
 
 
 def test_cli_end_to_end_and_refusal_to_overwrite(lfw_ci, tmp_path):
-  _data_module()
   out = tmp_path / "stats.npz"
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   args = _cli() + ["--images", str(lfw_ci), "--out", str(out), "--max_images", "40"]

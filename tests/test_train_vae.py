@@ -93,6 +93,28 @@ def test_checkpointer_refuses_non_finite_weights(tiny_config, small_stats, tmp_p
   assert not os.listdir(tmp_path)
 
 
+def test_step_decay_sets_the_rate_of_each_epoch_also_after_a_resume(tiny_config, small_stats,
+                                                                   lfw_ci):
+  assert training.step_decay_rate(0, 2e-4, (6,), 0.25) == 2e-4
+  assert training.step_decay_rate(5, 2e-4, (6,), 0.25) == 2e-4
+  assert training.step_decay_rate(6, 2e-4, (6,), 0.25) == pytest.approx(5e-5)
+  assert training.step_decay_rate(9, 1.0, (2, 4), 0.1) == pytest.approx(0.01)
+  paths = data.list_images(str(lfw_ci))[:4]
+  batch = next(iter(data.make_dataset(paths, grey_size=64, batch_size=4)))
+  ds = tf.data.Dataset.from_tensors({k: batch[k] for k in ("colour_field", "lightness")})
+  trainer = train_vae.build_trainer(tiny_config, small_stats)
+  trainer.compile(optimizer=keras.optimizers.Adam(1e-3))
+  seen = {}
+  record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.update(
+      {epoch: float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate))}))
+  decay = training.StepDecay(1e-3, (1, 2), 0.5)
+  trainer.fit(ds, epochs=3, verbose=0, callbacks=[decay, record])
+  assert seen == pytest.approx({0: 1e-3, 1: 5e-4, 2: 2.5e-4})
+  trainer.optimizer.learning_rate = 1e-3  # what a fresh process resuming at epoch 3 starts with
+  trainer.fit(ds, epochs=4, initial_epoch=3, verbose=0, callbacks=[decay, record])
+  assert seen[3] == pytest.approx(2.5e-4)
+
+
 def test_two_devices_take_the_same_step_as_one(repo_root, lfw_ci):
   """MirroredStrategy over 2 logical CPUs: loss scaled by the global batch, BN over the global
   batch, so one step on a batch of 8 equals the single-device step (sampling noise switched off:
