@@ -2,7 +2,7 @@
 
 The paper's MDN reads conv7 features of "a colorization CNN [30]" pre-trained on Zhang et al.'s
 task and then held fixed. ``FeatureTrainer`` trains that network (models/features.py) from the
-grey image alone; its ``train_step`` reads like Zhang et al.'s objective:
+grey image alone; its ``objective`` reads like Zhang et al.'s objective:
 
     Z      = H^-1(Y)         the photo's ab, soft-encoded over the 313 bins (k = 5 nearest,
                              Gaussian sigma = 5), at the network's output resolution S/4
@@ -65,22 +65,17 @@ def pixel_accuracy(logits, target_bins):
   return tf.reduce_mean(tf.cast(tf.equal(predicted, target_bins), tf.float32), axis=[1, 2])
 
 
-class FeatureTrainer(keras.Model):
+class FeatureTrainer(training.ObjectiveTrainer):
   """Zhang et al.'s network trained on its own task: per-pixel 313-bin classification."""
 
   def __init__(self, network, *, bin_weights, soft_k=5, soft_sigma=5.0, **kwargs):
-    super().__init__(**kwargs)
+    super().__init__(("loss", "accuracy"), **kwargs)
     self.network = network
     self.bin_weights = tf.constant(bin_weights, tf.float32)
     self.soft_k = int(soft_k)
     self.soft_sigma = float(soft_sigma)
     self.output_size = int(network.output["logits"].shape[1])  # S/4
-    self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "accuracy")}
     self.built = True  # its variables are the (functional, already built) network's
-
-  @property
-  def metrics(self):
-    return list(self.trackers.values())
 
   def call(self, grey, training=False):
     """The 313-bin logits [B, S/4, S/4, 313] of a lightness map [B, S, S, 1] (L 0..100), float32."""
@@ -101,25 +96,7 @@ class FeatureTrainer(keras.Model):
     logits = self(batch["grey"], training=training)
     soft, target_bins = self.targets(batch["colour_field"])
     per_example = rebalanced_cross_entropy(logits, soft, self.bin_weights)
-    return per_example, pixel_accuracy(logits, target_bins)
-
-  def _update_metrics(self, per_example, accuracy):
-    self.trackers["loss"].update_state(per_example)
-    self.trackers["accuracy"].update_state(accuracy)
-    return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-  def train_step(self, batch):
-    with tf.GradientTape() as tape:
-      per_example, accuracy = self.objective(batch, training=True)
-      loss = tf.nn.compute_average_loss(per_example)  # divides by the GLOBAL batch size
-      scaled = self.optimizer.scale_loss(loss)
-    gradients = tape.gradient(scaled, self.trainable_variables)
-    self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-    return self._update_metrics(per_example, accuracy)
-
-  def test_step(self, batch):
-    per_example, accuracy = self.objective(batch, training=False)
-    return self._update_metrics(per_example, accuracy)
+    return per_example, {"accuracy": pixel_accuracy(logits, target_bins)}
 
 
 def build_trainer(config, stats):

@@ -68,7 +68,7 @@ def frozen_features(batch, trunk, encoder):
           "log_var": tf.cast(log_var, tf.float32)}
 
 
-class MDNTrainer(keras.Model):
+class MDNTrainer(training.ObjectiveTrainer):
   """The MDN trained with Eq. 6 on z sampled from the frozen VAE encoder's posterior.
 
   A batch is either photos {"grey", "colour_field"} (G and the posterior are computed by the
@@ -78,18 +78,17 @@ class MDNTrainer(keras.Model):
 
   def __init__(self, mdn, *, variance, trunk=None, encoder=None, truncated_noise=False,
                **kwargs):
-    super().__init__(**kwargs)
+    super().__init__(TERMS, **kwargs)
     self.mdn = mdn
     self.variance = float(variance)
     self.truncated_noise = bool(truncated_noise)
     self.frozen = _Frozen(trunk, encoder)
     self.num_components = int(mdn.output["logits"].shape[-1])
-    self.trackers = {name: keras.metrics.Mean(name=name) for name in TERMS}
     self.built = True  # its variables are the (functional, already built) MDN's
 
   @property
-  def metrics(self):
-    return list(self.trackers.values())
+  def optimized_variables(self):
+    return self.mdn.trainable_variables
 
   def features(self, batch):
     if "grey_features" in batch:
@@ -123,25 +122,6 @@ class MDNTrainer(keras.Model):
     }
     return per_example, terms
 
-  def _update_metrics(self, per_example, terms):
-    self.trackers["loss"].update_state(per_example)
-    for name, value in terms.items():
-      self.trackers[name].update_state(value)
-    return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-  def train_step(self, batch):
-    with tf.GradientTape() as tape:
-      per_example, terms = self.objective(batch, training=True)
-      loss = tf.nn.compute_average_loss(per_example)  # divides by the GLOBAL batch size
-      scaled = self.optimizer.scale_loss(loss)
-    variables = self.mdn.trainable_variables
-    gradients = tape.gradient(scaled, variables)
-    self.optimizer.apply_gradients(zip(gradients, variables))
-    return self._update_metrics(per_example, terms)
-
-  def test_step(self, batch):
-    per_example, terms = self.objective(batch, training=False)
-    return self._update_metrics(per_example, terms)
 
 
 class EpochSeconds(keras.callbacks.Callback):

@@ -1,6 +1,7 @@
 """Training the colour-field VAE (paper Section 3, Eq. 1-4).
 
-``VAETrainer`` is a Keras model whose ``train_step`` reads like the objective:
+``VAETrainer`` is a Keras model whose ``objective`` reads like the paper (the gradient step is
+``training.ObjectiveTrainer``'s, shared by every trainer):
 
     mean, log_var = Q(z | C)                        encoder
     z = mean + exp(log_var / 2) * eps                reparameterisation
@@ -30,12 +31,12 @@ from divcolor_tf.models import vae
 LOSS_TERMS = ("hist", "mah", "grad", "kl")
 
 
-class VAETrainer(keras.Model):
+class VAETrainer(training.ObjectiveTrainer):
   """Encoder + decoder trained jointly with the paper's losses; one Mean metric per term."""
 
   def __init__(self, encoder, decoder, *, vae_config, loss_config, bin_weights, components,
                variances, **kwargs):
-    super().__init__(**kwargs)
+    super().__init__(("loss",) + LOSS_TERMS, **kwargs)
     self.encoder = encoder
     self.decoder = decoder
     self.skip = bool(vae_config.skip)
@@ -46,12 +47,7 @@ class VAETrainer(keras.Model):
     self.variances = None if variances is None else tf.constant(variances, tf.float32)
     self.kl_weight = keras.Variable(float(losses.kl_weight(0, loss_config)), trainable=False,
                                     name="kl_weight", dtype="float32")
-    self.trackers = {name: keras.metrics.Mean(name=name) for name in ("loss",) + LOSS_TERMS}
     self.built = True  # its variables are the (functional, already built) encoder's and decoder's
-
-  @property
-  def metrics(self):
-    return list(self.trackers.values())
 
   def decode(self, z, lightness=None, training=False):
     """f(z), or f(z, grey) for the "+skip" variant; colour field in ab/128, float32."""
@@ -79,25 +75,6 @@ class VAETrainer(keras.Model):
     per_example = terms["decoder"] + self.kl_weight * terms["kl"]
     return per_example, terms
 
-  def _update_metrics(self, per_example, terms):
-    self.trackers["loss"].update_state(per_example)
-    for name in LOSS_TERMS:
-      if name in terms:
-        self.trackers[name].update_state(terms[name])
-    return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-  def train_step(self, batch):
-    with tf.GradientTape() as tape:
-      per_example, terms = self.objective(batch, training=True)
-      loss = tf.nn.compute_average_loss(per_example)  # divides by the GLOBAL batch size
-      scaled = self.optimizer.scale_loss(loss)
-    gradients = tape.gradient(scaled, self.trainable_variables)
-    self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-    return self._update_metrics(per_example, terms)
-
-  def test_step(self, batch):
-    per_example, terms = self.objective(batch, training=False)
-    return self._update_metrics(per_example, terms)
 
 
 class KLSchedule(keras.callbacks.Callback):
