@@ -2,6 +2,7 @@
 
 import os
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -42,6 +43,30 @@ def color_prior():
 @pytest.fixture(scope="session")
 def repo_root():
   return ROOT
+
+
+@pytest.fixture(scope="module")
+def small_stats(lfw_ci):
+  """Colour statistics (20 components) of 32 LFW CI faces: enough for tiny trainers."""
+  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import stats  # pylint: disable=g-import-not-at-top
+  return stats.compute(data.list_images(str(lfw_ci))[:32], n_components=20)
+
+
+def tool_env():
+  """The environment a tool runs in from the tests (TensorFlow's C++ logging quiet)."""
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def start_tool(args):
+  """Starts a command line without waiting (collect it with finish_tool)."""
+  return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=tool_env())
+
+
+def finish_tool(process):
+  stdout, stderr = process.communicate(timeout=300)
+  return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def console_script(name):

@@ -7,8 +7,6 @@ components, and the mixture weights are far from uniform: otherwise an untrained
 near-zero ab would make the lightness and ordering checks pass vacuously.
 """
 
-import os
-import pathlib
 import shutil
 import subprocess
 
@@ -19,6 +17,9 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import console_script
+from conftest import finish_tool as _finish
+from conftest import start_tool as _start
+from conftest import tool_env as _env
 import tiny_models
 from divcolor_tf import color
 from divcolor_tf import colorize
@@ -273,22 +274,8 @@ def test_evaluate_colorize_scores_top_k_against_the_photos_own_colours(colorizer
 
 # The command lines.
 
-def _env():
-  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-
-
 def _run(args):
   return subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=300)
-
-
-def _start(args):
-  return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=_env())
-
-
-def _finish(process):
-  stdout, stderr = process.communicate(timeout=300)
-  return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def _errors(stderr, prog):

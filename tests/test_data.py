@@ -1,6 +1,5 @@
 """divcolor_tf.data on real photos, and on broken files made from them."""
 
-import io
 import logging as py_logging
 import os
 import shutil

@@ -19,6 +19,9 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import console_script
+from conftest import finish_tool as _finish
+from conftest import start_tool as _start
+from conftest import tool_env as _env
 import tiny_models
 from divcolor_tf import colorize
 from divcolor_tf import data
@@ -38,20 +41,6 @@ TFLITE_TOLERANCE = {
     "dynamic": {"levels": 255, "levels_mean": 3.0, "ab": 1.0, "ab_mean": 0.05, "weights": 1e-3},
 }
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-
-
-def _env():
-  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-
-
-def _start(args):
-  return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=_env())
-
-
-def _finish(process):
-  stdout, stderr = process.communicate(timeout=300)
-  return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def _example(name):

@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import console_script
+import tiny_models
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import losses
@@ -23,9 +24,7 @@ from divcolor_tf import train_vae
 VARIANCE = 0.1
 
 
-def _tiny_config(repo_root, lfw_ci):
-  return config_lib.load(str(repo_root / "configs" / "lfw.py") + ":tiny",
-                         [f"data.train={lfw_ci}"])
+_tiny_config = tiny_models.tiny_config
 
 
 @pytest.fixture

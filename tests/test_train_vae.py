@@ -13,23 +13,17 @@ import pytest
 import tensorflow as tf
 
 from conftest import console_script
+import tiny_models
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import evaluate
-from divcolor_tf import stats as stats_lib
 from divcolor_tf import train_vae
 from divcolor_tf import training
 
 
 @pytest.fixture
 def tiny_config(repo_root, lfw_ci):
-  return config_lib.load(str(repo_root / "configs" / "lfw.py") + ":tiny",
-                         [f"data.train={lfw_ci}"])
-
-
-@pytest.fixture(scope="module")
-def small_stats(lfw_ci):
-  return stats_lib.compute(data.list_images(str(lfw_ci))[:32], n_components=20)
+  return tiny_models.tiny_config(repo_root, lfw_ci)
 
 
 def _history(workdir):
