@@ -4,11 +4,17 @@ r"""divcolor-evaluate: the paper's Table 3 (diverse colorization) for a trained 
 
 Colorizes each photo from its grey level alone (the top-k means of the MDN's mixture, decoded by
 the VAE) and prints a markdown table: the error-of-best per pixel (the colorization closest to
-the photo's own colours) and the variance across the k colorizations (the paper's diversity
-proxy), both in ab/128 units over all pixels of the 64x64 colour field; with the grey and
-training-mean-field baselines and the paper's rows for the config's dataset.
+the photo's own colours), the variance across the k colorizations (the paper's diversity proxy),
+both in ab/128 units over all pixels of the 64x64 colour field, and how colourful the best one
+is against the truth (chroma ratio; spatial-variation ratio: < 1 means a flatter, tint-like
+field). Rows, as an error budget: the model's top-k by weight, the oracle (best of all M means),
+the VAE's reconstruction from the true field's code, then photo-blind baselines fitted on the
+training split (palette-k: the same k k-means colour fields for every photo; the training mean
+field; grey) and the paper's rows. ``--model`` is a workdir or an export
+(saved_models/divcolor_lfw); ``--json PATH`` also writes the table for scripts.
 """
 
+import json
 import os
 import sys
 
@@ -21,6 +27,7 @@ flags.DEFINE_string("images", None, "Test photos: a directory, a list file or a 
 flags.DEFINE_integer("k", 5, "Colorizations per photo (paper: 5).")
 flags.DEFINE_integer("max_images", 0, "Evaluate at most this many photos (0: all).")
 flags.DEFINE_integer("batch_size", 32, "Photos per step.")
+flags.DEFINE_string("json", None, "Also write the table to this JSON file.")
 flags.mark_flags_as_required(["model"])
 FLAGS = flags.FLAGS
 
@@ -36,7 +43,7 @@ def main(argv):
   from divcolor_tf import metrics  # pylint: disable=g-import-not-at-top
   from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
   try:
-    colorizer = colorize.Colorizer.load(FLAGS.model)
+    colorizer = colorize.load(FLAGS.model)
     if FLAGS.images:
       paths = data.list_images(FLAGS.images)
     else:
@@ -45,6 +52,8 @@ def main(argv):
       paths = paths[:FLAGS.max_images]
     stats_path = os.path.join(FLAGS.model, "stats.npz")
     stats = stats_lib.load(stats_path) if os.path.isfile(stats_path) else None
+    if not paths:
+      raise ValueError(f"{FLAGS.images or FLAGS.model}: no photos to evaluate")
     rows, count, skip_log = evaluate.evaluate_colorize(
         colorizer, paths, k=FLAGS.k, batch_size=FLAGS.batch_size, stats=stats)
   except (ValueError, FileNotFoundError) as e:
@@ -52,7 +61,17 @@ def main(argv):
     sys.exit(1)
   print(f"Table 3 on {count} photos ({FLAGS.images or 'validation split'}), {FLAGS.k} "
         "colorizations each; ab/128 units, 64x64 colour fields, all pixels")
-  print(metrics.markdown_table(rows, metrics.Table3.COLUMNS, ["error-of-best", "variance"]))
+  print(metrics.markdown_table(rows, metrics.Table3.COLUMNS,
+                               ["error-of-best", "variance", "chroma ratio", "spatial ratio"]))
+  if FLAGS.json:
+    record = {"model": FLAGS.model, "images": FLAGS.images or "validation split",
+              "count": count, "k": FLAGS.k, "units": "ab/128, 64x64 colour fields",
+              "rows": [{"name": name, **values} for name, values in rows]}
+    partial = FLAGS.json + ".partial"
+    with open(partial, "w") as f:
+      json.dump(record, f, indent=2)
+      f.write("\n")
+    os.replace(partial, FLAGS.json)
   report = skip_log.report()
   if report:
     print(report)

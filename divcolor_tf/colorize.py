@@ -42,6 +42,7 @@ import tensorflow as tf
 from divcolor_tf import color
 from divcolor_tf import config as config_lib
 from divcolor_tf.models import mdn as mdn_lib
+from divcolor_tf.models import vae  # pylint: disable=unused-import  (registers its layers for loading)
 
 GAMUT_STEPS = 12  # chroma bisection steps: at most 1/4096 of a pixel's chroma is given up
 _GAMUT_EPS = 1e-4  # slack on linear sRGB in [0, 1]: grey at L = 100 maps to R = 1.0000147 (the
@@ -166,7 +167,8 @@ class Colorizer:
   Build it from a model directory with :meth:`load`, or from in-memory Keras models.
   """
 
-  def __init__(self, trunk, mdn, decoder, config, *, gamut="chroma", antialias=True):
+  def __init__(self, trunk, mdn, decoder, config, *, gamut="chroma", antialias=True,
+               encoder=None):
     """Args:
       trunk: grey features G: input [B, S, S, 1] L in [0, 100] (``features.build_trunk``).
       mdn: grey features -> {'means': [B, M, d], 'logits': [B, M]} (``mdn.build_mdn``).
@@ -176,10 +178,14 @@ class Colorizer:
         ``colorize.k`` (default 5) and ``dataset``.
       gamut: "chroma" or "clip" (module docstring, step 6).
       antialias: antialiased bilinear when shrinking L (as the training pipeline did).
+      encoder: optional VAE encoder Q(z | C) (not needed to colorize; evaluation's
+        reconstruction row and the export's ``encode`` signature use it).
     """
     if gamut not in ("chroma", "clip"):
       raise ValueError(f"gamut must be 'chroma' or 'clip', got {gamut!r}")
     self.trunk, self.mdn, self.decoder, self.config = trunk, mdn, decoder, config
+    self.encoder = encoder
+    self.workdir = None  # set by load(): where the model's files (stats, baselines) are
     self.gamut, self.antialias = gamut, bool(antialias)
     grey_shape = tuple(trunk.input.shape[1:])
     if len(grey_shape) != 3 or grey_shape[2] != 1 or grey_shape[0] != grey_shape[1]:
@@ -228,7 +234,15 @@ class Colorizer:
         problem = " ".join(str(e).split())[:200]
         raise ValueError(f"{path}: cannot load ({type(e).__name__}: {problem})") from None
     decoder, trunk, mdn = models
+    encoder_path = os.path.join(workdir, "encoder.keras")
+    if os.path.isfile(encoder_path) and "encoder" not in kwargs:
+      try:
+        kwargs["encoder"] = keras.models.load_model(encoder_path, compile=False)
+      except Exception as e:  # pylint: disable=broad-except  (only evaluation needs it)
+        logging.warning("%s: cannot load (%s); colorizing without it", encoder_path,
+                        " ".join(str(e).split())[:200])
     colorizer = cls(trunk, mdn, decoder, config, **kwargs)
+    colorizer.workdir = workdir
     logging.info("loaded %s: grey %dx%d, M=%d, d=%d, colour field %dx%d%s", workdir,
                  colorizer.grey_size, colorizer.grey_size, colorizer.num_components,
                  colorizer.latent_dim, colorizer.field_size, colorizer.field_size,
@@ -248,6 +262,17 @@ class Colorizer:
     """Grey L [B, S, S, 1] at the trunk's size -> (means [B, M, d], logits [B, M]), float32."""
     out = self.mdn(self.trunk(grey, training=False), training=False)
     return tf.cast(out["means"], tf.float32), tf.cast(out["logits"], tf.float32)
+
+  @property
+  def can_encode(self):
+    return self.encoder is not None
+
+  def encode(self, colour_field):
+    """The encoder's mean embedding of true colour fields [B, F, F, 2] -> [B, d], float32."""
+    if self.encoder is None:
+      raise ValueError("this model directory has no encoder.keras")
+    mean, _ = self.encoder(colour_field, training=False)
+    return tf.cast(mean, tf.float32)
 
   def decode(self, z, field_lightness):
     """z [B, K, d] -> colour fields [B, K, F, F, 2] (ab/128); L [B, F, F, 1] feeds "+skip"."""
@@ -461,6 +486,43 @@ class SavedModelColorizer:
     decode_inputs = self._decode.structured_input_signature[1]
     self.skip = "lightness" in decode_inputs  # "+skip": decode also reads the 64x64 L
     self.field_size = int(self._serve.structured_outputs["ab"].shape[2])
+    # Exports from version 0.2 on also carry the grey-level mixture and the encoder (evaluation).
+    self._grey_mixture = signatures.get("grey_mixture")
+    self._encode = signatures.get("encode")
+    self.grey_size = (int(self._grey_mixture.structured_input_signature[1]["grey"].shape[1])
+                      if self._grey_mixture is not None else None)
+
+  def mixture(self, grey):
+    """As :meth:`Colorizer.mixture`: grey L [B, S, S, 1] -> (means [B, M, d], log-weights
+    [B, M]; log pi ranks and samples exactly as the logits do)."""
+    if self._grey_mixture is None:
+      raise ValueError(f"{self.path}: exported without the grey_mixture signature; export the "
+                       "model again (divcolor-export) to evaluate it")
+    out = self._grey_mixture(grey=tf.cast(grey, tf.float32))
+    return out["means"], tf.math.log(tf.maximum(out["weights"], 1e-30))
+
+  def decode(self, z, field_lightness):
+    """As :meth:`Colorizer.decode`: z [B, K, d] -> colour fields [B, K, F, F, 2]."""
+    shape = tf.shape(z)
+    b, k, f = shape[0], shape[1], self.field_size
+    flat_z = tf.reshape(z, [-1, self.latent_dim])
+    if self.skip:
+      lightness = tf.reshape(
+          tf.broadcast_to(field_lightness[:, None], tf.stack([b, k, f, f, 1])), [-1, f, f, 1])
+      ab = self._decode(z=flat_z, lightness=lightness)["ab"]
+    else:
+      ab = self._decode(z=flat_z)["ab"]
+    return tf.reshape(ab, tf.stack([b, k, f, f, 2]))
+
+  @property
+  def can_encode(self):
+    return self._encode is not None
+
+  def encode(self, colour_field):
+    """As :meth:`Colorizer.encode` (exports that carry the ``encode`` signature)."""
+    if self._encode is None:
+      raise ValueError(f"{self.path}: exported without the encode signature")
+    return self._encode(colour_field=tf.cast(colour_field, tf.float32))["mean"]
 
   def colorize(self, images, k=None, samples=None, seed=None):
     """As :meth:`Colorizer.colorize` (same arguments, same results)."""

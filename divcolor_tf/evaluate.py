@@ -33,7 +33,67 @@ def pixel_weights(colour_field, bin_weights):
   return np.asarray(bin_weights)[bins.numpy()]
 
 
-def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=True):
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a dimension is active if Var_C(E[z_j | C]) > 0.01
+
+
+def loss_budget(config, stats, encoder, decoder, batches):
+  """What each term of the VAE's loss weighs on ``batches``, and how much of z is used.
+
+  Every term is computed whatever the config's factors (so a run without L_mah still shows what
+  L_mah would say), per example, with the decoder fed z ~ Q(z | C) as in training; the weighted
+  value is the term times the config's factor (the KL's: ``kl_factor``). Also: the KL per example
+  (nats), the number of active latent dimensions (variance over photos of the encoder's mean
+  above :data:`ACTIVE_UNIT_THRESHOLD`), and the mean posterior standard deviation.
+
+  Returns:
+    {"terms": {name: {"value", "weighted", "share"}}, "kl_per_example", "active_dims",
+     "latent_dim", "posterior_std"}; "share" is the part of the weighted total.
+  """
+  from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top
+  n = config.stats.n_components
+  components = tf.constant(stats.pca_components[:n], tf.float32)
+  variances = tf.constant(stats.pca_variance[:n], tf.float32)
+  kind = "stable" if config.loss.colourfulness == "uniform" else config.loss.colourfulness
+  bin_weights = tf.constant(stats.weights(kind), tf.float32)
+  sums, count, means, stds = {}, 0, [], []
+  for batch in batches:
+    target = batch["colour_field"]
+    mean, log_var = encoder(target, training=False)
+    z = vae.sample_z(mean, log_var, seed=count + 1)
+    inputs = {"z": z, "lightness": batch["lightness"]} if config.vae.skip else z
+    pred = tf.cast(decoder(inputs, training=False), tf.float32)
+    along, outside = losses.mahalanobis_parts(target, pred, components, variances)
+    values = {
+        "hist": losses.hist_loss(target, pred, losses.pixel_weights(target, bin_weights),
+                                 norm=config.loss.hist_norm),
+        "mah (along the top components)": along,
+        "mah (residual outside them)": outside,
+        "grad": losses.grad_loss(target, pred),
+        "kl": losses.kl_loss(mean, log_var),
+    }
+    for name, value in values.items():
+      sums[name] = sums.get(name, 0.0) + float(tf.reduce_sum(value))
+    count += int(target.shape[0])
+    means.append(mean.numpy())
+    stds.append(np.exp(0.5 * log_var.numpy()).mean())
+  factors = {"hist": config.loss.hist_factor, "mah (along the top components)":
+             config.loss.mah_factor, "mah (residual outside them)": config.loss.mah_factor,
+             "grad": config.loss.grad_factor, "kl": config.loss.kl_factor}
+  terms = {name: {"value": total / count, "weighted": factors[name] * total / count}
+           for name, total in sums.items()}
+  weighted_total = sum(t["weighted"] for t in terms.values()) or 1.0
+  for t in terms.values():
+    t["share"] = t["weighted"] / weighted_total
+  means = np.concatenate(means)
+  return {"terms": terms, "kl_per_example": terms["kl"]["value"],
+          "active_dims": int((means.var(0) > ACTIVE_UNIT_THRESHOLD).sum()),
+          "latent_dim": int(means.shape[1]), "posterior_std": float(np.mean(stds)),
+          "count": count}
+
+
+def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=True,
+                 budget=False):
   """Table 1 and Table 2 of a trained VAE on ``paths``.
 
   The decoder is fed the encoder's own mean embedding. Weighted errors use the colourfulness
@@ -42,7 +102,8 @@ def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=
   mean colour field (the PCA mean), which frame what the figures mean.
 
   Returns:
-    (rows, count, skip_log): rows is a list of (name, {column: value}).
+    (rows, count, skip_log): rows is a list of (name, {column: value}); with ``budget``,
+    (rows, count, skip_log, :func:`loss_budget`'s dict).
   """
   config, encoder, decoder, stats = train_vae.load_models(workdir)
   kind = weights_kind or ("stable" if config.loss.colourfulness == "uniform"
@@ -72,46 +133,61 @@ def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=
   paper = PAPER_TABLE12.get(config.dataset)
   if paper:
     rows.append((f"paper ({config.dataset}, all terms)", dict(zip(metrics.Table12.COLUMNS, paper))))
+  if budget:
+    return rows, tables["model"].count, skip_log, loss_budget(config, stats, encoder, decoder, ds)
   return rows, tables["model"].count, skip_log
 
 
 def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=None,
                       baselines=True):
-  """Table 3 (diverse colorization) of a trained model on ``paths``.
+  """Table 3 (diverse colorization) of a trained model on ``paths``, with its error budget.
 
-  Each photo is colorized from its grey level alone (the top-k means of the MDN's mixture, decoded;
-  the VAE's reconstruction of the true colour field is not a colorization and is not used) and
-  scored at the 64x64 colour-field resolution against the photo's own colour field, as made by
+  Each photo is colorized from its grey level alone (the top-k means of the MDN's mixture, decoded)
+  and scored at the 64x64 colour-field resolution against the photo's own colour field, as made by
   ``data.make_dataset`` (the same squashed grey input and lightness the models were trained on).
   Near-grey photos are left out when the config says so (their ground truth has no colour).
 
+  Rows, in the order of the error budget (each a dict of ``metrics.Table3.COLUMNS``):
+    * the model: top-k means by mixture weight (the paper's test time);
+    * oracle: the best of ALL M means, picked with the truth (what a perfect ranking would give);
+    * VAE reconstruction: the decoder fed the encoder's mean of the TRUE colour field (Table 1's
+      protocol; the best the decoder can do with a code chosen from the answer); when the model
+      directory has the encoder;
+    * palette-k and the training mean field (``divcolor_tf.baselines``; photo-blind, fitted on the
+      training split) and grey (ab = 0);
+    * the paper's rows for the config's dataset.
+
   Args:
-    workdir_or_colorizer: a model directory (``Colorizer.load``) or a ``colorize.Colorizer``.
+    workdir_or_colorizer: a model directory or an export (``colorize.load``), or a colorizer.
     paths: the test photos (anything ``data.list_images`` accepts).
     k: colorizations per photo (paper 5).
     batch_size: photos per step.
-    stats: a ``stats.ColourStats`` for the training-mean-field baseline; default: the workdir's
-      stats.npz when there is one (no such row otherwise).
-    baselines: also score grey (ab = 0) and the training set's mean colour field, each a single
-      prediction (so variance 0): they frame what the error-of-best means.
+    stats: a ``stats.ColourStats``, for fitting the baselines when the model directory has no
+      ``baselines.npz``; default: the workdir's stats.npz.
+    baselines: include the photo-blind rows.
 
   Returns:
-    (rows, count, skip_log): rows a list of (name, {'eob', 'variance'}), the model's first, then
-    the baselines, then the paper's rows for the config's dataset; count the photos scored.
+    (rows, count, skip_log): rows a list of (name, {column: value}); count the photos scored.
   """
+  from divcolor_tf import baselines as baselines_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
   from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
-  if isinstance(workdir_or_colorizer, colorize.Colorizer):
+  model_dir = None
+  if isinstance(workdir_or_colorizer, (colorize.Colorizer, colorize.SavedModelColorizer)):
     colorizer = workdir_or_colorizer
   else:
-    workdir = os.fspath(workdir_or_colorizer)
-    colorizer = colorize.Colorizer.load(workdir)
-    stats_path = os.path.join(workdir, "stats.npz")
-    if stats is None and os.path.isfile(stats_path):
-      stats = stats_lib.load(stats_path)
+    model_dir = os.fspath(workdir_or_colorizer)
+    colorizer = colorize.load(model_dir)
+  if isinstance(colorizer, colorize.SavedModelColorizer):
+    model_dir = colorizer.path
+  elif colorizer.workdir:
+    model_dir = colorizer.workdir
   if isinstance(k, bool) or int(k) != k or not 1 <= k <= colorizer.num_components:
     raise ValueError(f"k must be in [1, {colorizer.num_components}], got {k!r}")
+  k = int(k)
   config = colorizer.config
+  if stats is None and model_dir and os.path.isfile(os.path.join(model_dir, "stats.npz")):
+    stats = stats_lib.load(os.path.join(model_dir, "stats.npz"))
   data_config = config.get("data", {}) if hasattr(config, "get") else {}
   skip_log = data.SkipLog()
   ds = data.make_dataset(
@@ -120,24 +196,44 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
       near_grey_threshold=float(data_config.get("near_grey_threshold",
                                                 data.NEAR_GREY_THRESHOLD)),
       skip_log=skip_log)
-  predict = tf.function(lambda grey, lightness: colorizer.colour_fields(grey, lightness, int(k)))
-  name = f"{'Ours+skip' if colorizer.skip else 'Ours'} (this model, top-{int(k)} means)"
-  tables = {name: metrics.Table3()}
-  mean_field = None
+  fitted = None
+  if baselines and model_dir:
+    fitted = baselines_lib.for_model(model_dir, config, stats, max_k=colorizer.num_components)
+
+  @tf.function
+  def predict(grey, lightness, colour_field):
+    means, logits = colorizer.mixture(grey)
+    every = colorizer.decode(means, lightness)  # [B, M, F, F, 2], component order
+    order = tf.math.top_k(logits, k, sorted=True).indices
+    out = {"top_k": tf.gather(every, order, batch_dims=1), "all": every}
+    if colorizer.can_encode:
+      out["reconstruction"] = colorizer.decode(colorizer.encode(colour_field)[:, None], lightness)
+    return out
+
+  name = f"{'Ours+skip' if colorizer.skip else 'Ours'} (this model, top-{k} means)"
+  oracle = f"oracle: best of all {colorizer.num_components} means"
+  tables = {name: metrics.Table3(), oracle: metrics.Table3()}
+  recon = "VAE reconstruction (decoder fed the encoder's mean of the true field)"
+  if colorizer.can_encode:
+    tables[recon] = metrics.Table3()
+  fixed = {}
+  if fitted is not None:
+    fixed[f"palette-{k} (photo-blind)"] = fitted[f"palette_{k}"]
+    fixed["training mean field"] = fitted["mean"][None]
   if baselines:
-    tables["grey (ab = 0)"] = metrics.Table3()
-    if stats is not None:
-      mean_field = stats.unflatten_mean(colorizer.field_size)
-      tables["training mean field"] = metrics.Table3()
+    fixed["grey (ab = 0)"] = np.zeros((1, colorizer.field_size, colorizer.field_size, 2),
+                                      np.float32)
+  for row in fixed:
+    tables[row] = metrics.Table3()
   for batch in ds:
     target = batch["colour_field"].numpy()
-    fields = predict(batch["grey"], batch["lightness"])["ab"].numpy()
-    tables[name].update(target, fields)
-    if baselines:
-      tables["grey (ab = 0)"].update(target, np.zeros_like(target)[:, None])
-      if mean_field is not None:
-        tables["training mean field"].update(
-            target, np.broadcast_to(mean_field, target.shape)[:, None])
+    out = predict(batch["grey"], batch["lightness"], batch["colour_field"])
+    tables[name].update(target, out["top_k"].numpy())
+    tables[oracle].update(target, out["all"].numpy())
+    if recon in tables:
+      tables[recon].update(target, out["reconstruction"].numpy())
+    for row, fields in fixed.items():
+      tables[row].update(target, np.broadcast_to(fields[None], (len(target),) + fields.shape))
   rows = [(row, table.result()) for row, table in tables.items()]
   dataset = str(config.get("dataset", "") if hasattr(config, "get") else "")
   for method, (eob, variance) in PAPER_TABLE3.get(dataset, {}).items():

@@ -4,8 +4,8 @@ Both exports trace the one definition of "colorize a photo" in :mod:`divcolor_tf
 (``Colorizer.colorize_tensor``), so a served or on-device colorization is the in-memory one.
 
 SavedModel (``export_saved_model``), written as ``OUT/<version>/`` (TF Serving scans ``OUT`` for
-numeric version folders; ``OUT/<version>/assets.extra/`` holds the model's ``config.json`` and
-``export.json``, files TF Serving ignores). Signatures (K = M, the number of mixture components;
+numeric version folders; ``OUT/<version>/assets.extra/`` holds the model's ``config.json``, ``export.json`` and
+``baselines.npz`` (the photo-blind rows of ``divcolor-evaluate``), files TF Serving ignores). Signatures (K = M, the number of mixture components;
 colorizations and weights in descending order of mixture weight):
 
   ================  ==========================================  ===================================
@@ -26,6 +26,11 @@ colorizations and weights in descending order of mixture weight):
   mixture           image: uint8 [batch, height, width, 3]      means: float32 [batch, M, d];
                                                                 weights: float32 [batch, M]
                                                                 (component order, not sorted)
+  grey_mixture      grey: float32 [batch, S, S, 1] (L in        as mixture (for evaluation on the
+                    [0, 100] at the trunk's size S)             training pipeline's own inputs)
+  encode            colour_field: float32 [batch, F, F, 2]      mean: float32 [batch, d] (the VAE
+                    (ab/128; only when the workdir had the      encoder's; Table 1 and the
+                    encoder)                                    evaluation's reconstruction row)
   ================  ==========================================  ===================================
 
 The PNG output is named ``png_bytes``, not ``png``: TF Serving's REST API base64-encodes a string
@@ -76,7 +81,8 @@ MAX_SHARD_BYTES = 20 * 2**20  # variable files stay under the repository's 25 MB
 FILE_CAP_BYTES = 25 * 10**6  # the repository's cap on one file: larger exports are warned about
 QUANTIZATIONS = ("fp32", "fp16", "dynamic")
 PARTS = ("pipeline", "decoder")
-SIGNATURES = ("serving_default", "colorize_bytes", "decode", "mixture")
+SIGNATURES = ("serving_default", "colorize_bytes", "decode", "mixture", "grey_mixture")
+OPTIONAL_SIGNATURES = ("encode",)  # when the Colorizer has the VAE encoder
 TFLITE_SETTINGS = {"antialias": False}  # builtin ops only (module docstring); gamut is kept
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -94,8 +100,10 @@ def as_colorizer(colorizer_or_workdir, **settings):
     c = colorizer_or_workdir
     if all(getattr(c, key) == value for key, value in settings.items()):
       return c
-    kwargs = {"gamut": c.gamut, "antialias": c.antialias, **settings}
-    return colorize.Colorizer(c.trunk, c.mdn, c.decoder, c.config, **kwargs)
+    kwargs = {"gamut": c.gamut, "antialias": c.antialias, "encoder": c.encoder, **settings}
+    rebuilt = colorize.Colorizer(c.trunk, c.mdn, c.decoder, c.config, **kwargs)
+    rebuilt.workdir = c.workdir
+    return rebuilt
   return colorize.Colorizer.load(colorizer_or_workdir, **settings)
 
 
@@ -166,6 +174,16 @@ class _Endpoints:
     else:
       ab = self.c.decoder(z, training=False)
     return {"ab": tf.cast(ab, tf.float32)}
+
+  def grey_mixture(self, grey):
+    """L [B, S, S, 1] at the trunk's size -> {means [B, M, d], weights [B, M]} (evaluation feeds
+    the same squashed grey input the models were trained on)."""
+    means, logits = self.c.mixture(grey)
+    return {"means": means, "weights": tf.cast(mdn_lib.mixture_weights(logits), tf.float32)}
+
+  def encode(self, colour_field):
+    """colour field [B, F, F, 2] (ab/128) -> {mean [B, d]}: the VAE encoder's mean of Q(z | C)."""
+    return {"mean": self.c.encode(colour_field)}
 
   def mixture(self, image):
     """uint8 [B, H, W, 3] -> {means [B, M, d], weights [B, M]} in component order."""
@@ -249,6 +267,9 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
     raise FileExistsError(f"{target}: exists; pass overwrite=True (divcolor-export --overwrite) "
                           "to replace it")
   colorizer = as_colorizer(colorizer_or_workdir)
+  baselines = None
+  if colorizer.workdir:
+    baselines = _workdir_baselines(colorizer.workdir, colorizer)
   endpoints = _Endpoints(colorizer)
   archive = _archive(colorizer, [
       ("serving_default", endpoints.colorize, [_image_spec()]),
@@ -256,7 +277,12 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
        [tf.TensorSpec([None], tf.string, name="image_bytes")]),
       ("decode", _decode_fn(endpoints), _decode_signature(colorizer)),
       ("mixture", endpoints.mixture, [_image_spec()]),
-  ])
+      ("grey_mixture", endpoints.grey_mixture,
+       [tf.TensorSpec([None, colorizer.grey_size, colorizer.grey_size, 1], tf.float32,
+                      name="grey")]),
+  ] + ([("encode", endpoints.encode,
+         [tf.TensorSpec([None, colorizer.field_size, colorizer.field_size, 2], tf.float32,
+                        name="colour_field")])] if colorizer.can_encode else []))
   os.makedirs(out_dir, exist_ok=True)
   partial = tempfile.mkdtemp(prefix=f".{int(version)}.partial-", dir=out_dir)
   try:
@@ -264,6 +290,9 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
     extra = os.path.join(partial, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     config_lib.save_resolved(colorizer.config, extra)
+    if baselines is not None:
+      from divcolor_tf import baselines as baselines_lib  # pylint: disable=g-import-not-at-top
+      baselines_lib.save(baselines, os.path.join(extra, baselines_lib.FILE))
     with open(os.path.join(extra, "export.json"), "w") as f:
       json.dump(export_metadata(colorizer), f, indent=2, sort_keys=True)
       f.write("\n")
@@ -281,6 +310,16 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
   logging.info("wrote %s (signatures %s; K=%d)", target, ", ".join(SIGNATURES),
                colorizer.num_components)
   return target
+
+
+def _workdir_baselines(workdir, colorizer):
+  """The photo-blind baselines of a workdir (fitted now if it has none yet), for assets.extra/."""
+  from divcolor_tf import baselines as baselines_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  stats_path = os.path.join(workdir, "stats.npz")
+  stats = stats_lib.load(stats_path) if os.path.isfile(stats_path) else None
+  return baselines_lib.for_model(workdir, colorizer.config, stats,
+                                 max_k=colorizer.num_components)
 
 
 def export_metadata(colorizer, **extra):

@@ -153,11 +153,25 @@ def mahalanobis_loss(target, pred, components, variances):
       components.shape[1] != field_size):
     raise ValueError(f"divcolor_tf/losses.py: components have D={components.shape[1]} but the "
                      f"colour field {target.shape[1:]} flattens to D={field_size}")
+  along_components, outside = mahalanobis_parts(target, pred, components, variances)
+  return along_components + outside
+
+
+def mahalanobis_parts(target, pred, components, variances):
+  """L_mah's two parts, [B] each: (sum_k (r . P_k)^2 / sigma_k^2, ||r_res||^2 / sigma_K^2).
+
+  Their sum is :func:`mahalanobis_loss` (which checks the arguments); the error-budget study
+  (docs/quality.md) reports them apart, since the residual part (the colour detail outside the
+  top-K components, divided by the smallest variance) is the one that can dominate L_dec.
+  """
+  target, pred = _same_dtype(target, pred)
+  components = tf.convert_to_tensor(components, dtype=pred.dtype)
+  variances = tf.convert_to_tensor(variances, dtype=pred.dtype)
   residual = flatten_channel_major(target - pred)  # r, [B, D]
   projections = tf.matmul(residual, components, transpose_b=True)  # r . P_k, [B, K]
   along_components = tf.reduce_sum(tf.square(projections) / variances, axis=-1)
   outside = residual - tf.matmul(projections, components)  # r_res, [B, D]
-  return along_components + tf.reduce_sum(tf.square(outside), axis=-1) / variances[-1]
+  return along_components, tf.reduce_sum(tf.square(outside), axis=-1) / variances[-1]
 
 
 def grad_loss(target, pred):

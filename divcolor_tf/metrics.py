@@ -95,26 +95,58 @@ class Table12:
             for k, v in self.values.items()}
 
 
-class Table3:
-  """Accumulates the Table 3 figures (error-of-best, variance across K) over batches."""
+def mean_chroma(fields):
+  """Mean chroma sqrt(a^2 + b^2) over the pixels of each field: [..., H, W, 2] -> [...]."""
+  f = np.asarray(fields, np.float64)
+  return np.sqrt((f ** 2).sum(-1)).mean(axis=(-2, -1))
 
-  COLUMNS = ("eob", "variance")
+
+def spatial_variation(fields):
+  """How much colour varies across a field: sqrt(var_pixels(a) + var_pixels(b)), [..., H, W, 2]
+  -> [...]. A single global tint scores 0 however strong it is."""
+  f = np.asarray(fields, np.float64)
+  return np.sqrt(f.var(axis=(-3, -2)).sum(-1))
+
+
+class Table3:
+  """Accumulates the Table 3 figures over batches, and how colourful the best colorization is.
+
+  eob, variance: the paper's error-of-best and variance across K (module docstring).
+  chroma_ratio: mean chroma of each photo's best colorization over that of its truth (the ratio of
+    the means over photos; 1 = as colourful as the photos, < 1 greyer).
+  spatial_ratio: the same for :func:`spatial_variation` (< 1: colour more uniform than in the
+    photos, e.g. a global tint where the photo has a blue shirt on a red face).
+  """
+
+  COLUMNS = ("eob", "variance", "chroma_ratio", "spatial_ratio")
 
   def __init__(self):
-    self.values = {k: [] for k in self.COLUMNS}
+    self.values = {k: [] for k in ("eob", "variance", "chroma_best", "chroma_true",
+                                   "spatial_best", "spatial_true")}
 
   def update(self, target, colorizations):
     """target [B, H, W, 2], colorizations [B, K, H, W, 2] (ab/128)."""
-    self.values["eob"].append(error_of_best(target, colorizations)[0])
+    colorizations = np.asarray(colorizations)
+    errors, best = error_of_best(target, colorizations)
+    chosen = colorizations[np.arange(len(best)), best]
+    self.values["eob"].append(errors)
     self.values["variance"].append(diversity_variance(colorizations))
+    self.values["chroma_best"].append(mean_chroma(chosen))
+    self.values["chroma_true"].append(mean_chroma(target))
+    self.values["spatial_best"].append(spatial_variation(chosen))
+    self.values["spatial_true"].append(spatial_variation(target))
 
   @property
   def count(self):
     return int(sum(len(v) for v in self.values["eob"]))
 
   def result(self):
-    return {k: float(np.concatenate(v).mean()) if v else float("nan")
-            for k, v in self.values.items()}
+    if not self.values["eob"]:
+      return {k: float("nan") for k in self.COLUMNS}
+    mean = {k: float(np.concatenate(v).mean()) for k, v in self.values.items()}
+    return {"eob": mean["eob"], "variance": mean["variance"],
+            "chroma_ratio": mean["chroma_best"] / max(mean["chroma_true"], 1e-12),
+            "spatial_ratio": mean["spatial_best"] / max(mean["spatial_true"], 1e-12)}
 
 
 def markdown_table(rows, columns, headers=None):

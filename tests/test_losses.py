@@ -170,6 +170,9 @@ def test_mahalanobis_loss_by_hand_including_the_residual():
   np.testing.assert_allclose(value, [1.125 + 100.0 + 698.0], rtol=1e-12)
   # The interleaved layout (a00, b00, a01, b01, ...) would give 4.5 + 36 + 708 = 748.5.
   assert abs(value[0] - 748.5) > 1.0
+  along, outside = losses.mahalanobis_parts(target, pred, COMPONENTS, VARIANCES)
+  np.testing.assert_allclose(along.numpy(), [101.125], rtol=1e-12)
+  np.testing.assert_allclose(outside.numpy(), [698.0], rtol=1e-12)
 
 
 def test_mahalanobis_loss_matches_loops_on_general_fields():

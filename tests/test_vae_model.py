@@ -84,6 +84,8 @@ def signature(model):
       out.append("A:" + layer.activation.__name__)
     elif type(layer) in names:
       out.append(names[type(layer)])
+    elif isinstance(layer, vae.ReflectPad):
+      out.append("ReflectPad")
   return out
 
 
@@ -194,6 +196,24 @@ def test_bn_before_tanh_and_dropout_are_the_authors():
   assert models.decoder.layers[-1].name == "dec_tanh"
   assert signature(models.encoder)[-4:] == ["dropout", "flatten", "F", "F"]
   assert models.encoder.get_layer("enc_dropout").rate == pytest.approx(0.3)
+
+
+def test_reflect_output_padding_only_changes_the_last_convolution():
+  """output_padding="reflect": the same weights, a reflection-padded C_tanh(5,1,2) (vae.py)."""
+  zero = vae.build_decoder(vae_config(width=1 / 16, latent_dim=8))
+  reflect = vae.build_decoder(vae_config(width=1 / 16, latent_dim=8, output_padding="reflect"))
+  assert vae_config().output_padding == "zero"  # the paper's default
+  assert signature(reflect)[-3:] == ["U", "ReflectPad", "C:tanh"]
+  assert reflect.get_layer("dec_conv5").padding == "valid"
+  assert zero.count_params() == reflect.count_params()
+  reflect.set_weights(zero.get_weights())
+  z = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+  a, b = zero(z, training=False).numpy(), reflect(z, training=False).numpy()
+  assert a.shape == b.shape == (4, 64, 64, 2)
+  np.testing.assert_allclose(a[:, 2:-2, 2:-2], b[:, 2:-2, 2:-2], rtol=1e-5, atol=1e-6)
+  assert np.abs(a[:, :2] - b[:, :2]).max() > 1e-6  # only the border differs
+  with pytest.raises(ValueError, match="vae.output_padding"):
+    vae.build_decoder(dict(vae_config().to_dict(), output_padding="same"))
 
 
 @pytest.mark.parametrize("field, value", [
@@ -366,7 +386,7 @@ def test_sample_z_in_a_distributed_step():
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept:DeprecationWarning")
 def test_keras_format_round_trip(tmp_path, real_batch):
   config = vae_config(width=1 / 16, latent_dim=8, skip=True, relu_before_bn=False,
-                      bn_before_tanh=True, encoder_dropout=0.3)
+                      bn_before_tanh=True, encoder_dropout=0.3, output_padding="reflect")
   models = vae.build_vae(config)
   mean, log_variance = models.encoder(real_batch["colour_field"], training=False)
   inputs = {"z": mean, "lightness": real_batch["lightness"]}

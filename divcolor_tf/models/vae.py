@@ -32,6 +32,17 @@ Decoder f(z), z [d] seen as 1x1xd -> colour field 64x64x2 in ab/128 units:
 
 ``bn_before_tanh`` adds the authors' B between the last convolution and the tanh.
 
+``output_padding`` (paper: "zero", the notation's "same" padding) pads the last convolution
+C_tanh(5,1,2) by reflection instead ("reflect"). Why: at a corner 16 of that 5x5 kernel's 25 taps
+read the zero padding, so every corner pixel is computed by its own subset of the weights, and a
+pixel of 4,096 gets too little of the loss to correct it. The bundled LFW model of version 1 put
+b = -40 (ab units) into the bottom-left pixel of every output, which bilinear upsampling spread
+into a blue-purple blotch in the corner of each full-size colorization (its z = 0 decode: b = -40
+at (63, 0); the same weights with a reflection-padded last convolution: -4, the training mean
+there: +1). Earlier layers keep zero padding: it is where a decoder that starts from a 1x1 code
+gets its sense of position at all (a reflection-padded stack maps the tiled code to a constant
+field).
+
 "Ours+skip" (``skip=True``): a grey encoder reads the 64x64 lightness L,
 
   C_ReLU(5,2,128)-B-C_ReLU(5,2,256)-B-C_ReLU(5,2,512)-B-C(4,2,d)-B
@@ -69,6 +80,7 @@ import tensorflow as tf
 
 # The paper's encoder/decoder are four stride-2 steps from the 64x64 field to a 4x4 map.
 _DOWNSAMPLING = 16
+OUTPUT_PADDINGS = ("zero", "reflect")
 
 
 # The paper's building blocks. Names are the Keras layer names, which mirror the paper.
@@ -87,6 +99,33 @@ def B(x, name):
   so N devices train exactly what one device would (tests/test_train_vae.py).
   """
   return keras.layers.BatchNormalization(synchronized=True, name=name)(x)
+
+
+@keras.saving.register_keras_serializable(package="divcolor_tf")
+class ReflectPad(keras.layers.Layer):
+  """Pads height and width by ``pad`` on each side, reflecting the map (TFLite: MIRROR_PAD)."""
+
+  def __init__(self, pad, **kwargs):
+    super().__init__(**kwargs)
+    self.pad = int(pad)
+
+  def call(self, x):
+    p = self.pad
+    return keras.ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+  def compute_output_shape(self, input_shape):
+    b, h, w, c = input_shape
+    grow = lambda n: None if n is None else n + 2 * self.pad
+    return (b, grow(h), grow(w), c)
+
+  def get_config(self):
+    return {**super().get_config(), "pad": self.pad}
+
+
+def C_reflect(x, k, n, act, name):
+  """C_act(k, 1, n) with reflection padding instead of zeros (``output_padding="reflect"``)."""
+  x = ReflectPad((k - 1) // 2, name=f"{name}_reflect_pad")(x)
+  return keras.layers.Conv2D(n, k, padding="valid", activation=act, name=name)(x)
 
 
 def U(x, f, name):
@@ -138,6 +177,7 @@ class _Settings(NamedTuple):
   bn_before_tanh: bool
   encoder_dropout: float
   log_variance_limit: float
+  output_padding: str
   field_size: int
 
   def channels(self, n):
@@ -153,7 +193,11 @@ def _settings(vae_config, field_size):
       bn_before_tanh=bool(_get(vae_config, "bn_before_tanh", False)),
       encoder_dropout=float(_get(vae_config, "encoder_dropout", 0.0)),
       log_variance_limit=float(_get(vae_config, "log_variance_limit", 0.0) or 0.0),
+      output_padding=str(_get(vae_config, "output_padding", "zero")),
       field_size=field_size)
+  if s.output_padding not in OUTPUT_PADDINGS:
+    raise ValueError(f"vae.output_padding must be one of {OUTPUT_PADDINGS}, got "
+                     f"{s.output_padding!r}")
   if isinstance(s.latent_dim, bool) or int(s.latent_dim) != s.latent_dim or s.latent_dim < 1:
     raise ValueError(f"vae.latent_dim must be a positive integer, got {s.latent_dim!r}")
   if not s.width > 0:
@@ -267,11 +311,15 @@ def build_decoder(vae_config, field_size=64):
     x = keras.layers.Concatenate(name="dec_grey_concat4")([x, grey32])
   x = unit(x, 5, 1, n(128), i=4)
   x = U(x, 2, "dec_up5")
+  if s.output_padding == "zero":
+    last = lambda x, act: C(x, 5, 1, 2, act, "dec_conv5")
+  else:
+    last = lambda x, act: C_reflect(x, 5, 2, act, "dec_conv5")
   if s.bn_before_tanh:  # authors' code: C(5,1,2) - B - tanh
-    x = B(C(x, 5, 1, 2, None, "dec_conv5"), "dec_bn5")
+    x = B(last(x, None), "dec_bn5")
     colour_field = keras.layers.Activation("tanh", name="dec_tanh")(x)
   else:
-    colour_field = C(x, 5, 1, 2, "tanh", "dec_conv5")
+    colour_field = last(x, "tanh")
   inputs = {"z": z, "lightness": lightness} if s.skip else z
   return keras.Model(inputs, colour_field, name="vae_decoder")
 

@@ -1,0 +1,142 @@
+"""The evaluation that tells conditional colour from a tint (Table 3's error budget).
+
+Photo-blind baselines (palette-k, the training mean field), the oracle over all mixture means, the
+VAE's reconstruction row, the chroma and spatial-variation ratios, and the same table from a
+workdir and from its export. Tiny untrained models (tests/tiny_models.py) stand in for trained
+ones: what is checked is the bookkeeping, against values computed independently here.
+"""
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import console_script
+from conftest import tool_env
+import tiny_models
+from divcolor_tf import baselines
+from divcolor_tf import colorize
+from divcolor_tf import data
+from divcolor_tf import evaluate
+from divcolor_tf import export
+from divcolor_tf import metrics
+from divcolor_tf.models import vae
+
+K = 3
+
+
+def test_chroma_and_spatial_ratios_by_hand():
+  target = np.zeros((2, 2, 2, 2))
+  target[0, 0, :, 0] = 0.4  # photo 0: a = .4 on the top row, 0 below: chroma .2, std_a .2
+  target[1, ..., 1] = 0.3  # photo 1: uniform b = .3: chroma .3, no spatial variation
+  colorizations = np.zeros((2, 2, 2, 2, 2))
+  colorizations[0, 0] = 0.1  # a global tint (a = b = .1)
+  colorizations[0, 1, 0, :, 0] = 0.2  # the right layout at half strength: the best one
+  colorizations[1, 0, ..., 1] = 0.3  # exact
+  table = metrics.Table3()
+  table.update(target, colorizations)
+  result = table.result()
+  # Best of photo 0 is colorization 1 (error .05 < .0707...): chroma .1, std .1; photo 1 exact.
+  assert result["eob"] == pytest.approx((0.05 + 0.0) / 2)
+  assert result["chroma_ratio"] == pytest.approx((0.1 + 0.3) / (0.2 + 0.3))
+  assert result["spatial_ratio"] == pytest.approx(0.1 / 0.2)
+  assert metrics.spatial_variation(np.full((4, 4, 2), 0.7)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_kmeans_finds_separated_clusters_and_the_best_restart():
+  rng = np.random.default_rng(1)
+  centres = np.array([[0.0, 0.0, 0.0], [5.0, 0.0, 0.0], [0.0, 5.0, 5.0]])
+  rows = np.concatenate([c + 0.1 * rng.standard_normal((40, 3)) for c in centres])
+  found, inertia = baselines.kmeans(rows, 3, seed=0)
+  order = np.argsort(found[:, 0] * 10 + found[:, 1])
+  np.testing.assert_allclose(found[order], centres[[0, 2, 1]], atol=0.05)
+  assert inertia == pytest.approx(0.03, rel=0.3)  # 3 dims of variance .01
+  one, _ = baselines.kmeans(rows, 1)
+  np.testing.assert_allclose(one[0], rows.mean(0), atol=1e-5)
+  with pytest.raises(ValueError, match="k must be in"):
+    baselines.kmeans(rows[:2], 3)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory, repo_root, lfw_ci):
+  """A tiny model directory with the VAE encoder (as the trainers leave it)."""
+  config = tiny_models.tiny_config(repo_root, lfw_ci, "skip")
+  models = tiny_models.build(config)
+  path = tiny_models.write_model_dir(tmp_path_factory.mktemp("quality"), models, config, lfw_ci)
+  vae.build_encoder(config.vae, config.data.field_size).save(path / "encoder.keras")
+  return path
+
+
+@pytest.fixture(scope="module")
+def paths(lfw_ci):
+  return data.list_images(str(lfw_ci))[:16]
+
+
+@pytest.fixture(scope="module")
+def table(workdir, paths):
+  rows, count, _ = evaluate.evaluate_colorize(str(workdir), paths, k=K, batch_size=8)
+  return dict(rows), count
+
+
+def test_the_error_budget_rows_are_what_they_say(table, workdir, paths):
+  rows, count = table
+  assert count == 16
+  colorizer = colorize.load(str(workdir))
+  batch = next(iter(data.make_dataset(paths, field_size=64, grey_size=colorizer.grey_size,
+                                      batch_size=16)))
+  target = batch["colour_field"].numpy()
+  means, logits = colorizer.mixture(batch["grey"])
+  every = colorizer.decode(means, batch["lightness"]).numpy()  # [B, M, F, F, 2]
+  errors = np.abs(target[:, None] - every).mean(axis=(2, 3, 4))  # [B, M]
+  top = np.argsort(-logits.numpy(), axis=1)[:, :K]
+  top_errors = np.take_along_axis(errors, top, 1)
+  assert rows["Ours+skip (this model, top-3 means)"]["eob"] == pytest.approx(
+      top_errors.min(1).mean(), rel=1e-4)
+  assert rows["oracle: best of all 8 means"]["eob"] == pytest.approx(errors.min(1).mean(),
+                                                                     rel=1e-4)
+  assert rows["oracle: best of all 8 means"]["eob"] <= rows[
+      "Ours+skip (this model, top-3 means)"]["eob"]
+  # The reconstruction row is Table 1's abs. error on the same photos.
+  table12, _, _ = evaluate.evaluate_vae(str(workdir), paths, baselines=False)
+  recon = rows["VAE reconstruction (decoder fed the encoder's mean of the true field)"]
+  assert recon["eob"] == pytest.approx(dict(table12)["model"]["abs_all"], rel=1e-4)
+  assert recon["variance"] == 0.0
+  # Photo-blind baselines, fitted on the training split (the tiny config's) and stored.
+  stored = baselines.load(str(workdir / baselines.FILE))
+  assert stored["palette_3"].shape == (3, 64, 64, 2) and stored["mean"].shape == (64, 64, 2)
+  palette_errors = np.abs(target[:, None] - stored["palette_3"][None]).mean(axis=(2, 3, 4))
+  assert rows["palette-3 (photo-blind)"]["eob"] == pytest.approx(
+      palette_errors.min(1).mean(), rel=1e-4)
+  assert rows["palette-3 (photo-blind)"]["eob"] < rows["training mean field"]["eob"]
+  assert rows["training mean field"]["eob"] < rows["grey (ab = 0)"]["eob"]
+  for row in ("palette-3 (photo-blind)", "training mean field"):
+    assert 0.3 < rows[row]["chroma_ratio"] < 1.0  # averages are greyer than the photos
+
+
+def test_an_export_gives_the_same_table_without_its_training_photos(table, workdir, paths,
+                                                                    tmp_path):
+  exported = export.export_saved_model(str(workdir), tmp_path / "model")
+  assert (tmp_path / "model" / "1" / "assets.extra" / baselines.FILE).is_file()
+  rows, count, _ = evaluate.evaluate_colorize(str(tmp_path / "model"), paths, k=K, batch_size=8)
+  assert count == table[1]
+  for name, values in table[0].items():
+    for column, value in values.items():
+      assert dict(rows)[name][column] == pytest.approx(value, rel=1e-3, abs=1e-6), (name, column)
+  del exported
+
+
+def test_evaluate_cli_writes_json(workdir, lfw_ci, tmp_path):
+  out = tmp_path / "table.json"
+  done = subprocess.run(console_script("divcolor-evaluate") + [
+      "--model", str(workdir), "--images", str(lfw_ci), "--max_images", "8", "--k", "2",
+      "--json", str(out)], capture_output=True, text=True, env=tool_env(), timeout=300)
+  assert done.returncode == 0, done.stderr
+  record = json.loads(out.read_text())
+  assert record["count"] == 8 and record["k"] == 2
+  names = [row["name"] for row in record["rows"]]
+  assert names[:4] == ["Ours+skip (this model, top-2 means)", "oracle: best of all 8 means",
+                       "VAE reconstruction (decoder fed the encoder's mean of the true field)",
+                       "palette-2 (photo-blind)"]
+  assert set(metrics.Table3.COLUMNS) <= set(record["rows"][0])
+  assert "| oracle: best of all 8 means |" in done.stdout
