@@ -40,22 +40,12 @@ import numpy as np
 import tensorflow as tf
 
 from divcolor_tf import color
-from divcolor_tf import config as config_lib
+from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import mdn as mdn_lib
-from divcolor_tf.models import vae  # pylint: disable=unused-import  (registers its layers for loading)
 
 GAMUT_STEPS = 12  # chroma bisection steps: at most 1/4096 of a pixel's chroma is given up
 _GAMUT_EPS = 1e-4  # slack on linear sRGB in [0, 1]: grey at L = 100 maps to R = 1.0000147 (the
 # sRGB matrix and skimage's D65 white differ in the 5th digit); 1e-4 linear is < 0.1/255 in sRGB
-
-# Where each file of a model directory comes from (Colorizer.load's error messages).
-MODEL_FILES = (
-    ("config.json", "divcolor-train-vae"),
-    ("decoder.keras", "divcolor-train-vae"),
-    (os.path.join("features", "trunk.keras"), "divcolor-train-features"),
-    (os.path.join("mdn", "mdn.keras"), "divcolor-train-mdn"),
-)
-
 
 class Colorization(NamedTuple):
   """The K colorizations of one photo, in the order they were asked for.
@@ -75,7 +65,8 @@ class Colorization(NamedTuple):
   components: np.ndarray
 
 
-def _get(config, dotted, default):
+def config_value(config, dotted, default):
+  """``config[a][b]`` for ``dotted`` "a.b" (ConfigDict or plain dict), or ``default``."""
   node = config
   for part in dotted.split("."):
     try:
@@ -161,6 +152,38 @@ def join_lightness(lightness, colour_fields, gamut="chroma"):
   return color.l_ab_to_rgb(l, ab)
 
 
+def sample_mixture(means, logits, n, seed, variance):
+  """n draws z ~ the mixture per image: component m ~ pi, then z = mu_m + sigma * eps.
+
+  The one random stream of the project: a workdir's :class:`Colorizer` and an export's
+  ``serving.SavedModelColorizer`` both draw here, so the same seed gives the same draws.
+
+  Args:
+    means, logits: [B, M, d], [B, M] (log-weights serve as well: a constant shift changes nothing).
+    n: draws per image.
+    seed: int32 [2], the stateless seed (same seed, same draws).
+    variance: sigma^2 of every component (paper 0.1).
+
+  Returns:
+    (z [B, n, d], weights [B, n] pi of each draw's component, components [B, n] int64).
+  """
+  means = tf.convert_to_tensor(means, tf.float32)
+  logits = tf.convert_to_tensor(logits, tf.float32)
+  pick_seed, noise_seed = tf.unstack(
+      tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), 2))
+  components = tf.random.stateless_categorical(logits, n, seed=pick_seed)  # [B, n]
+  mu = tf.gather(means, components, batch_dims=1)
+  eps = tf.random.stateless_normal(tf.shape(mu), seed=noise_seed)
+  z = mu + tf.sqrt(tf.cast(variance, tf.float32)) * eps
+  weights = tf.gather(mdn_lib.mixture_weights(logits), components, batch_dims=1)
+  return z, tf.cast(weights, tf.float32), components
+
+
+def photo_seed(seed, index):
+  """The stateless seed pair of photo ``index`` of a call with int ``seed``."""
+  return tf.constant([int(seed) % 2**31, int(index)], tf.int32)
+
+
 class Colorizer:
   """The paper's test-time pipeline over a trained feature trunk, MDN and VAE decoder.
 
@@ -203,9 +226,9 @@ class Colorizer:
       raise ValueError(f"the decoder takes z of size {z_input.shape[-1]} but the MDN predicts "
                        f"{self.latent_dim}")
     self.field_size = int(decoder.output.shape[1])
-    self.variance = float(_get(config, "mdn.variance", 0.1))
-    self.k = int(_get(config, "colorize.k", 5))
-    self.dataset = str(_get(config, "dataset", "") or "")
+    self.variance = float(config_value(config, "mdn.variance", 0.1))
+    self.k = int(config_value(config, "colorize.k", 5))
+    self.dataset = str(config_value(config, "dataset", "") or "")
     self._functions = {}  # ("top_k", k) / ("samples", n) -> a tf.function traced once
 
   @classmethod
@@ -216,31 +239,16 @@ class Colorizer:
       FileNotFoundError: one line naming the missing file and the command that makes it.
       ValueError: one line naming a file that exists but cannot be loaded.
     """
-    import keras  # pylint: disable=g-import-not-at-top
     workdir = os.fspath(workdir)
-    if not os.path.isdir(workdir):
-      raise FileNotFoundError(f"{workdir}: no such model directory")
-    for name, tool in MODEL_FILES:
-      path = os.path.join(workdir, name)
-      if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: missing; {tool} --workdir {workdir} makes it")
-    config = config_lib.load_resolved(workdir)
-    models = []
-    for name, _ in MODEL_FILES[1:]:
-      path = os.path.join(workdir, name)
+    workdir_lib.require(workdir, *workdir_lib.COLORIZER_FILES)
+    config = workdir_lib.load_config(workdir)
+    decoder, trunk, mdn = (workdir_lib.load_keras(workdir, name) for name in (
+        workdir_lib.DECODER, workdir_lib.TRUNK, workdir_lib.MDN))
+    if os.path.isfile(workdir_lib.path(workdir, workdir_lib.ENCODER)) and "encoder" not in kwargs:
       try:
-        models.append(keras.models.load_model(path, compile=False))
-      except Exception as e:  # pylint: disable=broad-except  (corrupt or foreign file)
-        problem = " ".join(str(e).split())[:200]
-        raise ValueError(f"{path}: cannot load ({type(e).__name__}: {problem})") from None
-    decoder, trunk, mdn = models
-    encoder_path = os.path.join(workdir, "encoder.keras")
-    if os.path.isfile(encoder_path) and "encoder" not in kwargs:
-      try:
-        kwargs["encoder"] = keras.models.load_model(encoder_path, compile=False)
-      except Exception as e:  # pylint: disable=broad-except  (only evaluation needs it)
-        logging.warning("%s: cannot load (%s); colorizing without it", encoder_path,
-                        " ".join(str(e).split())[:200])
+        kwargs["encoder"] = workdir_lib.load_keras(workdir, workdir_lib.ENCODER)
+      except ValueError as e:  # only evaluation needs it
+        logging.warning("%s; colorizing without it", e)
     colorizer = cls(trunk, mdn, decoder, config, **kwargs)
     colorizer.workdir = workdir
     logging.info("loaded %s: grey %dx%d, M=%d, d=%d, colour field %dx%d%s", workdir,
@@ -255,7 +263,8 @@ class Colorizer:
     """sRGB [B, H, W, 3] in [0, 1] -> L [B, H, W, 1]: all that is kept of the input."""
     return color.rgb_to_lab(rgb)[..., :1]
 
-  def _squash(self, lightness, size):
+  def squash(self, lightness, size):
+    """L [B, H, W, 1] shrunk (or grown) to size x size, as the training pipeline did."""
     return tf.image.resize(lightness, [size, size], method="bilinear", antialias=self.antialias)
 
   def mixture(self, grey):
@@ -291,29 +300,12 @@ class Colorizer:
 
   def top_k(self, means, logits, k):
     """(z [B, k, d], weights [B, k], components [B, k]): the k means of highest pi, descending."""
-    z, weights = mdn_lib.top_k_means(means, logits, k)
-    components = tf.math.top_k(mdn_lib.mixture_weights(logits), k, sorted=True).indices
+    z, weights, components = mdn_lib.top_k_means(means, logits, k)
     return tf.cast(z, tf.float32), tf.cast(weights, tf.float32), tf.cast(components, tf.int64)
 
   def sample(self, means, logits, n, seed):
-    """n draws z ~ the mixture per image: component m ~ pi, then z = mu_m + sigma * eps.
-
-    Args:
-      means, logits: the MDN's outputs [B, M, d], [B, M].
-      n: draws per image.
-      seed: int32 [2], the stateless seed (same seed, same draws).
-
-    Returns:
-      (z [B, n, d], weights [B, n] pi of each draw's component, components [B, n]).
-    """
-    pick_seed, noise_seed = tf.unstack(
-        tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), 2))
-    components = tf.random.stateless_categorical(logits, n, seed=pick_seed)  # [B, n]
-    mu = tf.gather(means, components, batch_dims=1)
-    eps = tf.random.stateless_normal(tf.shape(mu), seed=noise_seed)
-    z = mu + tf.sqrt(self.variance) * eps
-    weights = tf.gather(mdn_lib.mixture_weights(logits), components, batch_dims=1)
-    return z, tf.cast(weights, tf.float32), components
+    """n draws z ~ the mixture per image (:func:`sample_mixture` with this model's sigma^2)."""
+    return sample_mixture(means, logits, n, seed, self.variance)
 
   def colour_fields(self, grey, field_lightness, k=None, samples=None, seed=(0, 0)):
     """The 64x64 level of the pipeline (what Table 3 scores), from the dataset's own inputs.
@@ -336,8 +328,8 @@ class Colorizer:
 
   def _colorize(self, rgb, k, samples, seed):
     lightness = self.lightness(tf.convert_to_tensor(rgb, tf.float32))
-    out = self.colour_fields(self._squash(lightness, self.grey_size),
-                             self._squash(lightness, self.field_size), k, samples, seed)
+    out = self.colour_fields(self.squash(lightness, self.grey_size),
+                             self.squash(lightness, self.field_size), k, samples, seed)
     out["rgb"] = join_lightness(lightness, out["ab"], self.gamut)
     return out
 
@@ -390,15 +382,14 @@ class Colorizer:
     Raises:
       ValueError: one line, for a bad k / samples or an image that is not RGB or grey.
     """
-    single, batch, k, samples, seed = _colorize_arguments(self, images, k, samples, seed)
+    single, batch, k, samples, seed = colorize_arguments(self, images, k, samples, seed)
     results = []
     for i, image in enumerate(batch):
       rgb = as_float_rgb(image, f"image {i}")[None]
       if samples is None:
         out = self._function("top_k", k)(rgb)
       else:
-        out = self._function("samples", samples)(rgb, tf.constant([int(seed) % 2**31, i],
-                                                                  tf.int32))
+        out = self._function("samples", samples)(rgb, photo_seed(seed, i))
       results.append(Colorization(
           colorizations=to_uint8(out["rgb"][0].numpy()),
           ab=out["ab"][0].numpy(), weights=out["weights"][0].numpy(), z=out["z"][0].numpy(),
@@ -406,7 +397,7 @@ class Colorizer:
     return results[0] if single else results
 
 
-def _colorize_arguments(colorizer, images, k, samples, seed):
+def colorize_arguments(colorizer, images, k, samples, seed):
   """Checks colorize()'s arguments: (single, batch list, k or None, samples or None, seed)."""
   single = isinstance(images, np.ndarray) and images.ndim in (2, 3) or (
       tf.is_tensor(images) and images.shape.rank in (2, 3))
@@ -425,138 +416,20 @@ def _colorize_arguments(colorizer, images, k, samples, seed):
   return single, batch, None, int(samples), seed
 
 
-def _saved_model_dir(path):
-  """The version directory to load for ``path``: itself when it holds saved_model.pb, else the
-  highest numbered version under it (TF Serving's layout NAME/<version>/), else None."""
-  if os.path.isfile(os.path.join(path, "saved_model.pb")):
-    return path
-  versions = [int(v) for v in (os.listdir(path) if os.path.isdir(path) else [])
-              if v.isdigit() and os.path.isfile(os.path.join(path, v, "saved_model.pb"))]
-  return os.path.join(path, str(max(versions))) if versions else None
-
-
 def load(path, **kwargs):
-  """A colorizer for a model directory (:meth:`Colorizer.load`) or an exported SavedModel.
-
-  ``path`` may be a training workdir (config.json, decoder.keras, features/, mdn/), a SavedModel
-  written by ``divcolor-export`` (its version directory, or the model directory above it, in which
-  case the highest version is used, as TF Serving does), e.g. the bundled saved_models/divcolor_lfw.
+  """A colorizer for a training workdir (:meth:`Colorizer.load`) or an exported SavedModel
+  (``serving.SavedModelColorizer``: its version directory, or the model directory above it, in
+  which case the highest version is used, as TF Serving does), e.g. saved_models/divcolor_lfw.
 
   Raises:
     FileNotFoundError / ValueError: one line naming the path and the problem.
   """
+  from divcolor_tf import serving  # pylint: disable=g-import-not-at-top  (serving imports this)
   path = os.fspath(path)
-  exported = _saved_model_dir(path)
+  exported = serving.saved_model_dir(path)
   if exported:
-    return SavedModelColorizer(exported, **kwargs)
+    return serving.SavedModelColorizer(exported, **kwargs)
   return Colorizer.load(path, **kwargs)
-
-
-class SavedModelColorizer:
-  """:meth:`Colorizer.colorize` over an exported SavedModel's signatures (``divcolor_tf.export``).
-
-  Top-k comes from ``serving_default`` (all M colorizations, ordered by weight; the first k are
-  kept). Samples draw z from the ``mixture`` signature's means and weights (seeded numpy, sigma^2
-  from the exported config) and decode them with ``decode``; the colour fields are joined with
-  the photo's own L exactly as :func:`join_lightness` does for the in-memory pipeline.
-  """
-
-  def __init__(self, path, gamut="chroma"):
-    self.path = path
-    try:
-      self.module = tf.saved_model.load(path)
-      signatures = self.module.signatures
-      self._serve = signatures["serving_default"]
-      self._mixture = signatures["mixture"]
-      self._decode = signatures["decode"]
-    except (OSError, KeyError, ValueError, tf.errors.OpError) as e:
-      problem = " ".join(str(e).split())[:200]
-      raise ValueError(f"{path}: not a divcolor SavedModel ({type(e).__name__}: {problem})") \
-          from None
-    self.gamut = gamut
-    means = self._mixture.structured_outputs["means"].shape
-    self.num_components, self.latent_dim = int(means[1]), int(means[2])
-    self.config = {}
-    for name in (os.path.join("assets.extra", "config.json"), "config.json"):
-      if os.path.isfile(os.path.join(path, name)):
-        self.config = config_lib.load_resolved(path, name)
-        break
-    self.variance = float(_get(self.config, "mdn.variance", 0.1))
-    self.k = int(_get(self.config, "colorize.k", 5))
-    decode_inputs = self._decode.structured_input_signature[1]
-    self.skip = "lightness" in decode_inputs  # "+skip": decode also reads the 64x64 L
-    self.field_size = int(self._serve.structured_outputs["ab"].shape[2])
-    # Exports from version 0.2 on also carry the grey-level mixture and the encoder (evaluation).
-    self._grey_mixture = signatures.get("grey_mixture")
-    self._encode = signatures.get("encode")
-    self.grey_size = (int(self._grey_mixture.structured_input_signature[1]["grey"].shape[1])
-                      if self._grey_mixture is not None else None)
-
-  def mixture(self, grey):
-    """As :meth:`Colorizer.mixture`: grey L [B, S, S, 1] -> (means [B, M, d], log-weights
-    [B, M]; log pi ranks and samples exactly as the logits do)."""
-    if self._grey_mixture is None:
-      raise ValueError(f"{self.path}: exported without the grey_mixture signature; export the "
-                       "model again (divcolor-export) to evaluate it")
-    out = self._grey_mixture(grey=tf.cast(grey, tf.float32))
-    return out["means"], tf.math.log(tf.maximum(out["weights"], 1e-30))
-
-  def decode(self, z, field_lightness):
-    """As :meth:`Colorizer.decode`: z [B, K, d] -> colour fields [B, K, F, F, 2]."""
-    shape = tf.shape(z)
-    b, k, f = shape[0], shape[1], self.field_size
-    flat_z = tf.reshape(z, [-1, self.latent_dim])
-    if self.skip:
-      lightness = tf.reshape(
-          tf.broadcast_to(field_lightness[:, None], tf.stack([b, k, f, f, 1])), [-1, f, f, 1])
-      ab = self._decode(z=flat_z, lightness=lightness)["ab"]
-    else:
-      ab = self._decode(z=flat_z)["ab"]
-    return tf.reshape(ab, tf.stack([b, k, f, f, 2]))
-
-  @property
-  def can_encode(self):
-    return self._encode is not None
-
-  def encode(self, colour_field):
-    """As :meth:`Colorizer.encode` (exports that carry the ``encode`` signature)."""
-    if self._encode is None:
-      raise ValueError(f"{self.path}: exported without the encode signature")
-    return self._encode(colour_field=tf.cast(colour_field, tf.float32))["mean"]
-
-  def colorize(self, images, k=None, samples=None, seed=None):
-    """As :meth:`Colorizer.colorize` (same arguments, same results)."""
-    single, batch, k, samples, seed = _colorize_arguments(self, images, k, samples, seed)
-    results = []
-    for i, image in enumerate(batch):
-      rgb8 = to_uint8(as_float_rgb(image, f"image {i}"))[None]
-      if samples is None:
-        out = self._serve(image=tf.constant(rgb8))
-        mixture = self._mixture(image=tf.constant(rgb8))
-        order = np.argsort(-mixture["weights"].numpy()[0], kind="stable")[:int(k)]
-        results.append(Colorization(
-            colorizations=out["colorizations"].numpy()[0, :k], ab=out["ab"].numpy()[0, :k],
-            weights=out["weights"].numpy()[0, :k], z=mixture["means"].numpy()[0, order],
-            components=order.astype(np.int64)))
-        continue
-      mixture = self._mixture(image=tf.constant(rgb8))
-      means, weights = mixture["means"].numpy()[0], mixture["weights"].numpy()[0]
-      rng = np.random.default_rng([int(seed), i])
-      components = rng.choice(len(weights), size=int(samples), p=weights / weights.sum())
-      z = (means[components] + np.sqrt(self.variance) *
-           rng.standard_normal((int(samples), self.latent_dim))).astype(np.float32)
-      lightness = color.rgb_to_lab(tf.constant(rgb8, tf.float32) / 255.0)[..., :1]
-      if self.skip:
-        field_l = tf.image.resize(lightness, [self.field_size] * 2, antialias=True)
-        ab = self._decode(z=tf.constant(z), lightness=tf.repeat(field_l, int(samples), 0))["ab"]
-      else:
-        ab = self._decode(z=tf.constant(z))["ab"]
-      rgb = join_lightness(lightness, ab[None], self.gamut)
-      results.append(Colorization(
-          colorizations=to_uint8(rgb[0].numpy()), ab=ab.numpy(),
-          weights=weights[components].astype(np.float32), z=z,
-          components=components.astype(np.int64)))
-    return results[0] if single else results
 
 
 def as_float_rgb(image, name="image"):

@@ -171,14 +171,15 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
   """
   from divcolor_tf import baselines as baselines_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import serving  # pylint: disable=g-import-not-at-top
   from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
   model_dir = None
-  if isinstance(workdir_or_colorizer, (colorize.Colorizer, colorize.SavedModelColorizer)):
+  if isinstance(workdir_or_colorizer, (colorize.Colorizer, serving.SavedModelColorizer)):
     colorizer = workdir_or_colorizer
   else:
     model_dir = os.fspath(workdir_or_colorizer)
     colorizer = colorize.load(model_dir)
-  if isinstance(colorizer, colorize.SavedModelColorizer):
+  if isinstance(colorizer, serving.SavedModelColorizer):
     model_dir = colorizer.path
   elif colorizer.workdir:
     model_dir = colorizer.workdir

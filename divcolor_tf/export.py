@@ -189,7 +189,7 @@ class _Endpoints:
     """uint8 [B, H, W, 3] -> {means [B, M, d], weights [B, M]} in component order."""
     rgb = tf.cast(_checked_image(image), tf.float32) / 255.0
     lightness = self.c.lightness(rgb)
-    grey = self.c._squash(lightness, self.c.grey_size)  # pylint: disable=protected-access
+    grey = self.c.squash(lightness, self.c.grey_size)
     means, logits = self.c.mixture(grey)
     return {"means": means, "weights": tf.cast(mdn_lib.mixture_weights(logits), tf.float32)}
 

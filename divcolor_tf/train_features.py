@@ -35,10 +35,10 @@ from divcolor_tf import color
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import training
-from divcolor_tf import train_vae
+from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import features
 
-SUBDIR = "features"  # WORKDIR/features/ holds this stage's outputs
+SUBDIR = workdir_lib.FEATURES_DIR  # WORKDIR/features/ holds this stage's outputs
 
 
 def rebalanced_cross_entropy(logits, soft_targets, bin_weights):
@@ -131,7 +131,7 @@ def train(config, workdir, verbose=1):
 
   skip_log = data.SkipLog()
   train_paths, val_paths = data.config_paths(config.data)
-  stats = train_vae.load_or_compute_stats(config, workdir, train_paths)
+  stats = workdir_lib.load_or_compute_stats(config, workdir, train_paths)
   steps = config.features.steps_per_epoch or None
   common = dict(field_size=config.data.field_size, grey_size=config.data.grey_size,
                 batch_size=global_batch, drop_near_grey=config.data.drop_near_grey,
@@ -153,8 +153,8 @@ def train(config, workdir, verbose=1):
   history, _, _ = training.fit(
       trainer, model_inputs(train_ds), model_inputs(val_ds) if val_ds else None, out,
       epochs=config.features.epochs, steps_per_epoch=steps, verbose=verbose)
-  trainer.network.save(os.path.join(out, "features.keras"))
-  features.build_trunk(trainer.network).save(os.path.join(out, "trunk.keras"))
+  trainer.network.save(workdir_lib.path(workdir, workdir_lib.FEATURE_NETWORK))
+  features.build_trunk(trainer.network).save(workdir_lib.path(workdir, workdir_lib.TRUNK))
   report = skip_log.report()
   if report:
     logging.warning("%s", report)
@@ -163,8 +163,6 @@ def train(config, workdir, verbose=1):
 
 def load_models(workdir):
   """The trained feature network and its trunk: (config, features, trunk) of WORKDIR/features."""
-  out = os.path.join(workdir, SUBDIR)
-  config = config_lib.load_resolved(out)
-  network = keras.models.load_model(os.path.join(out, "features.keras"), compile=False)
-  trunk = keras.models.load_model(os.path.join(out, "trunk.keras"), compile=False)
-  return config, network, trunk
+  return (workdir_lib.load_config(workdir, SUBDIR),
+          workdir_lib.load_keras(workdir, workdir_lib.FEATURE_NETWORK),
+          workdir_lib.load_keras(workdir, workdir_lib.TRUNK))

@@ -40,15 +40,13 @@ from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import losses
 from divcolor_tf import training
+from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf.models import vae
 
 TERMS = ("loss", "neg_log_pi", "distance", "pi_entropy", "components_used")
-SUBDIR = "mdn"
-
-
-class MissingStageError(FileNotFoundError):
-  """An earlier stage's model file is missing; str(error) is one line naming it and its command."""
+SUBDIR = workdir_lib.MDN_DIR
+MissingStageError = workdir_lib.MissingStageError  # one line naming the file and its command
 
 
 class _Frozen:
@@ -137,26 +135,18 @@ class EpochSeconds(keras.callbacks.Callback):
 
 def stage_paths(workdir):
   """{name: path} of the files the MDN stage reads and writes."""
-  out = os.path.join(workdir, SUBDIR)
   return {
-      "encoder": os.path.join(workdir, "encoder.keras"),
-      "trunk": os.path.join(workdir, "features", "trunk.keras"),
-      "dir": out,
-      "mdn": os.path.join(out, "mdn.keras"),
+      "encoder": workdir_lib.path(workdir, workdir_lib.ENCODER),
+      "trunk": workdir_lib.path(workdir, workdir_lib.TRUNK),
+      "dir": workdir_lib.path(workdir, SUBDIR),
+      "mdn": workdir_lib.path(workdir, workdir_lib.MDN),
   }
-
-
-def _require(path, command):
-  if not os.path.isfile(path):
-    raise MissingStageError(f"{path}: missing; make it first with `{command}`")
 
 
 def check_stages(workdir, config_hint="CONFIG"):
   """Raises MissingStageError (one line: the file and the command that makes it) unless the
   earlier stages' encoder.keras and features/trunk.keras exist."""
-  paths = stage_paths(workdir)
-  _require(paths["encoder"], f"divcolor-train-vae --config {config_hint} --workdir {workdir}")
-  _require(paths["trunk"], f"divcolor-train-features --config {config_hint} --workdir {workdir}")
+  workdir_lib.require(workdir, workdir_lib.ENCODER, workdir_lib.TRUNK, config_hint=config_hint)
 
 
 def load_frozen(workdir, config_hint="CONFIG"):
@@ -166,11 +156,8 @@ def load_frozen(workdir, config_hint="CONFIG"):
     MissingStageError: one of the files is missing (the message names it and its command).
   """
   check_stages(workdir, config_hint)
-  paths = stage_paths(workdir)
-  encoder = keras.models.load_model(paths["encoder"], compile=False)
-  trunk = keras.models.load_model(paths["trunk"], compile=False)
-  encoder.trainable = False
-  trunk.trainable = False
+  encoder = workdir_lib.load_keras(workdir, workdir_lib.ENCODER, trainable=False)
+  trunk = workdir_lib.load_keras(workdir, workdir_lib.TRUNK, trainable=False)
   return trunk, encoder
 
 
@@ -306,6 +293,4 @@ def train(config, workdir, verbose=1, config_hint=None):
 
 def load_mdn(workdir):
   """The trained MDN of a workdir (WORKDIR/mdn/mdn.keras)."""
-  path = stage_paths(workdir)["mdn"]
-  _require(path, f"divcolor-train-mdn --config CONFIG --workdir {workdir}")
-  return keras.models.load_model(path, compile=False)
+  return workdir_lib.load_keras(workdir, workdir_lib.MDN)

@@ -13,7 +13,6 @@ under a MirroredStrategy. ``train(config, workdir)`` is what ``divcolor-train-va
 """
 
 import os
-import shutil
 
 from absl import logging
 import keras
@@ -24,8 +23,8 @@ from divcolor_tf import color
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import losses
-from divcolor_tf import stats as stats_lib
 from divcolor_tf import training
+from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import vae
 
 LOSS_TERMS = ("hist", "mah", "grad", "kl")
@@ -112,25 +111,6 @@ class ReconstructionImages(keras.callbacks.Callback):
     self.writer.flush()
 
 
-def load_or_compute_stats(config, workdir, train_paths):
-  """The stats file named by the config, the workdir's own, or one computed on the training split."""
-  own = os.path.join(workdir, "stats.npz")
-  if config.stats.path:
-    stats = stats_lib.load(config.stats.path)
-    if not os.path.exists(own):
-      shutil.copyfile(config.stats.path, own)
-    return stats
-  if os.path.exists(own):
-    return stats_lib.load(own)
-  logging.info("computing colour statistics over %d training photos", len(train_paths))
-  stats = stats_lib.compute(
-      train_paths, n_components=config.stats.n_components, prior_sigma=config.stats.prior_sigma,
-      uniform_mix=config.stats.uniform_mix, max_images=config.stats.max_images,
-      drop_near_grey=config.data.drop_near_grey)
-  stats.save(own)
-  return stats
-
-
 def bin_weights_for(stats, loss_config):
   if loss_config.colourfulness == "uniform":  # hist term reduces to plain L2 (Table 1's L2 column)
     return np.ones(len(stats.bins), np.float32)
@@ -165,7 +145,7 @@ def train(config, workdir, verbose=1):
 
   skip_log = data.SkipLog()
   train_paths, val_paths = data.config_paths(config.data)
-  stats = load_or_compute_stats(config, workdir, train_paths)
+  stats = workdir_lib.load_or_compute_stats(config, workdir, train_paths)
   steps = config.train.steps_per_epoch or None
   # The VAE reads only the colour field and its lightness: no large grey input to resize.
   train_ds = data.make_dataset(
@@ -195,8 +175,8 @@ def train(config, workdir, verbose=1):
   history, _, _ = training.fit(
       trainer, _model_inputs(train_ds), _model_inputs(val_ds) if val_ds else None, workdir,
       epochs=config.train.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
-  trainer.encoder.save(os.path.join(workdir, "encoder.keras"))
-  trainer.decoder.save(os.path.join(workdir, "decoder.keras"))
+  trainer.encoder.save(workdir_lib.path(workdir, workdir_lib.ENCODER))
+  trainer.decoder.save(workdir_lib.path(workdir, workdir_lib.DECODER))
   report = skip_log.report()
   if report:
     logging.warning("%s", report)
@@ -210,8 +190,4 @@ def _model_inputs(ds):
 
 def load_models(workdir):
   """The trained encoder and decoder of a workdir, with the resolved config and the stats."""
-  config = config_lib.load_resolved(workdir)
-  encoder = keras.models.load_model(os.path.join(workdir, "encoder.keras"), compile=False)
-  decoder = keras.models.load_model(os.path.join(workdir, "decoder.keras"), compile=False)
-  stats = stats_lib.load(os.path.join(workdir, "stats.npz"))
-  return config, encoder, decoder, stats
+  return workdir_lib.load_vae(workdir)

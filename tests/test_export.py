@@ -26,6 +26,7 @@ import tiny_models
 from divcolor_tf import colorize
 from divcolor_tf import data
 from divcolor_tf import export
+from divcolor_tf import serving
 
 M, D, F = 8, 8, 64  # the tiny config: 8 components, d = 8, 64x64 colour fields
 SHARD_BYTES = 200_000  # a small cap, so the tiny model's variables need several shards
@@ -299,7 +300,7 @@ def test_colorize_load_reads_an_exported_model_like_the_workdir(exported, model_
   assert isinstance(colorize.load(model_dir), colorize.Colorizer)
   for where in (out, path):
     loaded = colorize.load(where)
-    assert isinstance(loaded, colorize.SavedModelColorizer)
+    assert isinstance(loaded, serving.SavedModelColorizer)
   assert loaded.num_components == M and loaded.latent_dim == D and not loaded.skip
   photo = photos["face"]
   expected = colorizer.colorize(photo, k=3)
@@ -318,6 +319,11 @@ def test_colorize_load_reads_an_exported_model_like_the_workdir(exported, model_
   full = colorizer.colorize(photo, k=M)
   nearest = np.linalg.norm(first.z - full.z[np.argsort(full.components)][first.components], axis=1)
   assert nearest.max() < 6 * np.sqrt(0.1 * D)  # sigma^2 = 0.1 per dimension
+  # One random stream: the same seed draws the same z from the workdir and from its export.
+  in_memory = colorizer.colorize(photo, samples=6, seed=7)
+  np.testing.assert_array_equal(first.components, in_memory.components)
+  np.testing.assert_allclose(first.z, in_memory.z, atol=1e-4)
+  assert np.abs(first.colorizations.astype(int) - in_memory.colorizations.astype(int)).max() <= 1
   with pytest.raises(ValueError, match="k must be"):
     loaded.colorize(photo, k=M + 1)
 
@@ -375,7 +381,7 @@ def test_tflite_pipeline_and_decoder_match_tf_with_the_same_settings(tflite_file
   rgb, ab, weights = same.colorize_tensor(image.astype(np.float32) / 255, k=M)
   expected_rgb = colorize.to_uint8(rgb.numpy())
   lightness = same.lightness(image.astype(np.float32) / 255)
-  squash = same._squash  # pylint: disable=protected-access
+  squash = same.squash
   squashed = [squash(lightness, s) for s in (same.grey_size, same.field_size)]
   z = same.colour_fields(*squashed, k=M)["z"].numpy()[0]
   expected_decoded = same.decoder(z, training=False).numpy()

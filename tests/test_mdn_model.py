@@ -150,17 +150,19 @@ def test_top_k_means_descending_by_weight():
   means = np.array([[[10 * b + i, -i] for i in range(4)] for b in range(2)], np.float32)
   logits = np.log(np.array([[0.1, 0.4, 0.2, 0.3],
                             [0.5, 0.05, 0.05, 0.4]], np.float32))
-  top_means, top_weights = (np.asarray(t) for t in mdn.top_k_means(means, logits, 3))
+  top_means, top_weights, top_indices = (
+      np.asarray(t) for t in mdn.top_k_means(means, logits, 3))
   assert top_means.shape == (2, 3, 2) and top_weights.shape == (2, 3)
   np.testing.assert_allclose(top_weights, [[0.4, 0.3, 0.2], [0.5, 0.4, 0.05]], rtol=1e-5)
   np.testing.assert_array_equal(top_means[0], [[1, -1], [3, -3], [2, -2]])
   # Tied weights (components 1 and 2): the lower index first.
   np.testing.assert_array_equal(top_means[1], [[10, 0], [13, -3], [11, -1]])
+  np.testing.assert_array_equal(top_indices, [[1, 3, 2], [0, 3, 1]])
   assert np.all(np.diff(top_weights, axis=-1) <= 0)
 
-  all_means, all_weights = (np.asarray(t) for t in mdn.top_k_means(means, logits, 4))
+  all_means, all_weights, _ = (np.asarray(t) for t in mdn.top_k_means(means, logits, 4))
   np.testing.assert_allclose(all_weights.sum(-1), 1.0, rtol=1e-6)
-  one_mean, one_weight = (np.asarray(t) for t in mdn.top_k_means(means, logits, 1))
+  one_mean, one_weight, _ = (np.asarray(t) for t in mdn.top_k_means(means, logits, 1))
   np.testing.assert_array_equal(one_mean[:, 0], [[1, -1], [10, 0]])
 
 
@@ -168,11 +170,13 @@ def test_top_k_means_matches_a_sort_on_random_mixtures():
   rng = np.random.default_rng(3)
   means = rng.normal(size=(5, M, D)).astype(np.float32)
   logits = rng.normal(size=(5, M)).astype(np.float32)
-  top_means, top_weights = (np.asarray(t) for t in mdn.top_k_means(means, logits, 5))
+  top_means, top_weights, top_indices = (
+      np.asarray(t) for t in mdn.top_k_means(means, logits, 5))
   weights = np.asarray(mdn.mixture_weights(logits))
   order = np.argsort(-weights, axis=-1, kind="stable")[:, :5]
   np.testing.assert_array_equal(top_means, np.take_along_axis(means, order[..., None], axis=1))
   np.testing.assert_allclose(top_weights, np.take_along_axis(weights, order, axis=1), rtol=1e-6)
+  np.testing.assert_array_equal(top_indices, order)
 
 
 @pytest.mark.parametrize("k", [0, -1, M + 1, 2.5, True, None, "3"])

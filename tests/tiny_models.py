@@ -12,6 +12,7 @@ import tensorflow as tf
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import stats as stats_lib
+from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import features
 from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf.models import vae
@@ -46,11 +47,10 @@ def write_model_dir(workdir, models, config, lfw_ci):
   """The model directory layout of the three trainers, written from in-memory models."""
   trunk, mdn, decoder = models
   config_lib.save_resolved(config, str(workdir))
-  decoder.save(workdir / "decoder.keras")
-  (workdir / "features").mkdir()
-  trunk.save(workdir / "features" / "trunk.keras")
-  (workdir / "mdn").mkdir()
-  mdn.save(workdir / "mdn" / "mdn.keras")
+  for model, name in ((decoder, workdir_lib.DECODER), (trunk, workdir_lib.TRUNK),
+                      (mdn, workdir_lib.MDN)):
+    (workdir / name).parent.mkdir(exist_ok=True)
+    model.save(workdir / name)
   stats_lib.compute(data.list_images(str(lfw_ci))[:16], n_components=4).save(
-      str(workdir / "stats.npz"))
+      str(workdir / workdir_lib.STATS))
   return workdir

@@ -135,7 +135,8 @@ def top_k_means(means, logits, k):
     k: how many, 1 <= k <= M.
 
   Returns:
-    (means [B, k, d], weights [B, k]): the chosen means and their mixture weights pi.
+    (means [B, k, d], weights [B, k], indices [B, k]): the chosen means, their mixture weights
+    pi and their component indices.
   """
   means = ops.convert_to_tensor(means)
   weights = mixture_weights(logits)
@@ -144,4 +145,4 @@ def top_k_means(means, logits, k):
     raise ValueError(f"top_k_means: k must be in [1, {num_components}], got {k!r}")
   top_weights, indices = ops.top_k(weights, int(k), sorted=True)
   top_means = ops.take_along_axis(means, ops.expand_dims(indices, -1), axis=-2)
-  return top_means, top_weights
+  return top_means, top_weights, indices

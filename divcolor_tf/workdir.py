@@ -1,0 +1,119 @@
+"""The layout of a model directory (WORKDIR), shared by every stage: the one owner of its names.
+
+  WORKDIR/
+    config.json               the resolved config (divcolor-train-vae writes it; later stages too)
+    stats.npz                 colour statistics: PCA, 313-bin prior, weights (divcolor_tf.stats)
+    encoder.keras             the VAE encoder Q(z | C)                     divcolor-train-vae
+    decoder.keras             the VAE decoder f(z) (f(z, L) for "+skip")   divcolor-train-vae
+    checkpoints/ history.csv tensorboard/                                  the VAE's run
+    features/features.keras   Zhang et al.'s network with its 313-bin head divcolor-train-features
+    features/trunk.keras      conv1..conv7: L -> grey features G          divcolor-train-features
+    features/{config.json, checkpoints/, history.csv, tensorboard/}
+    mdn/mdn.keras             the MDN: G -> mixture over z                divcolor-train-mdn
+    mdn/{config.json, checkpoints/, history.csv, tensorboard/}
+    baselines.npz             photo-blind Table 3 baselines (divcolor_tf.baselines; evaluation)
+
+Missing or unreadable files raise one-line errors naming the file and, for a missing stage, the
+command that makes it.
+"""
+
+import os
+import shutil
+
+from absl import logging
+
+CONFIG = "config.json"
+STATS = "stats.npz"
+ENCODER = "encoder.keras"
+DECODER = "decoder.keras"
+FEATURES_DIR = "features"
+FEATURE_NETWORK = os.path.join(FEATURES_DIR, "features.keras")
+TRUNK = os.path.join(FEATURES_DIR, "trunk.keras")
+MDN_DIR = "mdn"
+MDN = os.path.join(MDN_DIR, "mdn.keras")
+BASELINES = "baselines.npz"
+
+# The command that writes each file.
+MADE_BY = {
+    CONFIG: "divcolor-train-vae",
+    STATS: "divcolor-train-vae",
+    ENCODER: "divcolor-train-vae",
+    DECODER: "divcolor-train-vae",
+    FEATURE_NETWORK: "divcolor-train-features",
+    TRUNK: "divcolor-train-features",
+    MDN: "divcolor-train-mdn",
+}
+COLORIZER_FILES = (CONFIG, DECODER, TRUNK, MDN)  # what colorizing needs
+
+
+class MissingStageError(FileNotFoundError):
+  """A stage's file is missing; the message names it and the command that makes it."""
+
+
+def path(workdir, name):
+  return os.path.join(os.fspath(workdir), name)
+
+
+def require(workdir, *names, config_hint="CONFIG"):
+  """Raises MissingStageError (one line) for the first of ``names`` missing from ``workdir``."""
+  workdir = os.fspath(workdir)
+  if not os.path.isdir(workdir):
+    raise MissingStageError(f"{workdir}: no such model directory")
+  for name in names:
+    if not os.path.isfile(path(workdir, name)):
+      raise MissingStageError(f"{path(workdir, name)}: missing; make it first with "
+                              f"`{MADE_BY[name]} --config {config_hint} --workdir {workdir}`")
+
+
+def load_keras(workdir, name, trainable=None):
+  """A .keras model of the workdir; ValueError (one line) when it exists but cannot be loaded."""
+  import keras  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top,unused-import  (layers)
+  require(workdir, name)
+  file = path(workdir, name)
+  try:
+    model = keras.models.load_model(file, compile=False)
+  except Exception as e:  # pylint: disable=broad-except  (corrupt or foreign file)
+    problem = " ".join(str(e).split())[:200]
+    raise ValueError(f"{file}: cannot load ({type(e).__name__}: {problem})") from None
+  if trainable is not None:
+    model.trainable = trainable
+  return model
+
+
+def load_config(workdir, subdir=""):
+  from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  return config_lib.load_resolved(path(workdir, subdir) if subdir else os.fspath(workdir))
+
+
+def load_stats(workdir):
+  from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  return stats_lib.load(path(workdir, STATS))
+
+
+def load_or_compute_stats(config, workdir, train_paths):
+  """The stats file named by the config, the workdir's own, or one computed on the training split
+  (and saved as WORKDIR/stats.npz, which every later stage shares)."""
+  from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  own = path(workdir, STATS)
+  if config.stats.path:
+    stats = stats_lib.load(config.stats.path)
+    if not os.path.exists(own):
+      shutil.copyfile(config.stats.path, own)
+    return stats
+  if os.path.exists(own):
+    return stats_lib.load(own)
+  logging.info("computing colour statistics over %d training photos", len(train_paths))
+  stats = stats_lib.compute(
+      train_paths, n_components=config.stats.n_components, prior_sigma=config.stats.prior_sigma,
+      uniform_mix=config.stats.uniform_mix, max_images=config.stats.max_images,
+      drop_near_grey=config.data.drop_near_grey)
+  stats.save(own)
+  return stats
+
+
+def load_vae(workdir):
+  """(config, encoder, decoder, stats) of a workdir's trained VAE."""
+  require(workdir, CONFIG, ENCODER, DECODER, STATS)
+  return (load_config(workdir), load_keras(workdir, ENCODER), load_keras(workdir, DECODER),
+          load_stats(workdir))
