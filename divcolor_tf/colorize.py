@@ -42,6 +42,7 @@ import tensorflow as tf
 from divcolor_tf import color
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import mdn as mdn_lib
+from divcolor_tf.models import vae
 
 GAMUT_STEPS = 12  # chroma bisection steps: at most 1/4096 of a pixel's chroma is given up
 _GAMUT_EPS = 1e-4  # slack on linear sRGB in [0, 1]: grey at L = 100 maps to R = 1.0000147 (the
@@ -184,6 +185,21 @@ def photo_seed(seed, index):
   return tf.constant([int(seed) % 2**31, int(index)], tf.int32)
 
 
+def decode_each(decode, z, field_lightness, latent_dim):
+  """K codes per photo through a batch decoder: z [B, K, d] -> [B, K, F, F, 2].
+
+  ``decode(z [N, d], L [N, F, F, 1]) -> [N, F, F, 2]`` is called once on all B*K codes, each with
+  its own photo's 64x64 lightness (which only a "+skip" decoder reads).
+  """
+  shape = tf.shape(z)
+  b, k = shape[0], shape[1]
+  f = tf.shape(field_lightness)[1]
+  flat_l = tf.reshape(tf.broadcast_to(field_lightness[:, None], tf.stack([b, k, f, f, 1])),
+                      tf.stack([-1, f, f, 1]))
+  fields = decode(tf.reshape(z, [-1, latent_dim]), flat_l)
+  return tf.reshape(tf.cast(fields, tf.float32), tf.stack([b, k, f, f, 2]))
+
+
 class Colorizer:
   """The paper's test-time pipeline over a trained feature trunk, MDN and VAE decoder.
 
@@ -220,7 +236,7 @@ class Colorizer:
                        f"gives {features_shape}")
     means_shape = mdn.output["means"].shape
     self.num_components, self.latent_dim = int(means_shape[1]), int(means_shape[2])
-    self.skip = isinstance(decoder.input, dict)
+    self.skip = vae.is_skip(decoder)
     z_input = decoder.input["z"] if self.skip else decoder.input
     if int(z_input.shape[-1]) != self.latent_dim:
       raise ValueError(f"the decoder takes z of size {z_input.shape[-1]} but the MDN predicts "
@@ -285,18 +301,8 @@ class Colorizer:
 
   def decode(self, z, field_lightness):
     """z [B, K, d] -> colour fields [B, K, F, F, 2] (ab/128); L [B, F, F, 1] feeds "+skip"."""
-    shape = tf.shape(z)
-    b, k = shape[0], shape[1]
-    flat_z = tf.reshape(z, [-1, self.latent_dim])
-    if self.skip:
-      f = self.field_size
-      lightness = tf.reshape(
-          tf.broadcast_to(field_lightness[:, None], tf.stack([b, k, f, f, 1])), [-1, f, f, 1])
-      fields = self.decoder({"z": flat_z, "lightness": lightness}, training=False)
-    else:
-      fields = self.decoder(flat_z, training=False)
-    fields = tf.cast(fields, tf.float32)
-    return tf.reshape(fields, tf.stack([b, k, self.field_size, self.field_size, 2]))
+    return decode_each(lambda flat_z, flat_l: vae.decode(self.decoder, flat_z, flat_l),
+                       z, field_lightness, self.latent_dim)
 
   def top_k(self, means, logits, k):
     """(z [B, k, d], weights [B, k], components [B, k]): the k means of highest pi, descending."""

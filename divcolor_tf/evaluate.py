@@ -9,6 +9,7 @@ from divcolor_tf import color
 from divcolor_tf import data
 from divcolor_tf import metrics
 from divcolor_tf import train_vae
+from divcolor_tf.models import vae
 
 PAPER_TABLE12 = {  # paper, "all terms" column: (abs All, abs Grid, weighted All, weighted Grid)
     "lfw": (.029, .029, 2.65, 2.83),
@@ -50,7 +51,6 @@ def loss_budget(config, stats, encoder, decoder, batches):
      "latent_dim", "posterior_std"}; "share" is the part of the weighted total.
   """
   from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
-  from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top
   n = config.stats.n_components
   components = tf.constant(stats.pca_components[:n], tf.float32)
   variances = tf.constant(stats.pca_variance[:n], tf.float32)
@@ -61,8 +61,7 @@ def loss_budget(config, stats, encoder, decoder, batches):
     target = batch["colour_field"]
     mean, log_var = encoder(target, training=False)
     z = vae.sample_z(mean, log_var, seed=count + 1)
-    inputs = {"z": z, "lightness": batch["lightness"]} if config.vae.skip else z
-    pred = tf.cast(decoder(inputs, training=False), tf.float32)
+    pred = vae.decode(decoder, z, batch["lightness"])
     along, outside = losses.mahalanobis_parts(target, pred, components, variances)
     values = {
         "hist": losses.hist_loss(target, pred, losses.pixel_weights(target, bin_weights),
@@ -122,8 +121,7 @@ def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=
   for batch in ds:
     target = batch["colour_field"].numpy()
     mean, _ = encoder(batch["colour_field"], training=False)
-    inputs = {"z": mean, "lightness": batch["lightness"]} if config.vae.skip else mean
-    pred = tf.cast(decoder(inputs, training=False), tf.float32).numpy()
+    pred = vae.decode(decoder, mean, batch["lightness"]).numpy()
     w = pixel_weights(target, bin_weights)
     tables["model"].update(target, pred, w)
     if baselines:

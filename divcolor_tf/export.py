@@ -75,6 +75,7 @@ import tensorflow as tf
 from divcolor_tf import colorize
 from divcolor_tf import config as config_lib
 from divcolor_tf.models import mdn as mdn_lib
+from divcolor_tf.models import vae
 
 MIN_SIZE = 8  # smallest height / width a signature accepts
 MAX_SHARD_BYTES = 20 * 2**20  # variable files stay under the repository's 25 MB cap
@@ -169,11 +170,7 @@ class _Endpoints:
 
   def decode(self, z, lightness=None):
     """z [B, d] (and L [B, F, F, 1] for "+skip") -> {ab [B, F, F, 2]}."""
-    if self.c.skip:
-      ab = self.c.decoder({"z": z, "lightness": lightness}, training=False)
-    else:
-      ab = self.c.decoder(z, training=False)
-    return {"ab": tf.cast(ab, tf.float32)}
+    return {"ab": vae.decode(self.c.decoder, z, lightness)}
 
   def grey_mixture(self, grey):
     """L [B, S, S, 1] at the trunk's size -> {means [B, M, d], weights [B, M]} (evaluation feeds

@@ -79,16 +79,11 @@ class SavedModelColorizer:
 
   def decode(self, z, field_lightness):
     """As :meth:`Colorizer.decode`: z [B, K, d] -> colour fields [B, K, F, F, 2]."""
-    shape = tf.shape(z)
-    b, k, f = shape[0], shape[1], self.field_size
-    flat_z = tf.reshape(z, [-1, self.latent_dim])
     if self.skip:
-      lightness = tf.reshape(
-          tf.broadcast_to(field_lightness[:, None], tf.stack([b, k, f, f, 1])), [-1, f, f, 1])
-      ab = self._decode(z=flat_z, lightness=lightness)["ab"]
+      decode = lambda flat_z, flat_l: self._decode(z=flat_z, lightness=flat_l)["ab"]
     else:
-      ab = self._decode(z=flat_z)["ab"]
-    return tf.reshape(ab, tf.stack([b, k, f, f, 2]))
+      decode = lambda flat_z, _: self._decode(z=flat_z)["ab"]
+    return colorize.decode_each(decode, z, field_lightness, self.latent_dim)
 
   @property
   def can_encode(self):

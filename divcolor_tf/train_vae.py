@@ -50,8 +50,7 @@ class VAETrainer(training.ObjectiveTrainer):
 
   def decode(self, z, lightness=None, training=False):
     """f(z), or f(z, grey) for the "+skip" variant; colour field in ab/128, float32."""
-    inputs = {"z": z, "lightness": lightness} if self.skip else z
-    return tf.cast(self.decoder(inputs, training=training), tf.float32)
+    return vae.decode(self.decoder, z, lightness, training=training)
 
   def embed(self, colour_field, training=False):
     mean, log_var = self.encoder(colour_field, training=training)

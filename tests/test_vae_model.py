@@ -402,7 +402,7 @@ def test_keras_format_round_trip(tmp_path, real_batch):
 
 def test_parameter_counts():
   counts = vae.build_vae(vae_config(width=0.25)).parameter_counts()
-  # The paper's topology at width 0.25 (calibration in REFERENCE.md: 2.65 M).
+  # The paper's topology at width 0.25 (a quarter-width VAE has 2.65 M).
   assert counts["total"] == 2_650_050 and counts["grey_encoder"] == 0
   counts = vae.build_vae(vae_config(width=0.25, skip=True)).parameter_counts()
   assert counts["grey_encoder"] > 0

@@ -69,7 +69,7 @@ Choices the paper leaves open, and why:
 inside the convolution (conv -> ReLU -> B); ``False`` gives conv -> B -> ReLU. ``width`` scales
 128/256/512/1024 (rounded, at least 1); d is never scaled.
 
-:func:`sample_z` is the reparameterisation z = mean + exp(log_var / 2) * eps (Section 3, Eq. 1).
+:func:`sample_z` is the reparameterisation z = mean + exp(log_var / 2) * eps (Section 2, Eq. 1).
 """
 
 import functools
@@ -324,6 +324,32 @@ def build_decoder(vae_config, field_size=64):
   return keras.Model(inputs, colour_field, name="vae_decoder")
 
 
+def is_skip(decoder):
+  """True for a "+skip" decoder (its input is the dict {'z', 'lightness'})."""
+  return isinstance(decoder.input, dict)
+
+
+def decode(decoder, z, lightness=None, training=False):
+  """The one decoding contract: f(z), or f(z, L) for a "+skip" decoder, as float32.
+
+  Args:
+    decoder: a model from :func:`build_decoder`.
+    z: [B, d] codes.
+    lightness: [B, F, F, 1] L in [0, 100]; read by "+skip" decoders only (required there).
+    training: batch norm in training mode.
+
+  Returns:
+    [B, F, F, 2] colour fields in ab/128.
+  """
+  if is_skip(decoder):
+    if lightness is None:
+      raise ValueError("a +skip decoder needs the 64x64 lightness as well as z")
+    out = decoder({"z": z, "lightness": lightness}, training=training)
+  else:
+    out = decoder(z, training=training)
+  return tf.cast(out, tf.float32)
+
+
 class VAEModels(NamedTuple):
   """The encoder and decoder of one config (the grey encoder, if any, is inside the decoder)."""
   encoder: keras.Model
@@ -344,7 +370,7 @@ def build_vae(vae_config, field_size=64):
   return VAEModels(build_encoder(vae_config, field_size), build_decoder(vae_config, field_size))
 
 
-# The reparameterisation (Section 3, Eq. 1).
+# The reparameterisation (Section 2, Eq. 1).
 
 def sample_z(mean, log_variance, seed=None, truncated=False):
   """z = mean + exp(log_variance / 2) * eps, eps ~ N(0, I) or truncated at 2 std.
