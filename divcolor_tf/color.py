@@ -17,7 +17,7 @@ Units (see also ``divcolor_tf/__init__.py``):
 
 The 313 bins are the quantised ab space of Zhang et al., "Colorful Image Colorization" (ECCV 2016,
 Section 2.1), on which the paper's colourfulness loss L_hist is defined (Deshpande et al. 2017,
-Section 3.2, Eq. 3: weights 1/H_p of a pixel's bin). ``ab_bins`` computes them rather than reading
+Section 3.1, Eq. 2: weights 1/H_p of a pixel's bin). ``ab_bins`` computes them rather than reading
 Zhang's ``pts_in_hull.npy``. The rule, found by comparing candidates with that file:
 a point (a, b) of the step-10 grid is a bin iff the 20 x 20 square centred on it (|da|, |db| <= 10)
 meets the convex hull of the ab projection of the sRGB gamut; equivalently, all four corners of

@@ -76,7 +76,7 @@ def base_config():
   c.loss.kl_factor = 1e-2  # KL(Q(z|C) || N(0, I)) relative to the decoder loss (arXiv v1: 1e-4)
   c.loss.kl_ramp_epochs = 0  # authors' code: ramp KL weight linearly from 0 over 10 epochs
   c.loss.colourfulness = "stable"  # "stable" (Zhang et al. mix+normalise) or "raw" (1/p)
-  c.loss.hist_norm = "squared"  # "squared" (paper Eq. 3) or "sqrt" (authors' non-squared norm)
+  c.loss.hist_norm = "squared"  # "squared" (paper Eq. 2) or "sqrt" (authors' non-squared norm)
 
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 32

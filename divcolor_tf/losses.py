@@ -1,8 +1,8 @@
 """Every loss of the paper, as TensorFlow ops (Deshpande et al., CVPR 2017, Sections 3.1 and 4).
 
-Equation numbers below are those printed in the CVPR text (``../shared/paper``): the specificity
-loss L_mah of Section 3.1 is unnumbered there (the project's docs call it Eq. 2, counting it), then
-L_hist is (2), L_grad (3), L_dec (4), the full MDN likelihood (5) and its min-approximation (6).
+Equation numbers, here and throughout the project, are those printed in the CVPR text: the
+specificity loss L_mah of Section 3.1 is unnumbered there, then L_hist is (2), L_grad (3), L_dec
+(4), the full MDN likelihood (5) and its min-approximation (6); (1) is the VAE's lower bound.
 
     L_mah  = sum_k ((C - f)^T P_k)^2 / sigma_k^2 + ||C_res - f_res||^2 / sigma_20^2 mahalanobis_loss
     L_hist = sum_p w_p ||C_p - f_p||^2,   w_p = 1 / H_p                             hist_loss
@@ -16,8 +16,8 @@ GLOBAL batch with ``tf.nn.compute_average_loss``, so the same code is right on o
 ``tf.distribute``. Colour fields are in the project's units, ab/128, shape [B, H, W, 2] (H = W = 64
 in the paper).
 
-Where the authors' code differs from the paper (see ../shared/REFERENCE.md), the paper is the
-default:
+Where the authors' code (their public TensorFlow 1.x implementation) differs from the paper, the
+paper is the default:
   * L_hist: the code used the non-squared norm sqrt(sum_p w_p ||C_p - f_p||^2) (offered as
     ``hist_norm="sqrt"``) and raw 1/p weights (the stats module's "raw" weights; "stable" is the
     default).

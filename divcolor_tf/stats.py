@@ -1,4 +1,4 @@
-"""Colour statistics of a training set (paper Section 3.2, Eq. 2-3): colour-field PCA, bin prior.
+"""Colour statistics of a training set (paper Section 3.1: L_mah, L_hist): colour-field PCA, prior.
 
 Two statistics of the training colour fields feed the VAE decoder's loss:
 
@@ -6,7 +6,7 @@ Two statistics of the training colour fields feed the VAE decoder's loss:
   (K = 20) principal components P_k, their variances sigma_k^2, the mean field, the total variance
   and the variance left outside the K components.
 * The **empirical prior** p over the 313 in-gamut ab bins of Zhang et al. used by the colourfulness
-  loss L_hist (Eq. 3), whose per-pixel weights are the inverse prior in one of two forms:
+  loss L_hist (Eq. 2), whose per-pixel weights are the inverse prior in one of two forms:
 
   - ``"raw"`` (the paper's 1/H_p and the authors' code): w_q = 1 / max(p_q, p_min), p_min the
     probability of the rarest colour bin actually seen (smallest non-zero bin of the unsmoothed

@@ -1,4 +1,5 @@
-"""Tests of divcolor_tf.models.features: Zhang et al.'s (ECCV 2016) colorization net, the paper's G."""
+"""Tests of divcolor_tf.models.features, Zhang et al.'s (ECCV 2016) colorization net (the paper's G),
+and of divcolor_tf.models.zhang_weights, the import of that network's released weights."""
 
 import numpy as np
 from PIL import Image
@@ -8,11 +9,13 @@ import keras
 
 from divcolor_tf import color
 from divcolor_tf.models import features
+from divcolor_tf.models import zhang_weights
 
 SIZE = 224  # the paper's grey input side
 TINY = {"width": 1 / 16}
 
-# Zhang et al.'s list (module docstring; REFERENCE.md), at width 1 for a 224x224 input:
+# Zhang et al.'s list (models/features.py's docstring; Zhang et al. 2016, Table 4), at width 1
+# for a 224x224 input:
 # (layer, kernel, stride, dilation, channels, output side, transposed).
 ZHANG = [
     ("conv1_1", 3, 1, 1, 64, 224, False),
@@ -228,14 +231,14 @@ def test_deconvolution_is_caffes_with_pad_one(tiny_model):
   np.testing.assert_allclose(ours, caffe_deconv(x[0], kernel, bias, 2, 1), atol=1e-5)
 
 
-# Weight import / export (npz, caffe layouts).
+# Weight import / export (divcolor_tf.models.zhang_weights: npz, caffe layouts).
 
 
 def test_npz_round_trip(tmp_path):
   keras.utils.set_random_seed(5)
   source = features.build_feature_network(TINY, grey_size=32)
   randomise_norms(source, 6)
-  path = features.save_zhang_weights(source, tmp_path / "zhang.npz")
+  path = zhang_weights.save_zhang_weights(source, tmp_path / "zhang.npz")
   with np.load(path) as archive:
     assert archive["conv1_1/kernel"].shape == (4, 1, 3, 3)  # caffe (out, in, kh, kw)
     assert archive["conv8_1/kernel"].shape == (32, 16, 4, 4)  # caffe deconv (in, out, kh, kw)
@@ -244,8 +247,8 @@ def test_npz_round_trip(tmp_path):
 
   keras.utils.set_random_seed(7)
   target = features.build_feature_network(TINY, grey_size=32)
-  used = features.load_zhang_weights(target, path)
-  assert used == sorted(features.zhang_weights(source))
+  used = zhang_weights.load_zhang_weights(target, path)
+  assert used == sorted(zhang_weights.zhang_weights(source))
   grey = np.random.default_rng(8).uniform(0, 100, (2, 32, 32, 1)).astype(np.float32)
   want, got = source(grey, training=False), target(grey, training=False)
   for key in ("grey_features", "logits"):
@@ -253,7 +256,7 @@ def test_npz_round_trip(tmp_path):
 
   # A trunk takes the same file and ignores conv7_3norm and conv8_*.
   trunk = features.build_trunk(features.build_feature_network(TINY, grey_size=32))
-  used = features.load_zhang_weights(trunk, path)
+  used = zhang_weights.load_zhang_weights(trunk, path)
   assert not any(key.startswith(("conv8", "conv7_3norm")) for key in used)
   np.testing.assert_array_equal(trunk(grey, training=False).numpy(),
                                 want["grey_features"].numpy())
@@ -262,13 +265,13 @@ def test_npz_round_trip(tmp_path):
 @pytest.fixture(scope="module")
 def tiny_weights():
   keras.utils.set_random_seed(9)
-  return features.zhang_weights(features.build_feature_network(TINY, grey_size=32))
+  return zhang_weights.zhang_weights(features.build_feature_network(TINY, grey_size=32))
 
 
 def assert_one_line_error(model, path, *fragments):
   before = [w.copy() for w in model.get_weights()]
   with pytest.raises(ValueError) as info:
-    features.load_zhang_weights(model, path)
+    zhang_weights.load_zhang_weights(model, path)
   message = str(info.value)
   assert "\n" not in message
   for fragment in (str(path),) + fragments:
@@ -301,20 +304,20 @@ def test_wrong_shape_is_a_clear_error(tmp_path, tiny_model, tiny_weights):
 
 def test_unreadable_weight_files(tmp_path, tiny_model):
   with pytest.raises(FileNotFoundError, match="no such weight file"):
-    features.load_zhang_weights(tiny_model, tmp_path / "absent.npz")
+    zhang_weights.load_zhang_weights(tiny_model, tmp_path / "absent.npz")
   np.save(tmp_path / "single.npy", np.zeros(3))
   with pytest.raises(ValueError, match="single.npy"):
-    features.load_zhang_weights(tiny_model, tmp_path / "single.npy")
+    zhang_weights.load_zhang_weights(tiny_model, tmp_path / "single.npy")
   (tmp_path / "text.npz").write_text("not weights")
   with pytest.raises(ValueError, match="text.npz"):
-    features.load_zhang_weights(tiny_model, tmp_path / "text.npz")
+    zhang_weights.load_zhang_weights(tiny_model, tmp_path / "text.npz")
   with pytest.raises(ValueError, match="none of Zhang"):
-    features.zhang_weights(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    zhang_weights.zhang_weights(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
 
 
 def test_pytorch_state_dict_names_without_torch(tiny_weights):
   """The converter on a state dict written by hand: eccv16 names in, released names out."""
-  to_released = features.pytorch_eccv16_names()
+  to_released = zhang_weights.pytorch_eccv16_names()
   assert to_released["model1.0"] == "conv1_1" and to_released["model1.4"] == "conv1_2norm"
   assert to_released["model3.6"] == "conv3_3norm" and to_released["model8.0"] == "conv8_1"
   assert to_released["model8.6"] == "conv8_313"
@@ -329,16 +332,16 @@ def test_pytorch_state_dict_names_without_torch(tiny_weights):
   state["model_out.weight"] = np.zeros((2, 313, 1, 1))  # the 313 -> ab layer: dropped
   state["model2.4.weight"] = np.ones(8)  # an affine BN at the identity is accepted
   state["model2.4.bias"] = np.zeros(8)
-  converted = features.convert_pytorch_state_dict(state)
+  converted = zhang_weights.convert_pytorch_state_dict(state)
   assert sorted(converted) == sorted(tiny_weights)
   for key, value in tiny_weights.items():
     np.testing.assert_array_equal(converted[key], value)
 
   with pytest.raises(ValueError, match="model2.4.weight"):
-    features.convert_pytorch_state_dict({**state, "model2.4.weight": np.full(8, 2.0)})
+    zhang_weights.convert_pytorch_state_dict({**state, "model2.4.weight": np.full(8, 2.0)})
   del state["model6.2.bias"]
   with pytest.raises(ValueError, match="model6.2.bias"):
-    features.convert_pytorch_state_dict(state)
+    zhang_weights.convert_pytorch_state_dict(state)
 
 
 # Parity with Zhang et al.'s PyTorch port (richzhang/colorization, eccv16), when torch is there.
@@ -413,10 +416,10 @@ def test_pytorch_parity(lightness, tmp_path):
   assert want_g.shape == (1, 28, 28, 512) and want_logits.shape == (1, 56, 56, 313)
   assert want_g.std() > 1e-2 and want_logits.std() > 1e-2  # a live signal, not all zeros
 
-  weights = features.convert_pytorch_state_dict(net.state_dict())
+  weights = zhang_weights.convert_pytorch_state_dict(net.state_dict())
   np.savez(tmp_path / "eccv16.npz", **weights)
   model = features.build_feature_network({"width": 1.0}, lightness_norm=100.0)
-  features.load_zhang_weights(model, tmp_path / "eccv16.npz")
+  zhang_weights.load_zhang_weights(model, tmp_path / "eccv16.npz")
   got = model(lightness, training=False)
   for key, want in (("grey_features", want_g), ("logits", want_logits)):
     error = np.abs(got[key].numpy() - want).max() / np.abs(want).max()
@@ -428,6 +431,6 @@ def test_pytorch_parity(lightness, tmp_path):
   weights["conv1_1/kernel"] = weights["conv1_1/kernel"] / 100.0
   np.savez(tmp_path / "eccv16_caffe.npz", **weights)
   trunk = features.build_trunk(features.build_feature_network({"width": 1.0}))
-  features.load_zhang_weights(trunk, tmp_path / "eccv16_caffe.npz")
+  zhang_weights.load_zhang_weights(trunk, tmp_path / "eccv16_caffe.npz")
   got_g = trunk(lightness, training=False).numpy()
   assert np.abs(got_g - want_g).max() / np.abs(want_g).max() < 1e-4

@@ -1,4 +1,4 @@
-"""Tests of divcolor_tf.stats (paper Section 3.2): streaming PCA, bin prior, weights, file, CLI."""
+"""Tests of divcolor_tf.stats (paper Section 3.1): streaming PCA, bin prior, weights, file, CLI."""
 
 import os
 import re
