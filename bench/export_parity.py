@@ -95,7 +95,7 @@ def main(argv):
         out = runner(image=image)
         latency.append(time.time() - start)
         level_errors.append(np.abs(out["colorizations"].astype(int)
-                                   - colorize.to_uint8(rgb.numpy())))
+                                   - photos_lib.to_uint8(rgb.numpy())))
         ab_errors.append(np.abs(out["ab"] - ab_ref.numpy()))
         weight_errors.append(np.abs(out["weights"] - weights.numpy()).max())
       levels, abs_ = np.concatenate(level_errors), np.concatenate(ab_errors)

@@ -302,3 +302,61 @@ def soft_encode(ab, k=5, sigma=5.0):
   scatter_at = tf.stack([rows, tf.reshape(index, [-1])], axis=-1)
   encoded = tf.scatter_nd(scatter_at, tf.reshape(weights, [-1]), tf.stack([n, NUM_BINS]))
   return tf.reshape(encoded, tf.concat([tf.shape(ab)[:-1], [NUM_BINS]], axis=0))
+
+
+# The sRGB gamut (the colorize pipeline's last step, paper Section 4: the input's own L joined with a
+# predicted colour field). A predicted (L, ab) may lie outside the sRGB gamut. Clipping sRGB per
+# channel (what skimage's lab2rgb and the authors' code do) then changes the lightness of that
+# pixel; fit_chroma instead keeps L and hue and reduces chroma just enough (a bisection on the
+# chroma scale, GAMUT_STEPS steps, always ending inside the gamut).
+
+GAMUT_STEPS = 12  # chroma bisection steps: at most 1/4096 of a pixel's chroma is given up
+_GAMUT_EPS = 1e-4  # slack on linear sRGB in [0, 1]: grey at L = 100 maps to R = 1.0000147 (the
+# sRGB matrix and skimage's D65 white differ in the 5th digit); 1e-4 linear is < 0.1/255 in sRGB
+
+
+def _linear_rgb(lab):
+  """Lab -> linear sRGB WITHOUT clipping (lab_to_rgb's path up to its transfer curve)."""
+  f = _matmul_last(lab, _F_FROM_LAB) + 16.0 / 116.0
+  t = tf.where(f > _LAB_F_THRESHOLD, f * f * f, (f - 16.0 / 116.0) * (1.0 / _LAB_LINEAR_SLOPE))
+  return _matmul_last(t, _D65_WHITE[:, None] * _RGB_FROM_XYZ.T)
+
+
+def in_gamut(lightness, colour_field):
+  """True where (L, ab) is an sRGB colour: [..., 1] L, [..., 2] ab/128 -> bool [..., 1]."""
+  linear = _linear_rgb(tf.concat([lightness, colour_field * AB_SCALE], axis=-1))
+  inside = tf.logical_and(linear >= -_GAMUT_EPS, linear <= 1.0 + _GAMUT_EPS)
+  return tf.reduce_all(inside, axis=-1, keepdims=True)
+
+
+def fit_chroma(lightness, colour_field, steps=GAMUT_STEPS):
+  """Scales each pixel's ab by the largest s in [0, 1] (to 2^-steps) keeping (L, s*ab) in gamut.
+
+  s = 0 (grey at the same L) is always in the gamut for L in [0, 100], and the bisection only
+  ever accepts in-gamut scales, so the result is in the gamut whatever the gamut's shape.
+  In-gamut pixels are returned unchanged; only the others are bisected (gathered, then
+  scattered back), so the cost is one gamut test per pixel plus ``steps`` per out-of-gamut pixel.
+
+  Args:
+    lightness: [..., 1] L; colour_field: [..., 2] ab/128, same leading shape.
+
+  Returns:
+    The colour field [..., 2] with out-of-gamut pixels' chroma reduced.
+  """
+  shape = tf.shape(colour_field)
+  l_flat = tf.reshape(lightness, [-1, 1])
+  ab_flat = tf.reshape(colour_field, [-1, 2])
+  ok = in_gamut(l_flat, ab_flat)[:, 0]
+  outside = tf.where(tf.logical_not(ok))  # [N, 1] indices
+  l_out = tf.gather_nd(l_flat, outside)
+  ab_out = tf.gather_nd(ab_flat, outside)
+  lo = tf.zeros_like(l_out)
+  hi = tf.ones_like(l_out)
+  for _ in range(steps):
+    mid = 0.5 * (lo + hi)
+    fits = in_gamut(l_out, ab_out * mid)
+    lo = tf.where(fits, mid, lo)
+    hi = tf.where(fits, hi, mid)
+  scale = tf.scatter_nd(outside, lo[:, 0], tf.shape(ok, out_type=tf.int64))
+  scale = tf.where(ok, tf.ones_like(scale), scale)
+  return tf.reshape(ab_flat * scale[:, None], shape)

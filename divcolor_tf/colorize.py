@@ -17,12 +17,9 @@ the exported models:
   6. each colour field is upsampled bilinearly to the photo's own size and joined with the
      photo's own full-resolution L, then converted to sRGB. Output size and aspect are the input's.
 
-Step 6's gamut. A predicted (L, ab) may lie outside the sRGB gamut. Clipping sRGB per channel (what
-skimage's lab2rgb and the authors' code do) then changes the lightness of that pixel, i.e. the
-output stops being "the input's L joined with the predicted colour". With ``gamut="chroma"``
-(default) such pixels keep their L and hue and lose just enough chroma to fit (a bisection on the
-chroma scale, :data:`GAMUT_STEPS` steps, always ending inside the gamut), so the output's L is the
-input's to within 8-bit rounding. ``gamut="clip"`` is the authors' behaviour and is cheaper.
+Step 6's gamut: ``gamut="chroma"`` (default) keeps each pixel's L and hue and gives up just enough
+chroma to stay in sRGB (:func:`color.fit_chroma`), so the output's L is the input's to within
+8-bit rounding; ``gamut="clip"`` clips sRGB per channel (the authors' behaviour, cheaper).
 
 The numeric path is TensorFlow ops only (no numpy, no py_function) so that
 :meth:`Colorizer.colorize_tensor` can be traced into a SavedModel or a TFLite model; the Python
@@ -40,13 +37,12 @@ import numpy as np
 import tensorflow as tf
 
 from divcolor_tf import color
+from divcolor_tf import config as config_lib
+from divcolor_tf import photos
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf.models import vae
 
-GAMUT_STEPS = 12  # chroma bisection steps: at most 1/4096 of a pixel's chroma is given up
-_GAMUT_EPS = 1e-4  # slack on linear sRGB in [0, 1]: grey at L = 100 maps to R = 1.0000147 (the
-# sRGB matrix and skimage's D65 white differ in the 5th digit); 1e-4 linear is < 0.1/255 in sRGB
 
 class Colorization(NamedTuple):
   """The K colorizations of one photo, in the order they were asked for.
@@ -64,69 +60,6 @@ class Colorization(NamedTuple):
   weights: np.ndarray
   z: np.ndarray
   components: np.ndarray
-
-
-def config_value(config, dotted, default):
-  """``config[a][b]`` for ``dotted`` "a.b" (ConfigDict or plain dict), or ``default``."""
-  node = config
-  for part in dotted.split("."):
-    try:
-      node = node[part]
-    except (KeyError, TypeError, AttributeError):
-      return default
-  return node
-
-
-# Step 6: the input's L joined with a colour field, kept inside the sRGB gamut.
-
-def _linear_rgb(lab):
-  """Lab -> linear sRGB WITHOUT clipping (color.lab_to_rgb's path up to its transfer curve)."""
-  # pylint: disable=protected-access  (the same constants as color.lab_to_rgb, by design)
-  f = color._matmul_last(lab, color._F_FROM_LAB) + 16.0 / 116.0
-  t = tf.where(f > color._LAB_F_THRESHOLD, f * f * f,
-               (f - 16.0 / 116.0) * (1.0 / color._LAB_LINEAR_SLOPE))
-  return color._matmul_last(t, color._D65_WHITE[:, None] * color._RGB_FROM_XYZ.T)
-  # pylint: enable=protected-access
-
-
-def in_gamut(lightness, colour_field):
-  """True where (L, ab) is an sRGB colour: [..., 1] L, [..., 2] ab/128 -> bool [..., 1]."""
-  linear = _linear_rgb(tf.concat([lightness, colour_field * color.AB_SCALE], axis=-1))
-  inside = tf.logical_and(linear >= -_GAMUT_EPS, linear <= 1.0 + _GAMUT_EPS)
-  return tf.reduce_all(inside, axis=-1, keepdims=True)
-
-
-def fit_chroma(lightness, colour_field, steps=GAMUT_STEPS):
-  """Scales each pixel's ab by the largest s in [0, 1] (to 2^-steps) keeping (L, s*ab) in gamut.
-
-  s = 0 (grey at the same L) is always in the gamut for L in [0, 100], and the bisection only
-  ever accepts in-gamut scales, so the result is in the gamut whatever the gamut's shape.
-  In-gamut pixels are returned unchanged; only the others are bisected (gathered, then
-  scattered back), so the cost is one gamut test per pixel plus ``steps`` per out-of-gamut pixel.
-
-  Args:
-    lightness: [..., 1] L; colour_field: [..., 2] ab/128, same leading shape.
-
-  Returns:
-    The colour field [..., 2] with out-of-gamut pixels' chroma reduced.
-  """
-  shape = tf.shape(colour_field)
-  l_flat = tf.reshape(lightness, [-1, 1])
-  ab_flat = tf.reshape(colour_field, [-1, 2])
-  ok = in_gamut(l_flat, ab_flat)[:, 0]
-  outside = tf.where(tf.logical_not(ok))  # [N, 1] indices
-  l_out = tf.gather_nd(l_flat, outside)
-  ab_out = tf.gather_nd(ab_flat, outside)
-  lo = tf.zeros_like(l_out)
-  hi = tf.ones_like(l_out)
-  for _ in range(steps):
-    mid = 0.5 * (lo + hi)
-    fits = in_gamut(l_out, ab_out * mid)
-    lo = tf.where(fits, mid, lo)
-    hi = tf.where(fits, hi, mid)
-  scale = tf.scatter_nd(outside, lo[:, 0], tf.shape(ok, out_type=tf.int64))
-  scale = tf.where(ok, tf.ones_like(scale), scale)
-  return tf.reshape(ab_flat * scale[:, None], shape)
 
 
 def join_lightness(lightness, colour_fields, gamut="chroma"):
@@ -149,35 +82,8 @@ def join_lightness(lightness, colour_fields, gamut="chroma"):
   ab = tf.reshape(ab, tf.stack([b, k, h, w, 2]))
   l = tf.broadcast_to(lightness[:, None], tf.stack([b, k, h, w, 1]))
   if gamut == "chroma":
-    ab = fit_chroma(l, ab)
+    ab = color.fit_chroma(l, ab)
   return color.l_ab_to_rgb(l, ab)
-
-
-def sample_mixture(means, logits, n, seed, variance):
-  """n draws z ~ the mixture per image: component m ~ pi, then z = mu_m + sigma * eps.
-
-  The one random stream of the project: a workdir's :class:`Colorizer` and an export's
-  ``serving.SavedModelColorizer`` both draw here, so the same seed gives the same draws.
-
-  Args:
-    means, logits: [B, M, d], [B, M] (log-weights serve as well: a constant shift changes nothing).
-    n: draws per image.
-    seed: int32 [2], the stateless seed (same seed, same draws).
-    variance: sigma^2 of every component (paper 0.1).
-
-  Returns:
-    (z [B, n, d], weights [B, n] pi of each draw's component, components [B, n] int64).
-  """
-  means = tf.convert_to_tensor(means, tf.float32)
-  logits = tf.convert_to_tensor(logits, tf.float32)
-  pick_seed, noise_seed = tf.unstack(
-      tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), 2))
-  components = tf.random.stateless_categorical(logits, n, seed=pick_seed)  # [B, n]
-  mu = tf.gather(means, components, batch_dims=1)
-  eps = tf.random.stateless_normal(tf.shape(mu), seed=noise_seed)
-  z = mu + tf.sqrt(tf.cast(variance, tf.float32)) * eps
-  weights = tf.gather(mdn_lib.mixture_weights(logits), components, batch_dims=1)
-  return z, tf.cast(weights, tf.float32), components
 
 
 def photo_seed(seed, index):
@@ -242,9 +148,9 @@ class Colorizer:
       raise ValueError(f"the decoder takes z of size {z_input.shape[-1]} but the MDN predicts "
                        f"{self.latent_dim}")
     self.field_size = int(decoder.output.shape[1])
-    self.variance = float(config_value(config, "mdn.variance", 0.1))
-    self.k = int(config_value(config, "colorize.k", 5))
-    self.dataset = str(config_value(config, "dataset", "") or "")
+    self.variance = float(config_lib.lookup(config, "mdn.variance", 0.1))
+    self.k = int(config_lib.lookup(config, "colorize.k", 5))
+    self.dataset = str(config_lib.lookup(config, "dataset", "") or "")
     self._functions = {}  # ("top_k", k) / ("samples", n) -> a tf.function traced once
 
   @classmethod
@@ -310,8 +216,8 @@ class Colorizer:
     return tf.cast(z, tf.float32), tf.cast(weights, tf.float32), tf.cast(components, tf.int64)
 
   def sample(self, means, logits, n, seed):
-    """n draws z ~ the mixture per image (:func:`sample_mixture` with this model's sigma^2)."""
-    return sample_mixture(means, logits, n, seed, self.variance)
+    """n draws z ~ the mixture per image (``mdn.sample_mixture`` with this model's sigma^2)."""
+    return mdn_lib.sample_mixture(means, logits, n, seed, self.variance)
 
   def colour_fields(self, grey, field_lightness, k=None, samples=None, seed=(0, 0)):
     """The 64x64 level of the pipeline (what Table 3 scores), from the dataset's own inputs.
@@ -391,13 +297,13 @@ class Colorizer:
     single, batch, k, samples, seed = colorize_arguments(self, images, k, samples, seed)
     results = []
     for i, image in enumerate(batch):
-      rgb = as_float_rgb(image, f"image {i}")[None]
+      rgb = photos.as_float_rgb(image, f"image {i}")[None]
       if samples is None:
         out = self._function("top_k", k)(rgb)
       else:
         out = self._function("samples", samples)(rgb, photo_seed(seed, i))
       results.append(Colorization(
-          colorizations=to_uint8(out["rgb"][0].numpy()),
+          colorizations=photos.to_uint8(out["rgb"][0].numpy()),
           ab=out["ab"][0].numpy(), weights=out["weights"][0].numpy(), z=out["z"][0].numpy(),
           components=out["components"][0].numpy().astype(np.int64)))
     return results[0] if single else results
@@ -436,37 +342,3 @@ def load(path, **kwargs):
   if exported:
     return serving.SavedModelColorizer(exported, **kwargs)
   return Colorizer.load(path, **kwargs)
-
-
-def as_float_rgb(image, name="image"):
-  """uint8 / float RGB or grey -> float32 RGB [H, W, 3] in [0, 1] (numpy).
-
-  Raises:
-    ValueError: one line naming ``name``: not [H, W], [H, W, 1] or [H, W, 3], or float values
-      outside [0, 1].
-  """
-  array = np.asarray(image)
-  if array.ndim == 3 and array.shape[-1] == 1:
-    array = array[..., 0]
-  if array.ndim == 2:  # grey: three equal channels, so its L is its own grey level
-    array = np.repeat(array[..., None], 3, axis=-1)
-  if array.ndim != 3 or array.shape[-1] != 3:
-    raise ValueError(f"{name}: expected RGB [H, W, 3] or grey [H, W], got shape {array.shape}")
-  if min(array.shape[:2]) < 1:
-    raise ValueError(f"{name}: empty image {array.shape}")
-  if array.dtype == np.uint8:
-    return array.astype(np.float32) / 255.0
-  if array.dtype == np.uint16:
-    return array.astype(np.float32) / 65535.0
-  if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
-    raise ValueError(f"{name}: unsupported pixel type {array.dtype}")
-  array = array.astype(np.float32)
-  if not np.all(np.isfinite(array)) or array.min() < 0.0 or array.max() > 1.0:
-    raise ValueError(f"{name}: float pixels must lie in [0, 1] (got {array.min():.3g} .. "
-                     f"{array.max():.3g}); pass uint8 for 0..255 values")
-  return array
-
-
-def to_uint8(rgb):
-  """float sRGB in [0, 1] -> uint8, rounded."""
-  return np.clip(np.rint(np.asarray(rgb) * 255.0), 0, 255).astype(np.uint8)

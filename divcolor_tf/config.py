@@ -298,3 +298,14 @@ def load_resolved(workdir, name="config.json"):
 
 def _lists_to_tuples(obj):
   return {k: tuple(v) if isinstance(v, list) else v for k, v in obj.items()}
+
+
+def lookup(config, dotted, default):
+  """``config[a][b]`` for ``dotted`` "a.b" (ConfigDict or plain dict), or ``default``."""
+  node = config
+  for part in dotted.split("."):
+    try:
+      node = node[part]
+    except (KeyError, TypeError, AttributeError):
+      return default
+  return node

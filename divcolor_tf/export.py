@@ -109,7 +109,7 @@ def as_colorizer(colorizer_or_workdir, **settings):
 
 
 def to_uint8(rgb):
-  """float sRGB in [0, 1] -> uint8, rounded half to even (as ``colorize.to_uint8``)."""
+  """float sRGB in [0, 1] -> uint8, rounded half to even (as ``photos.to_uint8``)."""
   return tf.cast(tf.round(tf.clip_by_value(rgb * 255.0, 0.0, 255.0)), tf.uint8)
 
 

@@ -2,7 +2,7 @@
 
 It gives what :class:`colorize.Colorizer` gives for a training workdir (``colorize``, ``mixture``,
 ``decode``, ``encode``), through the SavedModel's signatures, reusing the pipeline's own pieces:
-the same photo handling, the same sampler (:func:`colorize.sample_mixture`: the same seed draws the
+the same photo handling, the same sampler (``mdn.sample_mixture``: the same seed draws the
 same z from a workdir and from its export) and the same join with the photo's own lightness.
 :func:`colorize.load` picks this class for a SavedModel directory.
 """
@@ -14,6 +14,8 @@ import tensorflow as tf
 
 from divcolor_tf import color
 from divcolor_tf import colorize
+from divcolor_tf import photos
+from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf import config as config_lib
 
 
@@ -32,7 +34,7 @@ class SavedModelColorizer:
 
   Top-k comes from ``serving_default`` (all M colorizations, ordered by weight; the first k are
   kept). Samples draw z from the ``mixture`` signature's means and weights with
-  :func:`colorize.sample_mixture` (sigma^2 from the exported config) and decode them with
+  ``mdn.sample_mixture`` (sigma^2 from the exported config) and decode them with
   ``decode``; the colour fields are joined with the photo's own L by
   :func:`colorize.join_lightness`, as in the in-memory pipeline.
   """
@@ -57,8 +59,8 @@ class SavedModelColorizer:
       if os.path.isfile(os.path.join(path, name)):
         self.config = config_lib.load_resolved(path, name)
         break
-    self.variance = float(colorize.config_value(self.config, "mdn.variance", 0.1))
-    self.k = int(colorize.config_value(self.config, "colorize.k", 5))
+    self.variance = float(config_lib.lookup(self.config, "mdn.variance", 0.1))
+    self.k = int(config_lib.lookup(self.config, "colorize.k", 5))
     decode_inputs = self._decode.structured_input_signature[1]
     self.skip = "lightness" in decode_inputs  # "+skip": decode also reads the 64x64 L
     self.field_size = int(self._serve.structured_outputs["ab"].shape[2])
@@ -100,7 +102,7 @@ class SavedModelColorizer:
     single, batch, k, samples, seed = colorize.colorize_arguments(self, images, k, samples, seed)
     results = []
     for i, image in enumerate(batch):
-      rgb8 = colorize.to_uint8(colorize.as_float_rgb(image, f"image {i}"))[None]
+      rgb8 = photos.to_uint8(photos.as_float_rgb(image, f"image {i}"))[None]
       if samples is None:
         out = self._serve(image=tf.constant(rgb8))
         mixture = self._mixture(image=tf.constant(rgb8))
@@ -111,7 +113,7 @@ class SavedModelColorizer:
             components=order.astype(np.int64)))
         continue
       mixture = self._mixture(image=tf.constant(rgb8))
-      z, weights, components = colorize.sample_mixture(
+      z, weights, components = mdn_lib.sample_mixture(
           mixture["means"], tf.math.log(tf.maximum(mixture["weights"], 1e-30)), int(samples),
           colorize.photo_seed(seed, i), self.variance)
       lightness = color.rgb_to_lab(tf.constant(rgb8, tf.float32) / 255.0)[..., :1]
@@ -119,7 +121,7 @@ class SavedModelColorizer:
       ab = self.decode(z, field_l)
       rgb = colorize.join_lightness(lightness, ab, self.gamut)
       results.append(colorize.Colorization(
-          colorizations=colorize.to_uint8(rgb[0].numpy()), ab=ab[0].numpy(),
+          colorizations=photos.to_uint8(rgb[0].numpy()), ab=ab[0].numpy(),
           weights=weights[0].numpy(), z=z[0].numpy(),
           components=components[0].numpy().astype(np.int64)))
     return results[0] if single else results

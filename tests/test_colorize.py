@@ -23,6 +23,7 @@ from conftest import tool_env as _env
 import tiny_models
 from divcolor_tf import color
 from divcolor_tf import colorize
+from divcolor_tf import photos as photos_lib
 from divcolor_tf import data
 from divcolor_tf import evaluate
 from divcolor_tf import metrics
@@ -103,10 +104,10 @@ def test_chroma_gamut_fit_keeps_lightness_where_clipping_does_not(models, tiny_c
   # fit_chroma: in-gamut pixels unchanged, the others pulled inside.
   lightness = tf.constant([[50.0], [50.0], [95.0], [0.0], [100.0]])
   ab = tf.constant([[0.1, -0.1], [0.9, 0.9], [-0.8, 0.6], [0.0, 0.0], [0.0, 0.0]])
-  fitted = colorize.fit_chroma(lightness, ab)
+  fitted = color.fit_chroma(lightness, ab)
   np.testing.assert_allclose(fitted[0], ab[0])
-  assert np.all(colorize.in_gamut(lightness, fitted).numpy())
-  assert not colorize.in_gamut(lightness[1:3], ab[1:3]).numpy().any()
+  assert np.all(color.in_gamut(lightness, fitted).numpy())
+  assert not color.in_gamut(lightness[1:3], ab[1:3]).numpy().any()
   ratio = fitted[1:3].numpy() / ab[1:3].numpy()
   assert np.all((ratio > 0) & (ratio < 1)) and np.allclose(ratio[:, 0], ratio[:, 1])  # same hue
 
@@ -127,7 +128,7 @@ def test_no_colour_leak(colorizer, models, photos, repo_root, lfw_ci):
     diff = np.abs(from_grey.colorizations.astype(int) - from_colour.colorizations.astype(int))
     assert diff.max() <= 1 and (diff > 0).mean() < 0.001  # float L of the grey copy, rounded
   # A 2-D uint8 grey image is the same photo as its 3-channel stack.
-  grey8 = colorize.to_uint8(grey_rgb)[..., 0]
+  grey8 = photos_lib.to_uint8(grey_rgb)[..., 0]
   np.testing.assert_array_equal(colorizer.colorize(grey8).colorizations,
                                 colorizer.colorize(np.stack([grey8] * 3, -1)).colorizations)
 
@@ -193,7 +194,7 @@ def test_colorize_tensor_is_a_traceable_core(colorizer, photos):
     expected = colorizer.colorize(photo)
     np.testing.assert_allclose(ab[0], expected.ab, atol=1e-5)
     np.testing.assert_allclose(weights[0], expected.weights, atol=1e-6)
-    assert np.abs(colorize.to_uint8(rgb[0]).astype(int) - expected.colorizations).max() <= 1
+    assert np.abs(photos_lib.to_uint8(rgb[0]).astype(int) - expected.colorizations).max() <= 1
 
 
 def test_bad_arguments_are_one_line_errors(colorizer, photos):

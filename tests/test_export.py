@@ -24,6 +24,7 @@ from conftest import start_tool as _start
 from conftest import tool_env as _env
 import tiny_models
 from divcolor_tf import colorize
+from divcolor_tf import photos as photos_lib
 from divcolor_tf import data
 from divcolor_tf import export
 from divcolor_tf import serving
@@ -379,7 +380,7 @@ def test_tflite_pipeline_and_decoder_match_tf_with_the_same_settings(tflite_file
   image = tf.image.resize(photos["imagenet"][None], [TFLITE_SIZE, TFLITE_SIZE])
   image = tf.cast(tf.round(image), tf.uint8).numpy()
   rgb, ab, weights = same.colorize_tensor(image.astype(np.float32) / 255, k=M)
-  expected_rgb = colorize.to_uint8(rgb.numpy())
+  expected_rgb = photos_lib.to_uint8(rgb.numpy())
   lightness = same.lightness(image.astype(np.float32) / 255)
   squash = same.squash
   squashed = [squash(lightness, s) for s in (same.grey_size, same.field_size)]

@@ -33,6 +33,7 @@ Test time (Section 6.2): order the means by mixture weight, descending, and deco
 
 import keras
 from keras import ops
+import tensorflow as tf
 
 PAPER_GREY_FEATURES_SHAPE = (28, 28, 512)  # conv7 of Zhang et al. on a 224x224 grey image
 
@@ -146,3 +147,30 @@ def top_k_means(means, logits, k):
   top_weights, indices = ops.top_k(weights, int(k), sorted=True)
   top_means = ops.take_along_axis(means, ops.expand_dims(indices, -1), axis=-2)
   return top_means, top_weights, indices
+
+
+def sample_mixture(means, logits, n, seed, variance):
+  """n draws z ~ the mixture per image: component m ~ pi, then z = mu_m + sigma * eps.
+
+  The one random stream of the project: a workdir's ``colorize.Colorizer`` and an export's
+  ``serving.SavedModelColorizer`` both draw here, so the same seed gives the same draws.
+
+  Args:
+    means, logits: [B, M, d], [B, M] (log-weights serve as well: a constant shift changes nothing).
+    n: draws per image.
+    seed: int32 [2], the stateless seed (same seed, same draws).
+    variance: sigma^2 of every component (paper 0.1).
+
+  Returns:
+    (z [B, n, d], weights [B, n] pi of each draw's component, components [B, n] int64).
+  """
+  means = tf.convert_to_tensor(means, tf.float32)
+  logits = tf.convert_to_tensor(logits, tf.float32)
+  pick_seed, noise_seed = tf.unstack(
+      tf.random.experimental.stateless_split(tf.cast(seed, tf.int32), 2))
+  components = tf.random.stateless_categorical(logits, n, seed=pick_seed)  # [B, n]
+  mu = tf.gather(means, components, batch_dims=1)
+  eps = tf.random.stateless_normal(tf.shape(mu), seed=noise_seed)
+  z = mu + tf.sqrt(tf.cast(variance, tf.float32)) * eps
+  weights = tf.gather(mixture_weights(logits), components, batch_dims=1)
+  return z, tf.cast(weights, tf.float32), components

@@ -1,0 +1,37 @@
+"""Photos as numpy arrays in and out of the pipeline: checked float RGB in, rounded uint8 out."""
+
+import numpy as np
+
+
+def as_float_rgb(image, name="image"):
+  """uint8 / float RGB or grey -> float32 RGB [H, W, 3] in [0, 1] (numpy).
+
+  Raises:
+    ValueError: one line naming ``name``: not [H, W], [H, W, 1] or [H, W, 3], or float values
+      outside [0, 1].
+  """
+  array = np.asarray(image)
+  if array.ndim == 3 and array.shape[-1] == 1:
+    array = array[..., 0]
+  if array.ndim == 2:  # grey: three equal channels, so its L is its own grey level
+    array = np.repeat(array[..., None], 3, axis=-1)
+  if array.ndim != 3 or array.shape[-1] != 3:
+    raise ValueError(f"{name}: expected RGB [H, W, 3] or grey [H, W], got shape {array.shape}")
+  if min(array.shape[:2]) < 1:
+    raise ValueError(f"{name}: empty image {array.shape}")
+  if array.dtype == np.uint8:
+    return array.astype(np.float32) / 255.0
+  if array.dtype == np.uint16:
+    return array.astype(np.float32) / 65535.0
+  if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
+    raise ValueError(f"{name}: unsupported pixel type {array.dtype}")
+  array = array.astype(np.float32)
+  if not np.all(np.isfinite(array)) or array.min() < 0.0 or array.max() > 1.0:
+    raise ValueError(f"{name}: float pixels must lie in [0, 1] (got {array.min():.3g} .. "
+                     f"{array.max():.3g}); pass uint8 for 0..255 values")
+  return array
+
+
+def to_uint8(rgb):
+  """float sRGB in [0, 1] -> uint8, rounded."""
+  return np.clip(np.rint(np.asarray(rgb) * 255.0), 0, 255).astype(np.uint8)
