@@ -46,7 +46,8 @@ def main(argv):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import colorize, data, export  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import data, export  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import photos as photos_lib  # pylint: disable=g-import-not-at-top
 
   if bool(MODEL.value) == bool(CONFIG.value):
     raise app.UsageError("give --model or --config")

@@ -10,6 +10,7 @@ specificity loss L_mah of Section 3.1 is unnumbered there, then L_hist is (2), L
     L_dec  = L_hist + 0.1 L_mah + 1e-3 L_grad                                        decoder_loss
     KL(Q(z|C) || N(0, I)), weighted 1e-2 against L_dec                               kl_loss
     L_mdn  = -log pi_m + ||z - mu_m||^2 / (2 sigma^2),  m = argmin_i ||z - mu_i||     mdn_loss
+    Zhang et al.'s rebalanced cross-entropy (the grey feature network's own task)    rebalanced_cross_entropy
 
 Every function returns PER-EXAMPLE values, shape [batch]: the trainer averages them over the
 GLOBAL batch with ``tf.nn.compute_average_loss``, so the same code is right on one device and under
@@ -390,3 +391,22 @@ def _safe_sqrt(x):
   """sqrt(x) with gradient 0 (not inf, hence NaN) at x = 0, e.g. a perfect reconstruction."""
   positive = x > 0
   return tf.where(positive, tf.sqrt(tf.where(positive, x, tf.ones_like(x))), tf.zeros_like(x))
+
+
+def rebalanced_cross_entropy(logits, soft_targets, bin_weights):
+  """Zhang et al.'s class-rebalanced multinomial cross-entropy (the grey feature network's own task,
+  Section 4: its conv1..conv7 give the MDN's input G), one value per example.
+
+  Args:
+    logits: [B, H, W, Q] unnormalised bin scores (any float dtype; computed in float32).
+    soft_targets: [B, H, W, Q] target distributions over the bins (each pixel sums to 1).
+    bin_weights: [Q] rebalancing weight of each bin.
+
+  Returns:
+    float32 [B]: per example, the mean over pixels of w[argmax_q Z] * -sum_q Z_q log softmax_q.
+  """
+  logits = tf.cast(logits, tf.float32)
+  soft_targets = tf.cast(soft_targets, tf.float32)
+  cross_entropy = tf.nn.softmax_cross_entropy_with_logits(labels=soft_targets, logits=logits)
+  weight = tf.gather(tf.cast(bin_weights, tf.float32), tf.argmax(soft_targets, axis=-1))
+  return tf.reduce_mean(weight * cross_entropy, axis=[1, 2])

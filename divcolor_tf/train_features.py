@@ -28,35 +28,16 @@ reads, or first computes, the colour statistics in WORKDIR/stats.npz that the VA
 import os
 
 from absl import logging
-import keras
 import tensorflow as tf
 
 from divcolor_tf import color
-from divcolor_tf import config as config_lib
 from divcolor_tf import data
+from divcolor_tf import losses
 from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import features
 
 SUBDIR = workdir_lib.FEATURES_DIR  # WORKDIR/features/ holds this stage's outputs
-
-
-def rebalanced_cross_entropy(logits, soft_targets, bin_weights):
-  """Zhang et al.'s class-rebalanced multinomial cross-entropy, one value per example.
-
-  Args:
-    logits: [B, H, W, Q] unnormalised bin scores (any float dtype; computed in float32).
-    soft_targets: [B, H, W, Q] target distributions over the bins (each pixel sums to 1).
-    bin_weights: [Q] rebalancing weight of each bin.
-
-  Returns:
-    float32 [B]: per example, the mean over pixels of w[argmax_q Z] * -sum_q Z_q log softmax_q.
-  """
-  logits = tf.cast(logits, tf.float32)
-  soft_targets = tf.cast(soft_targets, tf.float32)
-  cross_entropy = tf.nn.softmax_cross_entropy_with_logits(labels=soft_targets, logits=logits)
-  weight = tf.gather(tf.cast(bin_weights, tf.float32), tf.argmax(soft_targets, axis=-1))
-  return tf.reduce_mean(weight * cross_entropy, axis=[1, 2])
 
 
 def pixel_accuracy(logits, target_bins):
@@ -95,7 +76,7 @@ class FeatureTrainer(training.ObjectiveTrainer):
   def objective(self, batch, training):
     logits = self(batch["grey"], training=training)
     soft, target_bins = self.targets(batch["colour_field"])
-    per_example = rebalanced_cross_entropy(logits, soft, self.bin_weights)
+    per_example = losses.rebalanced_cross_entropy(logits, soft, self.bin_weights)
     return per_example, {"accuracy": pixel_accuracy(logits, target_bins)}
 
 
@@ -122,15 +103,10 @@ def train(config, workdir, verbose=1):
     verbose: Keras progress (0 silent, 1 bar, 2 a line per epoch).
   """
   out = os.path.join(workdir, SUBDIR)
-  os.makedirs(out, exist_ok=True)
-  config_lib.save_resolved(config, out)
-  training.set_precision(config.train.mixed_precision)
-  keras.utils.set_random_seed(config.train.seed)
-  strategy = training.get_strategy(config.train.num_devices)
+  stage = training.start_stage(config, out, config.train.mixed_precision)
+  strategy, skip_log = stage.strategy, stage.skip_log
+  train_paths, val_paths = stage.train_paths, stage.val_paths
   global_batch = config.features.batch_size
-
-  skip_log = data.SkipLog()
-  train_paths, val_paths = data.config_paths(config.data)
   stats = workdir_lib.load_or_compute_stats(config, workdir, train_paths)
   steps = config.features.steps_per_epoch or None
   common = dict(field_size=config.data.field_size, grey_size=config.data.grey_size,
@@ -153,11 +129,9 @@ def train(config, workdir, verbose=1):
   history, _, _ = training.fit(
       trainer, model_inputs(train_ds), model_inputs(val_ds) if val_ds else None, out,
       epochs=config.features.epochs, steps_per_epoch=steps, verbose=verbose)
-  trainer.network.save(workdir_lib.path(workdir, workdir_lib.FEATURE_NETWORK))
-  features.build_trunk(trainer.network).save(workdir_lib.path(workdir, workdir_lib.TRUNK))
-  report = skip_log.report()
-  if report:
-    logging.warning("%s", report)
+  training.finish_stage(stage, [
+      (trainer.network, workdir_lib.path(workdir, workdir_lib.FEATURE_NETWORK)),
+      (features.build_trunk(trainer.network), workdir_lib.path(workdir, workdir_lib.TRUNK))])
   return history
 
 

@@ -28,7 +28,6 @@ cache holds H*W*c values of G per photo (24x24x128 floats: 295 kB, 2.6 GB for 9,
 ``train(config, workdir)`` is what ``divcolor-train-mdn`` calls; it writes WORKDIR/mdn/.
 """
 
-import os
 import time
 
 from absl import logging
@@ -36,7 +35,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import losses
 from divcolor_tf import training
@@ -236,12 +234,10 @@ def train(config, workdir, verbose=1, config_hint=None):
   check_stages(workdir, hint)  # before anything is written
   paths = stage_paths(workdir)
   out = paths["dir"]
-  os.makedirs(out, exist_ok=True)
-  config_lib.save_resolved(config, out)
   mdn_config = config.mdn
-  training.set_precision(bool(mdn_config.mixed_precision))
-  keras.utils.set_random_seed(config.train.seed)
-  strategy = training.get_strategy(config.train.num_devices)
+  stage = training.start_stage(config, out, mdn_config.mixed_precision)
+  strategy, skip_log = stage.strategy, stage.skip_log
+  train_paths, val_paths = stage.train_paths, stage.val_paths
   cache = bool(mdn_config.cache_features)
 
   trunk, encoder = load_frozen(workdir, hint)
@@ -252,8 +248,6 @@ def train(config, workdir, verbose=1, config_hint=None):
                     "using the trunk's size", paths["trunk"], grey_size, grey_size,
                     config.data.grey_size)
 
-  skip_log = data.SkipLog()
-  train_paths, val_paths = data.config_paths(config.data)
   steps = mdn_config.steps_per_epoch or None
   common = dict(field_size=field_size, grey_size=grey_size, batch_size=mdn_config.batch_size,
                 shuffle_buffer=config.data.shuffle_buffer, drop_near_grey=config.data.drop_near_grey,
@@ -284,10 +278,7 @@ def train(config, workdir, verbose=1, config_hint=None):
   history, _, _ = training.fit(trainer, train_ds, val_ds, out, epochs=mdn_config.epochs,
                                steps_per_epoch=steps, callbacks=[EpochSeconds()],
                                verbose=verbose)
-  trainer.mdn.save(paths["mdn"])
-  report = skip_log.report()
-  if report:
-    logging.warning("%s", report)
+  training.finish_stage(stage, [(trainer.mdn, paths["mdn"])])
   return history
 
 

@@ -14,13 +14,11 @@ under a MirroredStrategy. ``train(config, workdir)`` is what ``divcolor-train-va
 
 import os
 
-from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
 
 from divcolor_tf import color
-from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import losses
 from divcolor_tf import training
@@ -135,15 +133,10 @@ def train(config, workdir, verbose=1):
   Writes into workdir: config.json (resolved), stats.npz, checkpoints/, tensorboard/,
   history.csv, and at the end encoder.keras and decoder.keras.
   """
-  os.makedirs(workdir, exist_ok=True)
-  config_lib.save_resolved(config, workdir)
-  training.set_precision(config.train.mixed_precision)
-  keras.utils.set_random_seed(config.train.seed)
-  strategy = training.get_strategy(config.train.num_devices)
+  stage = training.start_stage(config, workdir, config.train.mixed_precision)
+  strategy, skip_log = stage.strategy, stage.skip_log
+  train_paths, val_paths = stage.train_paths, stage.val_paths
   global_batch = config.train.batch_size
-
-  skip_log = data.SkipLog()
-  train_paths, val_paths = data.config_paths(config.data)
   stats = workdir_lib.load_or_compute_stats(config, workdir, train_paths)
   steps = config.train.steps_per_epoch or None
   # The VAE reads only the colour field and its lightness: no large grey input to resize.
@@ -165,8 +158,8 @@ def train(config, workdir, verbose=1):
     trainer.compile(optimizer=training.make_optimizer(config.train))
   callbacks = [KLSchedule(config.loss)]
   if config.train.lr_decay_epochs:
-    callbacks.append(training.StepDecay(config.train.learning_rate, config.train.lr_decay_epochs,
-                                        config.train.lr_decay_factor))
+    callbacks.append(training.step_decay(config.train.learning_rate, config.train.lr_decay_epochs,
+                                         config.train.lr_decay_factor))
   if val_ds is not None and config.train.image_summaries:
     sample = next(iter(val_ds.unbatch().batch(config.train.image_summaries)))
     sample = {k: v for k, v in sample.items() if k != "path"}
@@ -174,11 +167,9 @@ def train(config, workdir, verbose=1):
   history, _, _ = training.fit(
       trainer, _model_inputs(train_ds), _model_inputs(val_ds) if val_ds else None, workdir,
       epochs=config.train.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
-  trainer.encoder.save(workdir_lib.path(workdir, workdir_lib.ENCODER))
-  trainer.decoder.save(workdir_lib.path(workdir, workdir_lib.DECODER))
-  report = skip_log.report()
-  if report:
-    logging.warning("%s", report)
+  training.finish_stage(stage, [
+      (trainer.encoder, workdir_lib.path(workdir, workdir_lib.ENCODER)),
+      (trainer.decoder, workdir_lib.path(workdir, workdir_lib.DECODER))])
   return history
 
 

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import time
+from typing import NamedTuple
 
 from absl import logging
 import keras
@@ -198,17 +199,49 @@ def step_decay_rate(epoch, learning_rate, decay_epochs=(), factor=0.1):
   return learning_rate * factor ** sum(1 for boundary in decay_epochs if epoch >= boundary)
 
 
-class StepDecay(keras.callbacks.Callback):
-  """Sets the optimizer's learning rate at each epoch's start (so a resumed run gets it right)."""
+def step_decay(learning_rate, decay_epochs=(), factor=0.1):
+  """Keras' LearningRateScheduler with :func:`step_decay_rate`.
 
-  def __init__(self, learning_rate, decay_epochs=(), factor=0.1):
-    super().__init__()
-    self.learning_rate, self.decay_epochs, self.factor = learning_rate, tuple(decay_epochs), factor
+  It sets the rate at each epoch's start from the absolute epoch index (``initial_epoch`` on a
+  resume), so a resumed run gets the rate of the epoch it resumes at.
+  """
+  def rate(epoch):
+    value = step_decay_rate(epoch, learning_rate, tuple(decay_epochs), factor)
+    logging.info("epoch %d: learning rate %.3g", epoch + 1, value)
+    return value
 
-  def on_epoch_begin(self, epoch, logs=None):
-    rate = step_decay_rate(epoch, self.learning_rate, self.decay_epochs, self.factor)
-    self.model.optimizer.learning_rate = rate
-    logging.info("epoch %d: learning rate %.3g", epoch + 1, rate)
+  return keras.callbacks.LearningRateScheduler(rate)
+
+
+class Stage(NamedTuple):
+  """What a trainer has once :func:`start_stage` has set it up."""
+  strategy: tf.distribute.Strategy
+  skip_log: object  # data.SkipLog: photos left out, reported by finish_stage
+  train_paths: list
+  val_paths: list
+
+
+def start_stage(config, out_dir, mixed_precision=False):
+  """The set-up every trainer shares: its output folder with the resolved config, the precision
+  policy, the seed, the device strategy, the skip log and the config's train/validation split."""
+  from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  os.makedirs(out_dir, exist_ok=True)
+  config_lib.save_resolved(config, out_dir)
+  set_precision(bool(mixed_precision))
+  keras.utils.set_random_seed(config.train.seed)
+  train_paths, val_paths = data.config_paths(config.data)
+  return Stage(get_strategy(config.train.num_devices), data.SkipLog(), train_paths, val_paths)
+
+
+def finish_stage(stage, outputs):
+  """The wrap-up every trainer shares: saves each (model, path) of ``outputs``, then reports the
+  photos the run left out, once."""
+  for model, path in outputs:
+    model.save(path)
+  report = stage.skip_log.report()
+  if report:
+    logging.warning("%s", report)
 
 
 def fit(trainer, train_ds, val_ds, workdir, *, epochs, steps_per_epoch=None, callbacks=(),

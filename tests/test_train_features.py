@@ -17,6 +17,7 @@ import tiny_models
 from divcolor_tf import color
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
+from divcolor_tf import losses
 from divcolor_tf import train_features
 from divcolor_tf.models import features
 
@@ -49,7 +50,7 @@ def test_rebalanced_cross_entropy_by_hand():
                             [[[1, 1, 1], [1, 2, 1]]]], np.float32))  # [2, 1, 2, 3]
   targets = np.array([[[[0.7, 0.2, 0.1], [0.2, 0.2, 0.6]]],
                       [[[0.2, 0.5, 0.3], [0.0, 1.0, 0.0]]]], np.float32)
-  loss = train_features.rebalanced_cross_entropy(logits, targets, w).numpy()
+  loss = losses.rebalanced_cross_entropy(logits, targets, w).numpy()
   ce_second_pixel_example1 = -math.log(0.5)  # all target mass on bin 1, softmax 1/2
   expected = [(w[0] * math.log(3) + w[2] * 1.8 * math.log(2)) / 2,
               (w[1] * math.log(3) + w[1] * ce_second_pixel_example1) / 2]
@@ -57,7 +58,7 @@ def test_rebalanced_cross_entropy_by_hand():
   np.testing.assert_allclose(loss, expected, rtol=1e-6)
   # bf16 logits are computed in float32.
   np.testing.assert_allclose(
-      train_features.rebalanced_cross_entropy(tf.cast(logits, tf.bfloat16), targets, w).numpy(),
+      losses.rebalanced_cross_entropy(tf.cast(logits, tf.bfloat16), targets, w).numpy(),
       expected, rtol=1e-2)
 
 

@@ -101,7 +101,7 @@ def test_step_decay_sets_the_rate_of_each_epoch_also_after_a_resume(tiny_config,
   seen = {}
   record = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.update(
       {epoch: float(keras.ops.convert_to_numpy(trainer.optimizer.learning_rate))}))
-  decay = training.StepDecay(1e-3, (1, 2), 0.5)
+  decay = training.step_decay(1e-3, (1, 2), 0.5)
   trainer.fit(ds, epochs=3, verbose=0, callbacks=[decay, record])
   assert seen == pytest.approx({0: 1e-3, 1: 5e-4, 2: 2.5e-4})
   trainer.optimizer.learning_rate = 1e-3  # what a fresh process resuming at epoch 3 starts with
