@@ -187,16 +187,28 @@ def cpu_skip(c):
   structure so that z only has to carry the colour choices. Without L_mah, as the authors' code
   trained its skip variant: the Mahalanobis term ties the decoder to whole-field PCA layouts (it
   also doubled the step time here: 2.56 s against 1.28 s per batch of 32 at width 0.5, measured
-  with bench/train_throughput.py). 10 epochs, the last 3 at a quarter of the rate; decoded
-  examples cached in memory after the first epoch.
+  with bench/train_throughput.py). The last convolution is reflection-padded (no corner blotch).
+  Decoded examples are cached in memory after the first epoch. The schedule is ``cpu``'s: 8
+  epochs, the last 2 at a quarter of the rate.
   """
   cpu(c)
   c.vae.skip = True
   c.vae.output_padding = "reflect"  # no corner blotch (models/vae.py)
   c.loss.mah_factor = 0.0
-  c.train.epochs = 10
-  c.train.lr_decay_epochs = (7,)
   c.data.cache = True
+
+
+# The error-budget study (docs/quality.md; bench/quality_study.py runs them): variants added after
+# ``cpu``, each changing one thing, trained at an equal small budget.
+STUDY_VARIANTS = {
+    # The study's budget: a quarter-width VAE (2.65M parameters), one epoch at Adam 2e-4.
+    "study": {"vae.width": 0.25, "train.epochs": 1, "train.lr_decay_epochs": ()},
+    "nomah": {"loss.mah_factor": 0.0},  # L_hist + 1e-3 L_grad (+ KL): no Mahalanobis term
+    "kl_low": {"loss.kl_factor": 1e-3},  # a 10x weaker KL (arXiv v1 used 1e-4)
+    "kl_high": {"loss.kl_factor": 1e-1},  # a 10x stronger KL
+    "reflect": {"vae.output_padding": "reflect"},  # the corner-blotch fix (models/vae.py)
+    "lr_high": {"train.learning_rate": 5e-4},
+}
 
 
 ABLATIONS = {
@@ -227,6 +239,10 @@ def apply_variants(c, arg, tiny_overrides=None):
       cpu(c)
     elif name == "cpu_skip":
       cpu_skip(c)
+    elif name in STUDY_VARIANTS:
+      for key, value in STUDY_VARIANTS[name].items():
+        section, field = key.split(".")
+        c[section][field] = value
     elif name == "skip":
       c.vae.skip = True
     elif name == "authors":
@@ -238,8 +254,8 @@ def apply_variants(c, arg, tiny_overrides=None):
       c.loss.kl_factor = 9e-3
       c.loss.kl_ramp_epochs = 10
     else:
-      raise ValueError(f"unknown config variant {name!r} (known: tiny, cpu, cpu_skip, l2, mah, all, "
-                       "skip, authors)")
+      known = ["tiny", "cpu", "cpu_skip", *STUDY_VARIANTS, *ABLATIONS, "skip", "authors"]
+      raise ValueError(f"unknown config variant {name!r} (known: {', '.join(known)})")
   return c
 
 
