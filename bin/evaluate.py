@@ -21,7 +21,8 @@ import sys
 from absl import app
 from absl import flags
 
-flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn).")
+flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn) or an "
+                    "export (divcolor-export), e.g. saved_models/divcolor_lfw.")
 flags.DEFINE_string("images", None, "Test photos: a directory, a list file or a glob. Default: "
                     "the validation split the model directory's config holds out.")
 flags.DEFINE_integer("k", 5, "Colorizations per photo (paper: 5).")

@@ -4,8 +4,9 @@ r"""divcolor-export: a trained model directory -> SavedModel for TF Serving, and
       --tflite fp32,fp16,dynamic --tflite_size 256
 
 Writes OUT/<version>/ (TF Serving's layout: saved_model.pb, variables/ sharded under 20 MiB a
-file, assets.extra/{config.json, export.json}) with the signatures serving_default,
-colorize_bytes, decode and mixture (docs/deploy.md, divcolor_tf/export.py). With --tflite, also
+file, assets.extra/{config.json, export.json, baselines.npz}) with the signatures
+serving_default, colorize_bytes, decode, mixture, grey_mixture and (when the workdir has the VAE
+encoder) encode (docs/deploy.md, divcolor_tf/export.py). With --tflite, also
 OUT/tflite/divcolor_pipeline_<size>_<q>.tflite (uint8 [1, size, size, 3] -> K colorizations)
 and OUT/tflite/divcolor_decoder_<q>.tflite (z [1, d] -> ab) for each quantisation q.
 

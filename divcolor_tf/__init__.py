@@ -9,4 +9,4 @@ Units used throughout the project:
     as in the authors' code: ab/128 is roughly within [-1, 1], the range of the decoder's tanh.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

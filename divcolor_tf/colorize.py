@@ -155,7 +155,7 @@ class Colorizer:
 
   @classmethod
   def load(cls, workdir, **kwargs):
-    """A Colorizer from a model directory (layout in the project brief / README).
+    """A Colorizer from a model directory (layout: ``divcolor_tf.workdir``).
 
     Raises:
       FileNotFoundError: one line naming the missing file and the command that makes it.

@@ -225,8 +225,10 @@ def apply_variants(c, arg, tiny_overrides=None):
   """Applies a config file's ``:arg``, a comma-separated list of variant names.
 
   Variants: ``tiny`` (the test twin; ``tiny_overrides`` are the file's own data paths for it),
-  ``l2`` / ``mah`` / ``all`` (the loss ablations of Tables 1-2), ``skip`` (the "Ours+skip"
-  decoder), ``authors`` (the authors' code's choices where they differ from the paper).
+  ``cpu`` (sized for a 2-core CPU), ``cpu_skip`` (the bundled model's "+skip" recipe), the
+  study's one-change variants (:data:`STUDY_VARIANTS`), ``l2`` / ``mah`` / ``all`` (the loss
+  ablations of Tables 1-2), ``skip`` (the "Ours+skip" decoder), ``authors`` (the authors' code's
+  choices where they differ from the paper).
   """
   for name in filter(None, (arg or "").split(",")):
     if name == "tiny":

@@ -1,4 +1,6 @@
-"""Running the paper's evaluation protocols on a trained workdir (see ``metrics`` for definitions)."""
+"""Running the paper's evaluation protocols on a trained workdir or an export (``metrics`` defines
+them): Tables 1-2 with the loss budget (``evaluate_vae``), Table 3 as an error budget
+(``evaluate_colorize``)."""
 
 import os
 

@@ -4,8 +4,9 @@ Both exports trace the one definition of "colorize a photo" in :mod:`divcolor_tf
 (``Colorizer.colorize_tensor``), so a served or on-device colorization is the in-memory one.
 
 SavedModel (``export_saved_model``), written as ``OUT/<version>/`` (TF Serving scans ``OUT`` for
-numeric version folders; ``OUT/<version>/assets.extra/`` holds the model's ``config.json``, ``export.json`` and
-``baselines.npz`` (the photo-blind rows of ``divcolor-evaluate``), files TF Serving ignores). Signatures (K = M, the number of mixture components;
+numeric version folders; ``OUT/<version>/assets.extra/`` holds the model's ``config.json``,
+``export.json`` and ``baselines.npz`` (the photo-blind rows of ``divcolor-evaluate``), files TF
+Serving ignores). Signatures (K = M, the number of mixture components;
 colorizations and weights in descending order of mixture weight):
 
   ================  ==========================================  ===================================
@@ -192,7 +193,7 @@ class _Endpoints:
 
 
 def _archive(colorizer, endpoints):
-  """A keras ExportArchive with ``endpoints`` over the Colorizer's three Keras models.
+  """A keras ExportArchive with ``endpoints`` over the Colorizer's Keras models.
 
   The models are deliberately NOT passed to ``archive.track``: the archive already saves every
   variable its endpoints use (``_all_variables``, the underlying tf.Variables), and tracking the
@@ -304,8 +305,8 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
     if size > max_shard_bytes:
       logging.warning("%s: %d bytes, over the %d-byte shard cap (one variable larger than it?)",
                       os.path.join(target, "variables", name), size, max_shard_bytes)
-  logging.info("wrote %s (signatures %s; K=%d)", target, ", ".join(SIGNATURES),
-               colorizer.num_components)
+  logging.info("wrote %s (signatures %s%s; K=%d)", target, ", ".join(SIGNATURES),
+               ", encode" if colorizer.can_encode else "", colorizer.num_components)
   return target
 
 

@@ -64,7 +64,7 @@ class SavedModelColorizer:
     decode_inputs = self._decode.structured_input_signature[1]
     self.skip = "lightness" in decode_inputs  # "+skip": decode also reads the 64x64 L
     self.field_size = int(self._serve.structured_outputs["ab"].shape[2])
-    # Exports from version 0.2 on also carry the grey-level mixture and the encoder (evaluation).
+    # Exports from divcolor_tf 0.2 on also carry the grey-level mixture and the encoder (evaluation).
     self._grey_mixture = signatures.get("grey_mixture")
     self._encode = signatures.get("encode")
     self.grey_size = (int(self._grey_mixture.structured_input_signature[1]["grey"].shape[1])

@@ -1,4 +1,6 @@
-"""What every trainer of the project shares: the device strategy, resumable checkpoints, a NaN guard.
+"""What every trainer of the project shares: the gradient step (``ObjectiveTrainer``), the stage
+set-up and wrap-up (``start_stage`` / ``finish_stage``), the device strategy, the optimizer and its
+step decay, the fit loop with resumable checkpoints and a NaN guard.
 
 One code path for 1..N devices: trainers build their models inside ``strategy.scope()`` and scale
 per-example losses by the global batch (``tf.nn.compute_average_loss``); Keras then all-reduces the
