@@ -20,6 +20,8 @@ import sys
 from absl import app
 from absl import flags
 
+from divcolor_tf.bin import cli
+
 flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn) or "
                     "an exported SavedModel (divcolor-export; e.g. saved_models/divcolor_lfw).")
 flags.DEFINE_string("input", None, "A photo, a directory (searched recursively), a list file "
@@ -145,7 +147,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  cli.run(main, __name__, __doc__)
 
 
 if __name__ == "__main__":

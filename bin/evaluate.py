@@ -21,6 +21,8 @@ import sys
 from absl import app
 from absl import flags
 
+from divcolor_tf.bin import cli
+
 flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn) or an "
                     "export (divcolor-export), e.g. saved_models/divcolor_lfw.")
 flags.DEFINE_string("images", None, "Test photos: a directory, a list file or a glob. Default: "
@@ -79,7 +81,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  cli.run(main, __name__, __doc__)
 
 
 if __name__ == "__main__":

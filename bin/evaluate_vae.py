@@ -13,6 +13,8 @@ latent dimensions (docs/quality.md).
 from absl import app
 from absl import flags
 
+from divcolor_tf.bin import cli
+
 flags.DEFINE_string("workdir", None, "A workdir written by divcolor-train-vae.")
 flags.DEFINE_string("images", None, "Test photos: a directory, a list file or a glob. Default: "
                     "the validation split the workdir's config holds out.")
@@ -59,7 +61,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  cli.run(main, __name__, __doc__)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import sys
 from absl import app
 from absl import flags
 
+from divcolor_tf.bin import cli
+
 flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn).")
 flags.DEFINE_string("out", None, "The model's base path, e.g. saved_models/divcolor_lfw.")
 flags.DEFINE_integer("version", 1, "The SavedModel version folder (a positive integer).")
@@ -78,7 +80,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  cli.run(main, __name__, __doc__)
 
 
 if __name__ == "__main__":

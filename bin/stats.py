@@ -14,6 +14,8 @@ import sys
 from absl import app
 from absl import flags
 
+from divcolor_tf.bin import cli
+
 flags.DEFINE_string("images", None, "Photos: a directory tree, a list file or a glob.")
 flags.DEFINE_string("out", None, "Where the stats .npz goes.")
 flags.DEFINE_integer("max_images", 0, "Use only the first N photos; 0: all.")
@@ -52,7 +54,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  cli.run(main, __name__, __doc__)
 
 
 if __name__ == "__main__":

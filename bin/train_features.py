@@ -12,6 +12,8 @@ command again: training resumes from the last epoch's checkpoint.
 
 from absl import app
 from absl import flags
+
+from divcolor_tf.bin import cli
 from ml_collections import config_flags
 
 config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:tiny|cpu]).",
@@ -30,7 +32,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  cli.run(main, __name__, __doc__)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import sys
 
 from absl import app
 from absl import flags
+
+from divcolor_tf.bin import cli
 from ml_collections import config_flags
 
 config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:tiny|cpu]).",
@@ -39,7 +41,7 @@ def main(argv):
 
 
 def run():
-  app.run(main)
+  cli.run(main, __name__, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,30 @@
+"""Every installed divcolor-* tool answers --help with its description and its own flags, exit 0."""
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+from conftest import console_script
+from conftest import tool_env
+
+TOOLS = re.findall(r'"(divcolor-[a-z-]+)": "', (ROOT / "setup.py").read_text())
+
+
+def test_setup_lists_every_tool():
+  assert len(TOOLS) == 8 and "divcolor-colorize" in TOOLS
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_help_shows_the_tools_description_and_flags(tool):
+  module = tool.removeprefix("divcolor-").replace("-", "_")
+  doc_first_line = (ROOT / "bin" / f"{module}.py").read_text().split('"""')[1].splitlines()[0]
+  for flag in ("--help", "-h"):
+    done = subprocess.run(console_script(tool) + [flag], capture_output=True, text=True,
+                          env=tool_env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(doc_first_line.lstrip("r").strip()), done.stdout[:200]
+    own_flags = re.findall(r"^  --(?:\[no\])?(\w+):", done.stdout, re.M)
+    assert own_flags, done.stdout
+    assert "helpfull" not in own_flags and len(done.stdout.splitlines()) < 80
