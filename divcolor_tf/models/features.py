@@ -88,9 +88,15 @@ def _conv3x3(x, n, stride, dilation, name):
 
 
 def _norm(x, name):
-  """The released network's block-end BN: normalisation only, no learned scale or offset."""
+  """The released network's block-end BN: normalisation only, no learned scale or offset.
+
+  Synchronised: under a multi-device strategy the batch statistics are those of the global batch,
+  so N devices train exactly what one device would (tests/test_train_features.py). Inference and
+  models saved with ``synchronized=False`` are unaffected (the flag only changes training-mode
+  statistics).
+  """
   return keras.layers.BatchNormalization(center=False, scale=False, epsilon=BN_EPSILON,
-                                         name=name)(x)
+                                         synchronized=True, name=name)(x)
 
 
 def build_feature_network(features_config, grey_size=224, lightness_norm=1.0):

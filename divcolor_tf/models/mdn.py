@@ -47,8 +47,12 @@ def C(x, k, s, n, act, name):
 
 
 def B(x, name):
-  """B: batch normalisation (Keras defaults)."""
-  return keras.layers.BatchNormalization(name=name)(x)
+  """B: batch normalisation (Keras defaults: momentum 0.99, epsilon 1e-3).
+
+  Synchronised: under a multi-device strategy the batch statistics are those of the global batch,
+  so N devices train exactly what one device would (tests/test_train_mdn.py).
+  """
+  return keras.layers.BatchNormalization(synchronized=True, name=name)(x)
 
 
 def F(x, n, act, dropout, name):
