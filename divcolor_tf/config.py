@@ -327,3 +327,18 @@ def lookup(config, dotted, default):
     except (KeyError, TypeError, AttributeError):
       return default
   return node
+
+
+def field(section, section_name, name):
+  """``section[name]``, or :func:`base_config`'s default for it: the one place defaults live.
+
+  Model builders read their config section through this, so a config.json written before a field
+  existed (an older workdir) still builds, with the field's default. ``section`` may be a
+  ConfigDict or a plain dict (tests pass dicts to bypass ConfigDict's type checks).
+  """
+  getter = section.get if hasattr(section, "get") else lambda key, d: getattr(section, key, d)
+  missing = object()
+  value = getter(name, missing)
+  if value is missing:
+    value = base_config()[section_name][name]
+  return value

@@ -39,6 +39,8 @@ L in [0, 100] and it computes (L - 50) / ``lightness_norm`` itself (default 1: c
 
 import keras
 
+from divcolor_tf import config as config_lib
+
 NUM_BINS = 313  # Zhang et al.'s in-gamut ab bins (their pts_in_hull.npy; color.ab_bins)
 BN_EPSILON = 1e-5  # caffe's and PyTorch's BatchNorm epsilon (Keras' default 1e-3 would not match)
 
@@ -72,8 +74,6 @@ def conv_layer_names(include_head=True):
   return names + list(HEAD_LAYERS) if include_head else names
 
 
-def _get(config, name, default):
-  return config.get(name, default) if hasattr(config, "get") else getattr(config, name, default)
 
 
 def _conv3x3(x, n, stride, dilation, name):
@@ -114,7 +114,7 @@ def build_feature_network(features_config, grey_size=224, lightness_norm=1.0):
     {'grey_features': [B, S/8, S/8, 512*width] (the paper's G; 28x28x512 for S=224),
      'logits': [B, S/4, S/4, 313] (Zhang et al.'s per-pixel colour-bin logits)}.
   """
-  width = float(_get(features_config, "width", 1.0))
+  width = float(config_lib.field(features_config, "features", "width"))
   if not width > 0:
     raise ValueError(f"features.width must be > 0, got {width!r}")
   if isinstance(grey_size, bool) or int(grey_size) != grey_size or grey_size < 8 or grey_size % 8:

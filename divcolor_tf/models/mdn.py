@@ -35,6 +35,8 @@ import keras
 from keras import ops
 import tensorflow as tf
 
+from divcolor_tf import config as config_lib
+
 PAPER_GREY_FEATURES_SHAPE = (28, 28, 512)  # conv7 of Zhang et al. on a 224x224 grey image
 
 
@@ -62,8 +64,6 @@ def F(x, n, act, dropout, name):
   return keras.layers.Dense(n, activation=act, name=name)(x)
 
 
-def _get(config, name, default):
-  return config.get(name, default) if hasattr(config, "get") else getattr(config, name, default)
 
 
 def _is_integer(value):
@@ -88,9 +88,9 @@ def build_mdn(mdn_config, latent_dim, grey_features_shape=PAPER_GREY_FEATURES_SH
     keras.Model 'mdn': input 'grey_features' [B, H, W, c] -> dict {'means': [B, M, d],
     'logits': [B, M]} (the mixture weights are ``mixture_weights(logits)``).
   """
-  components = _get(mdn_config, "components", 8)
-  width = float(_get(mdn_config, "width", 1.0))
-  dropout = float(_get(mdn_config, "dropout", 0.25))
+  components = config_lib.field(mdn_config, "mdn", "components")
+  width = float(config_lib.field(mdn_config, "mdn", "width"))
+  dropout = float(config_lib.field(mdn_config, "mdn", "dropout"))
   for name, value in (("mdn.components", components), ("latent_dim", latent_dim)):
     if not _is_integer(value) or value < 1:
       raise ValueError(f"{name} must be a positive integer, got {value!r}")

@@ -78,6 +78,8 @@ from typing import NamedTuple
 import keras
 import tensorflow as tf
 
+from divcolor_tf import config as config_lib
+
 # The paper's encoder/decoder are four stride-2 steps from the 64x64 field to a 4x4 map.
 _DOWNSAMPLING = 16
 OUTPUT_PADDINGS = ("zero", "reflect")
@@ -160,13 +162,7 @@ def C_ReLU_B(x, k, s, n, prefix, i, relu_before_bn):
 
 # pylint: enable=invalid-name
 
-# Config handling.
-
-def _get(vae_config, name, default):
-  """A field of a ConfigDict or a plain dict (tests pass dicts to bypass ConfigDict's types)."""
-  if hasattr(vae_config, "get"):
-    return vae_config.get(name, default)
-  return getattr(vae_config, name, default)
+# Config handling (defaults: config.base_config, through config.field).
 
 
 class _Settings(NamedTuple):
@@ -187,13 +183,14 @@ class _Settings(NamedTuple):
 
 def _settings(vae_config, field_size):
   s = _Settings(
-      latent_dim=_get(vae_config, "latent_dim", 64), width=_get(vae_config, "width", 1.0),
-      skip=bool(_get(vae_config, "skip", False)),
-      relu_before_bn=bool(_get(vae_config, "relu_before_bn", True)),
-      bn_before_tanh=bool(_get(vae_config, "bn_before_tanh", False)),
-      encoder_dropout=float(_get(vae_config, "encoder_dropout", 0.0)),
-      log_variance_limit=float(_get(vae_config, "log_variance_limit", 0.0) or 0.0),
-      output_padding=str(_get(vae_config, "output_padding", "zero")),
+      latent_dim=config_lib.field(vae_config, "vae", "latent_dim"),
+      width=config_lib.field(vae_config, "vae", "width"),
+      skip=bool(config_lib.field(vae_config, "vae", "skip")),
+      relu_before_bn=bool(config_lib.field(vae_config, "vae", "relu_before_bn")),
+      bn_before_tanh=bool(config_lib.field(vae_config, "vae", "bn_before_tanh")),
+      encoder_dropout=float(config_lib.field(vae_config, "vae", "encoder_dropout")),
+      log_variance_limit=float(config_lib.field(vae_config, "vae", "log_variance_limit") or 0.0),
+      output_padding=str(config_lib.field(vae_config, "vae", "output_padding")),
       field_size=field_size)
   if s.output_padding not in OUTPUT_PADDINGS:
     raise ValueError(f"vae.output_padding must be one of {OUTPUT_PADDINGS}, got "
