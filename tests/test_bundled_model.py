@@ -72,3 +72,35 @@ def test_the_bundled_tflite_runs_in_litert_like_the_savedmodel(model):
   reference = model.colorize(photo, k=K)
   np.testing.assert_allclose(weights[:K], reference.weights, atol=0.03)  # measured 0.014
   assert np.abs(ab[:2] - reference.ab[:2]).mean() < 0.01  # measured 0.0032 (ab/128)
+
+
+def corner_bias(ab):
+  """Per corner, the systematic difference (ab units, averaged over fields) between its 2x2
+  pixels and the ring of 32 pixels around them in its 6x6 block: [4, 2] for TL, TR, BL, BR."""
+  out = []
+  for flip_rows, flip_cols in ((False, False), (False, True), (True, False), (True, True)):
+    f = np.asarray(ab, np.float64) * 128.0
+    f = f[:, ::-1] if flip_rows else f
+    f = f[:, :, ::-1] if flip_cols else f
+    corner = f[:, :2, :2].mean(axis=(1, 2))
+    ring = (f[:, :6, :6].sum(axis=(1, 2)) - f[:, :2, :2].sum(axis=(1, 2))) / 32.0
+    out.append((corner - ring).mean(axis=0))
+  return np.abs(np.array(out))
+
+
+def test_no_corner_blotch(model):
+  """Version 1 put b = -40 into the bottom-left pixel of every output (a zero-padded last
+  convolution, models/vae.py): corner_bias 14.0 in b there. A smooth field has ~0."""
+  fields = [model.colorize(photo, k=model.num_components).ab for photo in (
+      skimage.data.astronaut(), skimage.data.chelsea(), skimage.data.coffee(),
+      skimage.data.camera())]
+  bias = corner_bias(np.concatenate(fields))
+  assert bias.max() < 6.0, bias  # ab units; v1: 14.0 (b, bottom left), 5.9 (a, bottom left)
+
+
+def test_corner_bias_catches_a_one_pixel_corner_artifact():
+  fields = np.zeros((3, 64, 64, 2))
+  fields[:, 63, 0, 1] = -40 / 128  # version 1's bottom-left pixel
+  bias = corner_bias(fields)
+  assert bias[2, 1] == np.float64(10.0) and bias.max() == bias[2, 1]  # -40 / 4 pixels
+  assert corner_bias(np.full((2, 64, 64, 2), 0.3)).max() < 1e-9  # a tint has no corner bias

@@ -74,8 +74,6 @@ def conv_layer_names(include_head=True):
   return names + list(HEAD_LAYERS) if include_head else names
 
 
-
-
 def _conv3x3(x, n, stride, dilation, name):
   """Zhang et al.'s 3x3 convolution + ReLU with caffe's symmetric padding (see module doc)."""
   if stride == 1:  # 'same' pads dilation pixels on each side: caffe's pad

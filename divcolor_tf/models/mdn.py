@@ -64,8 +64,6 @@ def F(x, n, act, dropout, name):
   return keras.layers.Dense(n, activation=act, name=name)(x)
 
 
-
-
 def _is_integer(value):
   """True for an int-valued number that is not a bool (3, 3.0, np.int64(3)); never raises."""
   try:
