@@ -128,7 +128,8 @@ def train(config, workdir, verbose=1):
                trainer.network.count_params(), global_batch, config.features.learning_rate)
   history, _, _ = training.fit(
       trainer, model_inputs(train_ds), model_inputs(val_ds) if val_ds else None, out,
-      epochs=config.features.epochs, steps_per_epoch=steps, verbose=verbose)
+      epochs=config.features.epochs, steps_per_epoch=steps, verbose=verbose,
+      callbacks=[training.step_decay(config.features.learning_rate)])  # honoured on resume
   training.finish_stage(stage, [
       (trainer.network, workdir_lib.path(workdir, workdir_lib.FEATURE_NETWORK)),
       (features.build_trunk(trainer.network), workdir_lib.path(workdir, workdir_lib.TRUNK))])

@@ -276,7 +276,9 @@ def train(config, workdir, verbose=1, config_hint=None):
                trainer.num_components, int(encoder.output[0].shape[-1]),
                tuple(trunk.output.shape[1:]), trainer.mdn.count_params())
   history, _, _ = training.fit(trainer, train_ds, val_ds, out, epochs=mdn_config.epochs,
-                               steps_per_epoch=steps, callbacks=[EpochSeconds()],
+                               steps_per_epoch=steps,
+                               callbacks=[EpochSeconds(), training.step_decay(
+                                   mdn_config.learning_rate)],  # honoured on resume
                                verbose=verbose)
   training.finish_stage(stage, [(trainer.mdn, paths["mdn"])])
   return history

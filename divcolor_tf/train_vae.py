@@ -156,10 +156,11 @@ def train(config, workdir, verbose=1):
   with strategy.scope():
     trainer = build_trainer(config, stats)
     trainer.compile(optimizer=training.make_optimizer(config.train))
-  callbacks = [KLSchedule(config.loss)]
-  if config.train.lr_decay_epochs:
-    callbacks.append(training.step_decay(config.train.learning_rate, config.train.lr_decay_epochs,
-                                         config.train.lr_decay_factor))
+  # The config's rate is set at every epoch's start, so a resumed run uses the rate it is given
+  # now, not the one restored with the optimizer's state.
+  callbacks = [KLSchedule(config.loss),
+               training.step_decay(config.train.learning_rate, config.train.lr_decay_epochs,
+                                   config.train.lr_decay_factor)]
   if val_ds is not None and config.train.image_summaries:
     sample = next(iter(val_ds.unbatch().batch(config.train.image_summaries)))
     sample = {k: v for k, v in sample.items() if k != "path"}

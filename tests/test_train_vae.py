@@ -43,11 +43,16 @@ def test_train_writes_everything_and_resumes(tiny_config, tmp_path):
   assert config_lib.load_resolved(workdir).vae.width == tiny_config.vae.width
   assert os.listdir(os.path.join(workdir, "tensorboard"))
 
-  # "Interrupted" after epoch 1: the same command with more epochs carries on from there.
+  # "Interrupted" after epoch 1: the same command with more epochs carries on from there, and a
+  # learning rate changed on the command line applies (not the one restored with the optimizer).
   first = keras.models.load_model(os.path.join(workdir, "encoder.keras")).get_weights()
   tiny_config.train.epochs = 2
+  tiny_config.train.learning_rate = tiny_config.train.learning_rate / 10
   train_vae.train(tiny_config, workdir, verbose=0)
-  assert [r["epoch"] for r in _history(workdir)] == ["0", "1"]
+  history = _history(workdir)
+  assert [r["epoch"] for r in history] == ["0", "1"]
+  assert float(history[1]["learning_rate"]) == pytest.approx(tiny_config.train.learning_rate)
+  assert float(history[0]["learning_rate"]) == pytest.approx(tiny_config.train.learning_rate * 10)
   with open(os.path.join(workdir, "checkpoints", "state.json")) as f:
     assert json.load(f)["epoch"] == 2
   second = keras.models.load_model(os.path.join(workdir, "encoder.keras")).get_weights()
