@@ -6,7 +6,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 import textwrap
 
 import keras
@@ -15,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import console_script
+import conftest
 import tiny_models
 from divcolor_tf import color
 from divcolor_tf import config as config_lib
@@ -117,47 +117,19 @@ def test_two_devices_take_the_same_step_as_one(repo_root, lfw_ci):
   each against its own move: the moving variances move ~1e3 times more than the kernels, so one
   maximum over both would hide a wrong gradient. SGD at 1e-2 (one step: the move is linear in
   it) keeps the kernels' move well above the float32 rounding of their values."""
-  script = textwrap.dedent(f"""
-      import numpy as np
-      from divcolor_tf import training
-      training.split_cpu(2)
-      import keras, tensorflow as tf
-      from divcolor_tf import config as config_lib, data, stats as stats_lib, train_features
-      config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny")
-      keras.utils.set_random_seed(0)
-      paths = data.list_images({str(lfw_ci)!r})[:16]
-      stats = stats_lib.compute(paths, n_components=20)
-      batch = next(iter(data.make_dataset(paths[:8], grey_size=64, batch_size=8)))
-      batch = {{k: v for k, v in batch.items() if k != "path"}}
-      weights, after = None, {{}}
-      for n in (1, 2):
-        strategy = training.get_strategy(n)
-        with strategy.scope():
-          trainer = train_features.build_trainer(config, stats)
-          trainer.compile(optimizer=keras.optimizers.SGD(1e-2))
-        assert strategy.num_replicas_in_sync == n
-        if weights is None:
-          weights = trainer.get_weights()
-          trainable = [v.trainable for v in trainer.weights]
-        trainer.set_weights(weights)
-        trainer.fit(train_features.model_inputs(tf.data.Dataset.from_tensors(batch)), epochs=1,
-                    verbose=0)
-        after[n] = trainer.get_weights()
-      for group in (True, False):  # trainable weights, then BN moving statistics
-        pick = [i for i, t in enumerate(trainable) if t == group]
-        moved = max(np.abs(after[1][i] - weights[i]).max() for i in pick)
-        diff = max(np.abs(after[1][i] - after[2][i]).max() for i in pick)
-        print("RESULT", moved, diff)
-      """)
-  out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                       cwd=str(repo_root), timeout=300)
-  assert out.returncode == 0, out.stderr[-3000:]
-  results = [tuple(map(float, line.split()[1:])) for line in out.stdout.splitlines()
-             if line.startswith("RESULT")]
-  assert len(results) == 2, out.stdout
-  for (moved, diff), group in zip(results, ("trainable weights", "BN moving statistics")):
-    assert moved > 1e-4, group  # the step did something
-    assert diff < 1e-3 * moved, (group, moved, diff)
+  conftest.assert_two_devices_take_the_same_step_as_one(
+      setup=textwrap.dedent(f"""
+          from divcolor_tf import config as config_lib, data, stats as stats_lib, train_features
+          config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny")
+          keras.utils.set_random_seed(0)
+          paths = data.list_images({str(lfw_ci)!r})[:16]
+          stats = stats_lib.compute(paths, n_components=20)
+          batch = next(iter(data.make_dataset(paths[:8], grey_size=64, batch_size=8)))
+          batch = {{k: v for k, v in batch.items() if k != "path"}}
+          """),
+      build="train_features.build_trainer(config, stats)",
+      data="train_features.model_inputs(tf.data.Dataset.from_tensors(batch))",
+      learning_rate=1e-2)
 
 
 def test_train_writes_everything_and_resumes(tiny_config, tmp_path, face_batch):

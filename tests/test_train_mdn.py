@@ -6,7 +6,6 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 import textwrap
 
 import keras
@@ -15,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import console_script
+import conftest
 import tiny_models
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
@@ -152,53 +152,25 @@ def test_two_devices_take_the_same_step_as_one(repo_root, lfw_ci):
   The trainable weights (the step itself) and the BN moving statistics are compared separately,
   each against its own move, so that the larger move of one group cannot hide an error in the
   other."""
-  script = textwrap.dedent(f"""
-      import numpy as np
-      from divcolor_tf import training
-      training.split_cpu(2)
-      import keras, tensorflow as tf
-      from divcolor_tf import config as config_lib, data, train_mdn
-      from divcolor_tf.models import features, vae
-      train_mdn.vae.sample_z = lambda mean, log_var, **kwargs: mean
-      config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny",
-                               ["mdn.dropout=0.0", "mdn.cache_features=False"])
-      keras.utils.set_random_seed(0)
-      trunk = features.build_trunk(features.build_feature_network(
-          config.features, grey_size=config.data.grey_size))
-      encoder = vae.build_encoder(config.vae, config.data.field_size)
-      trunk.trainable = encoder.trainable = False
-      paths = data.list_images({str(lfw_ci)!r})[:8]
-      batch = next(iter(data.make_dataset(paths, grey_size=config.data.grey_size,
-                                          field_size=config.data.field_size, batch_size=8)))
-      batch = {{"grey": batch["grey"], "colour_field": batch["colour_field"]}}
-      weights, after = None, {{}}
-      for n in (1, 2):
-        strategy = training.get_strategy(n)
-        with strategy.scope():
-          trainer = train_mdn.build_trainer(config, trunk, encoder)
-          trainer.compile(optimizer=keras.optimizers.SGD(1e-3))
-        assert strategy.num_replicas_in_sync == n
-        if weights is None:
-          weights = trainer.get_weights()
-          trainable = [v.trainable for v in trainer.weights]
-        trainer.set_weights(weights)
-        trainer.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
-        after[n] = trainer.get_weights()
-      for group in (True, False):  # trainable weights, then BN moving statistics
-        pick = [i for i, t in enumerate(trainable) if t == group]
-        moved = max(np.abs(after[1][i] - weights[i]).max() for i in pick)
-        diff = max(np.abs(after[1][i] - after[2][i]).max() for i in pick)
-        print("RESULT", moved, diff)
-      """)
-  out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                       cwd=str(repo_root), timeout=300)
-  assert out.returncode == 0, out.stderr[-3000:]
-  results = [tuple(map(float, line.split()[1:])) for line in out.stdout.splitlines()
-             if line.startswith("RESULT")]
-  assert len(results) == 2, out.stdout
-  for (moved, diff), group in zip(results, ("trainable weights", "BN moving statistics")):
-    assert moved > 1e-4, group  # the step did something
-    assert diff < 1e-3 * moved, (group, moved, diff)
+  conftest.assert_two_devices_take_the_same_step_as_one(
+      setup=textwrap.dedent(f"""
+          from divcolor_tf import config as config_lib, data, train_mdn
+          from divcolor_tf.models import features, vae
+          train_mdn.vae.sample_z = lambda mean, log_var, **kwargs: mean
+          config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny",
+                                   ["mdn.dropout=0.0", "mdn.cache_features=False"])
+          keras.utils.set_random_seed(0)
+          trunk = features.build_trunk(features.build_feature_network(
+              config.features, grey_size=config.data.grey_size))
+          encoder = vae.build_encoder(config.vae, config.data.field_size)
+          trunk.trainable = encoder.trainable = False
+          paths = data.list_images({str(lfw_ci)!r})[:8]
+          batch = next(iter(data.make_dataset(paths, grey_size=config.data.grey_size,
+                                              field_size=config.data.field_size, batch_size=8)))
+          batch = {{"grey": batch["grey"], "colour_field": batch["colour_field"]}}
+          """),
+      build="train_mdn.build_trainer(config, trunk, encoder)",
+      data="tf.data.Dataset.from_tensors(batch)")
 
 
 def test_train_logs_every_term_resumes_and_caches_features(stages, tiny_config, tmp_path):

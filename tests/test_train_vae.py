@@ -4,7 +4,6 @@ import csv
 import json
 import os
 import subprocess
-import sys
 import textwrap
 
 import keras
@@ -13,6 +12,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import console_script
+import conftest
 import tiny_models
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
@@ -118,45 +118,23 @@ def test_two_devices_take_the_same_step_as_one(repo_root, lfw_ci):
   """MirroredStrategy over 2 logical CPUs: loss scaled by the global batch, BN over the global
   batch, so one step on a batch of 8 equals the single-device step (sampling noise switched off:
   z = mean, which is not what training does, but isolates the reduction)."""
-  script = textwrap.dedent(f"""
-      import numpy as np
-      from divcolor_tf import training
-      training.split_cpu(2)
-      import keras, tensorflow as tf
-      from divcolor_tf import config as config_lib, data, stats as stats_lib, train_vae
-      train_vae.vae.sample_z = lambda mean, log_var, **kwargs: mean
-      # Bounded log-variance (as the cpu config): unbounded, train-mode BN can give a raw
-      # log-variance of +40 at initialisation, and exp(40) in the KL makes the step blow the
-      # weights up by ~1e14, where float32 sums differ between 1 and 2 devices (models/vae.py).
-      config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny",
-                               ["vae.log_variance_limit=5"])
-      keras.utils.set_random_seed(0)
-      paths = data.list_images({str(lfw_ci)!r})[:16]
-      stats = stats_lib.compute(paths, n_components=20)
-      batch = next(iter(data.make_dataset(paths[:8], grey_size=64, batch_size=8)))
-      batch = {{k: v for k, v in batch.items() if k != "path"}}
-      weights, after = None, {{}}
-      for n in (1, 2):
-        strategy = training.get_strategy(n)
-        with strategy.scope():
-          trainer = train_vae.build_trainer(config, stats)
-          trainer.compile(optimizer=keras.optimizers.SGD(1e-3))
-        assert strategy.num_replicas_in_sync == n
-        if weights is None:
-          weights = trainer.get_weights()
-        trainer.set_weights(weights)
-        trainer.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
-        after[n] = trainer.get_weights()
-      moved = max(np.abs(a - w).max() for a, w in zip(after[1], weights))
-      diff = max(np.abs(a - b).max() for a, b in zip(after[1], after[2]))
-      print("RESULT", moved, diff)
-      """)
-  out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                       cwd=str(repo_root), timeout=300)
-  assert out.returncode == 0, out.stderr[-3000:]
-  moved, diff = map(float, out.stdout.split("RESULT")[1].split())
-  assert moved > 1e-4  # the step did something
-  assert diff < 1e-3 * moved
+  conftest.assert_two_devices_take_the_same_step_as_one(
+      setup=textwrap.dedent(f"""
+          from divcolor_tf import config as config_lib, data, stats as stats_lib, train_vae
+          train_vae.vae.sample_z = lambda mean, log_var, **kwargs: mean
+          # Bounded log-variance (as the cpu config): unbounded, train-mode BN can give a raw
+          # log-variance of +40 at initialisation, and exp(40) in the KL makes the step blow the
+          # weights up by ~1e14, where float32 sums differ between 1 and 2 devices (models/vae.py).
+          config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny",
+                                   ["vae.log_variance_limit=5"])
+          keras.utils.set_random_seed(0)
+          paths = data.list_images({str(lfw_ci)!r})[:16]
+          stats = stats_lib.compute(paths, n_components=20)
+          batch = next(iter(data.make_dataset(paths[:8], grey_size=64, batch_size=8)))
+          batch = {{k: v for k, v in batch.items() if k != "path"}}
+          """),
+      build="train_vae.build_trainer(config, stats)",
+      data="tf.data.Dataset.from_tensors(batch)")
 
 
 def test_evaluate_reports_tables_and_baselines(tiny_config, tmp_path, lfw_ci):
