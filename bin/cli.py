@@ -21,4 +21,4 @@ def run(main, module_name, doc):
     print(flags.FLAGS.module_help(module_name))
     print("\n(--helpfull lists absl's flags as well.)")
     sys.exit(0)
-  app.run(main)
+  app.run(main)  # absl's own run: flags parsed, main(argv) called, exit status set

@@ -32,4 +32,4 @@ def test_every_console_script_points_at_a_bin_module():
   assert modules
   for module in modules:
     source = (ROOT / "bin" / f"{module}.py").read_text()
-    assert "def run():" in source and "app.run(main)" in source, module
+    assert "def run():" in source and "cli.run(main, __name__, __doc__)" in source, module
