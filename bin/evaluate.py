@@ -44,7 +44,6 @@ def main(argv):
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf import evaluate  # pylint: disable=g-import-not-at-top
   from divcolor_tf import metrics  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
   try:
     colorizer = colorize.load(FLAGS.model)
     if FLAGS.images:
@@ -53,12 +52,10 @@ def main(argv):
       _, paths = data.config_paths(colorizer.config.data)
     if FLAGS.max_images:
       paths = paths[:FLAGS.max_images]
-    stats_path = os.path.join(FLAGS.model, "stats.npz")
-    stats = stats_lib.load(stats_path) if os.path.isfile(stats_path) else None
     if not paths:
       raise ValueError(f"{FLAGS.images or FLAGS.model}: no photos to evaluate")
     rows, count, skip_log = evaluate.evaluate_colorize(
-        colorizer, paths, k=FLAGS.k, batch_size=FLAGS.batch_size, stats=stats)
+        colorizer, paths, k=FLAGS.k, batch_size=FLAGS.batch_size)
   except (ValueError, FileNotFoundError) as e:
     print(f"{PROG}: {' '.join(str(e).split())}", file=sys.stderr)
     sys.exit(1)

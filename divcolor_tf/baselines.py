@@ -21,7 +21,9 @@ import os
 from absl import logging
 import numpy as np
 
-FILE = "baselines.npz"
+from divcolor_tf import workdir as workdir_lib
+
+FILE = workdir_lib.BASELINES
 FIELDS = 3000  # training colour fields the palette is fitted on (the measurement used 3,000)
 
 
@@ -128,6 +130,6 @@ def for_model(model_dir, config, stats=None, max_k=8):
                            drop_near_grey=bool(config.data.drop_near_grey),
                            near_grey_threshold=float(config.data.near_grey_threshold))
   result = fit(fields, stats.unflatten_mean(int(config.data.field_size)), max_k=max_k)
-  if os.path.isfile(os.path.join(model_dir, "config.json")):  # a workdir (not an export)
-    save(result, os.path.join(model_dir, FILE))
+  if os.path.isfile(workdir_lib.path(model_dir, workdir_lib.CONFIG)):  # a workdir, not an export
+    save(result, workdir_lib.path(model_dir, FILE))
   return result

@@ -39,58 +39,63 @@ def pixel_weights(colour_field, bin_weights):
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a dimension is active if Var_C(E[z_j | C]) > 0.01
 
 
-def loss_budget(config, stats, encoder, decoder, batches):
-  """What each term of the VAE's loss weighs on ``batches``, and how much of z is used.
+class LossBudget:
+  """What each term of the VAE's loss weighs, and how much of z is used, accumulated over batches.
 
   Every term is computed whatever the config's factors (so a run without L_mah still shows what
-  L_mah would say), per example, with the decoder fed z ~ Q(z | C) as in training; the weighted
-  value is the term times the config's factor (the KL's: ``kl_factor``). Also: the KL per example
-  (nats), the number of active latent dimensions (variance over photos of the encoder's mean
-  above :data:`ACTIVE_UNIT_THRESHOLD`), and the mean posterior standard deviation.
-
-  Returns:
-    {"terms": {name: {"value", "weighted", "share"}}, "kl_per_example", "active_dims",
-     "latent_dim", "posterior_std"}; "share" is the part of the weighted total.
+  L_mah would say), per example, with the decoder fed z ~ Q(z | C) and L_hist weighted as in
+  training (``train_vae.bin_weights_for``); the weighted value is the term times the config's
+  factor (the KL's: ``kl_factor``). Also: the KL per example (nats), the number of active latent
+  dimensions (variance over photos of the encoder's mean above :data:`ACTIVE_UNIT_THRESHOLD`), and
+  the mean posterior standard deviation.
   """
-  from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
-  n = config.stats.n_components
-  components = tf.constant(stats.pca_components[:n], tf.float32)
-  variances = tf.constant(stats.pca_variance[:n], tf.float32)
-  kind = "stable" if config.loss.colourfulness == "uniform" else config.loss.colourfulness
-  bin_weights = tf.constant(stats.weights(kind), tf.float32)
-  sums, count, means, stds = {}, 0, [], []
-  for batch in batches:
+
+  def __init__(self, config, stats, decoder):
+    n = config.stats.n_components
+    self.config, self.decoder = config, decoder
+    self.components = tf.constant(stats.pca_components[:n], tf.float32)
+    self.variances = tf.constant(stats.pca_variance[:n], tf.float32)
+    self.bin_weights = tf.constant(train_vae.bin_weights_for(stats, config.loss), tf.float32)
+    self.sums, self.count, self.means, self.stds = {}, 0, [], []
+
+  def update(self, batch, mean, log_var):
+    """One batch of the dataset, with the encoder's (mean, log_var) of its colour fields."""
+    from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
     target = batch["colour_field"]
-    mean, log_var = encoder(target, training=False)
-    z = vae.sample_z(mean, log_var, seed=count + 1)
-    pred = vae.decode(decoder, z, batch["lightness"])
-    along, outside = losses.mahalanobis_parts(target, pred, components, variances)
+    z = vae.sample_z(mean, log_var, seed=self.count + 1)
+    pred = vae.decode(self.decoder, z, batch["lightness"])
+    along, outside = losses.mahalanobis_parts(target, pred, self.components, self.variances)
     values = {
-        "hist": losses.hist_loss(target, pred, losses.pixel_weights(target, bin_weights),
-                                 norm=config.loss.hist_norm),
+        "hist": losses.hist_loss(target, pred, losses.pixel_weights(target, self.bin_weights),
+                                 norm=self.config.loss.hist_norm),
         "mah (along the top components)": along,
         "mah (residual outside them)": outside,
         "grad": losses.grad_loss(target, pred),
         "kl": losses.kl_loss(mean, log_var),
     }
     for name, value in values.items():
-      sums[name] = sums.get(name, 0.0) + float(tf.reduce_sum(value))
-    count += int(target.shape[0])
-    means.append(mean.numpy())
-    stds.append(np.exp(0.5 * log_var.numpy()).mean())
-  factors = {"hist": config.loss.hist_factor, "mah (along the top components)":
-             config.loss.mah_factor, "mah (residual outside them)": config.loss.mah_factor,
-             "grad": config.loss.grad_factor, "kl": config.loss.kl_factor}
-  terms = {name: {"value": total / count, "weighted": factors[name] * total / count}
-           for name, total in sums.items()}
-  weighted_total = sum(t["weighted"] for t in terms.values()) or 1.0
-  for t in terms.values():
-    t["share"] = t["weighted"] / weighted_total
-  means = np.concatenate(means)
-  return {"terms": terms, "kl_per_example": terms["kl"]["value"],
-          "active_dims": int((means.var(0) > ACTIVE_UNIT_THRESHOLD).sum()),
-          "latent_dim": int(means.shape[1]), "posterior_std": float(np.mean(stds)),
-          "count": count}
+      self.sums[name] = self.sums.get(name, 0.0) + float(tf.reduce_sum(value))
+    self.count += int(target.shape[0])
+    self.means.append(np.asarray(mean))
+    self.stds.append(np.exp(0.5 * np.asarray(log_var)).mean())
+
+  def result(self):
+    """{"terms": {name: {"value", "weighted", "share"}}, "kl_per_example", "active_dims",
+    "latent_dim", "posterior_std", "count"}; "share" is the part of the weighted total."""
+    loss = self.config.loss
+    factors = {"hist": loss.hist_factor, "mah (along the top components)": loss.mah_factor,
+               "mah (residual outside them)": loss.mah_factor, "grad": loss.grad_factor,
+               "kl": loss.kl_factor}
+    terms = {name: {"value": total / self.count, "weighted": factors[name] * total / self.count}
+             for name, total in self.sums.items()}
+    weighted_total = sum(t["weighted"] for t in terms.values()) or 1.0
+    for t in terms.values():
+      t["share"] = t["weighted"] / weighted_total
+    means = np.concatenate(self.means)
+    return {"terms": terms, "kl_per_example": terms["kl"]["value"],
+            "active_dims": int((means.var(0) > ACTIVE_UNIT_THRESHOLD).sum()),
+            "latent_dim": int(means.shape[1]), "posterior_std": float(np.mean(self.stds)),
+            "count": self.count}
 
 
 def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=True,
@@ -104,7 +109,7 @@ def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=
 
   Returns:
     (rows, count, skip_log): rows is a list of (name, {column: value}); with ``budget``,
-    (rows, count, skip_log, :func:`loss_budget`'s dict).
+    (rows, count, skip_log, :meth:`LossBudget.result`), measured in the same pass.
   """
   config, encoder, decoder, stats = train_vae.load_models(workdir)
   kind = weights_kind or ("stable" if config.loss.colourfulness == "uniform"
@@ -120,9 +125,12 @@ def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=
   if baselines:
     tables["grey (ab = 0)"] = metrics.Table12()
     tables["training mean field"] = metrics.Table12()
+  loss_budget = LossBudget(config, stats, decoder) if budget else None
   for batch in ds:
     target = batch["colour_field"].numpy()
-    mean, _ = encoder(batch["colour_field"], training=False)
+    mean, log_var = encoder(batch["colour_field"], training=False)
+    if loss_budget:
+      loss_budget.update(batch, mean, log_var)
     pred = vae.decode(decoder, mean, batch["lightness"]).numpy()
     w = pixel_weights(target, bin_weights)
     tables["model"].update(target, pred, w)
@@ -133,8 +141,8 @@ def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=
   paper = PAPER_TABLE12.get(config.dataset)
   if paper:
     rows.append((f"paper ({config.dataset}, all terms)", dict(zip(metrics.Table12.COLUMNS, paper))))
-  if budget:
-    return rows, tables["model"].count, skip_log, loss_budget(config, stats, encoder, decoder, ds)
+  if loss_budget:
+    return rows, tables["model"].count, skip_log, loss_budget.result()
   return rows, tables["model"].count, skip_log
 
 
@@ -172,7 +180,7 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
   from divcolor_tf import baselines as baselines_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
   from divcolor_tf import serving  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   model_dir = None
   if isinstance(workdir_or_colorizer, (colorize.Colorizer, serving.SavedModelColorizer)):
     colorizer = workdir_or_colorizer
@@ -187,8 +195,8 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
     raise ValueError(f"k must be in [1, {colorizer.num_components}], got {k!r}")
   k = int(k)
   config = colorizer.config
-  if stats is None and model_dir and os.path.isfile(os.path.join(model_dir, "stats.npz")):
-    stats = stats_lib.load(os.path.join(model_dir, "stats.npz"))
+  if stats is None and model_dir and os.path.isfile(workdir_lib.path(model_dir, workdir_lib.STATS)):
+    stats = workdir_lib.load_stats(model_dir)
   data_config = config.get("data", {}) if hasattr(config, "get") else {}
   skip_log = data.SkipLog()
   ds = data.make_dataset(

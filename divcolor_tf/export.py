@@ -313,9 +313,10 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
 def _workdir_baselines(workdir, colorizer):
   """The photo-blind baselines of a workdir (fitted now if it has none yet), for assets.extra/."""
   from divcolor_tf import baselines as baselines_lib  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
-  stats_path = os.path.join(workdir, "stats.npz")
-  stats = stats_lib.load(stats_path) if os.path.isfile(stats_path) else None
+  from divcolor_tf import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  stats = None
+  if os.path.isfile(workdir_lib.path(workdir, workdir_lib.STATS)):
+    stats = workdir_lib.load_stats(workdir)
   return baselines_lib.for_model(workdir, colorizer.config, stats,
                                  max_k=colorizer.num_components)
 

@@ -17,6 +17,7 @@ import tiny_models
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import evaluate
+from divcolor_tf import losses
 from divcolor_tf import train_vae
 from divcolor_tf import training
 
@@ -151,6 +152,20 @@ def test_evaluate_reports_tables_and_baselines(tiny_config, tmp_path, lfw_ci):
   assert rows["grey (ab = 0)"]["abs_all"] == pytest.approx(np.abs(fields).mean(), rel=1e-5)
   for name in ("model", "grey (ab = 0)", "training mean field"):
     assert all(np.isfinite(v) and v >= 0 for v in rows[name].values())
+  # The loss budget, measured in the same pass: each term as trained, times its factor.
+  again, _, _, budget = evaluate.evaluate_vae(workdir, paths, budget=True)
+  assert dict(again)["model"] == rows["model"] and budget["count"] == 24
+  terms = budget["terms"]
+  assert sum(t["share"] for t in terms.values()) == pytest.approx(1.0)
+  for name, factor in (("hist", 1.0), ("grad", 1e-3), ("kl", 1e-2)):
+    assert terms[name]["weighted"] == pytest.approx(factor * terms[name]["value"]), name
+  config, encoder, decoder, stats = train_vae.load_models(workdir)
+  batch = next(iter(data.make_dataset(paths, grey_size=64, batch_size=24)))
+  mean, log_var = encoder(batch["colour_field"], training=False)
+  assert budget["kl_per_example"] == pytest.approx(
+      float(np.mean(losses.kl_loss(mean, log_var))), rel=1e-4)
+  assert budget["active_dims"] == int((np.var(mean.numpy(), 0) > 0.01).sum())
+  assert budget["latent_dim"] == config.vae.latent_dim
 
 
 def test_cli_trains_and_evaluates(repo_root, lfw_ci, tmp_path):
