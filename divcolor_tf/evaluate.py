@@ -7,8 +7,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from divcolor_tf import color
 from divcolor_tf import data
+from divcolor_tf import losses
 from divcolor_tf import metrics
 from divcolor_tf import train_vae
 from divcolor_tf.models import vae
@@ -28,12 +28,6 @@ PAPER_TABLE3 = {
     "imagenet_val": {"CVAE": (.037, 2.5e-4), "cGAN": (.048, 8.88e-6), "Ours": (.043, 6.8e-4),
                      "Ours+skip": (.041, 6.0e-4)},
 }
-
-
-def pixel_weights(colour_field, bin_weights):
-  """Colourfulness weight of each pixel's ground-truth bin: [B, H, W] (numpy)."""
-  bins = color.nearest_bin(tf.constant(colour_field) * color.AB_SCALE)
-  return np.asarray(bin_weights)[bins.numpy()]
 
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a dimension is active if Var_C(E[z_j | C]) > 0.01
@@ -60,7 +54,6 @@ class LossBudget:
 
   def update(self, batch, mean, log_var):
     """One batch of the dataset, with the encoder's (mean, log_var) of its colour fields."""
-    from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
     target = batch["colour_field"]
     z = vae.sample_z(mean, log_var, seed=self.count + 1)
     pred = vae.decode(self.decoder, z, batch["lightness"])
@@ -132,7 +125,7 @@ def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=
     if loss_budget:
       loss_budget.update(batch, mean, log_var)
     pred = vae.decode(decoder, mean, batch["lightness"]).numpy()
-    w = pixel_weights(target, bin_weights)
+    w = losses.pixel_weights(target, np.asarray(bin_weights, np.float32)).numpy()
     tables["model"].update(target, pred, w)
     if baselines:
       tables["grey (ab = 0)"].update(target, np.zeros_like(target), w)

@@ -43,16 +43,22 @@ import datetime
 import os
 import zipfile
 
+from absl import logging
 import numpy as np
 import scipy.linalg
 from scipy.linalg import blas
 import scipy.sparse.linalg
 
 import divcolor_tf
+from divcolor_tf import atomic
 
 FORMAT = "divcolor_tf.stats"
 FORMAT_VERSION = 1
 WEIGHT_KINDS = ("raw", "stable")
+
+# PCA variances below this share of the total variance are floored to it (with a warning): N colour
+# fields give at most N - 1 nonzero variances, and L_mah divides by each of them.
+VARIANCE_FLOOR = 1e-6
 
 # Above this dimension the top eigenvectors come from Lanczos iterations (ARPACK) on the dense
 # covariance instead of LAPACK's eigh: for D = 8192 on two CPU cores eigh(subset_by_index) took
@@ -138,7 +144,9 @@ class StreamingPCA:
       dict with ``mean`` [D], ``components`` [K, D] (orthonormal rows, sign fixed so each row's
       largest-magnitude entry is positive), ``variance`` [K] (descending; unbiased, N - 1),
       ``total_variance`` (trace of the covariance) and ``residual_variance`` (total minus the K
-      variances: the variance outside the components).
+      variances: the variance outside the components). Variances below ``VARIANCE_FLOOR`` times
+      the total (fewer than K + 1 distinct fields) are raised to it, with a warning saying how
+      many photos are needed, so that no loss divides by ~0.
     """
     n = self.count
     if n < 2:
@@ -151,6 +159,16 @@ class StreamingPCA:
     self._scatter = None
     total = float(np.trace(cov))
     variance, vectors = _top_eigenpairs(cov, n_components)
+    residual = max(total - float(variance.sum()), 0.0)
+    floor = VARIANCE_FLOOR * max(total, np.finfo(np.float64).tiny)
+    degenerate = int(np.sum(variance < floor))
+    if degenerate:
+      logging.warning(
+          "colour statistics: %d of the %d PCA variances are ~0 (%d colour fields give at most %d "
+          "nonzero ones): raised to %.3g (%g of the total); L_mah needs at least %d distinct "
+          "photos for %d components", degenerate, n_components, n, n - 1, floor, VARIANCE_FLOOR,
+          n_components + 1, n_components)
+      variance = np.maximum(variance, floor)
     components = vectors.T
     signs = np.sign(components[np.arange(n_components), np.argmax(np.abs(components), axis=1)])
     components *= np.where(signs == 0, 1.0, signs)[:, None]
@@ -159,7 +177,7 @@ class StreamingPCA:
         "components": components,
         "variance": variance,
         "total_variance": total,
-        "residual_variance": max(total - float(variance.sum()), 0.0),
+        "residual_variance": residual,
     }
 
 
@@ -297,10 +315,9 @@ class ColourStats:
         record[field.name] = np.asarray(getattr(self, field.name))
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    partial = f"{path}.partial"
-    with open(partial, "wb") as f:  # a file object: np.savez would append ".npz" to a name
+    # A file object: np.savez would append ".npz" to a name.
+    with atomic.atomic_path(path) as temp, open(temp, "wb") as f:
       np.savez(f, **record)
-    os.replace(partial, path)
     return path
 
 

@@ -84,7 +84,8 @@ def build_trainer(config, stats):
   """The network of ``config.features`` and its trainer (call inside a strategy scope)."""
   network = features.build_feature_network(config.features, grey_size=config.data.grey_size)
   return FeatureTrainer(network, bin_weights=stats.weights("stable"),
-                        soft_k=config.features.soft_k, soft_sigma=config.features.soft_sigma)
+                        soft_k=config.features.soft_k, soft_sigma=config.features.soft_sigma,
+                        seed=config.train.seed)
 
 
 def model_inputs(ds):
@@ -112,7 +113,7 @@ def train(config, workdir, verbose=1):
   common = dict(field_size=config.data.field_size, grey_size=config.data.grey_size,
                 batch_size=global_batch, drop_near_grey=config.data.drop_near_grey,
                 near_grey_threshold=config.data.near_grey_threshold, skip_log=skip_log)
-  train_ds = data.make_dataset(
+  train_data = data.epoch_datasets(
       train_paths, shuffle=True, seed=config.train.seed, repeat=bool(steps),
       cache=config.data.cache, drop_remainder=True, shuffle_buffer=config.data.shuffle_buffer,
       **common)
@@ -127,9 +128,12 @@ def train(config, workdir, verbose=1):
                tuple(trainer.network.output["grey_features"].shape[1:]),
                trainer.network.count_params(), global_batch, config.features.learning_rate)
   history, _, _ = training.fit(
-      trainer, model_inputs(train_ds), model_inputs(val_ds) if val_ds else None, out,
-      epochs=config.features.epochs, steps_per_epoch=steps, verbose=verbose,
-      callbacks=[training.step_decay(config.features.learning_rate)])  # honoured on resume
+      trainer, lambda epoch: model_inputs(train_data(epoch)),
+      model_inputs(val_ds) if val_ds else None, out, epochs=config.features.epochs,
+      steps_per_epoch=steps, verbose=verbose,
+      callbacks=[training.step_decay(config.features.learning_rate)],  # honoured on resume
+      checkpoint_steps=config.train.checkpoint_steps,
+      checkpoint_minutes=config.train.checkpoint_minutes)
   training.finish_stage(stage, [
       (trainer.network, workdir_lib.path(workdir, workdir_lib.FEATURE_NETWORK)),
       (features.build_trunk(trainer.network), workdir_lib.path(workdir, workdir_lib.TRUNK))])

@@ -101,7 +101,9 @@ class MDNTrainer(training.ObjectiveTrainer):
 
   def objective(self, batch, training):
     features = self.features(batch)
-    z = vae.sample_z(features["mean"], features["log_var"], truncated=self.truncated_noise)
+    z = vae.sample_z(features["mean"], features["log_var"],
+                     seed=self.noise_seed(features["mean"], training),
+                     truncated=self.truncated_noise)
     outputs = self.mdn(features["grey_features"], training=training)
     means = tf.cast(outputs["means"], tf.float32)
     logits = tf.cast(outputs["logits"], tf.float32)
@@ -162,10 +164,12 @@ def load_frozen(workdir, config_hint="CONFIG"):
 def cached_feature_dataset(paths, trunk, encoder, *, field_size, grey_size, batch_size, shuffle,
                            seed, repeat, drop_remainder, shuffle_buffer, drop_near_grey,
                            near_grey_threshold, skip_log, dtype="float32"):
-  """Batches of {"grey_features", "mean", "log_var"}, computed once per photo, then from memory.
+  """A function epoch -> batches of {"grey_features", "mean", "log_var"}, computed once per
+  photo, then read from memory.
 
   The photos are put in one seeded random order, run through the frozen networks in the first
-  pass and cached unbatched; later passes shuffle the cached examples with a buffer.
+  pass and cached unbatched (one cache, shared by every epoch's dataset); each epoch shuffles a
+  buffer of the cached examples with a seed of (seed, epoch) (``data.epoch_seed``).
   """
   paths = list(paths)
   if shuffle:
@@ -179,24 +183,32 @@ def cached_feature_dataset(paths, trunk, encoder, *, field_size, grey_size, batc
     features["grey_features"] = tf.cast(features["grey_features"], dtype)
     return features
 
-  ds = photos.map(compute).unbatch().cache()
-  if shuffle:
-    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-  if repeat:
-    ds = ds.repeat()
-  return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+  cached = photos.map(compute).unbatch().cache()
+
+  def dataset(epoch=0):
+    ds = cached
+    if shuffle:
+      ds = ds.shuffle(shuffle_buffer, seed=data.epoch_seed(seed, epoch),
+                      reshuffle_each_iteration=False)
+    if repeat:
+      ds = ds.repeat()
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+  return dataset
 
 
 def photo_dataset(paths, *, field_size, grey_size, batch_size, shuffle, seed, repeat,
                   drop_remainder, cache, shuffle_buffer, drop_near_grey, near_grey_threshold,
                   skip_log):
-  """Batches of {"grey", "colour_field"}: what the trainer needs without the feature cache."""
-  ds = data.make_dataset(
+  """A function epoch -> batches of {"grey", "colour_field"}: what the trainer needs without the
+  feature cache (``data.epoch_datasets``)."""
+  epochs = data.epoch_datasets(
       paths, field_size=field_size, grey_size=grey_size, batch_size=batch_size, shuffle=shuffle,
       seed=seed, repeat=repeat, cache=cache, drop_near_grey=drop_near_grey,
       near_grey_threshold=near_grey_threshold, drop_remainder=drop_remainder,
       shuffle_buffer=shuffle_buffer, skip_log=skip_log)
-  return ds.map(lambda b: {"grey": b["grey"], "colour_field": b["colour_field"]})
+  return lambda epoch=0: epochs(epoch).map(
+      lambda b: {"grey": b["grey"], "colour_field": b["colour_field"]})
 
 
 def build_trainer(config, trunk, encoder):
@@ -208,7 +220,7 @@ def build_trainer(config, trunk, encoder):
   cache = bool(config.mdn.cache_features)
   return MDNTrainer(mdn, variance=config.mdn.variance, trunk=None if cache else trunk,
                     encoder=None if cache else encoder,
-                    truncated_noise=bool(config.vae.truncated_noise))
+                    truncated_noise=bool(config.vae.truncated_noise), seed=config.train.seed)
 
 
 def train(config, workdir, verbose=1, config_hint=None):
@@ -257,29 +269,30 @@ def train(config, workdir, verbose=1, config_hint=None):
     trainer.compile(optimizer=training.make_optimizer(mdn_config))
   if cache:
     dtype = trainer.mdn.compute_dtype
-    train_ds = cached_feature_dataset(train_paths, trunk, encoder, shuffle=True,
+    train_data = cached_feature_dataset(train_paths, trunk, encoder, shuffle=True,
                                       seed=config.train.seed, repeat=bool(steps),
                                       drop_remainder=True, dtype=dtype, **common)
     val_ds = cached_feature_dataset(val_paths, trunk, encoder, shuffle=False, seed=0,
                                     repeat=False, drop_remainder=False, dtype=dtype,
-                                    **common) if val_paths else None
+                                    **common)(0) if val_paths else None
     logging.info("feature cache on: G %s (%s) and the posterior of each photo are computed in "
                  "the first epoch, then read from memory", trunk.output.shape[1:], dtype)
   else:
-    train_ds = photo_dataset(train_paths, shuffle=True, seed=config.train.seed,
+    train_data = photo_dataset(train_paths, shuffle=True, seed=config.train.seed,
                              repeat=bool(steps), drop_remainder=True, cache=config.data.cache,
                              **common)
     val_ds = photo_dataset(val_paths, shuffle=False, seed=0, repeat=False, drop_remainder=False,
-                           cache=True, **common) if val_paths else None
+                           cache=True, **common)(0) if val_paths else None
 
   logging.info("MDN: %d components over z of d=%d, G %s, %d trainable parameters",
                trainer.num_components, int(encoder.output[0].shape[-1]),
                tuple(trunk.output.shape[1:]), trainer.mdn.count_params())
-  history, _, _ = training.fit(trainer, train_ds, val_ds, out, epochs=mdn_config.epochs,
+  history, _, _ = training.fit(trainer, train_data, val_ds, out, epochs=mdn_config.epochs,
                                steps_per_epoch=steps,
                                callbacks=[EpochSeconds(), training.step_decay(
                                    mdn_config.learning_rate)],  # honoured on resume
-                               verbose=verbose)
+                               verbose=verbose, checkpoint_steps=config.train.checkpoint_steps,
+                               checkpoint_minutes=config.train.checkpoint_minutes)
   training.finish_stage(stage, [(trainer.mdn, paths["mdn"])])
   return history
 

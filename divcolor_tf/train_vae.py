@@ -62,7 +62,8 @@ class VAETrainer(training.ObjectiveTrainer):
   def objective(self, batch, training):
     colour_field = batch["colour_field"]
     mean, log_var = self.embed(colour_field, training=training)
-    z = vae.sample_z(mean, log_var, truncated=self.truncated_noise)
+    z = vae.sample_z(mean, log_var, seed=self.noise_seed(colour_field, training),
+                     truncated=self.truncated_noise)
     reconstruction = self.decode(z, batch.get("lightness"), training=training)
     terms = losses.decoder_loss(
         colour_field, reconstruction, weights=self.bin_weights, components=self.components,
@@ -123,7 +124,8 @@ def build_trainer(config, stats):
       encoder, decoder, vae_config=config.vae, loss_config=config.loss,
       bin_weights=bin_weights_for(stats, config.loss),
       components=stats.pca_components[:config.stats.n_components] if use_mah else None,
-      variances=stats.pca_variance[:config.stats.n_components] if use_mah else None)
+      variances=stats.pca_variance[:config.stats.n_components] if use_mah else None,
+      seed=config.train.seed)
   return trainer
 
 
@@ -140,7 +142,7 @@ def train(config, workdir, verbose=1):
   stats = workdir_lib.load_or_compute_stats(config, workdir, train_paths)
   steps = config.train.steps_per_epoch or None
   # The VAE reads only the colour field and its lightness: no large grey input to resize.
-  train_ds = data.make_dataset(
+  train_data = data.epoch_datasets(
       train_paths, field_size=config.data.field_size, grey_size=config.data.field_size,
       batch_size=global_batch, shuffle=True, seed=config.train.seed, repeat=bool(steps),
       cache=config.data.cache, drop_near_grey=config.data.drop_near_grey,
@@ -166,8 +168,11 @@ def train(config, workdir, verbose=1):
     sample = {k: v for k, v in sample.items() if k != "path"}
     callbacks.append(ReconstructionImages(sample, os.path.join(workdir, "tensorboard")))
   history, _, _ = training.fit(
-      trainer, _model_inputs(train_ds), _model_inputs(val_ds) if val_ds else None, workdir,
-      epochs=config.train.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose)
+      trainer, lambda epoch: _model_inputs(train_data(epoch)),
+      _model_inputs(val_ds) if val_ds else None, workdir, epochs=config.train.epochs,
+      steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
+      checkpoint_steps=config.train.checkpoint_steps,
+      checkpoint_minutes=config.train.checkpoint_minutes)
   training.finish_stage(stage, [
       (trainer.encoder, workdir_lib.path(workdir, workdir_lib.ENCODER)),
       (trainer.decoder, workdir_lib.path(workdir, workdir_lib.DECODER))])

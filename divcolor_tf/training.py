@@ -8,9 +8,17 @@ gradients. On CPU, several devices are simulated with
 ``tf.config.set_logical_device_configuration`` (see ``split_cpu``).
 
 Checkpoints hold the weights of the trainer model and its optimizer's state (Keras ``.weights.h5``),
-one file per epoch, written to a temporary name and renamed, so an interrupted write never
-replaces a good checkpoint; ``state.json`` names the newest one. A checkpoint is only written when
-every weight is finite.
+one file per epoch and, with ``train.checkpoint_minutes`` / ``train.checkpoint_steps``, others
+inside an epoch, written to a temporary name and renamed, so an interrupted write never replaces
+a good checkpoint; ``state.json`` names the newest one with its position (epoch, step) and what
+``.weights.h5`` does not hold: the running means of the epoch's logged terms and the states of
+the Keras seed generators (dropout). A checkpoint is only written when every weight is finite.
+
+Resume is the same run. The data order of epoch e is a function of (seed, e)
+(``data.epoch_datasets``), a resumed epoch skips the batches its checkpoint had already taken,
+and training noise is drawn statelessly from (seed, optimizer step, replica)
+(:meth:`ObjectiveTrainer.noise_seed`), so a run killed at any step and resumed ends where the
+uninterrupted run ends, to float tolerance (tests/test_faults.py).
 """
 
 import json
@@ -23,6 +31,8 @@ from absl import logging
 import keras
 import numpy as np
 import tensorflow as tf
+
+from divcolor_tf import atomic
 
 STATE_FILE = "state.json"
 
@@ -61,9 +71,29 @@ class ObjectiveTrainer(keras.Model):
   ``optimized_variables`` (default: every trainable variable) are what the step updates.
   """
 
-  def __init__(self, metric_names, **kwargs):
+  def __init__(self, metric_names, seed=0, **kwargs):
     super().__init__(**kwargs)
     self.trackers = {name: keras.metrics.Mean(name=name) for name in metric_names}
+    self.seed = int(seed)
+
+  def noise_seed(self, inputs, training):
+    """The stateless seed [2] of a step's noise, so that a resumed run draws the noise the
+    uninterrupted run drew.
+
+    Training: a function of the run's seed, the optimizer's step (restored with a checkpoint) and
+    the replica (replicas draw different noise). Validation, which takes no optimizer step: a
+    function of the run's seed and the batch's content (``inputs``, a fingerprint), so each
+    validation batch gets its own noise, the same in every epoch and every process.
+    """
+    if training:
+      context = tf.distribute.get_replica_context()
+      replica = context.replica_id_in_sync_group if context else 0
+      replicas = context.num_replicas_in_sync if context else 1
+      key = tf.cast(self.optimizer.iterations, tf.int64) * replicas + tf.cast(replica, tf.int64)
+    else:
+      rows = tf.reshape(inputs, [tf.shape(inputs)[0], -1])
+      key = tf.bitcast(tf.fingerprint(rows)[0], tf.int64) // 2 - (1 << 62)  # < 0: not a step
+    return tf.stack([tf.constant(self.seed, tf.int64), key])
 
   @property
   def metrics(self):
@@ -129,56 +159,134 @@ class NanGuard(keras.callbacks.Callback):
           "train.clipnorm, then resume from the same workdir.")
 
 
-class Checkpointer(keras.callbacks.Callback):
-  """Saves the trainer's weights and optimizer state after every epoch; keeps the newest ``keep``."""
+class Position(NamedTuple):
+  """Where a run stands: ``epoch`` epochs done, ``step`` batches of the next one done."""
+  epoch: int = 0
+  step: int = 0
 
-  def __init__(self, ckpt_dir, keep=2):
+
+def _seed_generators(model):
+  """Every Keras seed generator of ``model`` and its layers (dropout), in a fixed order."""
+  found = []
+  for layer in model._flatten_layers(include_self=True, recursive=True):  # pylint: disable=protected-access
+    found.extend(getattr(layer, "_seed_generators", ()))
+  return found
+
+
+class Checkpointer(keras.callbacks.Callback):
+  """Saves the trainer's weights and optimizer state after every epoch and, when asked, every
+  ``every_steps`` steps or ``every_minutes`` minutes inside one; keeps the newest ``keep``.
+
+  ``state.json`` records the position and what the weights file does not hold (the logged terms'
+  running means, the seed generators' states); :func:`restore` reads them back and this callback
+  puts the running means back at the start of the resumed epoch (Keras resets them there).
+  """
+
+  def __init__(self, ckpt_dir, keep=2, every_steps=0, every_minutes=0.0, resume=None):
     super().__init__()
     self.ckpt_dir = ckpt_dir
     self.keep = keep
+    self.every_steps = int(every_steps or 0)
+    self.every_seconds = 60.0 * float(every_minutes or 0.0)
+    self.resume = resume  # the state restored, until the resumed epoch starts
+    self.step_offset = 0  # batches of the current epoch taken before this fit call
+    self.epoch = 0
+    self.last_save = time.time()
     os.makedirs(ckpt_dir, exist_ok=True)
 
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epoch = epoch
+    if self.resume is not None and self.resume.get("step"):
+      for tracker in self.model.metrics:
+        values = self.resume.get("trackers", {}).get(tracker.name)
+        if values is not None:
+          for variable, value in zip(tracker.variables, values):
+            variable.assign(value)
+    self.resume = None
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = self.step_offset + batch + 1
+    due_steps = self.every_steps and step % self.every_steps == 0
+    due_time = self.every_seconds and time.time() - self.last_save >= self.every_seconds
+    if due_steps or due_time:
+      self._save(Position(self.epoch, step), logs)
+
   def on_epoch_end(self, epoch, logs=None):
+    self.step_offset = 0
+    self._save(Position(epoch + 1, 0), logs)
+
+  def _save(self, position, logs):
     if not all_finite(self.model):
       raise FloatingPointError(
-          f"epoch {epoch + 1}: weights are not finite; checkpoint not written "
-          f"(last good: epoch {latest_epoch(self.ckpt_dir)})")
-    name = f"epoch-{epoch + 1:04d}.weights.h5"
+          f"epoch {position.epoch + (1 if position.step else 0)}: non-finite weights; training "
+          f"stopped, checkpoint not written (last good: epoch {latest_epoch(self.ckpt_dir)}). "
+          "Lower train.learning_rate or set train.clipnorm, then resume from the same workdir.")
+    name = f"epoch-{position.epoch:04d}.weights.h5"
+    if position.step:  # inside epoch position.epoch + 1
+      name = f"epoch-{position.epoch + 1:04d}-step-{position.step:06d}.weights.h5"
     path = os.path.join(self.ckpt_dir, name)
-    tmp = os.path.join(self.ckpt_dir, "tmp-" + name)
-    self.model.save_weights(tmp)
-    os.replace(tmp, path)
-    state = {"epoch": epoch + 1, "weights": name, "logs": {k: float(v) for k, v in (logs or {}).items()}}
-    tmp_state = os.path.join(self.ckpt_dir, STATE_FILE + ".tmp")
-    with open(tmp_state, "w") as f:
-      json.dump(state, f, indent=2)
-    os.replace(tmp_state, os.path.join(self.ckpt_dir, STATE_FILE))
+    atomic.write_with(self.model.save_weights, path)
+    state = {
+        "epoch": position.epoch, "step": position.step, "weights": name,
+        "logs": {k: float(v) for k, v in (logs or {}).items()},
+        "trackers": {t.name: [np.asarray(v).tolist() for v in t.variables]
+                     for t in self.model.metrics},
+        "seed_generators": [np.asarray(g.state).tolist() for g in _seed_generators(self.model)],
+    }
+    atomic.write_json(os.path.join(self.ckpt_dir, STATE_FILE), state, indent=2)
+    self.last_save = time.time()
     old = sorted(f for f in os.listdir(self.ckpt_dir) if f.startswith("epoch-"))[:-self.keep]
     for f in old:
       os.remove(os.path.join(self.ckpt_dir, f))
 
 
-def latest_epoch(ckpt_dir):
-  """The epoch of the newest checkpoint in ``ckpt_dir``, 0 when there is none."""
+def read_state(ckpt_dir):
+  """The newest checkpoint's state.json as a dict, or None when there is none."""
   path = os.path.join(ckpt_dir, STATE_FILE)
   if not os.path.exists(path):
-    return 0
+    return None
   with open(path) as f:
-    return int(json.load(f)["epoch"])
+    return json.load(f)
+
+
+def latest_epoch(ckpt_dir):
+  """The whole epochs of the newest checkpoint in ``ckpt_dir``, 0 when there is none."""
+  state = read_state(ckpt_dir)
+  return int(state["epoch"]) if state else 0
 
 
 def restore(model, ckpt_dir):
-  """Loads the newest checkpoint into a compiled model; returns the epoch to resume from (0: none)."""
-  path = os.path.join(ckpt_dir, STATE_FILE)
-  if not os.path.exists(path):
-    return 0
-  with open(path) as f:
-    state = json.load(f)
+  """Loads the newest checkpoint into a compiled model.
+
+  Returns:
+    (Position to resume from (0, 0 without a checkpoint), the checkpoint's state dict or None).
+  """
+  state = read_state(ckpt_dir)
+  if state is None:
+    return Position(), None
   if not model.optimizer.built:
     model.optimizer.build(model.trainable_variables)
   model.load_weights(os.path.join(ckpt_dir, state["weights"]))
-  logging.info("resumed from %s (epoch %d)", state["weights"], state["epoch"])
-  return int(state["epoch"])
+  for generator, value in zip(_seed_generators(model), state.get("seed_generators", ())):
+    generator.state.assign(np.asarray(value, generator.state.dtype))
+  position = Position(int(state["epoch"]), int(state.get("step", 0)))
+  logging.info("resumed from %s (epoch %d, step %d)", state["weights"], *position)
+  return position, state
+
+
+def trim_history(path, epoch):
+  """Keeps history.csv's rows of the first ``epoch`` epochs (the checkpointed ones): a fresh
+  start removes a stale file, a resume drops rows an interrupted run logged past its checkpoint."""
+  if not os.path.exists(path):
+    return
+  if epoch == 0:
+    os.remove(path)
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  kept = lines[:1] + [line for line in lines[1:] if int(float(line.split(",", 1)[0])) < epoch]
+  if len(kept) != len(lines):
+    atomic.write_text(path, "".join(kept))
 
 
 def make_optimizer(train_config, learning_rate=None):
@@ -226,6 +334,9 @@ class Stage(NamedTuple):
 def start_stage(config, out_dir, mixed_precision=False):
   """The set-up every trainer shares: its output folder with the resolved config, the precision
   policy, the seed, the device strategy, the skip log and the config's train/validation split."""
+  if config.get("smoke_test"):
+    logging.warning("config variant 'tiny' is a smoke test (a few steps of a 1/16-width network; "
+                    "its colorizations come out flat grey): not a usable model")
   from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   os.makedirs(out_dir, exist_ok=True)
@@ -240,39 +351,59 @@ def finish_stage(stage, outputs):
   """The wrap-up every trainer shares: saves each (model, path) of ``outputs``, then reports the
   photos the run left out, once."""
   for model, path in outputs:
-    model.save(path)
+    atomic.write_with(model.save, path)
   report = stage.skip_log.report()
   if report:
     logging.warning("%s", report)
 
 
-def fit(trainer, train_ds, val_ds, workdir, *, epochs, steps_per_epoch=None, callbacks=(),
-        verbose=1):
+def fit(trainer, train_data, val_ds, workdir, *, epochs, steps_per_epoch=None, callbacks=(),
+        verbose=1, checkpoint_steps=0, checkpoint_minutes=0.0):
   """The loop every trainer shares: resume, fit with guard/checkpoint/CSV/TensorBoard callbacks.
 
   ``trainer`` is compiled inside the strategy scope; its checkpoints go to WORKDIR/checkpoints,
-  its per-epoch logs to WORKDIR/history.csv and WORKDIR/tensorboard. Training resumes from the
-  newest checkpoint; when it already holds ``epochs`` epochs nothing is trained.
+  its per-epoch logs to WORKDIR/history.csv and WORKDIR/tensorboard. ``train_data`` is a function
+  epoch -> that epoch's dataset (``data.epoch_datasets``; one dataset is also accepted and used
+  for every epoch). Training resumes from the newest checkpoint, inside an epoch when the
+  checkpoint was taken there (the epoch's first batches are skipped); when it already holds
+  ``epochs`` epochs nothing is trained. Keras' fit runs once per epoch, so each epoch's
+  iterator starts at that epoch's own order.
 
   Returns:
     (history or None, initial_epoch, seconds spent training).
   """
   ckpt_dir = os.path.join(workdir, "checkpoints")
-  initial_epoch = restore(trainer, ckpt_dir)
-  if initial_epoch >= epochs:
-    logging.info("%s already holds epoch %d of %d: nothing to train", workdir, initial_epoch,
+  position, state = restore(trainer, ckpt_dir)
+  if position.epoch >= epochs:
+    logging.info("%s already holds epoch %d of %d: nothing to train", workdir, position.epoch,
                  epochs)
-    return None, initial_epoch, 0.0
+    return None, position.epoch, 0.0
+  history_path = os.path.join(workdir, "history.csv")
+  trim_history(history_path, position.epoch)
+  checkpointer = Checkpointer(ckpt_dir, every_steps=checkpoint_steps,
+                              every_minutes=checkpoint_minutes, resume=state)
   callbacks = list(callbacks) + [
       NanGuard(ckpt_dir),
-      Checkpointer(ckpt_dir),
-      keras.callbacks.CSVLogger(os.path.join(workdir, "history.csv"), append=initial_epoch > 0),
+      checkpointer,
+      keras.callbacks.CSVLogger(history_path, append=True),
       keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False),
   ]
+  history = keras.callbacks.History()
+  history.epoch = []
   start = time.time()
-  history = trainer.fit(train_ds, validation_data=val_ds, epochs=epochs,
-                        initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                        callbacks=callbacks, verbose=verbose)
+  for epoch in range(position.epoch, epochs):
+    ds = train_data(epoch) if callable(train_data) else train_data
+    skip = position.step if epoch == position.epoch else 0
+    if skip:
+      ds = ds.skip(skip)
+      logging.info("epoch %d: resuming after its first %d batches", epoch + 1, skip)
+    checkpointer.step_offset = skip
+    one = trainer.fit(ds, validation_data=val_ds, epochs=epoch + 1, initial_epoch=epoch,
+                      steps_per_epoch=(steps_per_epoch - skip) if steps_per_epoch else None,
+                      callbacks=callbacks, verbose=verbose)
+    history.epoch.extend(one.epoch)
+    for key, values in one.history.items():
+      history.history.setdefault(key, []).extend(values)
   elapsed = time.time() - start
-  logging.info("trained epochs %d..%d in %.0f s", initial_epoch + 1, epochs, elapsed)
-  return history, initial_epoch, elapsed
+  logging.info("trained epochs %d..%d in %.0f s", position.epoch + 1, epochs, elapsed)
+  return history, position.epoch, elapsed

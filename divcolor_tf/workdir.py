@@ -22,6 +22,8 @@ import shutil
 
 from absl import logging
 
+from divcolor_tf import atomic
+
 CONFIG = "config.json"
 STATS = "stats.npz"
 ENCODER = "encoder.keras"
@@ -50,6 +52,10 @@ class MissingStageError(FileNotFoundError):
   """A stage's file is missing; the message names it and the command that makes it."""
 
 
+class StageFileError(ValueError):
+  """A stage's file exists but cannot be read (empty, truncated, foreign); one line naming it."""
+
+
 def path(workdir, name):
   return os.path.join(os.fspath(workdir), name)
 
@@ -66,7 +72,7 @@ def require(workdir, *names, config_hint="CONFIG"):
 
 
 def load_keras(workdir, name, trainable=None):
-  """A .keras model of the workdir; ValueError (one line) when it exists but cannot be loaded."""
+  """A .keras model of the workdir; StageFileError (one line) when it exists but cannot be loaded."""
   import keras  # pylint: disable=g-import-not-at-top
   from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top,unused-import  (layers)
   require(workdir, name)
@@ -75,7 +81,7 @@ def load_keras(workdir, name, trainable=None):
     model = keras.models.load_model(file, compile=False)
   except Exception as e:  # pylint: disable=broad-except  (corrupt or foreign file)
     problem = " ".join(str(e).split())[:200]
-    raise ValueError(f"{file}: cannot load ({type(e).__name__}: {problem})") from None
+    raise StageFileError(f"{file}: cannot load ({type(e).__name__}: {problem})") from None
   if trainable is not None:
     model.trainable = trainable
   return model
@@ -88,7 +94,10 @@ def load_config(workdir, subdir=""):
 
 def load_stats(workdir):
   from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
-  return stats_lib.load(path(workdir, STATS))
+  try:
+    return stats_lib.load(path(workdir, STATS))
+  except ValueError as e:  # a broken stats.npz is a broken stage file
+    raise StageFileError(str(e)) from None
 
 
 def load_or_compute_stats(config, workdir, train_paths):
@@ -99,7 +108,7 @@ def load_or_compute_stats(config, workdir, train_paths):
   if config.stats.path:
     stats = stats_lib.load(config.stats.path)
     if not os.path.exists(own):
-      shutil.copyfile(config.stats.path, own)
+      atomic.write_with(lambda temp: shutil.copyfile(config.stats.path, temp), own)
     return stats
   if os.path.exists(own):
     return stats_lib.load(own)

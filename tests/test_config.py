@@ -34,6 +34,14 @@ def test_tiny_twin_has_the_same_schema_and_is_small(path):
 
 
 @pytest.mark.parametrize("path", CONFIGS)
+def test_only_the_tiny_twin_is_a_smoke_test(path):
+  assert config_lib.base_config().smoke_test is False
+  assert config_lib.load(path).smoke_test is False
+  assert config_lib.load(path + ":tiny").smoke_test is True
+  assert config_lib.load(path + ":skip,tiny").smoke_test is True
+
+
+@pytest.mark.parametrize("path", CONFIGS)
 def test_paper_loss_weights_are_the_default(path):
   c = config_lib.load(path)
   assert (c.loss.hist_factor, c.loss.mah_factor, c.loss.grad_factor, c.loss.kl_factor) == (

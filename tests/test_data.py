@@ -1,8 +1,10 @@
 """divcolor_tf.data on real photos, and on broken files made from them."""
 
+import hashlib
 import logging as py_logging
 import os
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -10,6 +12,8 @@ from PIL import Image
 from skimage import color as skcolor
 from skimage import transform
 
+from conftest import console_script
+from conftest import tool_env
 from divcolor_tf import data
 
 
@@ -242,3 +246,111 @@ def test_config_paths_holds_out_a_validation_split(lfw_ci):
   config.data.max_images = 0
   train, val = data.config_paths(config.data)
   assert len(train) + len(val) == 200 and 5 <= len(val) <= 40
+
+
+# File names: any name the OS allows (issue 12 item 4).
+
+# A Latin-1 name (not UTF-8), spaces and non-Latin letters, and a newline (legal on Linux).
+ODD_NAMES = (b"caf\xe9.jpg", "Zoë Ölçü 照片.jpg".encode(), b"line\nbreak.jpg")
+BAD_NAME = b"bad \xff\nname.jpg"  # not UTF-8, with a newline, and no photo inside
+BAD_SHOWN = "bad \\xff\\nname.jpg"  # how messages name it
+
+
+@pytest.fixture
+def odd_folder(tmp_path, faces):
+  """Three real faces copied under ODD_NAMES and a bad file: (folder, {path: the face copied})."""
+  folder = os.fsencode(tmp_path / "odd")
+  os.mkdir(folder)
+  copies = {}
+  for name, face in zip(ODD_NAMES, faces):
+    shutil.copyfile(face, os.path.join(folder, name))
+    copies[os.fsdecode(os.path.join(folder, name))] = face
+  with open(os.path.join(folder, BAD_NAME), "wb") as f:
+    f.write(b"not a photo")
+  return os.fsdecode(folder), copies
+
+
+def test_any_file_name_is_listed_and_split(odd_folder, faces, tmp_path):
+  folder, copies = odd_folder
+  bad = os.path.join(folder, os.fsdecode(BAD_NAME))
+  paths = data.list_images(folder)
+  assert sorted(paths) == sorted(list(copies) + [bad])
+  assert all(isinstance(p, str) for p in paths)
+  assert sorted(map(os.fsencode, paths)) == sorted(
+      os.path.join(os.fsencode(folder), n) for n in ODD_NAMES + (BAD_NAME,))
+  # A list file holding the raw bytes of the names (a newline cannot be listed, so two of them).
+  listing = tmp_path / "list.txt"
+  listing.write_bytes(b"# Latin-1 and UTF-8 names\n" + b"\n".join(
+      os.path.join(b"odd", n) for n in ODD_NAMES[:2]) + b"\n")
+  assert data.list_images(str(listing)) == list(copies)[:2]  # in the list's order
+  assert data.list_images([os.fsencode(p) for p in paths]) == paths
+  binary = tmp_path / "photo.dat"  # a JPEG under another name: NUL bytes, not a list of paths
+  shutil.copyfile(faces[0], binary)
+  with pytest.raises(ValueError, match="not a readable list file"):
+    data.list_images(str(binary))
+  train, val = data.split(paths, 0.5)
+  assert sorted(train + val) == sorted(paths) and not set(train) & set(val)
+  # UTF-8 names keep the split they had (the hash of "seed:folder/file" as UTF-8).
+  old = [p for p in faces
+         if int.from_bytes(hashlib.sha256(
+             f"0:{'/'.join(p.split(os.sep)[-2:])}".encode()).digest()[:8], "big") / 2.0**64 < 0.25]
+  assert data.split(faces, 0.25)[1] == old
+
+
+def test_display_path_is_one_printable_line():
+  assert data.display_path("/photos/Zoë Ölçü 照片.jpg") == "/photos/Zoë Ölçü 照片.jpg"
+  assert data.display_path(os.fsdecode(b"/p/" + BAD_NAME)) == "/p/" + BAD_SHOWN
+  assert data.display_path(b"/p/" + BAD_NAME) == "/p/" + BAD_SHOWN
+  assert data.display_path("a\tb\u2028c\x7f.jpg") == "a\\tb\\u2028c\\x7f.jpg"
+  assert data.display_path("lone \ud800 surrogate") == "lone \\ud800 surrogate"
+
+
+def test_any_file_name_goes_through_the_pipeline_and_a_bad_one_is_named_in_one_line(
+    odd_folder, caplog):
+  folder, copies = odd_folder
+  bad = os.path.join(folder, os.fsdecode(BAD_NAME))
+  skip_log = data.SkipLog()
+  with caplog.at_level(py_logging.WARNING):
+    (batch,) = data.make_dataset(folder, field_size=32, grey_size=32, batch_size=8,
+                                 skip_log=skip_log)
+  fields = dict(zip(map(os.fsdecode, batch["path"].numpy()), batch["colour_field"].numpy()))
+  assert sorted(fields) == sorted(copies)
+  # Each field is its own face's: the same photos read from their LFW paths.
+  (reference,) = data.make_dataset(list(copies.values()), field_size=32, grey_size=32,
+                                   batch_size=8)
+  for path, field in zip(copies, reference["colour_field"].numpy()):
+    np.testing.assert_array_equal(fields[path], field)
+  assert skip_log.count == 1 and list(skip_log.skipped) == [bad]
+  warnings = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+  report = skip_log.report()
+  for line in warnings + [report]:
+    assert "\n" not in line and f"{folder}/{BAD_SHOWN}: not an image" in line, line
+    line.encode("utf-8")  # printable on any UTF-8 stream: no surrogates left
+  assert len(warnings) == 1
+  with pytest.raises(data.ImageError) as error:
+    data.load_rgb(os.fsencode(bad))
+  assert error.value.path == bad and str(error.value).startswith(f"{folder}/{BAD_SHOWN}: ")
+
+
+def test_stats_over_any_file_name_and_the_cli(odd_folder, tmp_path):
+  from divcolor_tf import stats  # pylint: disable=g-import-not-at-top
+  folder, copies = odd_folder
+  settings = {"n_components": 2, "batch_size": 16, "prior_sigma": 0}
+  skip_log = data.SkipLog(warn=False)
+  result = stats.compute(folder, skip_log=skip_log, **settings)
+  reference = stats.compute(list(copies.values()), **settings)
+  assert result.image_count == 3 and skip_log.count == 1
+  np.testing.assert_allclose(result.pca_mean, reference.pca_mean, atol=1e-12)
+  np.testing.assert_array_equal(result.prior_raw, reference.prior_raw)
+
+  out = tmp_path / "stats.npz"
+  done = subprocess.run(console_script("divcolor-stats") + [
+      "--images", folder, "--out", str(out), "--n_components", "2", "--prior_sigma", "0"],
+      capture_output=True, env=tool_env(), timeout=300)
+  stdout, stderr = (done.stdout.decode("utf-8"), done.stderr.decode("utf-8"))  # strict UTF-8
+  assert done.returncode == 0, stderr
+  assert "images: 3" in stdout
+  skipped = [line for line in stdout.splitlines() if line.startswith("skipped:")]
+  assert len(skipped) == 1 and f"{folder}/{BAD_SHOWN}: not an image" in skipped[0], stdout
+  assert len([line for line in stderr.splitlines() if BAD_SHOWN in line]) == 1, stderr
+  np.testing.assert_allclose(stats.load(out).pca_mean, reference.pca_mean, atol=1e-12)

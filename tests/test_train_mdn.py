@@ -215,8 +215,8 @@ def test_cached_features_equal_the_ones_computed_in_the_step(stages, lfw_ci):
   common = dict(field_size=64, grey_size=64, batch_size=3, shuffle=False, seed=0, repeat=False,
                 drop_remainder=False, shuffle_buffer=8, drop_near_grey=True,
                 near_grey_threshold=data.NEAR_GREY_THRESHOLD, skip_log=data.SkipLog())
-  cached = next(iter(train_mdn.cached_feature_dataset(paths, trunk, encoder, **common)))
-  photos = next(iter(train_mdn.photo_dataset(paths, cache=False, **common)))
+  cached = next(iter(train_mdn.cached_feature_dataset(paths, trunk, encoder, **common)(0)))
+  photos = next(iter(train_mdn.photo_dataset(paths, cache=False, **common)(0)))
   computed = train_mdn.frozen_features(photos, trunk, encoder)
   assert cached["grey_features"].shape == (3, 8, 8, 32)
   for key in ("grey_features", "mean", "log_var"):

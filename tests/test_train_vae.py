@@ -88,7 +88,7 @@ def test_checkpointer_refuses_non_finite_weights(tiny_config, small_stats, tmp_p
   trainer.set_weights(weights)
   saver = training.Checkpointer(str(tmp_path))
   saver.set_model(trainer)
-  with pytest.raises(FloatingPointError, match="not finite; checkpoint not written"):
+  with pytest.raises(FloatingPointError, match="non-finite weights; training stopped, checkpoint not"):
     saver.on_epoch_end(0)
   assert not os.listdir(tmp_path)
 

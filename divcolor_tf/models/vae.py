@@ -381,7 +381,8 @@ def sample_z(mean, log_variance, seed=None, truncated=False):
       every replica; reproducible through ``keras.utils.set_random_seed``). A
       ``keras.random.SeedGenerator`` or ``tf.random.Generator`` (create it inside the strategy
       scope): fresh, reproducible noise at every call. An int: stateless noise, the SAME at
-      every call with that int (for tests, not for a training step).
+      every call with that int (for tests, not for a training step). A tensor [2]: stateless
+      noise of that seed (the trainers' per-step seed, ``ObjectiveTrainer.noise_seed``).
     truncated: eps from a normal truncated at 2 standard deviations (authors' code,
       ``tf.truncated_normal``; its variance is 0.774, not 1) instead of N(0, I) (paper).
 
@@ -394,6 +395,9 @@ def sample_z(mean, log_variance, seed=None, truncated=False):
   if seed is None:
     draw = tf.random.truncated_normal if truncated else tf.random.normal
     eps = draw(shape, dtype=mean.dtype)
+  elif tf.is_tensor(seed):
+    draw = tf.random.stateless_truncated_normal if truncated else tf.random.stateless_normal
+    eps = draw(shape, seed=seed, dtype=mean.dtype)
   elif isinstance(seed, tf.random.Generator):
     eps = (seed.truncated_normal if truncated else seed.normal)(shape, dtype=mean.dtype)
   elif isinstance(seed, (int, keras.random.SeedGenerator)) and not isinstance(seed, bool):

@@ -1,0 +1,146 @@
+"""Faults a user meets: a training run killed and resumed, a run gone non-finite, broken stage
+files. Each test drives the installed command lines in fresh processes, as a user would."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+import conftest
+
+TINY = "configs/lfw.py:tiny"
+
+
+def _train_vae(workdir, *overrides):
+  return conftest.start_tool(conftest.console_script("divcolor-train-vae") + [
+      "--config", TINY, "--workdir", str(workdir), "--verbose", "0", *overrides])
+
+
+def _position(workdir):
+  try:
+    with open(os.path.join(workdir, "checkpoints", "state.json")) as f:
+      state = json.load(f)
+  except (OSError, ValueError):  # not written yet, or being replaced
+    return None
+  return state["epoch"], state.get("step", 0)
+
+
+def _weights(workdir):
+  import keras  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  return [w for name in (workdir_lib.ENCODER, workdir_lib.DECODER)
+          for w in keras.models.load_model(os.path.join(workdir, name), compile=False).get_weights()]
+
+
+def _rows(workdir):
+  with open(os.path.join(workdir, "history.csv")) as f:
+    lines = [line.strip().split(",") for line in f if line.strip()]
+  return [dict(zip(lines[0], row)) for row in lines[1:]]
+
+
+@pytest.mark.parametrize("kill_at", [4, 13])  # inside epoch 1 and inside epoch 3 (of 5 steps)
+def test_a_killed_and_resumed_run_ends_where_the_uninterrupted_run_ends(
+    tmp_path, lfw_ci, repo_root, kill_at):
+  """SIGKILL once a checkpoint at global step ``kill_at`` (or later) is on disk, resume with the
+  same command: the final weights and the logged losses equal the uninterrupted run's."""
+  del lfw_ci, repo_root  # the tiny config reads ../shared/data/lfw/ci
+  schedule = ["--config.train.epochs=3", "--config.train.steps_per_epoch=5",
+              "--config.train.checkpoint_steps=1"]
+  steps_per_epoch = 5
+  reference = tmp_path / "uninterrupted"
+  done = conftest.finish_tool(_train_vae(reference, *schedule))
+  assert done.returncode == 0, done.stderr[-2000:]
+
+  resumed = tmp_path / "resumed"
+  process = _train_vae(resumed, *schedule)
+  deadline = time.time() + 240
+  killed_at = None
+  while time.time() < deadline and process.poll() is None:
+    position = _position(resumed)
+    if position and position[0] * steps_per_epoch + position[1] >= kill_at:
+      process.send_signal(signal.SIGKILL)
+      process.wait()
+      killed_at = position
+      break
+    time.sleep(0.02)
+  assert killed_at is not None, "the run ended before it could be killed"
+  assert process.returncode == -signal.SIGKILL
+  again = conftest.finish_tool(_train_vae(resumed, *schedule))
+  assert again.returncode == 0, again.stderr[-2000:]
+
+  for a, b in zip(_weights(reference), _weights(resumed)):
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=f"killed at {killed_at}")
+  rows_a, rows_b = _rows(reference), _rows(resumed)
+  assert [r["epoch"] for r in rows_b] == ["0", "1", "2"], rows_b
+  for row_a, row_b in zip(rows_a, rows_b):
+    for key in ("loss", "hist", "kl", "val_loss"):
+      assert float(row_b[key]) == pytest.approx(float(row_a[key]), rel=1e-5), (key, killed_at)
+
+
+def test_the_nan_stop_is_one_line_and_its_advice_works(tmp_path, lfw_ci):
+  """A good first epoch, then a learning rate that blows the run up: it stops with one line (exit
+  1, no checkpoint of the bad epoch); following the line's advice (a lower rate, same workdir)
+  resumes from the good epoch at the lower rate and finishes."""
+  del lfw_ci
+  workdir = tmp_path / "run"
+  common = ["--config.train.steps_per_epoch=4", "--config.train.optimizer=sgd",
+            "--config.vae.log_variance_limit=5"]
+  first = conftest.finish_tool(_train_vae(
+      workdir, "--config.train.epochs=1", "--config.train.learning_rate=1e-4", *common))
+  assert first.returncode == 0, first.stderr[-2000:]
+  bad = conftest.finish_tool(_train_vae(
+      workdir, "--config.train.epochs=2", "--config.train.learning_rate=1e6", *common))
+  assert bad.returncode == 1, bad.stderr[-2000:]
+  message = [line for line in bad.stderr.splitlines() if line.startswith("divcolor-train-vae:")]
+  assert len(message) == 1 and "non-finite" in message[0], bad.stderr[-2000:]
+  assert "Traceback" not in bad.stderr
+  assert "last good checkpoint: epoch 1" in message[0]
+  assert "Lower train.learning_rate" in message[0]
+  assert _position(workdir) == (1, 0)
+  good = conftest.finish_tool(_train_vae(
+      workdir, "--config.train.epochs=2", "--config.train.learning_rate=1e-4", *common))
+  assert good.returncode == 0, good.stderr[-2000:]
+  assert "epoch 2: learning rate 0.0001" in good.stderr
+  assert all(np.all(np.isfinite(w)) for w in _weights(workdir))
+  assert _position(workdir) == (2, 0)
+
+
+@pytest.mark.parametrize("broken", ["empty", "truncated"])
+def test_a_broken_stage_file_is_one_line(tmp_path, lfw_ci, broken):
+  """evaluate-vae on a workdir whose encoder.keras is 0 bytes or cut short: one line naming the
+  file, exit 1."""
+  del lfw_ci
+  workdir = tmp_path / "run"
+  done = conftest.finish_tool(_train_vae(workdir))
+  assert done.returncode == 0, done.stderr[-2000:]
+  encoder = workdir / "encoder.keras"
+  data = encoder.read_bytes()
+  encoder.write_bytes(b"" if broken == "empty" else data[:len(data) // 2])
+  result = subprocess.run(
+      conftest.console_script("divcolor-evaluate-vae") + ["--workdir", str(workdir)],
+      capture_output=True, text=True, env=conftest.tool_env(), timeout=300)
+  assert result.returncode == 1
+  lines = [line for line in result.stderr.splitlines() if line.startswith("divcolor-evaluate-vae:")]
+  assert len(lines) == 1 and str(encoder) in lines[0], result.stderr[-2000:]
+  assert "Traceback" not in result.stderr
+
+
+def test_statistics_of_too_few_photos_floor_their_zero_variances(lfw_ci, caplog):
+  """10 photos give at most 9 nonzero PCA variances of 20: the other 11 (~1e-15 before) are raised
+  to a floor with a warning naming how many photos L_mah needs, and L_mah stays finite."""
+  from divcolor_tf import data, losses, stats  # pylint: disable=g-import-not-at-top
+  paths = data.list_images(str(lfw_ci))[:10]
+  result = stats.compute(paths, n_components=20, batch_size=10)
+  floor = stats.VARIANCE_FLOOR * result.pca_total_variance
+  assert np.sum(result.pca_variance > 10 * floor) == 9
+  assert np.all(result.pca_variance >= floor * (1 - 1e-12))
+  message = [r.getMessage() for r in caplog.records if "PCA variances are ~0" in r.getMessage()]
+  assert len(message) == 1 and "11 of the 20" in message[0] and "at least 21" in message[0]
+  fields = next(iter(data.make_dataset(paths[:2], grey_size=64, batch_size=2)))["colour_field"]
+  value = losses.mahalanobis_loss(fields[:1], fields[1:], result.pca_components.astype(np.float32),
+                                  result.pca_variance.astype(np.float32))
+  assert np.all(np.isfinite(value.numpy())) and float(value.numpy().max()) < 1e12
