@@ -47,7 +47,6 @@ def main(argv):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data, export  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import photos as photos_lib  # pylint: disable=g-import-not-at-top
 
   if bool(MODEL.value) == bool(CONFIG.value):
     raise app.UsageError("give --model or --config")
@@ -95,8 +94,7 @@ def main(argv):
         start = time.time()
         out = runner(image=image)
         latency.append(time.time() - start)
-        level_errors.append(np.abs(out["colorizations"].astype(int)
-                                   - photos_lib.to_uint8(rgb.numpy())))
+        level_errors.append(np.abs(out["colorizations"].astype(int) - rgb.numpy()))
         ab_errors.append(np.abs(out["ab"] - ab_ref.numpy()))
         weight_errors.append(np.abs(out["weights"] - weights.numpy()).max())
       levels, abs_ = np.concatenate(level_errors), np.concatenate(ab_errors)

@@ -14,8 +14,6 @@ field; grey) and the paper's rows. ``--model`` is a workdir or an export
 (saved_models/divcolor_lfw); ``--json PATH`` also writes the table for scripts.
 """
 
-import json
-import os
 import sys
 
 from absl import app
@@ -40,6 +38,7 @@ PROG = "divcolor-evaluate"
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  from divcolor_tf import atomic  # pylint: disable=g-import-not-at-top
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf import evaluate  # pylint: disable=g-import-not-at-top
@@ -67,11 +66,7 @@ def main(argv):
     record = {"model": FLAGS.model, "images": FLAGS.images or "validation split",
               "count": count, "k": FLAGS.k, "units": "ab/128, 64x64 colour fields",
               "rows": [{"name": name, **values} for name, values in rows]}
-    partial = FLAGS.json + ".partial"
-    with open(partial, "w") as f:
-      json.dump(record, f, indent=2)
-      f.write("\n")
-    os.replace(partial, FLAGS.json)
+    atomic.write_json(FLAGS.json, record, indent=2)
   report = skip_log.report()
   if report:
     print(report)

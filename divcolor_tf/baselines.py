@@ -21,6 +21,7 @@ import os
 from absl import logging
 import numpy as np
 
+from divcolor_tf import atomic
 from divcolor_tf import workdir as workdir_lib
 
 FILE = workdir_lib.BASELINES
@@ -93,10 +94,8 @@ def fit(fields, mean_field, max_k=8, seed=0):
 
 def save(baselines, path):
   """Writes ``baselines`` (a dict of arrays) to ``path`` atomically."""
-  partial = f"{path}.partial"
-  with open(partial, "wb") as f:
+  with atomic.atomic_path(path) as temp, open(temp, "wb") as f:
     np.savez(f, **baselines)
-  os.replace(partial, path)
   return path
 
 

@@ -19,8 +19,9 @@ colorizations and weights in descending order of mixture weight):
                                                                 (ab/128, F = 64);
                                                                 weights: float32 [batch, K]
   colorize_bytes    image_bytes: string [batch] (encoded        png_bytes: string [batch, K]
-                    JPEG/PNG/GIF/BMP; sizes may differ)         (encoded PNGs);
-                                                                weights: float32 [batch, K]
+                    JPEG/PNG/GIF/BMP/WebP, not TIFF; sizes      (encoded PNGs, upright);
+                    may differ; EXIF orientation applied, as    weights: float32 [batch, K]
+                    the CLI does)
   decode            z: float32 [batch, d]                       ab: float32 [batch, F, F, 2]
                     (+skip decoders also: lightness: float32
                     [batch, F, F, 1], L in [0, 100])
@@ -40,9 +41,11 @@ values"); any other name would put raw PNG bytes into the JSON response.
 
 Bad requests: a wrong dtype is refused by the signature itself; a wrong rank or channel count
 (checked at run time with ``EnsureShape``: "... is not compatible with expected shape
-[?,?,?,3]"), an image smaller than :data:`MIN_SIZE` pixels on a side, an empty batch, or bytes
-that are not an encoded image fail with an ``InvalidArgumentError`` whose message names the
-input and the problem (graph asserts), and the model goes on serving the next request.
+[?,?,?,3]"), an image smaller than :data:`MIN_SIZE` pixels on a side, an empty batch, bytes
+that are not an encoded image, TIFF or animated WebP bytes (no TF op decodes them), or a header
+declaring more than the Colorizer's ``max_megapixels`` fail with an ``InvalidArgumentError``
+whose message names the input and the problem (graph asserts), and the model goes on serving the
+next request.
 
 Keras 3 models held in a plain ``tf.Module`` and saved with ``tf.saved_model.save`` load with
 ``tf.saved_model.load`` but not with the session-based loader that TF Serving and
@@ -73,8 +76,10 @@ import tempfile
 from absl import logging
 import tensorflow as tf
 
+from divcolor_tf import atomic
 from divcolor_tf import colorize
 from divcolor_tf import config as config_lib
+from divcolor_tf import exif
 from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf.models import vae
 
@@ -88,6 +93,7 @@ OPTIONAL_SIGNATURES = ("encode",)  # when the Colorizer has the VAE encoder
 TFLITE_SETTINGS = {"antialias": False}  # builtin ops only (module docstring); gamut is kept
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_HEADER_BYTES = 32  # the bytes of an encoded photo read for its format and its declared size
 
 
 def as_colorizer(colorizer_or_workdir, **settings):
@@ -102,16 +108,54 @@ def as_colorizer(colorizer_or_workdir, **settings):
     c = colorizer_or_workdir
     if all(getattr(c, key) == value for key, value in settings.items()):
       return c
-    kwargs = {"gamut": c.gamut, "antialias": c.antialias, "encoder": c.encoder, **settings}
+    kwargs = {"gamut": c.gamut, "antialias": c.antialias, "encoder": c.encoder,
+              "max_megapixels": c.max_megapixels, **settings}
     rebuilt = colorize.Colorizer(c.trunk, c.mdn, c.decoder, c.config, **kwargs)
     rebuilt.workdir = c.workdir
     return rebuilt
   return colorize.Colorizer.load(colorizer_or_workdir, **settings)
 
 
-def to_uint8(rgb):
-  """float sRGB in [0, 1] -> uint8, rounded half to even (as ``photos.to_uint8``)."""
-  return tf.cast(tf.round(tf.clip_by_value(rgb * 255.0, 0.0, 255.0)), tf.uint8)
+def _header(encoded):
+  """The first _HEADER_BYTES bytes of ``encoded`` as int64 [_HEADER_BYTES] (zeros past its end)."""
+  head = tf.strings.join([tf.strings.substr(encoded, 0, _HEADER_BYTES), b"\0" * _HEADER_BYTES])
+  return tf.cast(tf.io.decode_raw(tf.strings.substr(head, 0, _HEADER_BYTES), tf.uint8), tf.int64)
+
+
+def _uint(header, start, n, little):
+  """The unsigned integer in header bytes [start, start + n), little- or big-endian."""
+  weights = [256**i for i in range(n)]
+  return tf.reduce_sum(header[start:start + n]
+                       * tf.constant(weights if little else weights[::-1], tf.int64))
+
+
+def _starts(header, start, magic):
+  """Whether header bytes [start, start + len(magic)) are ``magic``."""
+  return tf.reduce_all(tf.equal(header[start:start + len(magic)],
+                                tf.constant(tuple(magic), tf.int64)))
+
+
+def _declared_size(encoded, header, is_jpeg):
+  """[height, width] (int64) the header of a JPEG, PNG, GIF, BMP or WebP declares; [0, 0] for
+  other bytes. Read before decoding, so that a small file claiming a huge image (a decompression
+  bomb) is refused before its pixels are allocated."""
+  png = tf.stack([_uint(header, 20, 4, False), _uint(header, 16, 4, False)])  # IHDR
+  gif = tf.stack([_uint(header, 8, 2, True), _uint(header, 6, 2, True)])  # logical screen
+  bmp = tf.stack([_uint(header, 22, 4, True), _uint(header, 18, 4, True)])  # BITMAPINFOHEADER
+  bmp = tf.abs(tf.where(bmp >= 2**31, bmp - 2**32, bmp))  # signed; a negative height: top-down
+  vp8x = tf.stack([_uint(header, 27, 3, True), _uint(header, 24, 3, True)]) + 1  # canvas
+  bits = _uint(header, 21, 4, True)  # VP8L: 14 bits width - 1, then 14 bits height - 1
+  vp8l = tf.stack([bits // 2**14 % 2**14, bits % 2**14]) + 1
+  vp8 = tf.stack([_uint(header, 28, 2, True), _uint(header, 26, 2, True)]) % 2**14  # key frame
+  webp = tf.where(_starts(header, 12, b"VP8X"), vp8x,
+                  tf.where(_starts(header, 12, b"VP8L"), vp8l, vp8))
+  size = tf.zeros([2], tf.int64)
+  for kind, declared in ((_starts(header, 0, _PNG_MAGIC), png), (_starts(header, 0, b"GIF"), gif),
+                         (_starts(header, 0, b"BM"), bmp),
+                         (_starts(header, 0, b"RIFF") & _starts(header, 8, b"WEBP"), webp)):
+    size = tf.where(kind, declared, size)
+  return tf.cond(is_jpeg, lambda: tf.cast(tf.io.extract_jpeg_shape(encoded)[:2], tf.int64),
+                 lambda: size)
 
 
 def _checked_image(image, name="image"):
@@ -140,25 +184,54 @@ class _Endpoints:
 
   def colorize(self, image):
     """uint8 [B, H, W, 3] -> {colorizations, ab, weights}: all K = M means, descending."""
-    rgb = tf.cast(_checked_image(image), tf.float32) / 255.0
-    out_rgb, ab, weights = self.c.colorize_tensor(rgb, k=self.k)
-    return {"colorizations": to_uint8(out_rgb), "ab": ab, "weights": weights}
+    colorizations, ab, weights = self.c.colorize_tensor(_checked_image(image), k=self.k)
+    return {"colorizations": colorizations, "ab": ab, "weights": weights}
 
   def colorize_bytes(self, image_bytes):
-    """string [B] -> {png_bytes: string [B, K], weights [B, K]}; photos may differ in size."""
+    """string [B] -> {png_bytes: string [B, K], weights [B, K]}; photos may differ in size.
+
+    Each photo is turned upright by its EXIF orientation (:mod:`divcolor_tf.exif`, graph ops),
+    as the command line's Pillow decoding does, so a phone photo is not colorized sideways.
+    JPEG, PNG, GIF, BMP and still WebP decode in TF ops; TIFF and animated WebP do not (TF has
+    no TIFF decoder, and its WebP decoder fails on, or garbles, animations): they are refused
+    with a message saying so, as is a photo whose header declares more pixels than the
+    Colorizer's ``max_megapixels``, before it is decoded.
+    """
+    max_pixels = (self.c.max_megapixels or 0) * 1e6
 
     def one(encoded):
-      head = tf.strings.substr(encoded, 0, 8)
+      header = _header(encoded)
+      is_jpeg = tf.io.is_jpeg(encoded)
+      webp = _starts(header, 0, b"RIFF") & _starts(header, 8, b"WEBP")
+      tiff = _starts(header, 0, b"II*\0") | _starts(header, 0, b"MM\0*")
+      animated = webp & _starts(header, 12, b"VP8X") & tf.equal(header[20] // 2 % 2, 1)
       known = tf.reduce_any(tf.stack([
-          tf.io.is_jpeg(encoded),
-          tf.equal(head, _PNG_MAGIC),
-          tf.equal(tf.strings.substr(head, 0, 3), b"GIF"),
-          tf.equal(tf.strings.substr(head, 0, 2), b"BM")]))
-      check = tf.debugging.Assert(
-          known, ["image_bytes: not an encoded JPEG, PNG, GIF or BMP image"])
-      with tf.control_dependencies([check]):
+          is_jpeg, _starts(header, 0, _PNG_MAGIC), _starts(header, 0, b"GIF"),
+          _starts(header, 0, b"BM"), webp, tiff]))
+      checks = [
+          tf.debugging.Assert(
+              known, ["image_bytes: not an encoded JPEG, PNG, GIF, BMP or WebP image"]),
+          tf.debugging.Assert(
+              ~tiff, ["image_bytes: a TIFF image, which the serving graph cannot decode (TF has "
+                      "no TIFF decoder); send it as PNG or JPEG, or its decoded pixels to "
+                      "serving_default"]),
+          tf.debugging.Assert(
+              ~animated, ["image_bytes: an animated WebP, which the serving graph cannot decode; "
+                          "send its first frame as PNG or JPEG, or its decoded pixels to "
+                          "serving_default"]),
+      ]
+      with tf.control_dependencies(checks):
+        declared = _declared_size(encoded, header, is_jpeg)
+      if max_pixels:
+        checks = [tf.debugging.Assert(
+            tf.cast(declared[0] * declared[1], tf.float64) <= max_pixels,
+            [f"image_bytes: over the limit of {self.c.max_megapixels:g} megapixels (the "
+             "exported Colorizer's max_megapixels); the header declares height, width",
+             declared])]
+      with tf.control_dependencies(checks):
         image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
-      image = tf.ensure_shape(image, [None, None, 3])
+      image = exif.apply_orientation(tf.ensure_shape(image, [None, None, 3]),
+                                     exif.exif_orientation(encoded))
       out = self.colorize(_checked_image(image[None], "image_bytes")[0][None])
       pngs = tf.stack([tf.io.encode_png(out["colorizations"][0, i]) for i in range(self.k)])
       return pngs, out["weights"][0]
@@ -185,8 +258,7 @@ class _Endpoints:
 
   def mixture(self, image):
     """uint8 [B, H, W, 3] -> {means [B, M, d], weights [B, M]} in component order."""
-    rgb = tf.cast(_checked_image(image), tf.float32) / 255.0
-    lightness = self.c.lightness(rgb)
+    lightness = self.c.lightness(_checked_image(image))
     grey = self.c.squash(lightness, self.c.grey_size)
     means, logits = self.c.mixture(grey)
     return {"means": means, "weights": tf.cast(mdn_lib.mixture_weights(logits), tf.float32)}
@@ -294,9 +366,7 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
     with open(os.path.join(extra, "export.json"), "w") as f:
       json.dump(export_metadata(colorizer), f, indent=2, sort_keys=True)
       f.write("\n")
-    if os.path.exists(target):
-      shutil.rmtree(target)
-    os.rename(partial, target)
+    atomic.publish_dir(partial, target, overwrite=overwrite)  # exclusive unless overwrite
   finally:
     if os.path.exists(partial):
       shutil.rmtree(partial, ignore_errors=True)
@@ -398,8 +468,7 @@ def export_tflite(colorizer_or_workdir, out_path, quantization="fp32", size=256,
       raise ValueError(f"{out_path}: TFLite conversion failed ({type(e).__name__}: "
                        f"{problem})") from None
   os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-  with open(out_path, "wb") as f:
-    f.write(flatbuffer)
+  atomic.write_bytes(out_path, flatbuffer)
   info = {"path": out_path, "bytes": len(flatbuffer), "part": part,
           "quantization": quantization, "size": int(size) if part == "pipeline" else None,
           "gamut": colorizer.gamut, "antialias": colorizer.antialias}

@@ -7,12 +7,12 @@ same z from a workdir and from its export) and the same join with the photo's ow
 :func:`colorize.load` picks this class for a SavedModel directory.
 """
 
+import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from divcolor_tf import color
 from divcolor_tf import colorize
 from divcolor_tf import photos
 from divcolor_tf.models import mdn as mdn_lib
@@ -32,14 +32,20 @@ def saved_model_dir(path):
 class SavedModelColorizer:
   """:meth:`Colorizer.colorize` over an exported SavedModel's signatures (``divcolor_tf.export``).
 
-  Top-k comes from ``serving_default`` (all M colorizations, ordered by weight; the first k are
-  kept). Samples draw z from the ``mixture`` signature's means and weights with
-  ``mdn.sample_mixture`` (sigma^2 from the exported config) and decode them with
-  ``decode``; the colour fields are joined with the photo's own L by
-  :func:`colorize.join_lightness`, as in the in-memory pipeline.
+  The mixture comes from the ``grey_mixture`` signature (older exports: ``mixture``); top-k takes
+  its k means of highest weight, samples draw z with ``mdn.sample_mixture`` (sigma^2 from the
+  exported config); the ``decode`` signature decodes them, and the colour fields are joined with
+  the photo's own L by :func:`colorize.join_lightness` in this process, as in the in-memory
+  pipeline (and as ``serving_default`` does). So only the k colorizations asked for are made at
+  full resolution, not all M, and an export made before the strip-wise join is as fast.
   """
 
-  def __init__(self, path, gamut="chroma"):
+  def __init__(self, path, gamut=None, max_megapixels=None):
+    """Args:
+      path: the SavedModel's version directory.
+      gamut: "chroma" or "clip" (None: the export's, from assets.extra/export.json).
+      max_megapixels: the pixel budget (``Colorizer``'s; None: ``colorize.MAX_MEGAPIXELS``).
+    """
     self.path = path
     try:
       self.module = tf.saved_model.load(path)
@@ -51,7 +57,13 @@ class SavedModelColorizer:
       problem = " ".join(str(e).split())[:200]
       raise ValueError(f"{path}: not a divcolor SavedModel ({type(e).__name__}: {problem})") \
           from None
-    self.gamut = gamut
+    self.max_megapixels = colorize.megapixel_budget(max_megapixels)
+    metadata = {}
+    if os.path.isfile(os.path.join(path, "assets.extra", "export.json")):
+      with open(os.path.join(path, "assets.extra", "export.json")) as f:
+        metadata = json.load(f)
+    self.gamut = gamut or metadata.get("gamut", "chroma")
+    self.antialias = bool(metadata.get("antialias", True))
     means = self._mixture.structured_outputs["means"].shape
     self.num_components, self.latent_dim = int(means[1]), int(means[2])
     self.config = {}
@@ -69,6 +81,21 @@ class SavedModelColorizer:
     self._encode = signatures.get("encode")
     self.grey_size = (int(self._grey_mixture.structured_input_signature[1]["grey"].shape[1])
                       if self._grey_mixture is not None else None)
+    # The full-resolution steps, traced once for any photo size (as in the export's signatures).
+    self._prepare = tf.function(self._lightness_and_squashes, input_signature=[
+        tf.TensorSpec([None, None, None, 3], tf.uint8)])
+    self._join = tf.function(
+        lambda lightness, ab: colorize.join_lightness(lightness, ab, self.gamut),
+        input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32),
+                         tf.TensorSpec([None, None, None, None, 2], tf.float32)])
+
+  def _lightness_and_squashes(self, rgb8):
+    """uint8 [B, H, W, 3] -> (L [B, H, W, 1], L at the colour field's size, at the grey size)."""
+    lightness = colorize.photo_lightness(rgb8)
+    field = colorize.squash(lightness, self.field_size, self.antialias)
+    if self.grey_size is None:  # an export without grey_mixture: the mixture signature squashes
+      return lightness, field, field
+    return lightness, field, colorize.squash(lightness, self.grey_size, self.antialias)
 
   def mixture(self, grey):
     """As :meth:`Colorizer.mixture`: grey L [B, S, S, 1] -> (means [B, M, d], log-weights
@@ -102,26 +129,27 @@ class SavedModelColorizer:
     single, batch, k, samples, seed = colorize.colorize_arguments(self, images, k, samples, seed)
     results = []
     for i, image in enumerate(batch):
-      rgb8 = photos.to_uint8(photos.as_float_rgb(image, f"image {i}"))[None]
+      rgb8 = colorize.checked_rgb(image, f"image {i}", self.max_megapixels)
+      if rgb8.dtype != np.uint8:  # the signatures take uint8
+        rgb8 = photos.to_uint8(rgb8)
+      rgb8 = tf.constant(rgb8[None])
+      lightness, field_l, grey = self._prepare(rgb8)
+      if self._grey_mixture is not None:
+        mixture = self._grey_mixture(grey=grey)
+      else:
+        mixture = self._mixture(image=rgb8)
+      means, weights = mixture["means"], mixture["weights"]
       if samples is None:
-        out = self._serve(image=tf.constant(rgb8))
-        mixture = self._mixture(image=tf.constant(rgb8))
-        order = np.argsort(-mixture["weights"].numpy()[0], kind="stable")[:int(k)]
-        results.append(colorize.Colorization(
-            colorizations=out["colorizations"].numpy()[0, :k], ab=out["ab"].numpy()[0, :k],
-            weights=out["weights"].numpy()[0, :k], z=mixture["means"].numpy()[0, order],
-            components=order.astype(np.int64)))
-        continue
-      mixture = self._mixture(image=tf.constant(rgb8))
-      z, weights, components = mdn_lib.sample_mixture(
-          mixture["means"], tf.math.log(tf.maximum(mixture["weights"], 1e-30)), int(samples),
-          colorize.photo_seed(seed, i), self.variance)
-      lightness = color.rgb_to_lab(tf.constant(rgb8, tf.float32) / 255.0)[..., :1]
-      field_l = tf.image.resize(lightness, [self.field_size] * 2, antialias=True)
+        order = np.argsort(-weights.numpy()[0], kind="stable")[:k]
+        z = tf.gather(means, order, axis=1)
+        weights, components = tf.gather(weights, order, axis=1), order[None].astype(np.int64)
+      else:
+        z, weights, components = mdn_lib.sample_mixture(
+            means, tf.math.log(tf.maximum(weights, 1e-30)), int(samples),
+            colorize.photo_seed(seed, i), self.variance)
       ab = self.decode(z, field_l)
-      rgb = colorize.join_lightness(lightness, ab, self.gamut)
       results.append(colorize.Colorization(
-          colorizations=photos.to_uint8(rgb[0].numpy()), ab=ab[0].numpy(),
+          colorizations=self._join(lightness, ab)[0].numpy(), ab=ab[0].numpy(),
           weights=weights[0].numpy(), z=z[0].numpy(),
-          components=components[0].numpy().astype(np.int64)))
+          components=np.asarray(components[0]).astype(np.int64)))
     return results[0] if single else results

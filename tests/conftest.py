@@ -46,6 +46,22 @@ def repo_root():
 
 
 @pytest.fixture(scope="module")
+def tiny_config(repo_root, lfw_ci):
+  """The tiny test twin of configs/lfw.py, trained on ../shared/data/lfw/ci (a module may
+  override it, e.g. with photos of its own)."""
+  import tiny_models  # pylint: disable=g-import-not-at-top
+  return tiny_models.tiny_config(repo_root, lfw_ci)
+
+
+@pytest.fixture(scope="module")
+def colorizer(tiny_config):
+  """A Colorizer over freshly built (untrained) tiny networks of ``tiny_config``."""
+  import tiny_models  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
+  return colorize.Colorizer(*tiny_models.build(tiny_config), tiny_config)
+
+
+@pytest.fixture(scope="module")
 def small_stats(lfw_ci):
   """Colour statistics (20 components) of 32 LFW CI faces: enough for tiny trainers."""
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top

@@ -34,6 +34,7 @@ import os
 import keras
 import numpy as np
 
+from divcolor_tf import atomic
 from divcolor_tf.models import features
 
 
@@ -84,7 +85,8 @@ def zhang_weights(model):
 
 def save_zhang_weights(model, npz_path):
   """Writes :func:`zhang_weights` to ``npz_path`` (np.savez); returns the path."""
-  np.savez(npz_path, **zhang_weights(model))
+  with atomic.atomic_path(npz_path) as temp, open(temp, "wb") as f:
+    np.savez(f, **zhang_weights(model))
   return npz_path
 
 

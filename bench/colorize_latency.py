@@ -1,0 +1,236 @@
+r"""Latency and peak memory of colorizing one photo, at a small and a full-resolution size.
+
+  python bench/colorize_latency.py --model workdirs/lfw_skip
+  python bench/colorize_latency.py --model workdirs/lfw_skip --sizes 4000x3000 --repeat 1
+
+--model is a trained model directory (workdirs/lfw_skip, not in git, holds the bundled model's
+Keras files on the development machine); it is exported now to a temporary SavedModel, so
+serving_default is this code's. A real photo (--photo, default the first of
+../shared/data/church_demo, 256x256) is resized with Pillow (bicubic) to each --sizes. Each
+(size, path) runs in its own process, so that its peak RSS (VmHWM) is its own; each process warms
+up on a 64x64 photo first (tracing), then times --repeat calls (the median is printed). Paths:
+
+  * serving_default: the export's signature (uint8 image -> all M = 8 colorizations), beside a
+    do-nothing SavedModel of the same signature (zeros of the same shapes) loaded in the same
+    process: the ratio is the figure (the do-nothing is the floor of moving the pixels).
+  * Colorizer.colorize(k=8): the Python API over the Keras models (divcolor-colorize's path for a
+    model directory, minus writing the files), beside the same do-nothing serving_default.
+  * SavedModelColorizer.colorize(k=8): the Python API over the export (divcolor-colorize's path
+    for a SavedModel, minus the files).
+  * networks alone (printed once: their inputs are 96x96 and 64x64 whatever the photo's size):
+    features + MDN + the 8 decodes, batched (Colorizer.colour_fields on the squashed L).
+  * divcolor-colorize --k 5 on the export (--cli): the whole command, model loading and PNG
+    writing included; time and peak RSS of the child process.
+
+The CPU may be shared (a training job): the 1-minute load average is printed with the figures.
+Not a test: figures go in the notes.
+
+Printed on the 2-core development machine while two training jobs shared its CPU (load average
+3.3-3.8; figures as measured, the do-nothing's the noisiest), for ``--sizes 4000x3000 --repeat 1``:
+
+  4000x3000  serving_default (8 outputs)      7210 ms      826 ms      9x  1.84 GB (0.83 GB; 90 B)
+  4000x3000  Colorizer.colorize k=8           7282 ms      262 ms     28x  1.77 GB (0.79 GB; 87 B)
+  4000x3000  networks alone (batched)          177 ms
+  4000x3000  SavedModelColorizer k=8          7140 ms      655 ms     11x  1.84 GB (0.83 GB; 90 B)
+  4000x3000  divcolor-colorize --k 5 (all)     22.9 s                      1.53 GB
+
+Before the strip-wise join (the same math on whole-photo float tensors), as measured in the issue
+on this machine: serving_default 39 s vs 0.38 s (103x), divcolor-colorize --k 5 88 s and 5.8 GB
+peak RSS (~400 bytes per input pixel); 256x256: 292 ms vs 3 ms.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+MODEL = flags.DEFINE_string("model", "workdirs/lfw_skip", "A trained model directory.")
+PHOTO = flags.DEFINE_string("photo", "", "The photo (default: the first of "
+                            "../shared/data/church_demo).")
+SIZES = flags.DEFINE_list("sizes", ["256x256", "4000x3000"], "WIDTHxHEIGHT sizes.")
+REPEAT = flags.DEFINE_integer("repeat", 3, "Timed calls per measurement (median printed).")
+CLI = flags.DEFINE_bool("cli", True, "Also time divcolor-colorize --k 5 at each size.")
+K = 8
+# Internal: one measurement in a child process.
+_CHILD = flags.DEFINE_string("child", None, "internal: serving | colorizer | saved_model")
+_SAVED_MODEL = flags.DEFINE_string("saved_model", None, "internal: the temporary export")
+_IMAGE = flags.DEFINE_string("image", None, "internal: the resized photo (.npy)")
+_NETWORKS = flags.DEFINE_bool("networks", False, "internal: also time the networks")
+
+PATHS = ("serving", "colorizer", "saved_model")
+LABELS = {"serving": "serving_default (8 outputs)", "colorizer": "Colorizer.colorize k=8",
+          "saved_model": "SavedModelColorizer k=8", "networks": "networks alone (batched)"}
+
+
+def _status(field):
+  """A /proc/self/status figure in bytes (VmHWM: peak RSS, VmRSS: now)."""
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith(field + ":"):
+        return int(line.split()[1]) * 1024
+  return 0
+
+
+def _median_seconds(fn, repeat):
+  times = []
+  for _ in range(repeat):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def _do_nothing(tmp, k, field_size):
+  """A SavedModel with serving_default's signature that returns zeros of its output shapes."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  class DoNothing(tf.Module):
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="image")])
+    def serve(self, image):
+      shape = tf.shape(image)
+      b, h, w = shape[0], shape[1], shape[2]
+      return {"colorizations": tf.zeros(tf.stack([b, k, h, w, 3]), tf.uint8),
+              "ab": tf.zeros(tf.stack([b, k, field_size, field_size, 2])),
+              "weights": tf.zeros(tf.stack([b, k]))}
+
+  module = DoNothing()
+  path = os.path.join(tmp, "do_nothing")
+  tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+  return tf.saved_model.load(path).signatures["serving_default"]
+
+
+def child():
+  """One (size, path) measurement; prints RESULT <json>."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
+
+  photo = np.load(_IMAGE.value)
+  warm = photo[:64, :64]
+  result = {}
+  with tempfile.TemporaryDirectory() as tmp:
+    nothing = _do_nothing(tmp, K, 64)
+    nothing(image=tf.constant(warm[None]))
+    if _CHILD.value == "serving":
+      serve = tf.saved_model.load(_SAVED_MODEL.value).signatures["serving_default"]
+      run = lambda: serve(image=tf.constant(photo[None]))["colorizations"].numpy()
+      run_warm = lambda: serve(image=tf.constant(warm[None]))
+    else:
+      colorizer = (colorize.Colorizer.load(MODEL.value, max_megapixels=0)
+                   if _CHILD.value == "colorizer"
+                   else colorize.load(_SAVED_MODEL.value, max_megapixels=0))
+      run = lambda: colorizer.colorize(photo, k=K)
+      run_warm = lambda: colorizer.colorize(warm, k=K)
+    run_warm()
+    result["rss_before"] = _status("VmRSS")
+    result["nothing"] = _median_seconds(
+        lambda: nothing(image=tf.constant(photo[None]))["colorizations"].numpy(), REPEAT.value)
+    result["seconds"] = _median_seconds(run, REPEAT.value)
+    result["peak"] = _status("VmHWM")
+    if _NETWORKS.value:
+      c = colorize.Colorizer.load(MODEL.value)
+      lightness = c.lightness(photo[None])
+      grey, field = c.squash(lightness, c.grey_size), c.squash(lightness, c.field_size)
+      forward = tf.function(lambda g, f: c.colour_fields(g, f, K)["ab"])
+      forward(grey, field)
+      result["networks"] = _median_seconds(lambda: forward(grey, field).numpy(),
+                                           max(REPEAT.value, 5))
+  print("RESULT " + json.dumps(result), flush=True)
+
+
+def _run_child(args):
+  out = subprocess.run([sys.executable, os.path.abspath(__file__)] + args, capture_output=True,
+                       text=True)
+  lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+  if out.returncode != 0 or not lines:
+    raise RuntimeError(f"child {args} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+  return json.loads(lines[-1][len("RESULT "):])
+
+
+def _cli(saved_model, png, tmp):
+  """divcolor-colorize --k 5 on one photo: (seconds, peak RSS of the child in bytes)."""
+  script = os.path.join(os.path.dirname(sys.executable), "divcolor-colorize")
+  command = ([script] if os.path.exists(script) else
+             [sys.executable, "-m", "divcolor_tf.bin.colorize"])
+  out_dir = tempfile.mkdtemp(dir=tmp)
+  start = time.perf_counter()
+  process = subprocess.Popen(command + ["--model", saved_model, "--input", png, "--output",
+                                        out_dir, "--k", "5", "--max_megapixels", "0"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  _, _, usage = os.wait4(process.pid, 0)
+  seconds = time.perf_counter() - start
+  stderr = process.stderr.read()
+  if not os.listdir(out_dir):
+    raise RuntimeError(f"divcolor-colorize wrote nothing:\n{stderr[-3000:]}")
+  return seconds, usage.ru_maxrss * 1024
+
+
+def _gb(n):
+  return f"{n / 2**30:.2f} GB"
+
+
+def _ms(seconds):
+  return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  if _CHILD.value:
+    child()
+    return
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import export  # pylint: disable=g-import-not-at-top
+
+  photo_path = PHOTO.value or sorted(data.list_images("../shared/data/church_demo"))[0]
+  photo = Image.open(photo_path).convert("RGB")
+  sizes = [tuple(int(v) for v in size.lower().split("x")) for size in SIZES.value]
+  print(f"photo {photo_path} ({photo.size[0]}x{photo.size[1]}), resized (Pillow bicubic) to "
+        f"{', '.join(SIZES.value)}; model {MODEL.value}; {os.cpu_count()} cores; "
+        f"load average {os.getloadavg()[0]:.1f}; median of {REPEAT.value}", flush=True)
+  with tempfile.TemporaryDirectory() as tmp:
+    start = time.perf_counter()
+    saved_model = export.export_saved_model(MODEL.value, os.path.join(tmp, "sm"))
+    print(f"exported to a temporary SavedModel in {time.perf_counter() - start:.0f} s", flush=True)
+    print(f"{'size':>10s}  {'path':30s} {'time':>9s} {'do-nothing':>11s} {'ratio':>7s}  "
+          "peak RSS (before the photo; per input pixel)")
+    for index, (width, height) in enumerate(sizes):
+      image = np.asarray(photo.resize((width, height), Image.BICUBIC))
+      npy = os.path.join(tmp, f"photo_{width}x{height}.npy")
+      png = os.path.join(tmp, f"photo_{width}x{height}.png")
+      np.save(npy, image)
+      Image.fromarray(image).save(png)
+      pixels = width * height
+      for path in PATHS:
+        networks = path == "colorizer" and index == 0
+        r = _run_child(["--child", path, "--image", npy, "--saved_model", saved_model, "--model",
+                        MODEL.value, "--repeat", str(REPEAT.value)]
+                       + (["--networks"] if networks else []))
+        per_pixel = (r["peak"] - r["rss_before"]) / pixels
+        print(f"{width:>5d}x{height:<5d} {LABELS[path]:30s} {_ms(r['seconds']):>9s} "
+              f"{_ms(r['nothing']):>11s} {r['seconds'] / r['nothing']:6.0f}x  "
+              f"{_gb(r['peak'])} ({_gb(r['rss_before'])}; {per_pixel:.0f} B)", flush=True)
+        if networks:
+          print(f"{width:>5d}x{height:<5d} {LABELS['networks']:30s} {_ms(r['networks']):>9s}",
+                flush=True)
+      if CLI.value:
+        seconds, peak = _cli(saved_model, png, tmp)
+        print(f"{width:>5d}x{height:<5d} {'divcolor-colorize --k 5 (all)':30s} {_ms(seconds):>9s} "
+              f"{'':>11s} {'':>7s}  {_gb(peak)}", flush=True)
+  print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+  app.run(main)

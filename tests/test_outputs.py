@@ -1,0 +1,350 @@
+"""Nothing lost, nothing corrupt: atomic files (divcolor_tf.atomic) and divcolor-colorize's sets
+(divcolor_tf.outputs): resuming with --skip_existing, names that differ only by extension, a
+SIGKILLed run, and two runs racing into one folder.
+
+The models are the tiny untrained ones of test_colorize (tests/tiny_models.py); the photos are
+real LFW faces.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import console_script
+from conftest import finish_tool
+from conftest import start_tool
+from conftest import tool_env
+import tiny_models
+from divcolor_tf import atomic
+from divcolor_tf import colorize
+from divcolor_tf import data
+from divcolor_tf import outputs
+
+PROG = "divcolor-colorize"
+
+
+@pytest.fixture(scope="module")
+def tiny_config(repo_root, lfw_ci):
+  return tiny_models.tiny_config(repo_root, lfw_ci)
+
+
+@pytest.fixture(scope="module")
+def models(tiny_config):
+  return tiny_models.build(tiny_config)
+
+
+@pytest.fixture(scope="module")
+def colorizer(models, tiny_config):
+  return colorize.Colorizer(*models, tiny_config)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, models, tiny_config, lfw_ci):
+  return tiny_models.write_model_dir(tmp_path_factory.mktemp("model"), models, tiny_config,
+                                     lfw_ci)
+
+
+@pytest.fixture(scope="module")
+def faces(lfw_ci):
+  """Real LFW faces (250x250 JPEGs), one per identity."""
+  return [sorted(folder.glob("*.jpg"))[0] for folder in sorted(lfw_ci.iterdir())
+          if folder.is_dir() and list(folder.glob("*.jpg"))]
+
+
+def _photo_folder(path, faces, count):
+  path.mkdir()
+  for i, face in enumerate(faces[:count]):
+    shutil.copy(face, path / f"p{i:02d}.jpg")
+  return path
+
+
+def _visible(folder):
+  return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _temps(folder):
+  return sorted(p for p in folder.rglob(f"{atomic.TEMP_PREFIX}*"))
+
+
+def _snapshot(folder):
+  return {p.name: p.read_bytes() for p in _visible(folder)}
+
+
+def _errors(stderr):
+  return [line for line in stderr.splitlines() if line.startswith(f"{PROG}:")]
+
+
+# divcolor_tf.atomic.
+
+def test_an_atomic_write_that_raises_midway_leaves_no_partial_file(tmp_path):
+  final = tmp_path / "report.json"
+
+  def half_then_fail(temp):
+    with open(temp, "wb") as f:
+      f.write(b'{"half": ')
+    raise RuntimeError("writer died")
+
+  with pytest.raises(RuntimeError, match="writer died"):
+    atomic.write_with(half_then_fail, final)
+  assert not os.listdir(tmp_path)  # neither the final name nor the temporary one
+  atomic.write_json(final, {"rows": [1, 2]}, indent=2)
+  before = final.read_bytes()
+  with pytest.raises(RuntimeError, match="writer died"):
+    atomic.write_with(half_then_fail, final)
+  assert final.read_bytes() == before and os.listdir(tmp_path) == ["report.json"]
+  # A temporary name keeps the final name's suffix (Keras insists on .keras / .weights.h5), in
+  # the final name's folder.
+  with atomic.atomic_path(tmp_path / "m.weights.h5") as temp:
+    assert temp.endswith("m.weights.h5") and os.path.dirname(temp) == str(tmp_path)
+    assert os.path.basename(temp).startswith(atomic.TEMP_PREFIX)
+    with open(temp, "wb") as f:
+      f.write(b"weights")
+  assert (tmp_path / "m.weights.h5").read_bytes() == b"weights"
+  assert sorted(os.listdir(tmp_path)) == ["m.weights.h5", "report.json"]
+
+
+def test_a_racing_exclusive_create_gets_file_exists(tmp_path):
+  final = tmp_path / "p_1.png"
+  first_writer = atomic.atomic_path(final, exclusive=True)
+  second_writer = atomic.atomic_path(final, exclusive=True)
+  for temp, payload in ((first_writer.__enter__(), b"first"),
+                        (second_writer.__enter__(), b"second")):
+    with open(temp, "wb") as f:
+      f.write(payload)
+  first_writer.__exit__(None, None, None)  # the first to finish creates the file ...
+  with pytest.raises(FileExistsError) as error:
+    second_writer.__exit__(None, None, None)  # ... the second is refused, and cleans up
+  assert str(error.value) == f"{final}: exists" and error.value.filename == str(final)
+  assert final.read_bytes() == b"first"
+  assert os.listdir(tmp_path) == ["p_1.png"]
+
+  # Eight processes racing for one name: exactly one wins, its bytes whole, the others refused.
+  race = tmp_path / "race"
+  race.mkdir()
+  go = race / "go"
+  script = ("import os, sys, time\nfrom divcolor_tf import atomic\n"
+            "while not os.path.exists(sys.argv[1]): time.sleep(0.001)\n"
+            "try:\n  atomic.write_bytes(sys.argv[2], sys.argv[3].encode() * 200000, "
+            "exclusive=True)\n  print('won')\n"
+            "except FileExistsError as e:\n  print('lost', e)\n")
+  racers = [subprocess.Popen([sys.executable, "-c", script, str(go), str(race / "out.bin"),
+                              f"writer{i}|"], stdout=subprocess.PIPE, text=True)
+            for i in range(8)]
+  time.sleep(1.0)
+  go.write_text("")
+  results = [p.communicate(timeout=60)[0].strip() for p in racers]
+  assert all(p.returncode == 0 for p in racers), results
+  winners = [i for i, r in enumerate(results) if r == "won"]
+  assert len(winners) == 1, results
+  assert all(r == f"lost {race / 'out.bin'}: exists" for r in results if r != "won")
+  assert (race / "out.bin").read_bytes() == f"writer{winners[0]}|".encode() * 200000
+  assert sorted(os.listdir(race)) == ["go", "out.bin"]
+
+
+def test_exclusive_create_without_hard_links_is_still_exclusive(tmp_path, monkeypatch):
+  def no_hard_links(src, dst):  # FAT, some network and FUSE mounts refuse os.link
+    raise PermissionError(1, "Operation not permitted", src)
+
+  monkeypatch.setattr(os, "link", no_hard_links)
+  final = tmp_path / "stats.npz"
+  atomic.write_bytes(final, b"one", exclusive=True)
+  with pytest.raises(FileExistsError, match="stats.npz: exists"):
+    atomic.write_bytes(final, b"two", exclusive=True)
+  assert final.read_bytes() == b"one" and os.listdir(tmp_path) == ["stats.npz"]
+
+
+def test_publish_dir_is_exclusive_unless_overwrite(tmp_path):
+  def folder(name, text):
+    path = tmp_path / name
+    path.mkdir()
+    (path / "saved_model.pb").write_text(text)
+    return path
+
+  atomic.publish_dir(folder(".partial-a", "a"), tmp_path / "1")
+  with pytest.raises(FileExistsError, match="1: exists"):
+    atomic.publish_dir(folder(".partial-b", "b"), tmp_path / "1")
+  assert (tmp_path / "1" / "saved_model.pb").read_text() == "a"
+  atomic.publish_dir(tmp_path / ".partial-b", tmp_path / "1", overwrite=True)
+  assert (tmp_path / "1" / "saved_model.pb").read_text() == "b"
+  assert sorted(os.listdir(tmp_path)) == ["1"]  # the old version removed, nothing aside
+
+
+# divcolor_tf.outputs: resuming, names.
+
+def test_skip_existing_skips_complete_sets_and_redoes_broken_ones(colorizer, faces, tmp_path):
+  photos = _photo_folder(tmp_path / "in", faces, 4)
+  out = tmp_path / "out"
+  errors = []
+
+  def run(**flags):
+    return outputs.colorize_photos(colorizer, data.list_images(str(photos)), str(out),
+                                   input_root=str(photos), k=3, grid=True,
+                                   on_error=errors.append, **flags)
+
+  first = run()
+  assert (first.done, first.skipped, first.failed, errors) == (4, 0, [], [])
+  written = _snapshot(out)
+  assert len(written) == 4 * 4
+  for photo_set in outputs.plan(data.list_images(str(photos)), str(photos), str(out), 3, True):
+    assert outputs.set_problems(photo_set, 250, 250) == []
+  inodes = {p.name: p.stat().st_ino for p in _visible(out)}
+
+  (out / "p00_3.png").write_bytes(b"")  # a kill used to leave this
+  (out / "p01_grid.png").unlink()  # ... and this: colorizations, no grid
+  (out / "p02_2.png").write_bytes(written["p02_2.png"][:len(written["p02_2.png"]) // 2])
+  problems = outputs.set_problems(outputs.plan([str(photos / "p02.jpg")], None, str(out), 3,
+                                               True)[0], 250, 250)
+  assert len(problems) == 1 and "p02_2.png" in problems[0][0], problems
+  assert "does not decode" in problems[0][1]
+
+  again = run()  # without --skip_existing: "exists", for every photo, nothing touched
+  assert (again.done, len(again.failed)) == (0, 4) and len(errors) == 4
+  assert all("exists; pass --overwrite" in e for e in errors)
+  errors.clear()
+  resumed = run(skip_existing=True)
+  assert (resumed.done, resumed.skipped, resumed.failed, errors) == (3, 1, [], [])
+  assert _snapshot(out) == written  # top-k is deterministic: the redone files are the same bytes
+  after = {p.name: p.stat().st_ino for p in _visible(out)}
+  assert all(after[n] == inodes[n] for n in inodes if n.startswith("p03_"))  # skipped: untouched
+  assert all(after[n] != inodes[n] for n in inodes if n.startswith("p00_"))  # redone: whole set
+  assert not _temps(out)
+  assert run(skip_existing=True)[1:3] == (0, 4)
+
+
+def test_names_differing_only_by_extension_get_distinct_outputs(colorizer, faces, tmp_path):
+  photos = tmp_path / "in"
+  photos.mkdir()
+  shutil.copy(faces[0], photos / "face.jpg")
+  Image.open(faces[1]).save(photos / "face.png")
+  shutil.copy(faces[2], photos / "other.jpg")
+  expected = {"face_jpg": faces[0], "face_png": photos / "face.png", "other": faces[2]}
+  for overwrite in (False, True):
+    out = tmp_path / f"out_{overwrite}"
+    out.mkdir()
+    (out / "face_1.png").write_bytes(b"an older run's output, when only face.jpg was there")
+    errors = []
+    summary = outputs.colorize_photos(colorizer, data.list_images(str(photos)), str(out),
+                                      input_root=str(photos), k=2, overwrite=overwrite,
+                                      on_error=errors.append)
+    assert (summary.done, errors) == (3, []), overwrite
+    names = sorted(p.name for p in _visible(out))
+    assert names == ["face_1.png", "face_jpg_1.png", "face_jpg_2.png", "face_png_1.png",
+                     "face_png_2.png", "other_1.png", "other_2.png"], overwrite
+    assert (out / "face_1.png").read_bytes().startswith(b"an older run's")  # never replaced
+    for stem, photo in expected.items():
+      mine = colorizer.colorize(data.load_rgb(photo), k=2).colorizations
+      for i in (1, 2):
+        np.testing.assert_array_equal(np.asarray(Image.open(out / f"{stem}_{i}.png")), mine[i - 1])
+
+  # What the extension cannot separate stops the run before anything is written.
+  (photos / "face.JPG").write_bytes((photos / "face.jpg").read_bytes())
+  elsewhere = tmp_path / "elsewhere"
+  elsewhere.mkdir()
+  shutil.copy(faces[3], elsewhere / "other.jpg")
+  for paths, clash in ((data.list_images(str(photos)), "face.JPG"),
+                       ([str(photos / "other.jpg"), str(elsewhere / "other.jpg")], "other")):
+    out = tmp_path / "refused"
+    with pytest.raises(ValueError, match="would both write") as error:
+      outputs.colorize_photos(colorizer, paths, str(out), input_root=str(photos), k=2,
+                              overwrite=True)
+    assert clash in str(error.value) and len(str(error.value).splitlines()) == 1
+    assert not out.exists()
+
+
+# The command line: a SIGKILL, and two runs racing.
+
+def _complete_sets(out, stems, size=(250, 250), k=3, grid=True):
+  sets = [outputs.PhotoSet("", 0, str(out / stem),
+                           tuple(str(out / f"{stem}_{i}.png") for i in range(1, k + 1)),
+                           str(out / f"{stem}_grid.png") if grid else None) for stem in stems]
+  return [s for s in sets if not outputs.set_problems(s, *size)]
+
+
+def _snapshot_set(photo_set):
+  return {name: open(name, "rb").read() for name in photo_set.all_files}
+
+
+def test_a_killed_folder_run_leaves_complete_files_and_skip_existing_finishes_it(
+    model_dir, faces, tmp_path):
+  photos = _photo_folder(tmp_path / "in", faces, 6)
+  stems = [f"p{i:02d}" for i in range(6)]
+  out = tmp_path / "out"
+  cli = console_script(PROG) + ["--model", str(model_dir), "--input", str(photos), "--output",
+                                str(out), "--k", "3", "--grid"]
+  process = start_tool(cli)
+  deadline = time.time() + 240
+  while not (out.exists() and _visible(out)) and process.poll() is None:
+    assert time.time() < deadline, "no output appeared"
+    time.sleep(0.005)
+  process.kill()  # SIGKILL, the moment the first photo's first file appears
+  process.communicate()
+  assert process.returncode == -9
+
+  # Every file under a final name is a whole PNG of the right size; the set being installed when
+  # the kill came may lack files, never hold a broken one.
+  for path in _visible(out):
+    stem, index = path.stem.rsplit("_", 1)
+    assert stem in stems and index in ("1", "2", "3", "grid"), path
+    if index == "grid":
+      with Image.open(path) as image:
+        image.load()
+    else:
+      assert outputs.png_problem(str(path), (250, 250), mode="RGB") is None, path
+  complete = {os.path.basename(s.stem): _snapshot_set(s) for s in _complete_sets(out, stems)}
+  assert len(complete) < 6
+
+  resumed = subprocess.run(cli + ["--skip_existing"], capture_output=True, text=True,
+                           env=tool_env(), timeout=300)
+  assert resumed.returncode == 0, resumed.stderr
+  assert (f"colorized {6 - len(complete)} of 6 photo(s)" in resumed.stdout
+          and (f"; {len(complete)} skipped (complete)" in resumed.stdout) == bool(complete)), \
+      resumed.stdout
+  assert len(_complete_sets(out, stems)) == 6
+  assert len(_visible(out)) == 6 * 4
+  for stem, files in complete.items():  # skipped sets are left exactly as they were
+    assert all(open(name, "rb").read() == content for name, content in files.items()), stem
+
+
+def test_two_runs_with_different_seeds_into_one_folder_never_mix(model_dir, faces, tmp_path):
+  photos = _photo_folder(tmp_path / "in", faces, 5)
+  stems = [f"p{i:02d}" for i in range(5)]
+  shared = tmp_path / "shared"
+
+  def cli(seed, out):
+    return console_script(PROG) + ["--model", str(model_dir), "--input", str(photos), "--output",
+                                   str(out), "--samples", "3", "--seed", str(seed), "--grid"]
+
+  racers = {seed: start_tool(cli(seed, shared)) for seed in (1, 2)}
+  alone = {seed: start_tool(cli(seed, tmp_path / f"alone_{seed}")) for seed in (1, 2)}
+  racers = {seed: finish_tool(p) for seed, p in racers.items()}
+  alone = {seed: finish_tool(p) for seed, p in alone.items()}
+  for seed, result in alone.items():
+    assert result.returncode == 0, result.stderr
+  own = {seed: _snapshot(tmp_path / f"alone_{seed}") for seed in (1, 2)}
+  assert own[1]["p00_1.png"] != own[2]["p00_1.png"]  # the seeds do give different files
+
+  assert len(_complete_sets(shared, stems)) == 5
+  assert sorted(p.name for p in _visible(shared)) == sorted(own[1])
+  assert not _temps(shared)
+  done = 0
+  for stem in stems:
+    names = [f"{stem}_{i}.png" for i in (1, 2, 3)] + [f"{stem}_grid.png"]
+    files = {name: (shared / name).read_bytes() for name in names}
+    owners = [seed for seed in (1, 2) if all(own[seed][n] == files[n] for n in names)]
+    assert len(owners) == 1, f"{stem}: its files are not one run's own set"
+    loser = racers[3 - owners[0]]
+    refused = [e for e in _errors(loser.stderr) if f"(skipped {photos / stem}.jpg)" in e]
+    assert len(refused) == 1 and ": exists; pass --overwrite" in refused[0], loser.stderr
+    done += 1
+  for seed, result in racers.items():
+    errors = _errors(result.stderr)
+    assert all(": exists; pass --overwrite" in e for e in errors), result.stderr
+    assert f"colorized {5 - len(errors)} of 5" in result.stdout, result.stdout
+    assert result.returncode == (1 if errors else 0)
+  assert sum(len(_errors(r.stderr)) for r in racers.values()) == done
