@@ -7,18 +7,21 @@ import setuptools
 with open("divcolor_tf/__init__.py") as f:
   VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
 
-# Versions that install together on Python 3.10-3.12 (checked on 2026-11-22 with pip).
+# Compatible ranges, so that installing into an environment that already has TensorFlow (Colab, a
+# GPU image) keeps its TensorFlow. The exact versions tested (Python 3.11, Linux x86-64) are in
+# constraints.txt: `pip install -e . -c constraints.txt` reproduces them.
+TF_RANGE = ">=2.20,<2.22"
 INSTALL_REQUIRES = [
-    "tensorflow==2.21.0",
-    "keras==3.15.1",
+    f"tensorflow{TF_RANGE}",
+    "keras>=3.12,<4",  # TensorFlow 2.21's own floor
     "numpy>=1.26,<3",
     "scipy>=1.11",
-    "scikit-image==0.26.0",
+    "scikit-image>=0.22,<1",
     "pillow>=10",
-    "matplotlib==3.11.2",
-    "absl-py==2.5.1",
-    "ml-collections==1.1.0",
-    "tensorboard==2.21.0",  # TF 2.21 no longer pulls it in; the trainers write TensorBoard logs
+    "matplotlib>=3.8,<4",
+    "absl-py>=2,<3",
+    "ml-collections>=1,<2",
+    f"tensorboard{TF_RANGE}",  # TF 2.21 no longer pulls it in; the trainers write TensorBoard logs
 ]
 
 TOOLS = {
@@ -39,7 +42,7 @@ setuptools.setup(
     long_description=open("README.md").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    python_requires=">=3.10",
+    python_requires=">=3.11",
     # bin/ holds the thin absl command lines; it installs as divcolor_tf.bin.
     packages=setuptools.find_packages(include=["divcolor_tf", "divcolor_tf.*"]) + ["divcolor_tf.bin"],
     package_dir={"divcolor_tf.bin": "bin"},
@@ -47,9 +50,11 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest>=8"],
-        "deploy": ["ai-edge-litert==2.3.0", "tensorflow-serving-api==2.21.0"],
+        "deploy": ["ai-edge-litert>=2.3,<3", f"tensorflow-serving-api{TF_RANGE}"],
+        # TensorFlow with its CUDA libraries from pip (Linux, NVIDIA GPU).
+        "gpu": [f"tensorflow[and-cuda]{TF_RANGE}"],
         # Optional: converting Zhang et al.'s PyTorch eccv16 weights, and the parity test against it.
-        "torch": ["torch==2.13.0"],
+        "torch": ["torch>=2.13,<3"],
     },
     entry_points={
         "console_scripts": [f"{name}=divcolor_tf.bin.{module}:run" for name, module in TOOLS.items()],
