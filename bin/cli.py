@@ -5,13 +5,21 @@ script's flags live in ``divcolor_tf.bin.<tool>``, so it listed none, pointed to
 (about 90 lines of absl's flags) and exited 1. Here ``--help`` / ``-h`` print the tool's
 description (its module docstring) and its own flags, and exit 0; ``--helpfull`` is absl's.
 
+Quiet by default: TensorFlow's start-up lines (oneDNN, CUDA stubs, the cuInit error on a machine
+without a GPU, CPU-feature notes), which it prints before its own logging starts and so whatever
+TF_CPP_MIN_LOG_LEVEL says, are filtered out of stderr; everything else passes. ``--verbosity=1``
+(``-v 1``) or DIVCOLOR_VERBOSE=1 shows them.
+
 The errors a user can cause or meet without a bug (a training run that went non-finite, a stage
 file that is missing or broken) end the tool with one line, "<tool>: <problem>", and exit
 status 1, not a traceback; DIVCOLOR_TRACEBACK=1 shows the traceback instead.
 """
 
+import atexit
 import os
+import re
 import sys
+import threading
 
 from absl import app
 from absl import flags
@@ -26,7 +34,58 @@ def run(main, module_name, doc):
     print(flags.FLAGS.module_help(module_name))
     print("\n(--helpfull lists absl's flags as well.)")
     sys.exit(0)
+  if not _verbose(sys.argv[1:]):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _filter_stderr(NOISE)
   app.run(_one_line_errors(main))  # absl's run: flags parsed, main(argv) called, status set
+
+
+# TensorFlow's start-up lines on a CPU machine (TF 2.21), none of which a user can act on.
+NOISE = re.compile(
+    r"(WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+    r"|[IWE]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cuda_platform|cuda_executor|cuda_diagnostics"
+    r"|cpu_feature_guard|gpu_device)\.cc:\d+\] )")
+
+
+def _verbose(args):
+  if os.environ.get("DIVCOLOR_VERBOSE"):
+    return True
+  for i, arg in enumerate(args):
+    name, _, value = arg.partition("=")
+    if name in ("--verbosity", "-v") and not value and i + 1 < len(args):
+      value = args[i + 1]
+    if name in ("--verbosity", "-v") and value.lstrip("-").isdigit() and int(value) >= 1:
+      return True
+  return False
+
+
+def _filter_stderr(noise):
+  """Routes file descriptor 2 (Python's and TensorFlow's C++ stderr alike) through a thread that
+  drops lines matching ``noise`` and passes every other line on, until the process exits."""
+  read_end, write_end = os.pipe()
+  real = os.dup(2)
+  os.dup2(write_end, 2)
+  os.close(write_end)
+
+  def pump():
+    with os.fdopen(read_end, "rb") as pipe:
+      for line in pipe:
+        if not noise.match(line.decode("utf-8", "replace")):
+          os.write(real, line)
+
+  thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+  thread.start()
+
+  def restore():
+    try:
+      sys.stderr.flush()
+    except (OSError, ValueError):
+      pass
+    os.dup2(real, 2)  # the pipe's last writer closes: the pump reads to the end and stops
+    thread.join(timeout=5)
+
+  atexit.register(restore)
 
 
 def _one_line_errors(main):

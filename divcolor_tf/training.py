@@ -26,6 +26,7 @@ import math
 import os
 import time
 from typing import NamedTuple
+import warnings
 
 from absl import logging
 import keras
@@ -398,9 +399,13 @@ def fit(trainer, train_data, val_ds, workdir, *, epochs, steps_per_epoch=None, c
       ds = ds.skip(skip)
       logging.info("epoch %d: resuming after its first %d batches", epoch + 1, skip)
     checkpointer.step_offset = skip
-    one = trainer.fit(ds, validation_data=val_ds, epochs=epoch + 1, initial_epoch=epoch,
-                      steps_per_epoch=(steps_per_epoch - skip) if steps_per_epoch else None,
-                      callbacks=callbacks, verbose=verbose)
+    with warnings.catch_warnings():
+      # Keras warns at the end of every dataset of unknown length (filtered photos), though
+      # running out is how an epoch of this loop ends.
+      warnings.filterwarnings("ignore", message="Your input ran out of data")
+      one = trainer.fit(ds, validation_data=val_ds, epochs=epoch + 1, initial_epoch=epoch,
+                        steps_per_epoch=(steps_per_epoch - skip) if steps_per_epoch else None,
+                        callbacks=callbacks, verbose=verbose, shuffle=False)  # ds is shuffled
     history.epoch.extend(one.epoch)
     for key, values in one.history.items():
       history.history.setdefault(key, []).extend(values)
