@@ -1,7 +1,14 @@
 """divcolor_tf: "Learning Diverse Image Colorization" (Deshpande et al., CVPR 2017) in TF2/Keras 3.
 
-Importing the package is cheap: it does not import TensorFlow. Import the module you need,
-e.g. ``from divcolor_tf import color`` (TensorFlow ops) or ``from divcolor_tf import stats``.
+Importing the package is cheap: it does not import TensorFlow. In a notebook:
+
+  import divcolor_tf as dc
+  model = dc.load("saved_models/divcolor_lfw")   # or a training workdir
+  result = model.colorize(rgb_uint8, k=5)         # .colorizations [5, H, W, 3] uint8, .weights
+  draws = model.sample(rgb_uint8, 8, seed=0)      # 8 draws from the mixture
+
+``dc.load`` is :func:`divcolor_tf.colorize.load` (TensorFlow is imported on first use). For the
+rest, import the module you need, e.g. ``from divcolor_tf import color`` (TensorFlow ops).
 
 Units used throughout the project:
   * ``L`` (lightness) in CIE Lab units, [0, 100].
@@ -10,3 +17,9 @@ Units used throughout the project:
 """
 
 __version__ = "0.2.0"
+
+
+def load(path, **kwargs):
+  """A colorizer for an exported SavedModel or a training workdir (``colorize.load``)."""
+  from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top  (keeps import cheap)
+  return colorize.load(path, **kwargs)

@@ -255,7 +255,17 @@ def decode_each(decode, z, field_lightness, latent_dim):
   return tf.reshape(tf.cast(fields, tf.float32), tf.stack([b, k, f, f, 2]))
 
 
-class Colorizer:
+class Sampling:
+  """What every colorizer (a workdir's :class:`Colorizer`, an export's
+  ``serving.SavedModelColorizer``) offers beside ``colorize``."""
+
+  def sample(self, images, n, seed=None):
+    """``n`` colorizations of each photo from ``n`` draws z ~ the mixture (reproducible with
+    ``seed``; the same seed gives the same draws from a workdir and from its export)."""
+    return self.colorize(images, samples=n, seed=seed)
+
+
+class Colorizer(Sampling):
   """The paper's test-time pipeline over a trained feature trunk, MDN and VAE decoder.
 
   Build it from a model directory with :meth:`load`, or from in-memory Keras models.
@@ -368,7 +378,7 @@ class Colorizer:
     z, weights, components = mdn_lib.top_k_means(means, logits, k)
     return tf.cast(z, tf.float32), tf.cast(weights, tf.float32), tf.cast(components, tf.int64)
 
-  def sample(self, means, logits, n, seed):
+  def draw(self, means, logits, n, seed):
     """n draws z ~ the mixture per image (``mdn.sample_mixture`` with this model's sigma^2)."""
     return mdn_lib.sample_mixture(means, logits, n, seed, self.variance)
 
@@ -385,7 +395,7 @@ class Colorizer:
     """
     means, logits = self.mixture(grey)
     if samples:
-      z, weights, components = self.sample(means, logits, samples, seed)
+      z, weights, components = self.draw(means, logits, samples, seed)
     else:
       z, weights, components = self.top_k(means, logits, self.k if k is None else k)
     ab = self.decode(z, field_lightness)

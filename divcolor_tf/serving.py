@@ -29,7 +29,7 @@ def saved_model_dir(path):
   return os.path.join(path, str(max(versions))) if versions else None
 
 
-class SavedModelColorizer:
+class SavedModelColorizer(colorize.Sampling):
   """:meth:`Colorizer.colorize` over an exported SavedModel's signatures (``divcolor_tf.export``).
 
   The mixture comes from the ``grey_mixture`` signature (older exports: ``mixture``); top-k takes

@@ -167,9 +167,9 @@ def test_samples_are_seeded_draws_from_the_mixture(colorizer, photos):
   means, logits = colorizer.mixture(tf.image.resize(lightness, [64, 64], antialias=True))
   pi = tf.nn.softmax(logits)[0].numpy()
   np.testing.assert_allclose(a.weights, pi[a.components], rtol=1e-5)
-  np.testing.assert_allclose(a.z, colorizer.sample(means, logits, 4, [7 % 2**31, 0])[0][0],
+  np.testing.assert_allclose(a.z, colorizer.draw(means, logits, 4, [7 % 2**31, 0])[0][0],
                              rtol=1e-5, atol=1e-6)  # photo 0 of a call uses the seed (seed, 0)
-  z, weights, components = (t[0].numpy() for t in colorizer.sample(means, logits, 4000, [1, 0]))
+  z, weights, components = (t[0].numpy() for t in colorizer.draw(means, logits, 4000, [1, 0]))
   np.testing.assert_allclose(weights, pi[components], rtol=1e-5)
   noise = z - means[0].numpy()[components]
   assert noise.std() == pytest.approx(np.sqrt(0.1), rel=0.05) and abs(noise.mean()) < 0.01
