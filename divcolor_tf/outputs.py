@@ -112,6 +112,14 @@ def _grid_inches(height, width, panels):
           GRID_PANEL_INCHES * height / side + 0.6)
 
 
+def _thumbnail(rgb, side):
+  """uint8 RGB shrunk (antialiased) so that its longer side is at most ``side``."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  image = Image.fromarray(np.asarray(rgb, np.uint8))
+  image.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+  return np.asarray(image)
+
+
 def write_grid(path, rgb, result, sampled):
   """The grey input and its K colorizations side by side, titled with their mixture weights
   (a PNG, whatever ``path`` ends in)."""
@@ -120,7 +128,10 @@ def write_grid(path, rgb, result, sampled):
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
   from skimage import color as skcolor  # pylint: disable=g-import-not-at-top
   height, width = rgb.shape[:2]
-  grey = skcolor.rgb2lab(rgb)[..., 0]
+  # A panel is GRID_PANEL_INCHES * GRID_DPI pixels: the images are shrunk to twice that first, so
+  # a 12-megapixel photo costs what a small one does (matplotlib would resample them anyway).
+  side = 2 * int(GRID_PANEL_INCHES * GRID_DPI)
+  grey = skcolor.rgb2lab(_thumbnail(rgb, side))[..., 0]
   panels = 1 + len(result.colorizations)
   fig, axes = plt.subplots(1, panels, figsize=_grid_inches(height, width, panels), squeeze=False)
   axes = axes[0]
@@ -128,7 +139,7 @@ def write_grid(path, rgb, result, sampled):
   axes[0].set_title("input (L)", fontsize=9)
   for i, (image, weight, component) in enumerate(zip(
       result.colorizations, result.weights, result.components), start=1):
-    axes[i].imshow(image)
+    axes[i].imshow(_thumbnail(image, side))
     label = f"sample {i}, m={component}" if sampled else f"#{i}"
     axes[i].set_title(f"{label}: pi={weight:.3f}", fontsize=9)
   for ax in axes:
