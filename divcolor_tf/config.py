@@ -92,6 +92,10 @@ def base_config():
   c.train.clipnorm = 0.0  # 0: no clipping
   c.train.seed = 0
   c.train.mixed_precision = False  # bf16 compute, fp32 variables
+  # XLA-compile each trainer's training step (Keras compile(jit_compile=...); validation steps
+  # are not). Off: measured no faster on this CPU (bench/train_throughput.py). The feature
+  # trainer's step does not compile (its antialiased target resize has no XLA kernel).
+  c.train.jit_compile = False
   c.train.steps_per_epoch = 0  # 0: one pass over the training split
   c.train.num_devices = 0  # 0: every visible device (MirroredStrategy when > 1)
   c.train.image_summaries = 8  # reconstructions shown in TensorBoard per epoch
@@ -217,14 +221,15 @@ def cpu_skip_long(c):
   schedule quartered the rate at epoch 6. Resumed from ``cpu_skip``'s epoch 8, it trains epochs
   9-10 at the full rate and 11-12 at a quarter. Trained from scratch it would give 10 epochs at
   the full rate instead, a schedule not measured here. The feature network is ``cpu_skip``'s; the
-  MDN gets a quarter width instead of an eighth and 30 epochs instead of 10 (its validation
-  distance was still falling at epoch 10; at a quarter width it was 0.6% lower at epoch 9).
+  MDN gets a quarter width instead of an eighth and 12 epochs instead of 10: on this VAE's codes
+  its validation distance fell to 913.5 at epoch 13 and rose from there (947 at epoch 22:
+  the quarter-width MDN overfits; run of 30 epochs, validation split).
   """
   cpu_skip(c)
   c.train.epochs = 12
   c.train.lr_decay_epochs = (10,)
   c.mdn.width = 0.25
-  c.mdn.epochs = 30
+  c.mdn.epochs = 13
 
 
 # The error-budget study (docs/quality.md; bench/quality_study.py runs them): variants added after

@@ -27,6 +27,7 @@ colorizations at the photo's size, the grid at the size K colorizations of it gi
 incomplete or corrupt set again, replacing it whole.
 """
 
+import concurrent.futures
 import os
 from typing import NamedTuple, Optional
 
@@ -35,6 +36,9 @@ import numpy as np
 
 from divcolor_tf import atomic
 
+# zlib level of the colorizations' PNGs: level 1 encoded a 4000x3000 colorization in 0.86 s against
+# 3.1 s at Pillow's default 6, for a 32% larger file (7.0 against 5.3 MB), measured here.
+PNG_COMPRESS_LEVEL = 1
 GRID_DPI = 100
 GRID_PANEL_INCHES = 2.5  # the longer side of one panel
 
@@ -216,11 +220,18 @@ def write_set(photo_set, rgb, result, sampled, replace=False, keep_complete=Fals
     raise ValueError(f"{len(result.colorizations)} colorizations for {len(photo_set.files)} files")
   folder = os.path.dirname(photo_set.stem) or "."
   os.makedirs(folder, exist_ok=True)
-  temps = {}
+  temps = {final: atomic.temp_path(final) for final in photo_set.files}
+
+  def encode(final, image):
+    Image.fromarray(np.asarray(image)).save(temps[final], format="PNG",
+                                            compress_level=PNG_COMPRESS_LEVEL)
+
   try:
-    for final, image in zip(photo_set.files, result.colorizations):
-      temps[final] = atomic.temp_path(final)
-      Image.fromarray(np.asarray(image)).save(temps[final], format="PNG")
+    # zlib runs without the GIL: the K files are encoded on every core at once.
+    with concurrent.futures.ThreadPoolExecutor(min(len(temps), os.cpu_count() or 1)) as pool:
+      for done in [pool.submit(encode, final, image)
+                   for final, image in zip(photo_set.files, result.colorizations)]:
+        done.result()
     if photo_set.grid:
       temps[photo_set.grid] = atomic.temp_path(photo_set.grid)
       write_grid(temps[photo_set.grid], rgb, result, sampled)
