@@ -45,7 +45,8 @@ NOISE = re.compile(
     r"(WARNING: All log messages before absl::InitializeLog\(\) is called"
     r"|To enable the following instructions: .* rebuild TensorFlow"
     r"|[IWE]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cuda_platform|cuda_executor|cuda_diagnostics"
-    r"|cpu_feature_guard|gpu_device)\.cc:\d+\] )")
+    r"|cpu_feature_guard|gpu_device)\.cc:\d+\] "
+    r"|[IWE]\d{4} [\d:.]+ +\d+ util\.cc:\d+\] oneDNN supports DT_UINT8 only)")
 
 
 def _verbose(args):

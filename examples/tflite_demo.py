@@ -1,7 +1,7 @@
 r"""Colorizes a photo with the exported TFLite pipeline, on LiteRT: the reference for a mobile app.
 
   python examples/tflite_demo.py \
-      --model saved_models/divcolor_lfw/tflite/divcolor_pipeline_256_fp16.tflite \
+      --model saved_models/divcolor_lfw/tflite/divcolor_pipeline_256_dynamic.tflite \
       --image photo.jpg --out colorized/
 
 What an app does, step by step:
