@@ -46,7 +46,7 @@ flags.DEFINE_bool("skip_existing", False, "Resume a folder run: skip photos whos
                   "all there and decode; colorize the others again (replacing incomplete or "
                   "corrupt sets).")
 flags.DEFINE_float("max_megapixels", None, "The largest photo colorized, in megapixels "
-                   "(default: the library's, divcolor_tf.colorize.MAX_MEGAPIXELS = 64); a "
+                   "(default: the library's, divcolor_tf.fullres.MAX_MEGAPIXELS = 64); a "
                    "larger one is a one-line error naming it. 0: no limit.")
 flags.mark_flags_as_required(["model", "input", "output"])
 FLAGS = flags.FLAGS

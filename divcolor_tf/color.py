@@ -392,7 +392,7 @@ def fit_chroma(lightness, colour_field, steps=GAMUT_STEPS):
   return tf.reshape(ab_flat * scale[:, None], shape)
 
 
-# The full-resolution output (``colorize.join_lightness``): (L, ab) straight to uint8 sRGB with the
+# The full-resolution output (``fullres.join_lightness``): (L, ab) straight to uint8 sRGB with the
 # same gamut fit as fit_chroma, lean enough to run over tens of millions of pixels. Per-channel
 # planes instead of [..., 3] tensors and [N, 3] x [3, 3] matmuls, the Y term (which depends on L
 # alone) computed once per pixel rather than once per bisection step, and the sRGB transfer curve

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from divcolor_tf import colorize
+from divcolor_tf import fullres
 from divcolor_tf import photos
 from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf import config as config_lib
@@ -35,7 +36,7 @@ class SavedModelColorizer(colorize.Sampling):
   The mixture comes from the ``grey_mixture`` signature (older exports: ``mixture``); top-k takes
   its k means of highest weight, samples draw z with ``mdn.sample_mixture`` (sigma^2 from the
   exported config); the ``decode`` signature decodes them, and the colour fields are joined with
-  the photo's own L by :func:`colorize.join_lightness` in this process, as in the in-memory
+  the photo's own L by :func:`fullres.join_lightness` in this process, as in the in-memory
   pipeline (and as ``serving_default`` does). So only the k colorizations asked for are made at
   full resolution, not all M, and an export made before the strip-wise join is as fast.
   """
@@ -44,7 +45,7 @@ class SavedModelColorizer(colorize.Sampling):
     """Args:
       path: the SavedModel's version directory.
       gamut: "chroma" or "clip" (None: the export's, from assets.extra/export.json).
-      max_megapixels: the pixel budget (``Colorizer``'s; None: ``colorize.MAX_MEGAPIXELS``).
+      max_megapixels: the pixel budget (``Colorizer``'s; None: ``fullres.MAX_MEGAPIXELS``).
     """
     self.path = path
     try:
@@ -57,7 +58,7 @@ class SavedModelColorizer(colorize.Sampling):
       problem = " ".join(str(e).split())[:200]
       raise ValueError(f"{path}: not a divcolor SavedModel ({type(e).__name__}: {problem})") \
           from None
-    self.max_megapixels = colorize.megapixel_budget(max_megapixels)
+    self.max_megapixels = fullres.megapixel_budget(max_megapixels)
     metadata = {}
     if os.path.isfile(os.path.join(path, "assets.extra", "export.json")):
       with open(os.path.join(path, "assets.extra", "export.json")) as f:
@@ -85,17 +86,17 @@ class SavedModelColorizer(colorize.Sampling):
     self._prepare = tf.function(self._lightness_and_squashes, input_signature=[
         tf.TensorSpec([None, None, None, 3], tf.uint8)])
     self._join = tf.function(
-        lambda lightness, ab: colorize.join_lightness(lightness, ab, self.gamut),
+        lambda lightness, ab: fullres.join_lightness(lightness, ab, self.gamut),
         input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32),
                          tf.TensorSpec([None, None, None, None, 2], tf.float32)])
 
   def _lightness_and_squashes(self, rgb8):
     """uint8 [B, H, W, 3] -> (L [B, H, W, 1], L at the colour field's size, at the grey size)."""
-    lightness = colorize.photo_lightness(rgb8)
-    field = colorize.squash(lightness, self.field_size, self.antialias)
+    lightness = fullres.photo_lightness(rgb8)
+    field = fullres.squash(lightness, self.field_size, self.antialias)
     if self.grey_size is None:  # an export without grey_mixture: the mixture signature squashes
       return lightness, field, field
-    return lightness, field, colorize.squash(lightness, self.grey_size, self.antialias)
+    return lightness, field, fullres.squash(lightness, self.grey_size, self.antialias)
 
   def mixture(self, grey):
     """As :meth:`Colorizer.mixture`: grey L [B, S, S, 1] -> (means [B, M, d], log-weights
@@ -129,7 +130,7 @@ class SavedModelColorizer(colorize.Sampling):
     single, batch, k, samples, seed = colorize.colorize_arguments(self, images, k, samples, seed)
     results = []
     for i, image in enumerate(batch):
-      rgb8 = colorize.checked_rgb(image, f"image {i}", self.max_megapixels)
+      rgb8 = fullres.checked_rgb(image, f"image {i}", self.max_megapixels)
       if rgb8.dtype != np.uint8:  # the signatures take uint8
         rgb8 = photos.to_uint8(rgb8)
       rgb8 = tf.constant(rgb8[None])

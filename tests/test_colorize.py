@@ -194,7 +194,7 @@ def test_colorize_tensor_is_a_traceable_core(colorizer, photos):
     expected = colorizer.colorize(photo)
     np.testing.assert_allclose(ab[0], expected.ab, atol=1e-5)
     np.testing.assert_allclose(weights[0], expected.weights, atol=1e-6)
-    assert rgb.dtype == tf.uint8  # written straight as uint8 (colorize.join_lightness)
+    assert rgb.dtype == tf.uint8  # written straight as uint8 (fullres.join_lightness)
     assert np.abs(rgb[0].numpy().astype(int) - expected.colorizations).max() <= 1
 
 

@@ -1,4 +1,4 @@
-"""The full-resolution step (colorize.join_lightness): strips, the cheaper gamut fit, the pixel
+"""The full-resolution step (fullres.join_lightness): strips, the cheaper gamut fit, the pixel
 budget, and the same outputs from the Python API, the SavedModel and the command line.
 
 The colour fields are the tiny models' (tests/tiny_models.py: saturated, so that many pixels are
@@ -17,6 +17,7 @@ from conftest import console_script
 from conftest import tool_env
 from divcolor_tf import color
 from divcolor_tf import colorize
+from divcolor_tf import fullres
 from divcolor_tf import data
 from divcolor_tf import export
 from divcolor_tf import photos as photos_lib
@@ -63,7 +64,7 @@ def _previous_join(lightness, colour_fields, gamut):
 def test_join_matches_the_previous_path(colorizer, photos):
   specs = [tf.TensorSpec([None, None, None, 1], tf.float32),
            tf.TensorSpec([None, None, None, None, 2], tf.float32)]
-  joins = {gamut: tf.function(lambda l, f, gamut=gamut: colorize.join_lightness(l, f, gamut),
+  joins = {gamut: tf.function(lambda l, f, gamut=gamut: fullres.join_lightness(l, f, gamut),
                               input_signature=specs) for gamut in ("chroma", "clip")}
   for name, photo in photos.items():
     lightness, saturated = _fields(colorizer, photo)
@@ -86,8 +87,8 @@ def test_join_matches_the_previous_path(colorizer, photos):
 def test_strips_are_seam_free(colorizer, photos):
   """Strips of 7 rows (many strips: the tf.while_loop) give the photo in one strip (unrolled)."""
   lightness, fields = _fields(colorizer, photos["crop"], k=3)
-  whole = colorize.join_lightness(lightness, fields, strip_rows=lightness.shape[1]).numpy()
-  strips = tf.function(lambda l, f: colorize.join_lightness(l, f, strip_rows=7))(
+  whole = fullres.join_lightness(lightness, fields, strip_rows=lightness.shape[1]).numpy()
+  strips = tf.function(lambda l, f: fullres.join_lightness(l, f, strip_rows=7))(
       lightness, fields).numpy()
   assert np.abs(strips.astype(int) - whole).max() <= 1
   # The strip boundaries (rows 7, 14, ...) are no different from the other rows.
@@ -101,14 +102,14 @@ def test_lightness_in_strips_is_rgb_to_lab(photos):
   expected = color.rgb_to_lab(photo.astype(np.float32) / 255.0)[None, ..., :1].numpy()
   for rgb in (photo[None], photo[None].astype(np.float32) / 255.0):
     for strip_rows in (7, None):
-      in_strips = tf.function(lambda x, rows=strip_rows: colorize.photo_lightness(x, rows))(rgb)
+      in_strips = tf.function(lambda x, rows=strip_rows: fullres.photo_lightness(x, rows))(rgb)
       np.testing.assert_allclose(in_strips.numpy(), expected, rtol=1e-6, atol=1e-5)
 
 
 def test_fitted_colours_are_in_gamut_and_keep_lightness(colorizer, photos):
   photo = photos["church"]
   lightness, fields = _fields(colorizer, photo, k=2)
-  out = colorize.join_lightness(lightness, fields).numpy()[0]
+  out = fullres.join_lightness(lightness, fields).numpy()[0]
   for image in out:
     lab = color.rgb_to_lab(image.astype(np.float32) / 255.0).numpy()
     assert np.abs(lab[..., 0] - lightness[0, ..., 0].numpy()).max() < 1.0
@@ -119,7 +120,7 @@ def test_pixel_budget_is_a_one_line_error_naming_the_photo(colorizer, photos, ti
   photo = photos["imagenet"]  # 227 x 227 = 0.05 megapixels
   small = colorize.Colorizer(colorizer.trunk, colorizer.mdn, colorizer.decoder, tiny_config,
                              max_megapixels=0.05)
-  assert colorizer.max_megapixels == colorize.MAX_MEGAPIXELS
+  assert colorizer.max_megapixels == fullres.MAX_MEGAPIXELS
   with pytest.raises(ValueError) as error:
     small.colorize([photos["crop"], photo], k=2)
   message = str(error.value)
@@ -140,7 +141,7 @@ def exported(colorizer, tmp_path_factory):
   """The tiny model exported with strips of a few rows (STRIP_PIXELS is read when the signatures
   are traced), so that serving_default runs its strip loop on these small photos."""
   with pytest.MonkeyPatch.context() as patch:
-    patch.setattr(colorize, "STRIP_PIXELS", 5000)  # ~22 rows of a 227-wide photo
+    patch.setattr(fullres, "STRIP_PIXELS", 5000)  # ~22 rows of a 227-wide photo
     return export.export_saved_model(colorizer, tmp_path_factory.mktemp("sm") / "tiny")
 
 
