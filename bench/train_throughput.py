@@ -1,19 +1,46 @@
-"""Images/s of one training step of a stage, at a few model sizes, on real photos.
+"""Images/s of one training step of each stage on real photos: the project's trainer against a
+bare step, with and without XLA, with and without oneDNN.
 
-  python bench/train_throughput.py --stage features
+  python bench/train_throughput.py                        # vae, features, mdn; every variant
+  python bench/train_throughput.py --stage vae --variants trainer --onednn on \
+      --setting vae.width=0.5 --setting vae.width=0.5,train.mixed_precision=True
   python bench/train_throughput.py --stage features --setting features.width=0.5,data.grey_size=128
-  python bench/train_throughput.py --stage vae --setting vae.width=0.5 --setting vae.width=1.0
+
+Stages: "vae" (train_vae.build_trainer), "features" (train_features.build_trainer) and "mdn"
+(train_mdn.build_trainer on cached features {"grey_features", "mean", "log_var"}, as
+mdn.cache_features trains it; the batch is made once by an untrained trunk and encoder of the
+config's sizes).
+
+Variants of a stage's step:
+  trainer      the project's trainer, compiled as its train_*.py compiles it; its compiled
+               train_function (what fit runs per step, without the callbacks) on the batch
+  trainer+xla  the same with compile(jit_compile=True) (config train.jit_compile)
+  bare         a tf.function step written here: the same networks, the same loss (through
+               divcolor_tf.losses) and optimizer, without Keras's train_step, metrics, iterator
+  bare+xla     the same with tf.function(jit_compile=True)
+each under every --onednn setting: TensorFlow reads TF_ENABLE_ONEDNN_OPTS when it is imported, so
+each setting runs in its own subprocess (one after the other).
+
+jit_compile=True is must-compile: a step that runs was compiled whole by XLA, and one that cannot
+be is reported with the op XLA refused. A trainer+xla variant also runs one validation step
+(evaluate), which fit runs at every epoch's end.
+
+The batch (the stage's batch size) is decoded once and held in memory, so the figure is the step
+alone (forward, backward, optimizer update), not the input pipeline (bench/data_pipeline.py
+measures that). In a process the variants are timed in turns (--rounds), each turn for at least
+--steps steps and --seconds seconds, after two untimed steps (the first traces and compiles); the
+best turn is reported. One table at the end: images/s and the ratio to the stage's best bare
+variant. Not a test: figures go in the notes.
 
 Each --setting is a comma-separated list of config overrides (key=value) applied on top of
---config; one line is printed per setting. The batch (the stage's batch size) is decoded once and
-held in memory, so the figure is the step alone (forward, backward, Adam update), not the input
-pipeline (bench/data_pipeline.py measures that). Not a test: figures go in the notes.
-
-A stage is an entry of STAGES: a function (config, paths) -> (trainer compiled, batch dict,
-batch size). Add the MDN's once its trainer exists.
+--config to every stage; one measurement each (default: the config as it is).
 """
 
+import json
 import os
+import re
+import subprocess
+import sys
 import time
 
 from absl import app
@@ -21,20 +48,37 @@ from absl import flags
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-STAGE = flags.DEFINE_enum("stage", "features", ["features", "vae"], "which trainer to time")
+STAGE_NAMES = ("vae", "features", "mdn")
+VARIANTS = ("trainer", "trainer+xla", "bare", "bare+xla")
+ONEDNN = {"on": "1", "off": "0"}
+
+STAGE = flags.DEFINE_list("stage", list(STAGE_NAMES), f"stages to time, of {STAGE_NAMES}")
+VARIANT = flags.DEFINE_list("variants", list(VARIANTS), f"step variants, of {VARIANTS}")
+ONEDNN_FLAG = flags.DEFINE_list("onednn", ["on", "off"], "oneDNN settings (a subprocess each)")
 CONFIG = flags.DEFINE_string("config", "configs/lfw.py:cpu", "config file[:variants]")
 SETTINGS = flags.DEFINE_multi_string(
     "setting", None, "comma-separated key=value overrides; one measurement each (default: the "
-    "stage's DEFAULT_SETTINGS)")
+    "config as it is)")
 IMAGES = flags.DEFINE_string("images", "", "photos of the batch; empty: the config's data.train")
-STEPS = flags.DEFINE_integer("steps", 5, "timed steps per setting (after 2 warm-up steps)")
+STEPS = flags.DEFINE_integer("steps", 3, "timed steps per turn, at least")
+SECONDS = flags.DEFINE_float("seconds", 2.0, "timed seconds per turn, at least")
+ROUNDS = flags.DEFINE_integer("rounds", 2, "turns per variant; the best is reported")
 BATCH = flags.DEFINE_integer("batch_size", 0, "batch size; 0: the stage's own from the config")
+WORKER = flags.DEFINE_bool("worker", False, "internal: measure in this process (under the "
+                           "TF_ENABLE_ONEDNN_OPTS its parent set) and print RESULT lines")
 
-DEFAULT_SETTINGS = {
-    "features": [f"features.width={w},data.grey_size={s}"
-                 for w, s in ((1.0, 224), (0.5, 128), (0.25, 128), (0.25, 96))],
-    "vae": ["vae.width=0.5", "vae.width=1.0"],
-}
+
+class Spec:
+  """What a stage gives the timing: its batch, a trainer factory and the bare step's loss."""
+
+  def __init__(self, batch, n, params, build, optimizer, bare_loss, variables):
+    self.batch = batch  # dict of tensors, in memory
+    self.n = n  # batch size
+    self.params = params
+    self.build = build  # () -> the project's trainer, not compiled
+    self.optimizer = optimizer  # () -> a fresh optimizer, as the stage's train() makes it
+    self.bare_loss = bare_loss  # (trainer, batch, seed [2] int64) -> per-example loss [B]
+    self.variables = variables  # trainer -> the variables the step updates
 
 
 def _batch(paths, n, grey_size, field_size=64):
@@ -45,70 +89,272 @@ def _batch(paths, n, grey_size, field_size=64):
   return {k: v for k, v in next(iter(ds)).items() if k != "path"}
 
 
-def features_stage(config, paths):
-  from divcolor_tf import train_features  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import training  # pylint: disable=g-import-not-at-top
-  from divcolor_tf.models import features  # pylint: disable=g-import-not-at-top
-
-  n = BATCH.value or config.features.batch_size
-  network = features.build_feature_network(config.features, grey_size=config.data.grey_size)
-  # The rebalancing weights' values do not change the step's cost: no statistics needed.
-  trainer = train_features.FeatureTrainer(
-      network, bin_weights=[1.0] * features.NUM_BINS, soft_k=config.features.soft_k,
-      soft_sigma=config.features.soft_sigma)
-  trainer.compile(optimizer=training.make_optimizer(
-      config.train, learning_rate=config.features.learning_rate))
-  batch = _batch(paths, n, config.data.grey_size)
-  return trainer, {"grey": batch["grey"], "colour_field": batch["colour_field"]}, n, \
-      network.count_params()
-
-
 def vae_stage(config, paths):
+  from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
   from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import train_vae  # pylint: disable=g-import-not-at-top
   from divcolor_tf import training  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   n = BATCH.value or config.train.batch_size
   stats = stats_lib.compute(paths[:64], n_components=config.stats.n_components)
-  trainer = train_vae.build_trainer(config, stats)
-  trainer.compile(optimizer=training.make_optimizer(config.train))
   batch = _batch(paths, n, config.data.field_size, config.data.field_size)
-  params = trainer.encoder.count_params() + trainer.decoder.count_params()
-  return trainer, {"colour_field": batch["colour_field"], "lightness": batch["lightness"]}, n, params
+  batch = {"colour_field": batch["colour_field"], "lightness": batch["lightness"]}
+
+  def bare_loss(trainer, batch, seed):
+    colour_field = batch["colour_field"]
+    mean, log_var = trainer.encoder(colour_field, training=True)
+    mean, log_var = tf.cast(mean, tf.float32), tf.cast(log_var, tf.float32)
+    z = vae.sample_z(mean, log_var, seed=seed, truncated=bool(config.vae.truncated_noise))
+    reconstruction = vae.decode(trainer.decoder, z, batch["lightness"], training=True)
+    terms = losses.decoder_loss(
+        colour_field, reconstruction, weights=trainer.bin_weights, components=trainer.components,
+        variances=trainer.variances, loss_config=config.loss)
+    return terms["decoder"] + trainer.kl_weight * losses.kl_loss(mean, log_var)
+
+  probe = train_vae.build_trainer(config, stats)
+  params = probe.encoder.count_params() + probe.decoder.count_params()
+  return Spec(batch, n, params, lambda: train_vae.build_trainer(config, stats),
+              lambda: training.make_optimizer(config.train), bare_loss,
+              lambda trainer: trainer.trainable_variables)
 
 
-STAGES = {"features": features_stage, "vae": vae_stage}
-
-
-def main(argv):
-  del argv
-  import keras  # pylint: disable=g-import-not-at-top
+def _resize_matrix(size_in, size_out):
+  """R [out, in] such that resizing along one axis (tf.image.resize, antialias=True, which is
+  linear and separable) is R @ x: the feature trainer's target resize as matmuls, which XLA
+  compiles (its ScaleAndTranslate op has no XLA kernel)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  columns = tf.eye(size_in)[:, :, None, None]  # size_in images [size_in, 1, 1], one-hot in height
+  return tf.transpose(tf.image.resize(columns, [size_out, 1], antialias=True)[:, :, 0, 0])
+
+
+def features_stage(config, paths):
+  from divcolor_tf import color  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import train_features  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import training  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.models import features  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  n = BATCH.value or config.features.batch_size
+  batch = _batch(paths, n, config.data.grey_size)
+  batch = {"grey": batch["grey"], "colour_field": batch["colour_field"]}
+
+  def build():
+    network = features.build_feature_network(config.features, grey_size=config.data.grey_size)
+    # The rebalancing weights' values do not change the step's cost: no statistics needed.
+    return train_features.FeatureTrainer(
+        network, bin_weights=[1.0] * features.NUM_BINS, soft_k=config.features.soft_k,
+        soft_sigma=config.features.soft_sigma, seed=config.train.seed)
+
+  probe = build()
+  field = int(batch["colour_field"].shape[1])
+  resize = _resize_matrix(field, probe.output_size)
+  ab = tf.cast(batch["colour_field"], tf.float32) * color.AB_SCALE
+  expected = tf.image.resize(ab, [probe.output_size] * 2, antialias=True)
+  got = tf.einsum("oi,bijc,pj->bopc", resize, ab, resize)
+  error = float(tf.reduce_max(tf.abs(got - expected)))
+  assert error < 1e-3, f"the resize as matmuls is off by {error} (ab units)"
+
+  def bare_loss(trainer, batch, seed):
+    del seed  # no noise in this step
+    logits = tf.cast(trainer.network(batch["grey"], training=True)["logits"], tf.float32)
+    ab = tf.einsum("oi,bijc,pj->bopc", resize,
+                   tf.cast(batch["colour_field"], tf.float32) * color.AB_SCALE, resize)
+    soft = color.soft_encode(ab, k=trainer.soft_k, sigma=trainer.soft_sigma)
+    return losses.rebalanced_cross_entropy(logits, soft, trainer.bin_weights)
+
+  return Spec(batch, n, probe.network.count_params(), build,
+              lambda: training.make_optimizer(
+                  config.train, learning_rate=config.features.learning_rate),
+              bare_loss, lambda trainer: trainer.network.trainable_variables)
+
+
+def mdn_stage(config, paths):
+  from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import train_mdn  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import training  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.models import features  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  n = BATCH.value or config.mdn.batch_size
+  training.set_precision(config.train.mixed_precision)  # the frozen networks' own
+  trunk = features.build_trunk(features.build_feature_network(
+      config.features, grey_size=config.data.grey_size))
+  encoder = vae.build_encoder(config.vae, field_size=config.data.field_size)
+  batch = train_mdn.frozen_features(_batch(paths, n, config.data.grey_size), trunk, encoder)
+  training.set_precision(config.mdn.mixed_precision)
+  config.mdn.cache_features = True  # the trainer reads the features, not the photos
+
+  def build():
+    return train_mdn.build_trainer(config, trunk, encoder)
+
+  probe = build()
+  batch["grey_features"] = tf.cast(batch["grey_features"], probe.mdn.compute_dtype)
+
+  def bare_loss(trainer, batch, seed):
+    z = vae.sample_z(batch["mean"], batch["log_var"], seed=seed,
+                     truncated=bool(config.vae.truncated_noise))
+    outputs = trainer.mdn(batch["grey_features"], training=True)
+    return losses.mdn_loss(z, tf.cast(outputs["means"], tf.float32),
+                           tf.cast(outputs["logits"], tf.float32), variance=trainer.variance)
+
+  return Spec(batch, n, probe.mdn.count_params(), build,
+              lambda: training.make_optimizer(config.mdn), bare_loss,
+              lambda trainer: trainer.mdn.trainable_variables)
+
+
+STAGES = {"vae": vae_stage, "features": features_stage, "mdn": mdn_stage}
+
+
+def _refused(error):
+  """What an error says, on one line; for an XLA refusal, the ops without an XLA kernel."""
+  ops = sorted(set(re.findall(r"No registered '(\w+)' OpKernel for XLA", str(error))))
+  if ops:
+    return "no XLA kernel for " + ", ".join(ops)
+  return f"{type(error).__name__}: {str(error).splitlines()[0][:160]}"
+
+
+def _trainer_step(spec, jit):
+  """The project's step: (step function, sync function, first step's seconds, note)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  trainer = spec.build()
+  trainer.compile(optimizer=spec.optimizer(), jit_compile=jit)
+  if jit and not trainer.jit_compile:
+    raise RuntimeError("Keras turned jit_compile off (a layer that does not support XLA)")
+  ds = tf.data.Dataset.from_tensors(spec.batch).repeat()
+  start = time.perf_counter()
+  trainer.fit(ds, epochs=1, steps_per_epoch=1, verbose=0)  # builds, traces and compiles
+  first = time.perf_counter() - start
+  iterator = iter(ds)
+  note = ""
+  if jit:
+    try:
+      trainer.evaluate(ds, steps=1, verbose=0)
+      note = "validation step ok (compiled without XLA)"
+    except Exception as e:  # pylint: disable=broad-except
+      note = "validation step failed: " + _refused(e)
+  return (lambda: trainer.train_function(iterator)), (lambda out: float(out["loss"])), first, note
+
+
+def _bare_step(spec, jit):
+  """The bench's own step on the same networks and loss: (step, sync, first step's seconds, '')."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  trainer = spec.build()  # holds the networks (and the loss's constants); its step is not used
+  variables = spec.variables(trainer)
+  optimizer = spec.optimizer()
+  optimizer.build(variables)
+
+  @tf.function(jit_compile=jit)
+  def step(batch):
+    seed = tf.stack([tf.constant(0, tf.int64), tf.cast(optimizer.iterations, tf.int64)])
+    with tf.GradientTape() as tape:
+      loss = tf.reduce_mean(spec.bare_loss(trainer, batch, seed))
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    return loss
+
+  start = time.perf_counter()
+  float(step(spec.batch))
+  return (lambda: step(spec.batch)), float, time.perf_counter() - start, ""
+
+
+def _measure(stage, setting, onednn):
+  """Times every variant of one stage and setting in this process; prints a RESULT line each."""
+  import keras  # pylint: disable=g-import-not-at-top
   from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf import training  # pylint: disable=g-import-not-at-top
 
-  settings = SETTINGS.value or DEFAULT_SETTINGS[STAGE.value]
-  base = config_lib.load(CONFIG.value)
-  paths = data.list_images(IMAGES.value or base.data.train)
-  print(f"stage {STAGE.value}; config {CONFIG.value}; {os.cpu_count()} cores; "
-        f"TF {tf.__version__}; {STEPS.value} timed steps")
-  for setting in settings:
-    config = config_lib.load(CONFIG.value, [s for s in setting.split(",") if s])
-    training.set_precision(config.train.mixed_precision)
-    trainer, batch, n, params = STAGES[STAGE.value](config, paths)
-    ds = tf.data.Dataset.from_tensors(batch).repeat()
-    trainer.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)  # tracing, then one more step
-    start = time.perf_counter()
-    logs = trainer.fit(ds, epochs=1, steps_per_epoch=STEPS.value, verbose=0).history
-    elapsed = time.perf_counter() - start
-    logs = {k: v[-1] for k, v in logs.items()}
-    rate = n * STEPS.value / elapsed
-    print(f"{setting:40s} batch {n:3d}  {params / 1e6:6.2f}M params  "
-          f"{rate:7.1f} images/s  ({elapsed / STEPS.value:.2f} s/step, loss {logs['loss']:.3f}, "
-          f"bf16 {bool(config.train.mixed_precision)})", flush=True)
-    del trainer
-    keras.backend.clear_session()
+  config = config_lib.load(CONFIG.value, [s for s in setting.split(",") if s])
+  training.set_precision(config.train.mixed_precision)
+  paths = data.list_images(IMAGES.value or config.data.train)
+  spec = STAGES[stage](config, paths)
+  steps, results = {}, {}
+  for variant in VARIANT.value:
+    result = {"stage": stage, "setting": setting, "onednn": onednn, "variant": variant,
+              "batch": spec.n, "params": spec.params, "rates": [], "first_s": None, "error": "",
+              "note": ""}
+    results[variant] = result
+    make = _bare_step if variant.startswith("bare") else _trainer_step
+    try:
+      step, sync, result["first_s"], result["note"] = make(spec, variant.endswith("+xla"))
+      sync(step())  # a second untimed step
+      steps[variant] = step, sync
+    except Exception as e:  # pylint: disable=broad-except
+      result["error"] = _refused(e)
+  for _ in range(ROUNDS.value):
+    for variant, (step, sync) in steps.items():
+      count, start = 0, time.perf_counter()
+      while count < STEPS.value or time.perf_counter() - start < SECONDS.value:
+        out = step()
+        count += 1
+      sync(out)
+      results[variant]["rates"].append(spec.n * count / (time.perf_counter() - start))
+  for result in results.values():
+    rate = max(result["rates"]) if result["rates"] else 0.0
+    print(f"  oneDNN {onednn:3s} {stage:8s} {setting or '-':20s} {result['variant']:12s} "
+          f"{rate:8.1f} images/s {result['error']}", file=sys.stderr, flush=True)
+    print("RESULT " + json.dumps(result), flush=True)
+  keras.backend.clear_session()
+
+
+def _worker():
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  onednn = {"0": "off"}.get(os.environ.get("TF_ENABLE_ONEDNN_OPTS", ""), "on")
+  print(f"oneDNN {onednn}: {os.cpu_count()} cores, TF {tf.__version__}", file=sys.stderr,
+        flush=True)
+  for stage in STAGE.value:
+    for setting in SETTINGS.value or [""]:
+      _measure(stage, setting, onednn)
+
+
+def _table(results):
+  """One line per (stage, setting, oneDNN, variant): images/s and the ratio to the best bare."""
+  lines = [f"{'stage':9s}{'setting':22s}{'oneDNN':8s}{'variant':13s}{'img/s':>8s}"
+           f"{'vs best bare':>14s}{'1st step s':>12s}  notes"]
+  groups = {}
+  for r in results:
+    groups.setdefault((r["stage"], r["setting"]), []).append(r)
+  for (stage, setting), group in groups.items():
+    best = max([max(r["rates"]) for r in group if r["variant"].startswith("bare") and r["rates"]],
+               default=0.0)
+    r0 = group[0]
+    lines.append(f"-- {stage}: batch {r0['batch']}, {r0['params'] / 1e6:.2f}M params")
+    for r in group:
+      rate = max(r["rates"]) if r["rates"] else 0.0
+      ratio = f"{rate / best:.2f}" if best and rate else "-"
+      first = f"{r['first_s']:.1f}" if r["first_s"] is not None else "-"
+      notes = r["error"] or r["note"]
+      lines.append(f"{stage:9s}{setting or '-':22s}{r['onednn']:8s}{r['variant']:13s}"
+                   f"{rate:8.1f}{ratio:>14s}{first:>12s}  {notes}")
+  return "\n".join(lines)
+
+
+def main(argv):
+  del argv
+  for name, values, known in (("stage", STAGE.value, STAGE_NAMES),
+                              ("variants", VARIANT.value, VARIANTS),
+                              ("onednn", ONEDNN_FLAG.value, tuple(ONEDNN))):
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+      raise app.UsageError(f"--{name}: unknown {unknown} (known: {', '.join(known)})")
+  if WORKER.value:
+    _worker()
+    return
+  print(f"config {CONFIG.value}; stages {','.join(STAGE.value)}; {os.cpu_count()} cores; "
+        f"{ROUNDS.value} turns of >= {STEPS.value} steps and {SECONDS.value:g} s", flush=True)
+  results = []
+  for onednn in ONEDNN_FLAG.value:
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=ONEDNN[onednn])
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), *sys.argv[1:], "--worker"],
+                         env=env, stdout=subprocess.PIPE, text=True, check=False)
+    if out.returncode:
+      raise SystemExit(f"the oneDNN {onednn} worker failed (exit {out.returncode})")
+    results += [json.loads(line[len("RESULT "):]) for line in out.stdout.splitlines()
+                if line.startswith("RESULT ")]
+  print(_table(results))
 
 
 if __name__ == "__main__":

@@ -93,8 +93,10 @@ def base_config():
   c.train.seed = 0
   c.train.mixed_precision = False  # bf16 compute, fp32 variables
   # XLA-compile each trainer's training step (Keras compile(jit_compile=...); validation steps
-  # are not). Off: measured no faster on this CPU (bench/train_throughput.py). The feature
-  # trainer's step does not compile (its antialiased target resize has no XLA kernel).
+  # are not). Off: slower on this CPU with oneDNN (bench/train_throughput.py: VAE 0.65x, MDN
+  # 0.4-0.75x). The feature trainer's step does not compile (its antialiased target resize,
+  # ScaleAndTranslate, has no XLA kernel). XLA draws other noise and dropout masks from the same
+  # seeds, so resume a run with the setting it started with.
   c.train.jit_compile = False
   c.train.steps_per_epoch = 0  # 0: one pass over the training split
   c.train.num_devices = 0  # 0: every visible device (MirroredStrategy when > 1)

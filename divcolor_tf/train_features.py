@@ -122,7 +122,8 @@ def train(config, workdir, verbose=1):
   with strategy.scope():
     trainer = build_trainer(config, stats)
     trainer.compile(optimizer=training.make_optimizer(
-        config.train, learning_rate=config.features.learning_rate))
+        config.train, learning_rate=config.features.learning_rate),
+        jit_compile=config.train.jit_compile)
   logging.info("feature network: width %g, grey %d -> G %s, %d parameters; batch %d, lr %g",
                config.features.width, config.data.grey_size,
                tuple(trainer.network.output["grey_features"].shape[1:]),

@@ -266,7 +266,8 @@ def train(config, workdir, verbose=1, config_hint=None):
                 near_grey_threshold=config.data.near_grey_threshold, skip_log=skip_log)
   with strategy.scope():
     trainer = build_trainer(config, trunk, encoder)
-    trainer.compile(optimizer=training.make_optimizer(mdn_config))
+    trainer.compile(optimizer=training.make_optimizer(mdn_config),
+                    jit_compile=config.train.jit_compile)
   if cache:
     dtype = trainer.mdn.compute_dtype
     train_data = cached_feature_dataset(train_paths, trunk, encoder, shuffle=True,

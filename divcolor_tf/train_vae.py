@@ -157,7 +157,8 @@ def train(config, workdir, verbose=1):
 
   with strategy.scope():
     trainer = build_trainer(config, stats)
-    trainer.compile(optimizer=training.make_optimizer(config.train))
+    trainer.compile(optimizer=training.make_optimizer(config.train),
+                    jit_compile=config.train.jit_compile)
   # The config's rate is set at every epoch's start, so a resumed run uses the rate it is given
   # now, not the one restored with the optimizer's state.
   callbacks = [KLSchedule(config.loss),

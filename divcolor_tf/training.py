@@ -128,6 +128,16 @@ class ObjectiveTrainer(keras.Model):
     per_example, terms = self.objective(batch, training=False)
     return self._update_metrics(per_example, terms)
 
+  def make_test_function(self, force=False):
+    """Validation is compiled without XLA, even after ``compile(jit_compile=True)``: its noise
+    seed (:meth:`noise_seed`) hashes the batch with tf.fingerprint, which has no XLA kernel."""
+    jit_compile = self.jit_compile
+    self.jit_compile = False
+    try:
+      return super().make_test_function(force)
+    finally:
+      self.jit_compile = jit_compile
+
 
 def set_precision(mixed):
   """bf16 compute with fp32 variables (measured ~1.5x faster on this CPU), or plain fp32."""
