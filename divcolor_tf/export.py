@@ -158,6 +158,24 @@ def _declared_size(encoded, header, is_jpeg):
                  lambda: size)
 
 
+def rgb_over_white(image):
+  """uint8 [H, W, C] as decoded (C = 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA) -> uint8 RGB
+  [H, W, 3]: grey as three equal channels, transparency composited over white, as the command
+  line's ``data.load_rgb`` does with Pillow."""
+  image = tf.convert_to_tensor(image)
+  channels = tf.shape(image)[-1]
+  colour = tf.cond(channels >= 3, lambda: image[..., :3],
+                   lambda: tf.repeat(image[..., :1], 3, axis=-1))
+
+  def over_white():
+    alpha = tf.cast(image[..., -1:], tf.float32) / 255.0
+    mixed = tf.cast(colour, tf.float32) * alpha + 255.0 * (1.0 - alpha)
+    return tf.cast(tf.clip_by_value(tf.round(mixed), 0.0, 255.0), tf.uint8)
+
+  return tf.ensure_shape(tf.cond(tf.equal(channels % 2, 0), over_white, lambda: colour),
+                         [None, None, 3])
+
+
 def _checked_image(image, name="image"):
   """The uint8 image batch, after asserting it is non-empty and at least MIN_SIZE a side."""
   # A loaded signature does not always check its input's rank and channels (tf.saved_model.load
@@ -190,7 +208,9 @@ class _Endpoints:
   def colorize_bytes(self, image_bytes):
     """string [B] -> {png_bytes: string [B, K], weights [B, K]}; photos may differ in size.
 
-    Each photo is turned upright by its EXIF orientation (:mod:`divcolor_tf.exif`, graph ops),
+    Each photo is decoded as the command line decodes it (grey to RGB, transparency over white:
+    :func:`rgb_over_white`; a GIF's transparency excepted, which TF's GIF decoder drops), then
+    turned upright by its EXIF orientation (:mod:`divcolor_tf.exif`, graph ops),
     as the command line's Pillow decoding does, so a phone photo is not colorized sideways.
     JPEG, PNG, GIF, BMP and still WebP decode in TF ops; TIFF and animated WebP do not (TF has
     no TIFF decoder, and its WebP decoder fails on, or garbles, animations): they are refused
@@ -229,8 +249,8 @@ class _Endpoints:
              "exported Colorizer's max_megapixels); the header declares height, width",
              declared])]
       with tf.control_dependencies(checks):
-        image = tf.io.decode_image(encoded, channels=3, dtype=tf.uint8, expand_animations=False)
-      image = exif.apply_orientation(tf.ensure_shape(image, [None, None, 3]),
+        image = tf.io.decode_image(encoded, channels=0, dtype=tf.uint8, expand_animations=False)
+      image = exif.apply_orientation(rgb_over_white(tf.ensure_shape(image, [None, None, None])),
                                      exif.exif_orientation(encoded))
       out = self.colorize(_checked_image(image[None], "image_bytes")[0][None])
       pngs = tf.stack([tf.io.encode_png(out["colorizations"][0, i]) for i in range(self.k)])

@@ -237,3 +237,28 @@ def _with_orientation(pixels, orientation):
   image = Image.fromarray(pixels)
   image.getexif()[exif.ORIENTATION_TAG] = orientation
   return image
+
+
+@pytest.mark.parametrize("kind", ["RGBA png", "LA png", "L png", "P+tRNS png", "RGBA webp"])
+def test_colorize_bytes_composites_transparency_over_white_as_the_command_line(kind, tmp_path):
+  """The serving graph's decode (export.rgb_over_white after tf.io.decode_image) gives the pixels
+  the command line's data.load_rgb (Pillow) gives: grey to RGB, alpha over white."""
+  import skimage.data  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import export  # pylint: disable=g-import-not-at-top
+  rgb = skimage.data.astronaut()[::4, ::4]
+  alpha = np.tile(np.linspace(0, 255, rgb.shape[1]).astype(np.uint8), (rgb.shape[0], 1))
+  mode, fmt = kind.split()
+  image = {"RGBA": lambda: Image.fromarray(np.dstack([rgb, alpha]), "RGBA"),
+           "LA": lambda: Image.fromarray(np.dstack([rgb[..., 0], alpha]), "LA"),
+           "L": lambda: Image.fromarray(rgb[..., 0]),
+           "P+tRNS": lambda: Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=16),
+           }[mode]()
+  buffer = io.BytesIO()
+  extra = {"transparency": 0} if mode == "P+tRNS" else {"lossless": True} if fmt == "webp" else {}
+  image.save(buffer, format=fmt.upper(), **extra)
+  path = tmp_path / f"photo.{fmt}"
+  path.write_bytes(buffer.getvalue())
+  decoded = tf.io.decode_image(buffer.getvalue(), channels=0, dtype=tf.uint8,
+                               expand_animations=False)
+  np.testing.assert_array_equal(export.rgb_over_white(decoded).numpy(),
+                                data.load_rgb(str(path), min_side=1))
