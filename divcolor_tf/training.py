@@ -368,6 +368,18 @@ def finish_stage(stage, outputs):
     logging.warning("%s", report)
 
 
+class _Progress(keras.callbacks.ProgbarLogger):
+  """Keras' progress bar, its "Epoch e/N" naming the run's N (fit runs once per epoch)."""
+
+  def __init__(self, total):
+    super().__init__()
+    self.total = total
+
+  def set_params(self, params):
+    super().set_params(params)
+    self.epochs = self.total
+
+
 def fit(trainer, train_data, val_ds, workdir, *, epochs, steps_per_epoch=None, callbacks=(),
         verbose=1, checkpoint_steps=0, checkpoint_minutes=0.0):
   """The loop every trainer shares: resume, fit with guard/checkpoint/CSV/TensorBoard callbacks.
@@ -394,6 +406,7 @@ def fit(trainer, train_data, val_ds, workdir, *, epochs, steps_per_epoch=None, c
   checkpointer = Checkpointer(ckpt_dir, every_steps=checkpoint_steps,
                               every_minutes=checkpoint_minutes, resume=state)
   callbacks = list(callbacks) + [
+      _Progress(epochs),
       NanGuard(ckpt_dir),
       checkpointer,
       keras.callbacks.CSVLogger(history_path, append=True),
