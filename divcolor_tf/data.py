@@ -304,6 +304,21 @@ def epoch_seed(seed, epoch):
   return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0] >> 1)
 
 
+def epoch_batches(examples, epoch, *, shuffle, seed, shuffle_buffer, repeat, batch_size,
+                  drop_remainder):
+  """Epoch ``epoch`` of unbatched ``examples``: a buffer shuffled with :func:`epoch_seed`, then
+  repeated (steps_per_epoch training) and batched (``batch_size`` None: unbatched), prefetched."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  ds = examples
+  if shuffle:
+    ds = ds.shuffle(shuffle_buffer, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
+  if repeat:
+    ds = ds.repeat()
+  if batch_size:
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+  return ds.prefetch(tf.data.AUTOTUNE)
+
+
 def epoch_datasets(paths, field_size=64, grey_size=224, batch_size=32, shuffle=False, seed=0,
                    repeat=False, cache=False, drop_near_grey=False,
                    near_grey_threshold=NEAR_GREY_THRESHOLD, drop_remainder=False,
@@ -396,13 +411,8 @@ def epoch_datasets(paths, field_size=64, grey_size=224, batch_size=32, shuffle=F
       ds = cached
     else:
       ds = examples(permutation(seed, epoch) if shuffle else range(len(paths)))
-    if shuffle:
-      ds = ds.shuffle(shuffle_buffer, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
-    if repeat:
-      ds = ds.repeat()
-    if batch_size:
-      ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return epoch_batches(ds, epoch, shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer,
+                         repeat=repeat, batch_size=batch_size, drop_remainder=drop_remainder)
 
   return dataset
 

@@ -185,16 +185,9 @@ def cached_feature_dataset(paths, trunk, encoder, *, field_size, grey_size, batc
 
   cached = photos.map(compute).unbatch().cache()
 
-  def dataset(epoch=0):
-    ds = cached
-    if shuffle:
-      ds = ds.shuffle(shuffle_buffer, seed=data.epoch_seed(seed, epoch),
-                      reshuffle_each_iteration=False)
-    if repeat:
-      ds = ds.repeat()
-    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
-
-  return dataset
+  return lambda epoch=0: data.epoch_batches(
+      cached, epoch, shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer, repeat=repeat,
+      batch_size=batch_size, drop_remainder=drop_remainder)
 
 
 def photo_dataset(paths, *, field_size, grey_size, batch_size, shuffle, seed, repeat,
