@@ -4,6 +4,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -119,6 +120,19 @@ for group in (True, False):  # trainable weights, then BN moving statistics
   diff = max(np.abs(after[1][i] - after[2][i]).max() for i in pick)
   print("RESULT", moved, diff)
 """
+
+
+def tiny_batch_setup(lfw_ci):
+  """Setup code for :func:`assert_two_devices_take_the_same_step_as_one`: seeds, colour statistics
+  of 16 LFW CI faces (``stats``) and one batch of 8 of them without its paths (``batch``); needs
+  ``data`` and ``stats_lib`` imported."""
+  return textwrap.dedent(f"""
+      keras.utils.set_random_seed(0)
+      paths = data.list_images({str(lfw_ci)!r})[:16]
+      stats = stats_lib.compute(paths, n_components=20)
+      batch = next(iter(data.make_dataset(paths[:8], grey_size=64, batch_size=8)))
+      batch = {{k: v for k, v in batch.items() if k != "path"}}
+      """)
 
 
 def assert_two_devices_take_the_same_step_as_one(setup, build, data, learning_rate=1e-3):

@@ -121,12 +121,7 @@ def test_two_devices_take_the_same_step_as_one(repo_root, lfw_ci):
       setup=textwrap.dedent(f"""
           from divcolor_tf import config as config_lib, data, stats as stats_lib, train_features
           config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny")
-          keras.utils.set_random_seed(0)
-          paths = data.list_images({str(lfw_ci)!r})[:16]
-          stats = stats_lib.compute(paths, n_components=20)
-          batch = next(iter(data.make_dataset(paths[:8], grey_size=64, batch_size=8)))
-          batch = {{k: v for k, v in batch.items() if k != "path"}}
-          """),
+          """) + conftest.tiny_batch_setup(lfw_ci),
       build="train_features.build_trainer(config, stats)",
       data="train_features.model_inputs(tf.data.Dataset.from_tensors(batch))",
       learning_rate=1e-2)

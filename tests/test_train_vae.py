@@ -128,12 +128,7 @@ def test_two_devices_take_the_same_step_as_one(repo_root, lfw_ci):
           # weights up by ~1e14, where float32 sums differ between 1 and 2 devices (models/vae.py).
           config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny",
                                    ["vae.log_variance_limit=5"])
-          keras.utils.set_random_seed(0)
-          paths = data.list_images({str(lfw_ci)!r})[:16]
-          stats = stats_lib.compute(paths, n_components=20)
-          batch = next(iter(data.make_dataset(paths[:8], grey_size=64, batch_size=8)))
-          batch = {{k: v for k, v in batch.items() if k != "path"}}
-          """),
+          """) + conftest.tiny_batch_setup(lfw_ci),
       build="train_vae.build_trainer(config, stats)",
       data="tf.data.Dataset.from_tensors(batch)")
 
