@@ -1,6 +1,7 @@
 r"""divcolor-evaluate-vae: the paper's Table 1 and Table 2 for a trained VAE.
 
   divcolor-evaluate-vae --workdir workdirs/lfw --images ../shared/data/lfw/ci
+  divcolor-evaluate-vae --workdir saved_models/divcolor_lfw --images ../shared/data/lfw/ci
 
 Prints a markdown table: mean absolute error per pixel (ab/128) and the colourfulness-weighted
 error, over all pixels and over the centred 8x8 grid, with the decoder fed the encoder's own
@@ -15,7 +16,8 @@ from absl import flags
 
 from divcolor_tf.bin import cli
 
-flags.DEFINE_string("workdir", None, "A workdir written by divcolor-train-vae.")
+flags.DEFINE_string("workdir", None, "A workdir written by divcolor-train-vae, or an export "
+                    "with the encoder (e.g. saved_models/divcolor_lfw).")
 flags.DEFINE_string("images", None, "Test photos: a directory, a list file or a glob. Default: "
                     "the validation split the workdir's config holds out.")
 flags.DEFINE_integer("max_images", 0, "Evaluate at most this many photos (0: all).")
@@ -32,14 +34,16 @@ def main(argv):
   from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf import evaluate  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import exported  # pylint: disable=g-import-not-at-top
   from divcolor_tf import metrics  # pylint: disable=g-import-not-at-top
+  workdir = exported.workdir_for(FLAGS.workdir)
   if FLAGS.images:
     paths = data.list_images(FLAGS.images)
   else:
-    _, paths = data.config_paths(config_lib.load_resolved(FLAGS.workdir).data)
+    _, paths = data.config_paths(config_lib.load_resolved(workdir).data)
   if FLAGS.max_images:
     paths = paths[:FLAGS.max_images]
-  result = evaluate.evaluate_vae(FLAGS.workdir, paths, weights_kind=FLAGS.weights,
+  result = evaluate.evaluate_vae(workdir, paths, weights_kind=FLAGS.weights,
                                  budget=FLAGS.budget)
   rows, count, skip_log = result[:3]
   print(f"Tables 1 and 2 on {count} photos ({FLAGS.images or 'validation split'}), ab/128 units")

@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from divcolor_tf import config as config_lib
+from divcolor_tf import exported
 from divcolor_tf import fullres
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import mdn as mdn_lib
@@ -147,13 +148,14 @@ class Colorizer(Sampling):
 
   @classmethod
   def load(cls, workdir, **kwargs):
-    """A Colorizer from a model directory (layout: ``divcolor_tf.workdir``).
+    """A Colorizer from a model directory (layout: ``divcolor_tf.workdir``) or an export (its
+    Keras models rebuilt from the exported weights: ``exported.workdir_for``).
 
     Raises:
       FileNotFoundError: one line naming the missing file and the command that makes it.
       ValueError: one line naming a file that exists but cannot be loaded.
     """
-    workdir = os.fspath(workdir)
+    workdir = exported.workdir_for(os.fspath(workdir))
     workdir_lib.require(workdir, *workdir_lib.COLORIZER_FILES)
     config = workdir_lib.load_config(workdir)
     decoder, trunk, mdn = (workdir_lib.load_keras(workdir, name) for name in (
@@ -335,7 +337,7 @@ def load(path, **kwargs):
   """
   from divcolor_tf import serving  # pylint: disable=g-import-not-at-top  (serving imports this)
   path = os.fspath(path)
-  exported = serving.saved_model_dir(path)
-  if exported:
-    return serving.SavedModelColorizer(exported, **kwargs)
+  export_dir = exported.saved_model_dir(path)
+  if export_dir:
+    return serving.SavedModelColorizer(export_dir, **kwargs)
   return Colorizer.load(path, **kwargs)

@@ -36,6 +36,9 @@ def base_config():
   c = ml_collections.ConfigDict()
   c.dataset = ""  # name, for logs and file names
   c.smoke_test = False  # the tiny variant sets it: every trainer then warns "not a usable model"
+  # Fine-tuning: an export (e.g. saved_models/divcolor_lfw) or a workdir whose weights every
+  # stage starts from (by layer name; not on a resume). Empty: fresh initialisation.
+  c.init_from = ""
 
   # Input pipeline (divcolor_tf.data).
   c.data = ml_collections.ConfigDict()

@@ -5,8 +5,10 @@ Both exports trace the one definition of "colorize a photo" in :mod:`divcolor_tf
 
 SavedModel (``export_saved_model``), written as ``OUT/<version>/`` (TF Serving scans ``OUT`` for
 numeric version folders; ``OUT/<version>/assets.extra/`` holds the model's ``config.json``,
-``export.json`` and ``baselines.npz`` (the photo-blind rows of ``divcolor-evaluate``), files TF
-Serving ignores). Signatures (K = M, the number of mixture components;
+``export.json``, ``baselines.npz`` (the photo-blind rows of ``divcolor-evaluate``) and
+``stats.npz`` (the colour statistics: Table 2's weights, fine-tuning's loss), files TF Serving
+ignores). An export can be turned back into Keras models (``divcolor_tf.exported``), so every
+tool that reads a workdir also reads an export. Signatures (K = M, the number of mixture components;
 colorizations and weights in descending order of mixture weight):
 
   ================  ==========================================  ===================================
@@ -90,6 +92,7 @@ QUANTIZATIONS = ("fp32", "fp16", "dynamic")
 PARTS = ("pipeline", "decoder")
 SIGNATURES = ("serving_default", "colorize_bytes", "decode", "mixture", "grey_mixture")
 OPTIONAL_SIGNATURES = ("encode",)  # when the Colorizer has the VAE encoder
+STATS_FILE = "stats.npz"  # the workdir's colour statistics, kept in assets.extra/
 TFLITE_SETTINGS = {"antialias": False}  # builtin ops only (module docstring); gamut is kept
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -375,11 +378,14 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
                         name="colour_field")])] if colorizer.can_encode else []))
   os.makedirs(out_dir, exist_ok=True)
   partial = tempfile.mkdtemp(prefix=f".{int(version)}.partial-", dir=out_dir)
+  os.chmod(partial, 0o755)  # mkdtemp's 0700 would hide the model from a TF Serving user
   try:
     archive.write_out(partial, options=_save_options(max_shard_bytes), verbose=False)
     extra = os.path.join(partial, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     config_lib.save_resolved(colorizer.config, extra)
+    if colorizer.workdir and os.path.isfile(os.path.join(colorizer.workdir, STATS_FILE)):
+      shutil.copyfile(os.path.join(colorizer.workdir, STATS_FILE), os.path.join(extra, STATS_FILE))
     if baselines is not None:
       from divcolor_tf import baselines as baselines_lib  # pylint: disable=g-import-not-at-top
       baselines_lib.save(baselines, os.path.join(extra, baselines_lib.FILE))

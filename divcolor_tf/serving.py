@@ -20,16 +20,6 @@ from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf import config as config_lib
 
 
-def saved_model_dir(path):
-  """The version directory to load for ``path``: itself when it holds saved_model.pb, else the
-  highest numbered version under it (TF Serving's layout NAME/<version>/), else None."""
-  if os.path.isfile(os.path.join(path, "saved_model.pb")):
-    return path
-  versions = [int(v) for v in (os.listdir(path) if os.path.isdir(path) else [])
-              if v.isdigit() and os.path.isfile(os.path.join(path, v, "saved_model.pb"))]
-  return os.path.join(path, str(max(versions))) if versions else None
-
-
 class SavedModelColorizer(colorize.Sampling):
   """:meth:`Colorizer.colorize` over an exported SavedModel's signatures (``divcolor_tf.export``).
 

@@ -134,7 +134,8 @@ def train(config, workdir, verbose=1):
       steps_per_epoch=steps, verbose=verbose,
       callbacks=[training.step_decay(config.features.learning_rate)],  # honoured on resume
       checkpoint_steps=config.train.checkpoint_steps,
-      checkpoint_minutes=config.train.checkpoint_minutes)
+      checkpoint_minutes=config.train.checkpoint_minutes,
+      initialize=training.init_from(config, [trainer.network], "feature network"))
   training.finish_stage(stage, [
       (trainer.network, workdir_lib.path(workdir, workdir_lib.FEATURE_NETWORK)),
       (features.build_trunk(trainer.network), workdir_lib.path(workdir, workdir_lib.TRUNK))])

@@ -286,7 +286,8 @@ def train(config, workdir, verbose=1, config_hint=None):
                                callbacks=[EpochSeconds(), training.step_decay(
                                    mdn_config.learning_rate)],  # honoured on resume
                                verbose=verbose, checkpoint_steps=config.train.checkpoint_steps,
-                               checkpoint_minutes=config.train.checkpoint_minutes)
+                               checkpoint_minutes=config.train.checkpoint_minutes,
+                               initialize=training.init_from(config, [trainer.mdn], "MDN"))
   training.finish_stage(stage, [(trainer.mdn, paths["mdn"])])
   return history
 

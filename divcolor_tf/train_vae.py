@@ -173,7 +173,8 @@ def train(config, workdir, verbose=1):
       _model_inputs(val_ds) if val_ds else None, workdir, epochs=config.train.epochs,
       steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
       checkpoint_steps=config.train.checkpoint_steps,
-      checkpoint_minutes=config.train.checkpoint_minutes)
+      checkpoint_minutes=config.train.checkpoint_minutes,
+      initialize=training.init_from(config, [trainer.encoder, trainer.decoder], "VAE"))
   training.finish_stage(stage, [
       (trainer.encoder, workdir_lib.path(workdir, workdir_lib.ENCODER)),
       (trainer.decoder, workdir_lib.path(workdir, workdir_lib.DECODER))])

@@ -350,12 +350,26 @@ def start_stage(config, out_dir, mixed_precision=False):
                     "its colorizations come out flat grey): not a usable model")
   from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  source = config.get("init_from", "")
+  if source and not os.path.isdir(source):
+    raise FileNotFoundError(f"{source}: no such model to start from (config.init_from: an export "
+                            "such as saved_models/divcolor_lfw, or a workdir)")
   os.makedirs(out_dir, exist_ok=True)
   config_lib.save_resolved(config, out_dir)
   set_precision(bool(mixed_precision))
   keras.utils.set_random_seed(config.train.seed)
   train_paths, val_paths = data.config_paths(config.data)
   return Stage(get_strategy(config.train.num_devices), data.SkipLog(), train_paths, val_paths)
+
+
+def init_from(config, models, stage):
+  """:func:`fit`'s ``initialize`` for ``config.init_from``: ``models`` take the source's weights
+  by layer name (``exported.initialize``); None when the config names no source."""
+  source = config.get("init_from", "")
+  if not source:
+    return None
+  from divcolor_tf import exported  # pylint: disable=g-import-not-at-top
+  return lambda: exported.initialize(models, source, stage)
 
 
 def finish_stage(stage, outputs):
@@ -381,7 +395,7 @@ class _Progress(keras.callbacks.ProgbarLogger):
 
 
 def fit(trainer, train_data, val_ds, workdir, *, epochs, steps_per_epoch=None, callbacks=(),
-        verbose=1, checkpoint_steps=0, checkpoint_minutes=0.0):
+        verbose=1, checkpoint_steps=0, checkpoint_minutes=0.0, initialize=None):
   """The loop every trainer shares: resume, fit with guard/checkpoint/CSV/TensorBoard callbacks.
 
   ``trainer`` is compiled inside the strategy scope; its checkpoints go to WORKDIR/checkpoints,
@@ -390,13 +404,16 @@ def fit(trainer, train_data, val_ds, workdir, *, epochs, steps_per_epoch=None, c
   for every epoch). Training resumes from the newest checkpoint, inside an epoch when the
   checkpoint was taken there (the epoch's first batches are skipped); when it already holds
   ``epochs`` epochs nothing is trained. Keras' fit runs once per epoch, so each epoch's
-  iterator starts at that epoch's own order.
+  iterator starts at that epoch's own order. ``initialize`` (:func:`init_from`) runs on a fresh
+  start only: a resume continues from the checkpoint, whatever the run started from.
 
   Returns:
     (history or None, initial_epoch, seconds spent training).
   """
   ckpt_dir = os.path.join(workdir, "checkpoints")
   position, state = restore(trainer, ckpt_dir)
+  if state is None and initialize is not None:
+    initialize()
   if position.epoch >= epochs:
     logging.info("%s already holds epoch %d of %d: nothing to train", workdir, position.epoch,
                  epochs)

@@ -1,0 +1,225 @@
+"""An exported model as Keras models again: evaluation, re-export and fine-tuning from the files
+that ship (saved_models/divcolor_lfw), without the training workdir they came from.
+
+An export (``divcolor_tf.export``) holds every weight its signatures use, each variable named by
+its Keras path ("dec_conv1/kernel", "conv7_3/bias", "mdn_bn1/moving_mean"; the layers of the
+encoder, decoder, feature trunk and MDN have distinct names), and in ``assets.extra/`` the config
+the model was trained with (``config.json``), its photo-blind baselines and (exports written
+since the bundled model's version 3 was re-exported) its colour statistics (``stats.npz``).
+
+* :func:`unpack` rebuilds the Keras models from that config, assigns the exported weights by
+  name and writes them in a workdir's layout (``divcolor_tf.workdir``); :func:`workdir_for` does
+  so into a temporary folder for tools that take a workdir (``divcolor-evaluate-vae``,
+  ``divcolor-export``, ``Colorizer.load``), removed when the process ends.
+* :func:`initialize` is ``config.init_from``: before a stage's first step (never on a resume),
+  every variable of the stage's models takes the value of the variable of the same name in an
+  export or a workdir; variables the source lacks (the feature network's 313-bin head, which no
+  export holds) keep their fresh initialisation, and the log says which. Shapes must agree (same
+  widths, sizes and latent size as the source's config), else a one-line error names the first
+  variable that differs.
+
+The names are read from the SavedModel's object graph (``saved_model.pb``) and the values from
+its variables checkpoint, so no graph is loaded or traced.
+"""
+
+import atexit
+import os
+import shutil
+import tempfile
+
+from absl import logging
+from divcolor_tf import workdir as workdir_lib
+
+EXTRA = "assets.extra"
+_ARCHIVE_VARIABLES = "_all_variables"  # keras.export.ExportArchive's list of every variable
+
+
+def saved_model_dir(path):
+  """The version directory of an export at ``path`` (itself when it holds saved_model.pb, else
+  the highest numbered version under it, as TF Serving picks), or None when it is not an export."""
+  path = os.fspath(path)
+  if os.path.isfile(os.path.join(path, "saved_model.pb")):
+    return path
+  versions = [int(v) for v in (os.listdir(path) if os.path.isdir(path) else [])
+              if v.isdigit() and os.path.isfile(os.path.join(path, v, "saved_model.pb"))]
+  return os.path.join(path, str(max(versions))) if versions else None
+
+
+def export_variables(export_dir):
+  """{Keras path: numpy value} of every variable of an export's version directory.
+
+  Raises:
+    ValueError: one line, when the SavedModel was not written by ``divcolor_tf.export``.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  model_pb = os.path.join(export_dir, "saved_model.pb")
+  saved = saved_model_pb2.SavedModel()
+  try:
+    with open(model_pb, "rb") as f:
+      saved.ParseFromString(f.read())
+    graph = saved.meta_graphs[0].object_graph_def
+    listing = [c.node_id for c in graph.nodes[0].children if c.local_name == _ARCHIVE_VARIABLES]
+    if not listing:
+      raise ValueError(f"no '{_ARCHIVE_VARIABLES}' list (not written by divcolor-export)")
+    reader = tf.train.load_checkpoint(os.path.join(export_dir, "variables", "variables"))
+    values = {}
+    for child in graph.nodes[listing[0]].children:
+      name = graph.nodes[child.node_id].variable.name
+      key = f"{_ARCHIVE_VARIABLES}/{child.local_name}/.ATTRIBUTES/VARIABLE_VALUE"
+      values[name.split(":")[0]] = reader.get_tensor(key)
+  except (OSError, IndexError, ValueError, tf.errors.OpError) as e:
+    problem = " ".join(str(e).split())[:200]
+    raise ValueError(f"{export_dir}: cannot read the exported weights ({problem})") from None
+  return values
+
+
+def workdir_variables(workdir):
+  """{Keras path: numpy value} of every model a workdir has (VAE, feature network, MDN)."""
+  values = {}
+  for name in (workdir_lib.ENCODER, workdir_lib.DECODER, workdir_lib.FEATURE_NETWORK,
+               workdir_lib.TRUNK, workdir_lib.MDN):
+    if os.path.isfile(workdir_lib.path(workdir, name)):
+      for weight in workdir_lib.load_keras(workdir, name).weights:
+        values.setdefault(weight.path, weight.numpy())
+  return values
+
+
+def source_variables(source):
+  """{Keras path: value} of an export (its base or version directory) or a workdir.
+
+  Raises:
+    FileNotFoundError / ValueError: one line naming ``source`` and the problem.
+  """
+  source = os.fspath(source)
+  if not os.path.isdir(source):
+    raise FileNotFoundError(f"{source}: no such model (an export or a workdir)")
+  export_dir = saved_model_dir(source)
+  values = export_variables(export_dir) if export_dir else workdir_variables(source)
+  if not values:
+    raise ValueError(f"{source}: holds no trained model (neither an export nor a workdir with "
+                     ".keras files)")
+  return values
+
+
+def assign(models, values, source):
+  """Sets each weight of ``models`` to ``values[weight.path]`` where present.
+
+  Returns:
+    (number assigned, list of the paths ``values`` lacks).
+
+  Raises:
+    ValueError: one line, for a weight whose shape differs from the source's.
+  """
+  assigned, missing = 0, []
+  for model in models:
+    for weight in model.weights:
+      value = values.get(weight.path)
+      if value is None:
+        missing.append(weight.path)
+        continue
+      if tuple(value.shape) != tuple(weight.shape):
+        raise ValueError(
+            f"{source}: {weight.path} is {tuple(value.shape)} there but {tuple(weight.shape)} "
+            "here; the config's widths, sizes and latent size must be the source's")
+      weight.assign(value.astype(weight.dtype) if hasattr(value, "astype") else value)
+      assigned += 1
+  return assigned, missing
+
+
+def initialize(models, source, stage):
+  """``config.init_from``: ``models`` take the weights of ``source`` (an export or a workdir).
+
+  Raises:
+    ValueError: one line, when no weight of ``models`` is in ``source`` or a shape differs.
+  """
+  values = source_variables(source)
+  assigned, missing = assign(models, values, source)
+  if not assigned:
+    raise ValueError(f"{source}: has none of the {stage} stage's weights (init_from)")
+  layers = sorted({path.split("/")[0] for path in missing})
+  logging.info("%s: %d weights initialised from %s%s", stage, assigned, source,
+               f"; fresh: {', '.join(layers)}" if layers else "")
+  return assigned, missing
+
+
+def _build(config):
+  """Fresh (encoder, decoder, feature trunk, MDN) sized by ``config``."""
+  from divcolor_tf.models import features  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.models import mdn as mdn_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top
+  encoder = vae.build_encoder(config.vae, field_size=config.data.field_size)
+  decoder = vae.build_decoder(config.vae, field_size=config.data.field_size)
+  trunk = features.build_trunk(
+      features.build_feature_network(config.features, grey_size=config.data.grey_size))
+  mdn = mdn_lib.build_mdn(config.mdn, latent_dim=int(encoder.output[0].shape[-1]),
+                          grey_features_shape=tuple(int(v) for v in trunk.output.shape[1:]))
+  return encoder, decoder, trunk, mdn
+
+
+def unpack(export_path, workdir):
+  """Writes the models of an export into ``workdir`` in a workdir's layout; returns ``workdir``.
+
+  Writes config.json, encoder.keras (when the export has the encoder), decoder.keras,
+  features/trunk.keras, mdn/mdn.keras, and the export's stats.npz and baselines.npz if it has
+  them. Nothing is written when the export cannot be read.
+
+  Raises:
+    FileNotFoundError / ValueError: one line naming the export and the problem.
+  """
+  from divcolor_tf import atomic  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  export_dir = saved_model_dir(export_path)
+  if export_dir is None:
+    raise FileNotFoundError(f"{export_path}: not an export (no saved_model.pb in it or in a "
+                            "numbered version folder under it)")
+  extra = os.path.join(export_dir, EXTRA)
+  if not os.path.isfile(os.path.join(extra, workdir_lib.CONFIG)):
+    raise FileNotFoundError(f"{os.path.join(extra, workdir_lib.CONFIG)}: missing (exports before "
+                            "divcolor_tf 0.2 do not carry their config)")
+  config = config_lib.load_resolved(extra)
+  values = export_variables(export_dir)
+  encoder, decoder, trunk, mdn = _build(config)
+  _, missing = assign([encoder, decoder, trunk, mdn], values, export_dir)
+  has_encoder = not any(path in missing for path in (w.path for w in encoder.weights))
+  lacking = [path for path in missing if has_encoder or path not in
+             {w.path for w in encoder.weights}]
+  if lacking:
+    raise ValueError(f"{export_dir}: lacks {len(lacking)} weights of the models its config "
+                     f"describes (first: {lacking[0]})")
+  os.makedirs(os.path.join(workdir, workdir_lib.FEATURES_DIR), exist_ok=True)
+  os.makedirs(os.path.join(workdir, workdir_lib.MDN_DIR), exist_ok=True)
+  config_lib.save_resolved(config, workdir)
+  outputs = [(decoder, workdir_lib.DECODER), (trunk, workdir_lib.TRUNK), (mdn, workdir_lib.MDN)]
+  if has_encoder:
+    outputs.append((encoder, workdir_lib.ENCODER))
+  for model, name in outputs:
+    atomic.write_with(model.save, workdir_lib.path(workdir, name))
+  for name in (workdir_lib.STATS, workdir_lib.BASELINES):
+    if os.path.isfile(os.path.join(extra, name)):
+      shutil.copyfile(os.path.join(extra, name), workdir_lib.path(workdir, name))
+  logging.info("unpacked %s into %s", export_dir, workdir)
+  return workdir
+
+
+_UNPACKED = {}  # export version directory -> its temporary workdir, for this process
+
+
+def workdir_for(path):
+  """``path`` itself when it is a workdir; a temporary workdir unpacked from it when it is an
+  export (once per process; removed when the process ends)."""
+  path = os.fspath(path)
+  export_dir = saved_model_dir(path)
+  if export_dir is None:
+    return path
+  key = os.path.realpath(export_dir)
+  if key not in _UNPACKED:
+    temp = tempfile.mkdtemp(prefix="divcolor-unpacked-")
+    atexit.register(shutil.rmtree, temp, ignore_errors=True)
+    try:
+      _UNPACKED[key] = unpack(export_dir, temp)
+    except BaseException:
+      shutil.rmtree(temp, ignore_errors=True)
+      raise
+  return _UNPACKED[key]
+
