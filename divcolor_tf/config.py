@@ -116,6 +116,11 @@ def base_config():
   c.features.learning_rate = 3e-5
   c.features.soft_k = 5  # soft-encode each pixel's ab over its k nearest bins
   c.features.soft_sigma = 5.0
+  # Zhang et al.'s released weights, as the paper used them: an .npz in models/zhang_weights.py's
+  # layout (e.g. converted from their PyTorch port), loaded before the first step (width 1.0).
+  # With features.epochs=0 the network is kept as released, as the paper froze it.
+  c.features.zhang_weights = ""
+  c.features.lightness_norm = 1.0  # the network sees (L - 50) / this: 100 for the PyTorch port
   c.features.steps_per_epoch = 0  # 0: one pass over the training split
 
   c.mdn = ml_collections.ConfigDict()

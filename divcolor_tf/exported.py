@@ -150,8 +150,9 @@ def _build(config):
   from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top
   encoder = vae.build_encoder(config.vae, field_size=config.data.field_size)
   decoder = vae.build_decoder(config.vae, field_size=config.data.field_size)
-  trunk = features.build_trunk(
-      features.build_feature_network(config.features, grey_size=config.data.grey_size))
+  trunk = features.build_trunk(features.build_feature_network(
+      config.features, grey_size=config.data.grey_size,
+      lightness_norm=float(config.features.get("lightness_norm", 1.0))))
   mdn = mdn_lib.build_mdn(config.mdn, latent_dim=int(encoder.output[0].shape[-1]),
                           grey_features_shape=tuple(int(v) for v in trunk.output.shape[1:]))
   return encoder, decoder, trunk, mdn

@@ -23,6 +23,11 @@ graph to S/4 x S/4 (56x56 for the paper's S = 224).
 (config.json, checkpoints/, history.csv, tensorboard/, then features.keras, the whole network with
 its 313-bin head, and trunk.keras, conv1..conv7: L [S, S, 1] in 0..100 -> G [S/8, S/8, c]) and
 reads, or first computes, the colour statistics in WORKDIR/stats.npz that the VAE shares.
+
+The network starts from Zhang et al.'s released weights when ``features.zhang_weights`` names an
+.npz in ``models/zhang_weights.py``'s layout (``features.width`` 1.0; ``features.lightness_norm``
+100 for weights converted from their PyTorch port); with ``features.epochs=0`` it is kept exactly
+as released, which is what the paper did (Section 6.2: "pre-trained [...] and held fixed").
 """
 
 import os
@@ -36,6 +41,7 @@ from divcolor_tf import losses
 from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import features
+from divcolor_tf.models import zhang_weights
 
 SUBDIR = workdir_lib.FEATURES_DIR  # WORKDIR/features/ holds this stage's outputs
 
@@ -82,7 +88,9 @@ class FeatureTrainer(training.ObjectiveTrainer):
 
 def build_trainer(config, stats):
   """The network of ``config.features`` and its trainer (call inside a strategy scope)."""
-  network = features.build_feature_network(config.features, grey_size=config.data.grey_size)
+  network = features.build_feature_network(
+      config.features, grey_size=config.data.grey_size,
+      lightness_norm=float(config.features.get("lightness_norm", 1.0)))
   return FeatureTrainer(network, bin_weights=stats.weights("stable"),
                         soft_k=config.features.soft_k, soft_sigma=config.features.soft_sigma,
                         seed=config.train.seed)
@@ -91,6 +99,15 @@ def build_trainer(config, stats):
 def model_inputs(ds):
   """Keeps what the trainer reads: the grey input and the colour field of its targets."""
   return ds.map(lambda b: {"grey": b["grey"], "colour_field": b["colour_field"]})
+
+
+def _released_weights(network, npz_path):
+  """fit's ``initialize`` for ``features.zhang_weights``: Zhang et al.'s released layers."""
+  def load():
+    used = zhang_weights.load_zhang_weights(network, npz_path)
+    logging.info("feature network: %d arrays of Zhang et al.'s released weights from %s",
+                 len(used), npz_path)
+  return load
 
 
 def train(config, workdir, verbose=1):
@@ -104,6 +121,11 @@ def train(config, workdir, verbose=1):
     verbose: Keras progress (0 silent, 1 bar, 2 a line per epoch).
   """
   out = os.path.join(workdir, SUBDIR)
+  released = config.features.get("zhang_weights", "")
+  if released and config.get("init_from", ""):
+    raise ValueError("config: set one of init_from and features.zhang_weights, not both")
+  if released and not os.path.isfile(released):
+    raise FileNotFoundError(f"{released}: no such weight file (config.features.zhang_weights)")
   stage = training.start_stage(config, out, config.train.mixed_precision)
   strategy, skip_log = stage.strategy, stage.skip_log
   train_paths, val_paths = stage.train_paths, stage.val_paths
@@ -135,7 +157,8 @@ def train(config, workdir, verbose=1):
       callbacks=[training.step_decay(config.features.learning_rate)],  # honoured on resume
       checkpoint_steps=config.train.checkpoint_steps,
       checkpoint_minutes=config.train.checkpoint_minutes,
-      initialize=training.init_from(config, [trainer.network], "feature network"))
+      initialize=(_released_weights(trainer.network, released) if released else
+                  training.init_from(config, [trainer.network], "feature network")))
   training.finish_stage(stage, [
       (trainer.network, workdir_lib.path(workdir, workdir_lib.FEATURE_NETWORK)),
       (features.build_trunk(trainer.network), workdir_lib.path(workdir, workdir_lib.TRUNK))])

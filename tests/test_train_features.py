@@ -176,3 +176,35 @@ def test_cli_trains_the_tiny_config(repo_root, lfw_ci, tmp_path):
   assert config_lib.load_resolved(out).features.steps_per_epoch == 1
   (row,) = _history(out)
   assert np.isfinite(float(row["loss"]))
+
+
+def test_zhang_weights_start_the_network_and_epochs_0_keeps_them_as_released(tiny_config,
+                                                                               tmp_path):
+  """features.zhang_weights: the released layers (here a perturbed network of the same width,
+  written in the release's caffe layout) are the trunk the MDN gets; epochs=0 trains nothing."""
+  from divcolor_tf.models import zhang_weights  # pylint: disable=g-import-not-at-top
+  released = features.build_feature_network(tiny_config.features,
+                                            grey_size=tiny_config.data.grey_size,
+                                            lightness_norm=100.0)
+  rng = np.random.default_rng(0)
+  for weight in released.weights:
+    weight.assign(weight.numpy() + rng.uniform(0.5, 1.0, weight.shape).astype(np.float32))
+  npz = zhang_weights.save_zhang_weights(released, str(tmp_path / "zhang.npz"))
+  tiny_config.features.zhang_weights = npz
+  tiny_config.features.lightness_norm = 100.0
+  tiny_config.features.epochs = 0
+  workdir = str(tmp_path / "run")
+  train_features.train(tiny_config, workdir, verbose=0)
+  trunk = keras.models.load_model(os.path.join(workdir, "features", "trunk.keras"))
+  reference = features.build_trunk(released)
+  grey = np.linspace(0, 100, 64 * 64, dtype=np.float32).reshape(1, 64, 64, 1)
+  np.testing.assert_allclose(trunk(grey).numpy(), reference(grey).numpy(), rtol=1e-5, atol=1e-5)
+
+  tiny_config.init_from = workdir
+  with pytest.raises(ValueError, match="one of init_from and features.zhang_weights"):
+    train_features.train(tiny_config, str(tmp_path / "both"), verbose=0)
+  tiny_config.init_from = ""
+  tiny_config.features.zhang_weights = str(tmp_path / "nowhere.npz")
+  with pytest.raises(FileNotFoundError, match="nowhere.npz: no such weight file"):
+    train_features.train(tiny_config, str(tmp_path / "missing"), verbose=0)
+  assert not (tmp_path / "both").exists() and not (tmp_path / "missing").exists()
