@@ -17,11 +17,13 @@ written.
 Every file appears under its name only complete (written under a hidden temporary name, then
 renamed), and a photo's set is installed by one run at a time: a killed or concurrent run never
 leaves a truncated file or a set mixing two runs. Existing outputs are never replaced without
---overwrite: such a photo is named in a one-line "exists" error. --skip_existing resumes a folder
-run instead: a photo whose set is complete (every file a PNG that decodes, at the right size) is
-skipped and counted; an incomplete or corrupt set is colorized again and replaced. A photo that
-cannot be read or written is named in a one-line error and the others go on; the exit status is 0
-only if every photo was colorized or skipped.
+--overwrite: a photo whose files are all there is skipped as already done (not checked), one with
+only some of them is named in a one-line error. --skip_existing resumes a folder run instead: a
+photo whose set is complete (every file a PNG that decodes, at the right size) is skipped; an
+incomplete or corrupt set is colorized again and replaced. A photo that cannot be read or written
+is named in a one-line error and the others go on. A folder run shows its progress (count, rate,
+ETA) on stderr and ends with the counts colorized / skipped / failed; the exit status is 1 only
+if a photo failed.
 """
 
 import sys
@@ -66,6 +68,7 @@ def main(argv):
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf import outputs  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import progress  # pylint: disable=g-import-not-at-top
 
   try:
     paths = data.list_images(FLAGS.input)
@@ -77,18 +80,25 @@ def main(argv):
     _error(f"--k must be in [1, {colorizer.num_components}] (the mixture's components), "
            f"got {FLAGS.k}")
     sys.exit(1)
+  bar = progress.Progress(len(paths))
   try:
-    summary = outputs.colorize_photos(
-        colorizer, paths, FLAGS.output, input_root=FLAGS.input, k=FLAGS.k, samples=FLAGS.samples,
-        seed=FLAGS.seed, grid=FLAGS.grid, overwrite=FLAGS.overwrite,
-        skip_existing=FLAGS.skip_existing, on_error=_error)
+    with bar:
+      summary = outputs.colorize_photos(
+          colorizer, paths, FLAGS.output, input_root=FLAGS.input, k=FLAGS.k,
+          samples=FLAGS.samples, seed=FLAGS.seed, grid=FLAGS.grid, overwrite=FLAGS.overwrite,
+          skip_existing=FLAGS.skip_existing,
+          on_error=lambda message: bar.write(f"{PROG}: {' '.join(str(message).split())}"),
+          progress=bar)
   except ValueError as e:  # two photos would write the same files: nothing written
     _error(e)
     sys.exit(1)
+  skipped = ""
+  if summary.skipped:
+    why = ("outputs exist; --overwrite replaces them, --skip_existing checks them"
+           if summary.existing == summary.skipped else "already complete")
+    skipped = f"; {summary.skipped} skipped ({why})"
   print(f"{PROG}: colorized {summary.done} of {summary.total} photo(s) ({summary.mode}) into "
-        f"{FLAGS.output}"
-        + (f"; {summary.skipped} skipped (complete)" if summary.skipped else "")
-        + (f"; {len(summary.failed)} failed" if summary.failed else ""))
+        f"{FLAGS.output}{skipped}; {len(summary.failed)} failed")
   sys.exit(0 if not summary.failed else 1)
 
 

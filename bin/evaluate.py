@@ -43,6 +43,7 @@ def main(argv):
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf import evaluate  # pylint: disable=g-import-not-at-top
   from divcolor_tf import metrics  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import progress  # pylint: disable=g-import-not-at-top
   try:
     colorizer = colorize.load(FLAGS.model)
     if FLAGS.images:
@@ -53,8 +54,9 @@ def main(argv):
       paths = paths[:FLAGS.max_images]
     if not paths:
       raise ValueError(f"{FLAGS.images or FLAGS.model}: no photos to evaluate")
-    rows, count, skip_log = evaluate.evaluate_colorize(
-        colorizer, paths, k=FLAGS.k, batch_size=FLAGS.batch_size)
+    with progress.Progress(len(paths)) as bar:
+      rows, count, skip_log = evaluate.evaluate_colorize(
+          colorizer, paths, k=FLAGS.k, batch_size=FLAGS.batch_size, progress=bar)
   except (ValueError, FileNotFoundError) as e:
     print(f"{PROG}: {' '.join(str(e).split())}", file=sys.stderr)
     sys.exit(1)

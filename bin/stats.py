@@ -36,20 +36,26 @@ def main(argv):
     print(f"divcolor-stats: {FLAGS.out} exists; pass --overwrite to replace it", file=sys.stderr)
     sys.exit(1)
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import progress  # pylint: disable=g-import-not-at-top
   from divcolor_tf import stats  # pylint: disable=g-import-not-at-top
   skip_log = data.SkipLog()
   try:
-    result = stats.compute(
-        FLAGS.images, n_components=FLAGS.n_components, prior_sigma=FLAGS.prior_sigma,
-        uniform_mix=FLAGS.uniform_mix, max_images=FLAGS.max_images, batch_size=FLAGS.batch_size,
-        drop_near_grey=FLAGS.drop_near_grey, skip_log=skip_log)
+    total = len(data.list_images(FLAGS.images))  # compute() lists them again, naming the source
+    if FLAGS.max_images:
+      total = min(total, FLAGS.max_images)
+    with progress.Progress(total) as bar:
+      result = stats.compute(
+          FLAGS.images, n_components=FLAGS.n_components, prior_sigma=FLAGS.prior_sigma,
+          uniform_mix=FLAGS.uniform_mix, max_images=FLAGS.max_images,
+          batch_size=FLAGS.batch_size, drop_near_grey=FLAGS.drop_near_grey, skip_log=skip_log,
+          progress=bar)
   except (ValueError, FileNotFoundError) as e:
     print(f"divcolor-stats: {e}", file=sys.stderr)
     sys.exit(1)
   result.save(FLAGS.out)
   for line in stats.describe(result):
     print(line)
-  print(f"skipped: {skip_log.report()}")
+  print(f"skipped: {skip_log.report() or 'none'}")
   print(f"wrote {FLAGS.out}")
 
 

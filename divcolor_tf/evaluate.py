@@ -140,7 +140,7 @@ def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=
 
 
 def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=None,
-                      baselines=True):
+                      baselines=True, progress=None):
   """Table 3 (diverse colorization) of a trained model on ``paths``, with its error budget.
 
   Each photo is colorized from its grey level alone (the top-k means of the MDN's mixture, decoded)
@@ -166,6 +166,7 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
     stats: a ``stats.ColourStats``, for fitting the baselines when the model directory has no
       ``baselines.npz``; default: the workdir's stats.npz.
     baselines: include the photo-blind rows.
+    progress: a ``progress.Progress`` over ``paths``, advanced after each batch, or None.
 
   Returns:
     (rows, count, skip_log): rows a list of (name, {column: value}); count the photos scored.
@@ -236,6 +237,8 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
       tables[recon].update(target, out["reconstruction"].numpy())
     for row, fields in fixed.items():
       tables[row].update(target, np.broadcast_to(fields[None], (len(target),) + fields.shape))
+    if progress is not None:  # photos scored and photos left out (near-grey, unreadable)
+      progress.update_to(tables[name].count + skip_log.count)
   rows = [(row, table.result()) for row, table in tables.items()]
   dataset = str(config.get("dataset", "") if hasattr(config, "get") else "")
   for method, (eob, variance) in PAPER_TABLE3.get(dataset, {}).items():

@@ -16,12 +16,14 @@ Writing. Each file of a set is rendered under a temporary name beside its final 
 (:mod:`divcolor_tf.atomic`); then, holding the output folder's lock, the set is installed, one
 rename (``overwrite``, ``skip_existing``) or exclusive link (otherwise) per file. So a file under a
 final name is always complete, two runs never mix their files within a set (the second run to
-install finds the first's files: "exists", and its own are dropped, including any of its files
-already installed), and a kill can at worst leave a set with some of its files missing, which
-``skip_existing`` redoes.
+install finds the first's files, and its own are dropped, including any of its files already
+installed; it counts the photo as done by the other), and a kill can at worst leave a set with
+some of its files missing, which ``skip_existing`` redoes.
 
-Existing sets. By default a photo with any output already there is not colorized: one-line
-"exists" error, the other photos go on. ``overwrite`` replaces the set. ``skip_existing`` skips a
+Existing sets. By default nothing already there is touched: a photo whose files all exist is
+already done (skipped, counted, not checked); one with only some of them (an interrupted run, or
+a name taken by another file) gets a one-line error, and the other photos go on. ``overwrite``
+replaces the set. ``skip_existing`` skips a
 photo whose set is complete (:func:`set_problems`: every file there and a PNG that decodes, the
 colorizations at the photo's size, the grid at the size K colorizations of it give) and renders an
 incomplete or corrupt set again, replacing it whole.
@@ -60,10 +62,12 @@ class Summary(NamedTuple):
   """What a folder run did (the command line's last line)."""
   total: int  # photos in the run
   done: int  # colorized and written
-  skipped: int  # complete sets left as they were (skip_existing)
+  skipped: int  # already done: sets left as they were (every file there; complete with
+  # skip_existing)
   failed: list  # photos not colorized (each named in an error)
   seed: Optional[int]  # the seed of sampled colorizations
   mode: str  # e.g. "top-5 means by mixture weight"
+  existing: int = 0  # of ``skipped``: sets whose files all existed, not checked (no flag given)
 
 
 def output_stem(path, input_root, output_dir):
@@ -253,17 +257,31 @@ def write_set(photo_set, rgb, result, sampled, replace=False, keep_complete=Fals
       atomic.remove(temp)
 
 
-def _exists_message(existing, photo):
-  return (f"{_display(existing)}: exists; pass --overwrite to replace it, or --skip_existing to "
-          f"keep complete sets (skipped {_display(photo)})")
+def _existing(photo_set):
+  """The files of ``photo_set`` that exist, read under the output folder's lock (a set is
+  installed whole under it, so another run's set is seen whole or not at all)."""
+  folder = os.path.dirname(photo_set.stem) or "."
+  if not any(os.path.lexists(f) for f in photo_set.all_files):
+    return []
+  with atomic.folder_lock(folder):
+    return [f for f in photo_set.all_files if os.path.lexists(f)]
+
+
+def _partial_message(existing, photo_set):
+  return (f"{_display(photo_set.photo)}: {len(existing)} of its {len(photo_set.all_files)} output "
+          f"files exist ({_display(existing[0])}{', ...' if len(existing) > 1 else ''}: an "
+          "interrupted run?); --skip_existing completes the set, --overwrite replaces it")
 
 
 def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, samples=0, seed=None,
-                    grid=False, overwrite=False, skip_existing=False, on_error=None):
+                    grid=False, overwrite=False, skip_existing=False, on_error=None,
+                    progress=None):
   """Colorizes ``paths`` into ``output_dir``, one set of files per photo (module docstring).
 
   A photo that cannot be read or written is named in a one-line ``on_error(message)`` (default:
-  logged) and the others go on.
+  logged) and the others go on. Without ``overwrite`` or ``skip_existing``, a photo whose files
+  all exist is already done: skipped, untouched and not checked; one with only some of them (an
+  interrupted run, a name taken by another file) is an error, and its files are left alone.
 
   Args:
     colorizer: a ``colorize.Colorizer`` or ``serving.SavedModelColorizer``.
@@ -278,6 +296,7 @@ def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, sampl
     overwrite: replace existing sets.
     skip_existing: skip complete sets; redo incomplete or corrupt ones.
     on_error: called with each one-line error.
+    progress: a ``progress.Progress`` advanced once per photo, or None.
 
   Returns:
     A :class:`Summary`.
@@ -292,20 +311,29 @@ def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, sampl
   if sampled and seed is None:
     seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
   sets = plan(paths, input_root, output_dir, count, grid)
-  done, skipped, failed = 0, 0, []
-  for photo_set in sets:
+
+  def existing_outcome(photo_set):
+    """Not overwriting: "existing" when every file of the set is there, "failed" (one error)
+    when only some are, None when none is."""
+    existing = _existing(photo_set)
+    if not existing:
+      return None
+    if len(existing) == len(photo_set.all_files):
+      return "existing"
+    on_error(_partial_message(existing, photo_set))
+    return "failed"
+
+  def one(photo_set):
+    """Colorizes one photo's set: "done", "skipped", "existing" or "failed"."""
     path = photo_set.photo
     if not overwrite and not skip_existing:
-      existing = [f for f in photo_set.all_files if os.path.lexists(f)]
-      if existing:
-        on_error(_exists_message(existing[0], path))
-        failed.append(path)
-        continue
+      outcome = existing_outcome(photo_set)
+      if outcome:
+        return outcome
     try:
       rgb = data.load_rgb(path)
       if skip_existing and not set_problems(photo_set, *rgb.shape[:2]):
-        skipped += 1
-        continue
+        return "skipped"
       if sampled:
         # Photo i's draws: its own stream of the run's seed, whatever else is in the folder.
         photo_seed = int(np.random.SeedSequence([seed, photo_set.index]).generate_state(1)[0] >> 1)
@@ -316,20 +344,21 @@ def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, sampl
                             keep_complete=skip_existing)
     except data.ImageError as e:
       on_error(str(e))
-      failed.append(path)
-      continue
-    except FileExistsError as e:  # another run created the set after the check above
-      on_error(_exists_message(e.filename, path))
-      failed.append(path)
-      continue
+      return "failed"
+    except FileExistsError:  # another run installed the set after the check above
+      return existing_outcome(photo_set) or "failed"
     except (OSError, ValueError) as e:
       on_error(f"{_display(path)}: {' '.join(str(e).split())}")
-      failed.append(path)
-      continue
-    if installed:
-      done += 1
-    else:
-      skipped += 1
+      return "failed"
+    return "done" if installed else "skipped"
+
+  outcomes = {"done": [], "skipped": [], "existing": [], "failed": []}
+  for photo_set in sets:
+    outcomes[one(photo_set)].append(photo_set.photo)
+    if progress is not None:
+      progress.update()
   mode = (f"{count} samples from the mixture, seed {seed}" if sampled
           else f"top-{count} means by mixture weight")
-  return Summary(len(sets), done, skipped, failed, seed if sampled else None, mode)
+  return Summary(len(sets), len(outcomes["done"]),
+                 len(outcomes["skipped"]) + len(outcomes["existing"]), outcomes["failed"],
+                 seed if sampled else None, mode, len(outcomes["existing"]))

@@ -404,7 +404,7 @@ def from_accumulated(pca, bin_counts, bins, *, n_components=20, prior_sigma=5.0,
 
 def compute(source_or_paths, *, n_components=20, prior_sigma=5.0, uniform_mix=0.5, max_images=0,
             batch_size=64, drop_near_grey=False, skip_log=None, field_size=64,
-            near_grey_threshold=None):
+            near_grey_threshold=None, progress=None):
   """Colour statistics of the photos of a training set, streamed batch by batch.
 
   Args:
@@ -417,6 +417,7 @@ def compute(source_or_paths, *, n_components=20, prior_sigma=5.0, uniform_mix=0.
     batch_size: photos decoded per step.
     drop_near_grey: leave out black-and-white photos (as ``data.make_dataset``).
     skip_log: a ``data.SkipLog`` that records unreadable / dropped photos; None: a private one.
+    progress: a ``progress.Progress`` over the photos, advanced after each batch, or None.
     field_size: the colour field's side (paper: 64).
     near_grey_threshold: passed to ``data.make_dataset`` when not None.
 
@@ -452,6 +453,8 @@ def compute(source_or_paths, *, n_components=20, prior_sigma=5.0, uniform_mix=0.
     pca.update(flatten_field(fields))
     nearest = np.asarray(color.nearest_bin(fields * color.AB_SCALE)).ravel()
     bin_counts += np.bincount(nearest, minlength=len(bins))
+    if progress is not None:  # photos read and photos left out
+      progress.update_to(pca.count + skip_log.count)
   if pca.count < 2:
     raise ValueError(f"{source}: {pca.count} usable photos; colour statistics need at least 2 "
                      f"({skip_log.count} skipped)")

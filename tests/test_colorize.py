@@ -330,14 +330,15 @@ def test_colorize_cli(model_dir, photos, imagenet_ci, tmp_path, evaluate_cli):
     assert np.asarray(Image.open(out / f"{stem}_grid.png")).shape[1] > 4 * 100
   assert not (out / "val0_4.png").exists() and not list(out.glob("notes*"))
 
-  # Existing outputs are refused (one line each); a new photo in the folder is still written.
+  # Existing outputs are kept and counted as done; a new photo in the folder is still written.
   before = (out / "crop_1.png").read_bytes()
   Image.fromarray(photos["face"]).save(photo_dir / "face.png")
   again = _run(cli + ["--input", str(photo_dir), "--output", str(out), "--k", "3"])
-  assert again.returncode == 1
+  assert again.returncode == 1  # the unreadable file of the folder, as before
   errors = _errors(again.stderr, "divcolor-colorize")
-  assert len(errors) == 3, again.stderr
-  assert sum("exists; pass --overwrite" in e for e in errors) == 2
+  assert len(errors) == 1, again.stderr
+  assert "colorized 1 of 4 photo(s)" in again.stdout and "; 2 skipped (outputs exist" in \
+      again.stdout and "; 1 failed" in again.stdout, again.stdout
   assert (out / "crop_1.png").read_bytes() == before and (out / "face_3.png").exists()
 
 
