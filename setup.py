@@ -33,6 +33,7 @@ TOOLS = {
     "divcolor-colorize": "colorize",
     "divcolor-evaluate": "evaluate",
     "divcolor-export": "export",
+    "divcolor-figure": "figure",
 }
 
 setuptools.setup(

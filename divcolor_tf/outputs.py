@@ -273,6 +273,12 @@ def _partial_message(existing, photo_set):
           "interrupted run?); --skip_existing completes the set, --overwrite replaces it")
 
 
+def sample_seed(seed, index):
+  """The seed of photo ``index``'s draws in a run of ``seed``: its own stream, whatever else the
+  run holds (divcolor-colorize and divcolor-figure draw the same samples)."""
+  return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] >> 1)
+
+
 def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, samples=0, seed=None,
                     grid=False, overwrite=False, skip_existing=False, on_error=None,
                     progress=None):
@@ -335,9 +341,7 @@ def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, sampl
       if skip_existing and not set_problems(photo_set, *rgb.shape[:2]):
         return "skipped"
       if sampled:
-        # Photo i's draws: its own stream of the run's seed, whatever else is in the folder.
-        photo_seed = int(np.random.SeedSequence([seed, photo_set.index]).generate_state(1)[0] >> 1)
-        result = colorizer.colorize(rgb, samples=count, seed=photo_seed)
+        result = colorizer.colorize(rgb, samples=count, seed=sample_seed(seed, photo_set.index))
       else:
         result = colorizer.colorize(rgb, k=count)
       installed = write_set(photo_set, rgb, result, sampled, replace=overwrite or skip_existing,

@@ -1,0 +1,93 @@
+r"""divcolor-figure: a figure in the paper's style for a folder of photos.
+
+  divcolor-figure --model saved_models/divcolor_lfw --input ../shared/data/lfw/ci --output fig.png
+
+One row per photo (in listed order, at most --max_photos): its grey input, its top-k
+colorizations in descending order of mixture weight (each captioned with its weight) and, unless
+--no_truth, the photo's own colours. --samples N draws N from the mixture instead (the same draws
+as divcolor-colorize --samples N --seed S gives). Photos that cannot be read are named in
+one-line errors and left out; the exit status is 1 if any was, or if none could be drawn.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+
+from divcolor_tf.bin import cli
+
+flags.DEFINE_string("model", None, "A model directory or an export, e.g. saved_models/divcolor_lfw.")
+flags.DEFINE_string("input", None, "Photos: a directory (searched recursively), a list file or a "
+                    "glob.")
+flags.DEFINE_string("output", None, "The figure's PNG file.")
+flags.DEFINE_integer("k", 5, "Colorizations per photo: the top-k means by mixture weight.")
+flags.DEFINE_integer("samples", 0, "Instead, draw this many from the mixture (0: top-k).")
+flags.DEFINE_integer("seed", 0, "Seed of --samples.")
+flags.DEFINE_integer("max_photos", 8, "Rows: the first this many photos (0: all).")
+flags.DEFINE_integer("cell", 160, "Side of each image in the figure, in pixels.")
+flags.DEFINE_bool("truth", True, "Add the photo's own colours as the last column (--no_truth: "
+                  "leave it out, e.g. for grey photos).")
+flags.DEFINE_bool("overwrite", False, "Replace an existing --output.")
+flags.mark_flags_as_required(["model", "input", "output"])
+FLAGS = flags.FLAGS
+
+PROG = "divcolor-figure"
+
+
+def _error(message):
+  print(f"{PROG}: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if FLAGS.samples < 0 or FLAGS.max_photos < 0 or FLAGS.cell < 16:
+    raise app.UsageError("--samples and --max_photos must be >= 0, --cell >= 16")
+  import os  # pylint: disable=g-import-not-at-top
+  if os.path.exists(FLAGS.output) and not FLAGS.overwrite:
+    _error(f"{FLAGS.output}: exists; pass --overwrite to replace it")
+    sys.exit(1)
+  from divcolor_tf import atomic  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import figures  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import progress  # pylint: disable=g-import-not-at-top
+  try:
+    paths = data.list_images(FLAGS.input)
+    if FLAGS.max_photos:
+      paths = paths[:FLAGS.max_photos]
+    colorizer = colorize.load(FLAGS.model)
+  except (ValueError, FileNotFoundError) as e:
+    _error(e)
+    sys.exit(1)
+  count = FLAGS.samples or FLAGS.k
+  if not FLAGS.samples and not 1 <= FLAGS.k <= colorizer.num_components:
+    _error(f"--k must be in [1, {colorizer.num_components}] (the mixture's components), "
+           f"got {FLAGS.k}")
+    sys.exit(1)
+  failed = []
+  with progress.Progress(len(paths)) as bar:
+    def on_error(message):
+      failed.append(message)
+      bar.write(f"{PROG}: {' '.join(str(message).split())}")
+    rows = figures.colorized_rows(colorizer, paths, count, samples=FLAGS.samples, seed=FLAGS.seed,
+                                  on_error=on_error, progress=bar)
+  if not rows:
+    _error(f"{FLAGS.input}: no photo could be drawn")
+    sys.exit(1)
+  image = figures.figure(rows, count, truth=FLAGS.truth, cell=FLAGS.cell,
+                         sampled=bool(FLAGS.samples))
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  with atomic.atomic_path(FLAGS.output) as temp:
+    Image.fromarray(image).save(temp, format="PNG")
+  print(f"{PROG}: wrote {FLAGS.output} ({len(rows)} photos x {count} colorizations); "
+        f"{len(failed)} failed")
+  sys.exit(1 if failed else 0)
+
+
+def run():
+  cli.run(main, __name__, __doc__)
+
+
+if __name__ == "__main__":
+  run()
