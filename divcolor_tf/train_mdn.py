@@ -28,6 +28,7 @@ cache holds H*W*c values of G per photo (24x24x128 floats: 295 kB, 2.6 GB for 9,
 ``train(config, workdir)`` is what ``divcolor-train-mdn`` calls; it writes WORKDIR/mdn/.
 """
 
+import os
 import time
 
 from absl import logging
@@ -133,6 +134,45 @@ class EpochSeconds(keras.callbacks.Callback):
       logs["seconds"] = time.time() - self.start
 
 
+class TopKImages(keras.callbacks.Callback):
+  """TensorBoard, each epoch: a few validation photos' top-k colorizations by mixture weight
+  (grey input | #1 .. #k), made by the pipeline users run (a ``colorize.Colorizer`` over the MDN
+  being trained, the frozen trunk and the VAE decoder)."""
+
+  TAG = "grey | top-k colorizations by weight"
+
+  def __init__(self, colorizer, photos, log_dir, k):
+    super().__init__()
+    self.colorizer, self.photos, self.k = colorizer, photos, int(k)
+    self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
+
+  def on_epoch_end(self, epoch, logs=None):
+    rows = []
+    for photo in self.photos:
+      result = self.colorizer.colorize(photo, k=self.k)
+      grey = np.round(self.colorizer.lightness(photo[None]).numpy()[0] * 2.55)
+      grey = np.repeat(np.clip(grey, 0, 255).astype(np.uint8), 3, axis=-1)
+      rows.append(np.concatenate([grey] + list(result.colorizations), axis=1))
+    with self.writer.as_default():
+      tf.summary.image(self.TAG, np.stack(rows), step=epoch + 1, max_outputs=len(rows))
+    self.writer.flush()
+
+
+def summary_photos(paths, count, size=128):
+  """Up to ``count`` readable photos of ``paths``, each resized to ``size`` x ``size``."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  photos = []
+  for path in paths:
+    if len(photos) == count:
+      break
+    try:
+      image = Image.fromarray(data.load_rgb(path)).resize((size, size), Image.Resampling.LANCZOS)
+    except (data.ImageError, OSError, ValueError):
+      continue
+    photos.append(np.asarray(image))
+  return photos
+
+
 def stage_paths(workdir):
   """{name: path} of the files the MDN stage reads and writes."""
   return {
@@ -221,7 +261,9 @@ def train(config, workdir, verbose=1, config_hint=None):
 
   Reads WORKDIR/encoder.keras (divcolor-train-vae) and WORKDIR/features/trunk.keras
   (divcolor-train-features); the sizes of z and G come from those files. Writes WORKDIR/mdn/:
-  config.json (resolved), checkpoints/, history.csv, tensorboard/ and, at the end, mdn.keras.
+  config.json (resolved), checkpoints/, history.csv (and its curves, history.png), tensorboard/
+  (with, when WORKDIR/decoder.keras is there, a few validation photos' top-k colorizations each
+  epoch: :class:`TopKImages`) and, at the end, mdn.keras.
 
   Args:
     config: the run's ConfigDict (reads data, train.seed/num_devices, vae.truncated_noise, mdn).
@@ -281,10 +323,16 @@ def train(config, workdir, verbose=1, config_hint=None):
   logging.info("MDN: %d components over z of d=%d, G %s, %d trainable parameters",
                trainer.num_components, int(encoder.output[0].shape[-1]),
                tuple(trunk.output.shape[1:]), trainer.mdn.count_params())
+  callbacks = [EpochSeconds(), training.step_decay(mdn_config.learning_rate)]  # kept on resume
+  photos = summary_photos(val_paths, int(config.train.image_summaries))
+  if photos and os.path.isfile(workdir_lib.path(workdir, workdir_lib.DECODER)):
+    from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
+    decoder = workdir_lib.load_keras(workdir, workdir_lib.DECODER, trainable=False)
+    live = colorize.Colorizer(trunk, trainer.mdn, decoder, config)
+    callbacks.append(TopKImages(live, photos, os.path.join(out, "tensorboard"),
+                                k=min(live.k, trainer.num_components)))
   history, _, _ = training.fit(trainer, train_data, val_ds, out, epochs=mdn_config.epochs,
-                               steps_per_epoch=steps,
-                               callbacks=[EpochSeconds(), training.step_decay(
-                                   mdn_config.learning_rate)],  # honoured on resume
+                               steps_per_epoch=steps, callbacks=callbacks,
                                verbose=verbose, checkpoint_steps=config.train.checkpoint_steps,
                                checkpoint_minutes=config.train.checkpoint_minutes,
                                initialize=training.init_from(config, [trainer.mdn], "MDN"))

@@ -382,6 +382,68 @@ def finish_stage(stage, outputs):
     logging.warning("%s", report)
 
 
+def plot_history(csv_path, png_path):
+  """history.csv -> a PNG of its curves: one panel per metric, training and validation together,
+  the learning rate on a log scale. Returns False (and writes nothing) before the first row."""
+  import csv  # pylint: disable=g-import-not-at-top
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  with open(csv_path, newline="") as f:
+    rows = list(csv.DictReader(f))
+  if not rows:
+    return False
+  columns = {}
+  for row in rows:
+    for key, value in row.items():
+      if key is None or key == "epoch":  # None: values past the header (a longer row)
+        continue
+      try:
+        columns.setdefault(key, []).append((int(float(row["epoch"])) + 1, float(value)))
+      except (TypeError, ValueError):
+        pass
+  names = sorted(key for key in columns if not key.startswith("val_"))
+  panels = len(names)
+  ncols = min(3, panels)
+  nrows = -(-panels // ncols)
+  fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
+  for ax, name in zip(axes.ravel(), names):
+    for key, style in ((name, "-o"), (f"val_{name}", "--s")):
+      if key in columns:
+        epochs, values = zip(*columns[key])
+        ax.plot(epochs, values, style, markersize=3,
+                label="validation" if key.startswith("val_") else "training")
+    if name == "learning_rate":
+      ax.set_yscale("log")
+    ax.set_title(name, fontsize=10)
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+    if f"val_{name}" in columns:
+      ax.legend(fontsize=7)
+  for ax in axes.ravel()[panels:]:
+    ax.axis("off")
+  fig.tight_layout()
+  with atomic.atomic_path(png_path) as temp:
+    fig.savefig(temp, dpi=80, format="png")
+  plt.close(fig)
+  return True
+
+
+class CurvesPNG(keras.callbacks.Callback):
+  """Redraws history.png from history.csv after each epoch (after the CSV logger's row)."""
+
+  def __init__(self, csv_path):
+    super().__init__()
+    self.csv_path = csv_path
+
+  def on_epoch_end(self, epoch, logs=None):
+    try:
+      plot_history(self.csv_path, os.path.splitext(self.csv_path)[0] + ".png")
+    except (OSError, ValueError) as e:  # a picture is never worth stopping a run for
+      logging.warning("%s: could not draw its curves (%s)", self.csv_path, e)
+
+
 class _Progress(keras.callbacks.ProgbarLogger):
   """Keras' progress bar, its "Epoch e/N" naming the run's N (fit runs once per epoch)."""
 
@@ -427,6 +489,7 @@ def fit(trainer, train_data, val_ds, workdir, *, epochs, steps_per_epoch=None, c
       NanGuard(ckpt_dir),
       checkpointer,
       keras.callbacks.CSVLogger(history_path, append=True),
+      CurvesPNG(history_path),  # history.png beside it
       keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), write_graph=False),
   ]
   history = keras.callbacks.History()

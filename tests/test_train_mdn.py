@@ -2,6 +2,7 @@
 gradients, frozen weights, train / resume / feature cache, missing stages, divcolor-train-mdn."""
 
 import csv
+import io
 import math
 import os
 import shutil
@@ -12,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from conftest import console_script
 import conftest
@@ -271,3 +273,24 @@ def test_cli_trains_the_tiny_config(stages, repo_root, lfw_ci, tmp_path):
   assert config_lib.load_resolved(out).mdn.steps_per_epoch == 1
   (row,) = _history(out)
   assert all(np.isfinite(float(row[t])) for t in train_mdn.TERMS)
+
+
+def test_tensorboard_shows_the_top_k_colorizations_and_history_png_the_curves(stages, tiny_config,
+                                                                              tmp_path):
+  workdir = _copy_stages(stages, tmp_path / "run")
+  shutil.copy(os.path.join(stages, "decoder.keras"), workdir)
+  train_mdn.train(tiny_config, workdir, verbose=0)
+  out = os.path.join(workdir, "mdn")
+  with Image.open(os.path.join(out, "history.png")) as curves:
+    assert curves.format == "PNG" and curves.size[0] > 300
+  events = [os.path.join(root, name) for root, _, names in
+            os.walk(os.path.join(out, "tensorboard", "images")) for name in names]
+  images = [value for path in events for event in tf.compat.v1.train.summary_iterator(path)
+            for value in event.summary.value if value.tag == train_mdn.TopKImages.TAG]
+  assert len(images) == 1  # one epoch
+  width, height, *pngs = images[0].tensor.string_val
+  k = min(5, tiny_config.mdn.components)
+  assert (int(width), int(height)) == ((k + 1) * 128, 128) and len(pngs) >= 1
+  row = np.asarray(Image.open(io.BytesIO(pngs[0])))
+  grey = row[:, :128]
+  assert np.array_equal(grey[..., 0], grey[..., 2])  # the grey input, then k colorizations
