@@ -27,6 +27,7 @@ import io
 import json
 import os
 import sys
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -39,8 +40,11 @@ def read_photo(path):
   """(encoded bytes, uint8 RGB [H, W, 3]) of a photo file."""
   with open(path, "rb") as f:
     encoded = f.read()
-  with Image.open(io.BytesIO(encoded)) as image:
-    pixels = np.asarray(image.convert("RGB"))
+  try:
+    with Image.open(io.BytesIO(encoded)) as image:
+      pixels = np.asarray(image.convert("RGB"))
+  except OSError as e:
+    raise ValueError(f"{path}: not a photo Pillow can read ({type(e).__name__})") from None
   return encoded, pixels
 
 
@@ -145,6 +149,34 @@ def send_grpc(target, request, timeout=600):
     return stub.Predict(request, timeout=timeout)
 
 
+SERVE_HINT = ("is TF Serving running and serving this model? e.g. docker run -p 8500:8500 -p "
+              "8501:8501 -v $PWD/saved_models/divcolor_lfw:/models/divcolor_lfw -e "
+              "MODEL_NAME=divcolor_lfw tensorflow/serving (docs/deploy.md)")
+
+
+def describe_error(error, target):
+  """One line for a failed request: what failed, the server's own message in full, and what to
+  do when nothing answers at ``target``."""
+  def flat(text):
+    return " ".join(str(text).split())
+
+  if isinstance(error, urllib.error.HTTPError):  # the server answered: its JSON {"error": ...}
+    body = error.read().decode("utf-8", "replace")
+    try:
+      body = json.loads(body).get("error", body)
+    except (ValueError, AttributeError):
+      pass
+    return f"{target}: HTTP {error.code}: {flat(body)}"
+  if isinstance(error, urllib.error.URLError):  # nothing answered
+    return f"{target}: cannot connect ({flat(error.reason)}); {SERVE_HINT}"
+  code = getattr(error, "code", None)
+  if callable(code) and hasattr(error, "details"):  # a grpc.RpcError
+    name = getattr(code(), "name", str(code()))
+    line = f"{target}: gRPC {name}: {flat(error.details())}"
+    return f"{line}; {SERVE_HINT}" if name == "UNAVAILABLE" else line
+  return f"{target}: {type(error).__name__}: {flat(error)}"
+
+
 def write_results(out_dir, paths, results):
   """OUT/<stem>_<i>.png for each photo's colorizations; prints the weights. Returns the paths."""
   os.makedirs(out_dir, exist_ok=True)
@@ -170,7 +202,11 @@ def main(argv=None):
   parser.add_argument("--out", required=True, help="output directory")
   args = parser.parse_args(argv)
 
-  photos = [read_photo(p) for p in args.photos]
+  try:
+    photos = [read_photo(p) for p in args.photos]
+  except (OSError, ValueError) as e:
+    print(f"serving_client: {' '.join(str(e).split())}", file=sys.stderr)
+    return 1
   inputs = [p[0] if args.signature == "colorize_bytes" else p[1] for p in photos]
   if args.dry_run:
     os.makedirs(args.out, exist_ok=True)
@@ -192,8 +228,7 @@ def main(argv=None):
       results = parse_grpc(args.signature, send_grpc(
           args.grpc, grpc_request(args.model_name, args.signature, inputs)))
   except Exception as e:  # pylint: disable=broad-except  (network / server errors: one line)
-    print(f"serving_client: {type(e).__name__}: {' '.join(str(e).split())[:300]}",
-          file=sys.stderr)
+    print(f"serving_client: {describe_error(e, args.rest or args.grpc)}", file=sys.stderr)
     return 1
   write_results(args.out, args.photos, results)
   return 0

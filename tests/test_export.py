@@ -27,6 +27,7 @@ from divcolor_tf import color
 from divcolor_tf import colorize
 from divcolor_tf import data
 from divcolor_tf import export
+from divcolor_tf import fullres
 from divcolor_tf import serving
 
 M, D, F = 8, 8, 64  # the tiny config: 8 components, d = 8, 64x64 colour fields
@@ -458,11 +459,22 @@ def test_tflite_demo_writes_the_k_colorizations(tflite_files, files, tmp_path, c
   stem = files["face"].stem
   written = sorted(tmp_path.glob(f"{stem}_*.png"))
   assert len(written) == M
-  assert np.asarray(Image.open(tmp_path / f"{stem}_1.png")).shape == (TFLITE_SIZE, TFLITE_SIZE, 3)
   weights = [float(w) for w in capsys.readouterr().out.split("weights")[-1].split()]
   assert len(weights) == M and weights == sorted(weights, reverse=True)
-  colorizations, _, _ = demo.colorize(model, data.load_rgb(files["face"]))
-  np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / f"{stem}_3.png")),
+  # The outputs are at the photo's own size: its own L joined with the pipeline's colour fields,
+  # as the library's full-resolution join (numpy in the demo, TF ops in divcolor_tf.fullres).
+  photo = data.load_rgb(files["face"])
+  colorizations, _, ab = demo.colorize(model, photo)
+  full = np.asarray(Image.open(tmp_path / f"{stem}_3.png"))
+  assert full.shape == photo.shape
+  np.testing.assert_allclose(demo.lightness(photo), color.rgb_to_lab(photo / 255.0)[..., 0],
+                             atol=1e-3)
+  reference = fullres.join_lightness(fullres.photo_lightness(photo[None]), ab[None])[0, 2].numpy()
+  levels = np.abs(full.astype(int) - reference)  # the gamut fits differ a little (bisection)
+  assert levels.max() <= 6 and (levels <= 1).mean() > 0.99, (levels.max(), (levels <= 1).mean())
+  assert demo.main(["--model", model, "--image", str(files["face"]), "--out",
+                    str(tmp_path / "square"), "--model_size"]) == 0
+  np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "square" / f"{stem}_3.png")),
                                 colorizations[2])
   decoder = tflite_files["decoder", "fp32"]["path"]
   assert demo.main(["--model", decoder, "--image", str(files["face"]), "--out",
@@ -549,3 +561,52 @@ def test_serving_client_builds_rest_and_grpc_requests(files, photos, tmp_path):
   (images, weights), = client.parse_rest("colorize_bytes", response)
   np.testing.assert_array_equal(images[0], photos["face"])
   assert weights.tolist() == pytest.approx([0.7])
+
+
+def test_serving_client_errors_say_what_failed_and_what_to_do(files, tmp_path, capsys):
+  """Nothing listening: one line telling to start TF Serving (REST and gRPC); a server's error:
+  its whole message; an unreadable photo: one line naming it."""
+  import http.server  # pylint: disable=g-import-not-at-top
+  import socket  # pylint: disable=g-import-not-at-top
+  import threading  # pylint: disable=g-import-not-at-top
+  import urllib.error  # pylint: disable=g-import-not-at-top
+  client = _example("serving_client")
+  with socket.socket() as probe:
+    probe.bind(("127.0.0.1", 0))
+    closed = probe.getsockname()[1]  # nothing listens there once closed
+  photo = str(files["face"])
+  for target in (["--rest", f"http://127.0.0.1:{closed}/v1/models/divcolor_lfw"],
+                 ["--grpc", f"127.0.0.1:{closed}"]):
+    assert client.main(target + ["--out", str(tmp_path), photo]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is TF Serving running" in err, err
+  assert "cannot connect" in client.describe_error(urllib.error.URLError("refused"), "x")
+
+  message = "Servable not found for request: Specific(divcolor_lfw, 7) " + "detail " * 60
+
+  class Refusing(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):  # pylint: disable=invalid-name
+      body = json.dumps({"error": message}).encode()
+      self.send_response(404)
+      self.send_header("Content-Type", "application/json")
+      self.send_header("Content-Length", str(len(body)))
+      self.end_headers()
+      self.wfile.write(body)
+
+    def log_message(self, *args):  # quiet
+      del args
+
+  server = http.server.HTTPServer(("127.0.0.1", 0), Refusing)
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  try:
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1/models/divcolor_lfw"
+    assert client.main(["--rest", url, "--out", str(tmp_path), photo]) == 1
+  finally:
+    server.shutdown()
+  err = capsys.readouterr().err.strip()
+  assert err == f"serving_client: {url}: HTTP 404: {' '.join(message.split())}", err
+
+  (tmp_path / "notes.jpg").write_text("not a photo")
+  assert client.main(["--dry_run", "--out", str(tmp_path), str(tmp_path / "notes.jpg")]) == 1
+  assert "notes.jpg: not a photo Pillow can read" in capsys.readouterr().err
