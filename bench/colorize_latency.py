@@ -53,7 +53,8 @@ from absl import logging
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-MODEL = flags.DEFINE_string("model", "workdirs/lfw_skip", "A trained model directory.")
+MODEL = flags.DEFINE_string("model", "saved_models/divcolor_lfw", "A trained model directory or "
+                            "an export (its Keras models are rebuilt from it).")
 PHOTO = flags.DEFINE_string("photo", "", "The photo (default: the first of "
                             "../shared/data/church_demo).")
 SIZES = flags.DEFINE_list("sizes", ["256x256", "4000x3000"], "WIDTHxHEIGHT sizes.")
@@ -61,9 +62,9 @@ REPEAT = flags.DEFINE_integer("repeat", 3, "Timed calls per measurement (median 
 CLI = flags.DEFINE_bool("cli", True, "Also time divcolor-colorize --k 5 at each size.")
 K = 8
 # Internal: one measurement in a child process.
-_CHILD = flags.DEFINE_string("child", None, "internal: serving | colorizer | saved_model")
+_CHILD = flags.DEFINE_string("child", None, "internal: serving | colorizer | saved_model | files")
 _SAVED_MODEL = flags.DEFINE_string("saved_model", None, "internal: the temporary export")
-_IMAGE = flags.DEFINE_string("image", None, "internal: the resized photo (.npy)")
+_IMAGE = flags.DEFINE_string("image", None, "internal: the resized photo (.npy; .png beside it)")
 _NETWORKS = flags.DEFINE_bool("networks", False, "internal: also time the networks")
 
 PATHS = ("serving", "colorizer", "saved_model")
@@ -119,6 +120,20 @@ def child():
   warm = photo[:64, :64]
   result = {}
   with tempfile.TemporaryDirectory() as tmp:
+    if _CHILD.value == "files":  # divcolor-colorize's work after its model is loaded
+      from PIL import Image  # pylint: disable=g-import-not-at-top
+      from divcolor_tf import outputs  # pylint: disable=g-import-not-at-top
+      colorizer = colorize.load(_SAVED_MODEL.value, max_megapixels=0)
+      small = os.path.join(tmp, "warm.png")
+      Image.fromarray(warm).save(small)
+      outputs.colorize_photos(colorizer, [small], os.path.join(tmp, "warm"), k=5, grid=True)
+      result["rss_before"] = _status("VmRSS")
+      png = os.path.splitext(_IMAGE.value)[0] + ".png"
+      result["seconds"] = _median_seconds(lambda: outputs.colorize_photos(
+          colorizer, [png], tempfile.mkdtemp(dir=tmp), k=5, grid=True), REPEAT.value)
+      result["peak"] = _status("VmHWM")
+      print("RESULT " + json.dumps(result), flush=True)
+      return
     nothing = _do_nothing(tmp, K, 64)
     nothing(image=tf.constant(warm[None]))
     if _CHILD.value == "serving":
@@ -158,14 +173,14 @@ def _run_child(args):
 
 
 def _cli(saved_model, png, tmp):
-  """divcolor-colorize --k 5 on one photo: (seconds, peak RSS of the child in bytes)."""
+  """divcolor-colorize --k 5 --grid on one photo: (seconds, peak RSS of the child in bytes)."""
   script = os.path.join(os.path.dirname(sys.executable), "divcolor-colorize")
   command = ([script] if os.path.exists(script) else
              [sys.executable, "-m", "divcolor_tf.bin.colorize"])
   out_dir = tempfile.mkdtemp(dir=tmp)
   start = time.perf_counter()
   process = subprocess.Popen(command + ["--model", saved_model, "--input", png, "--output",
-                                        out_dir, "--k", "5", "--max_megapixels", "0"],
+                                        out_dir, "--k", "5", "--grid", "--max_megapixels", "0"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   _, _, usage = os.wait4(process.pid, 0)
   seconds = time.perf_counter() - start
@@ -223,12 +238,18 @@ def main(argv):
               f"{_ms(r['nothing']):>11s} {r['seconds'] / r['nothing']:6.0f}x  "
               f"{_gb(r['peak'])} ({_gb(r['rss_before'])}; {per_pixel:.0f} B)", flush=True)
         if networks:
-          print(f"{width:>5d}x{height:<5d} {LABELS['networks']:30s} {_ms(r['networks']):>9s}",
+          print(f"{width:>5d}x{height:<5d} {LABELS['networks']:30s} {_ms(r['networks']):>9s}"
+                f"  (Colorizer.colorize / networks: {r['seconds'] / r['networks']:.2f}x)",
                 flush=True)
       if CLI.value:
+        r = _run_child(["--child", "files", "--image", npy, "--saved_model", saved_model,
+                        "--repeat", str(REPEAT.value)])
+        print(f"{width:>5d}x{height:<5d} {'colorize_photos k=5 --grid':30s} {_ms(r['seconds']):>9s}"
+              f" {'(the CLI after loading)':>19s}  {_gb(r['peak'])} ({_gb(r['rss_before'])})",
+              flush=True)
         seconds, peak = _cli(saved_model, png, tmp)
-        print(f"{width:>5d}x{height:<5d} {'divcolor-colorize --k 5 (all)':30s} {_ms(seconds):>9s} "
-              f"{'':>11s} {'':>7s}  {_gb(peak)}", flush=True)
+        print(f"{width:>5d}x{height:<5d} {'divcolor-colorize --k 5 --grid':30s} {_ms(seconds):>9s}"
+              f" {'(all: start, load, write)':>19s}  {_gb(peak)}", flush=True)
   print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -53,7 +53,8 @@ class Colorization(NamedTuple):
   """The K colorizations of one photo, in the order they were asked for.
 
   Attributes:
-    colorizations: uint8 sRGB [K, H, W, 3] at the input's own size.
+    colorizations: uint8 sRGB [K, H, W, 3] at the input's own size (a
+      :class:`LazyColorizations` when asked for ``lazy``).
     ab: float32 [K, F, F, 2] the decoded colour fields (ab/128, F = 64 in the paper).
     weights: float32 [K] mixture weight pi of each mean (top-k: descending), or of the component
       each sample was drawn from.
@@ -85,6 +86,42 @@ def decode_each(decode, z, field_lightness, latent_dim):
                       tf.stack([-1, f, f, 1]))
   fields = decode(tf.reshape(z, [-1, latent_dim]), flat_l)
   return tf.reshape(tf.cast(fields, tf.float32), tf.stack([b, k, f, f, 2]))
+
+
+class LazyColorizations:
+  """The K full-resolution colorizations of one photo, each joined with the photo's L when it is
+  indexed and not kept (``colorize(..., lazy=True)``): a caller that writes them one at a time
+  (divcolor-colorize) holds one colorization of a 50-megapixel photo in memory, not K.
+
+  Indexing and iterating give uint8 sRGB [H, W, 3], as ``Colorization.colorizations[i]``;
+  ``np.asarray`` of it makes all K (the eager array).
+  """
+
+  def __init__(self, join, lightness, ab):
+    """Args:
+      join: (L [1, H, W, 1], ab [1, 1, F, F, 2]) -> uint8 [1, 1, H, W, 3] (traced once).
+      lightness: the photo's L [1, H, W, 1].
+      ab: the colour fields [1, K, F, F, 2].
+    """
+    self._join, self._lightness, self._ab = join, lightness, ab
+    self.shape = (int(ab.shape[1]),) + tuple(int(v) for v in lightness.shape[1:3]) + (3,)
+    self.dtype = np.dtype(np.uint8)
+
+  def __len__(self):
+    return self.shape[0]
+
+  def __getitem__(self, i):
+    if not -len(self) <= i < len(self):
+      raise IndexError(f"colorization {i} of {len(self)}")
+    i %= len(self)
+    return self._join(self._lightness, self._ab[:, i:i + 1])[0, 0].numpy()
+
+  def __iter__(self):
+    return (self[i] for i in range(len(self)))
+
+  def __array__(self, dtype=None, copy=None):
+    del copy
+    return np.stack(list(self)).astype(dtype or self.dtype, copy=False)
 
 
 class Sampling:
@@ -234,27 +271,39 @@ class Colorizer(Sampling):
     ab = self.decode(z, field_lightness)
     return {"ab": ab, "weights": weights, "z": z, "components": components}
 
-  def _colorize(self, rgb, k, samples, seed):
+  def _colorize(self, rgb, k, samples, seed, join=True):
     lightness = self.lightness(rgb)
     out = self.colour_fields(self.squash(lightness, self.grey_size),
                              self.squash(lightness, self.field_size), k, samples, seed)
-    out["rgb"] = fullres.join_lightness(lightness, out["ab"], self.gamut)
+    if join:
+      out["rgb"] = fullres.join_lightness(lightness, out["ab"], self.gamut)
+    else:  # lazy: joined one colorization at a time (LazyColorizations)
+      out["lightness"] = lightness
     return out
 
-  def _function(self, mode, count, dtype=tf.float32):
-    """The traced pipeline for one k (top-k) or n (samples) and input dtype (float32 or uint8):
-    any photo size, one trace."""
-    key = (mode, count, dtype)
+  def _function(self, mode, count, dtype=tf.float32, join=True):
+    """The traced pipeline for one k (top-k) or n (samples), input dtype (float32 or uint8) and
+    join (all K full-resolution colorizations, or L for a lazy join): any photo size, one trace."""
+    key = (mode, count, dtype, join)
     if key not in self._functions:
       rgb_spec = tf.TensorSpec([None, None, None, 3], dtype)
       if mode == "top_k":
-        fn = tf.function(lambda rgb: self._colorize(rgb, count, None, (0, 0)),
+        fn = tf.function(lambda rgb: self._colorize(rgb, count, None, (0, 0), join),
                          input_signature=[rgb_spec])
       else:
-        fn = tf.function(lambda rgb, seed: self._colorize(rgb, None, count, seed),
+        fn = tf.function(lambda rgb, seed: self._colorize(rgb, None, count, seed, join),
                          input_signature=[rgb_spec, tf.TensorSpec([2], tf.int32)])
       self._functions[key] = fn
     return self._functions[key]
+
+  def _join_one(self, lightness, ab):
+    """(L [1, H, W, 1], ab [1, 1, F, F, 2]) -> uint8 [1, 1, H, W, 3], traced once."""
+    if "join" not in self._functions:
+      self._functions["join"] = tf.function(
+          lambda lightness, ab: fullres.join_lightness(lightness, ab, self.gamut),
+          input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32),
+                           tf.TensorSpec([None, None, None, None, 2], tf.float32)])
+    return self._functions["join"](lightness, ab)
 
   def colorize_tensor(self, rgb, k=None):
     """The exportable core: top-k colorizations of a batch of same-size photos.
@@ -274,7 +323,7 @@ class Colorizer(Sampling):
 
   # The Python wrapper.
 
-  def colorize(self, images, k=None, samples=None, seed=None):
+  def colorize(self, images, k=None, samples=None, seed=None, lazy=False):
     """K colorizations of each photo, at its own size.
 
     Args:
@@ -284,6 +333,8 @@ class Colorizer(Sampling):
       samples: instead of top-k, this many draws from the mixture.
       seed: int seed of the draws (photo i of a list uses the stateless seed (seed, i));
         None: a fresh random seed. Ignored for top-k, which is deterministic.
+      lazy: ``colorizations`` is a :class:`LazyColorizations`: each joined at full resolution
+        when indexed (memory for one, not K; the same images).
 
     Returns:
       A :class:`Colorization` for one photo, a list of them for a list.
@@ -297,12 +348,14 @@ class Colorizer(Sampling):
     for i, image in enumerate(batch):
       rgb = fullres.checked_rgb(image, f"image {i}", self.max_megapixels)[None]
       dtype = tf.as_dtype(rgb.dtype)
+      join = not lazy
       if samples is None:
-        out = self._function("top_k", k, dtype)(rgb)
+        out = self._function("top_k", k, dtype, join)(rgb)
       else:
-        out = self._function("samples", samples, dtype)(rgb, photo_seed(seed, i))
+        out = self._function("samples", samples, dtype, join)(rgb, photo_seed(seed, i))
       results.append(Colorization(
-          colorizations=out["rgb"][0].numpy(),
+          colorizations=(out["rgb"][0].numpy() if join else
+                         LazyColorizations(self._join_one, out["lightness"], out["ab"])),
           ab=out["ab"][0].numpy(), weights=out["weights"][0].numpy(), z=out["z"][0].numpy(),
           components=out["components"][0].numpy().astype(np.int64)))
     return results[0] if single else results

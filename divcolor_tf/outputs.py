@@ -29,6 +29,7 @@ colorizations at the photo's size, the grid at the size K colorizations of it gi
 incomplete or corrupt set again, replacing it whole.
 """
 
+import collections
 import concurrent.futures
 import os
 from typing import NamedTuple, Optional
@@ -43,6 +44,9 @@ from divcolor_tf import atomic
 PNG_COMPRESS_LEVEL = 1
 GRID_DPI = 100
 GRID_PANEL_INCHES = 2.5  # the longer side of one panel
+# A panel is GRID_PANEL_INCHES * GRID_DPI pixels: the images are shrunk to twice that first, so a
+# 12-megapixel photo costs what a small one does (matplotlib would resample them anyway).
+GRID_THUMBNAIL = 2 * int(GRID_PANEL_INCHES * GRID_DPI)
 
 
 class PhotoSet(NamedTuple):
@@ -136,9 +140,7 @@ def write_grid(path, rgb, result, sampled):
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
   from skimage import color as skcolor  # pylint: disable=g-import-not-at-top
   height, width = rgb.shape[:2]
-  # A panel is GRID_PANEL_INCHES * GRID_DPI pixels: the images are shrunk to twice that first, so
-  # a 12-megapixel photo costs what a small one does (matplotlib would resample them anyway).
-  side = 2 * int(GRID_PANEL_INCHES * GRID_DPI)
+  side = GRID_THUMBNAIL
   grey = skcolor.rgb2lab(_thumbnail(rgb, side))[..., 0]
   panels = 1 + len(result.colorizations)
   fig, axes = plt.subplots(1, panels, figsize=_grid_inches(height, width, panels), squeeze=False)
@@ -231,14 +233,24 @@ def write_set(photo_set, rgb, result, sampled, replace=False, keep_complete=Fals
                                             compress_level=PNG_COMPRESS_LEVEL)
 
   try:
-    # zlib runs without the GIL: the K files are encoded on every core at once.
-    with concurrent.futures.ThreadPoolExecutor(min(len(temps), os.cpu_count() or 1)) as pool:
-      for done in [pool.submit(encode, final, image)
-                   for final, image in zip(photo_set.files, result.colorizations)]:
-        done.result()
+    # zlib runs without the GIL: each file is encoded in a thread while the next colorization is
+    # made (a LazyColorizations joins it only now). At most `workers` wait to be encoded, so a
+    # big photo's set never has all K colorizations in memory at once; the grid keeps thumbnails.
+    workers = min(len(temps), os.cpu_count() or 1)
+    thumbnails = []
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+      pending = collections.deque()
+      for final, image in zip(photo_set.files, result.colorizations):
+        if photo_set.grid:
+          thumbnails.append(_thumbnail(image, GRID_THUMBNAIL))
+        pending.append(pool.submit(encode, final, image))
+        while len(pending) >= workers:
+          pending.popleft().result()
+      while pending:
+        pending.popleft().result()
     if photo_set.grid:
       temps[photo_set.grid] = atomic.temp_path(photo_set.grid)
-      write_grid(temps[photo_set.grid], rgb, result, sampled)
+      write_grid(temps[photo_set.grid], rgb, result._replace(colorizations=thumbnails), sampled)
     with atomic.folder_lock(folder):
       if keep_complete and not set_problems(photo_set, *rgb.shape[:2]):
         return False
@@ -341,9 +353,10 @@ def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, sampl
       if skip_existing and not set_problems(photo_set, *rgb.shape[:2]):
         return "skipped"
       if sampled:
-        result = colorizer.colorize(rgb, samples=count, seed=sample_seed(seed, photo_set.index))
+        result = colorizer.colorize(rgb, samples=count, seed=sample_seed(seed, photo_set.index),
+                                    lazy=True)
       else:
-        result = colorizer.colorize(rgb, k=count)
+        result = colorizer.colorize(rgb, k=count, lazy=True)  # made one at a time by write_set
       installed = write_set(photo_set, rgb, result, sampled, replace=overwrite or skip_existing,
                             keep_complete=skip_existing)
     except data.ImageError as e:

@@ -115,7 +115,7 @@ class SavedModelColorizer(colorize.Sampling):
       raise ValueError(f"{self.path}: exported without the encode signature")
     return self._encode(colour_field=tf.cast(colour_field, tf.float32))["mean"]
 
-  def colorize(self, images, k=None, samples=None, seed=None):
+  def colorize(self, images, k=None, samples=None, seed=None, lazy=False):
     """As :meth:`Colorizer.colorize` (same arguments, same results)."""
     single, batch, k, samples, seed = colorize.colorize_arguments(self, images, k, samples, seed)
     results = []
@@ -140,7 +140,8 @@ class SavedModelColorizer(colorize.Sampling):
             colorize.photo_seed(seed, i), self.variance)
       ab = self.decode(z, field_l)
       results.append(colorize.Colorization(
-          colorizations=self._join(lightness, ab)[0].numpy(), ab=ab[0].numpy(),
+          colorizations=(colorize.LazyColorizations(self._join, lightness, ab) if lazy
+                         else self._join(lightness, ab)[0].numpy()), ab=ab[0].numpy(),
           weights=weights[0].numpy(), z=z[0].numpy(),
           components=np.asarray(components[0]).astype(np.int64)))
     return results[0] if single else results

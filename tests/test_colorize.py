@@ -185,6 +185,21 @@ def test_a_list_gives_one_result_per_photo(colorizer, photos):
   assert both[0].colorizations.shape == (2, 161, 217, 3)
 
 
+def test_lazy_colorizations_are_the_same_images_one_at_a_time(colorizer, photos):
+  """colorize(lazy=True): the colorizations joined on indexing, the same bytes as the eager ones."""
+  for kwargs in ({"k": 3}, {"samples": 2, "seed": 5}):
+    eager = colorizer.colorize(photos["crop"], **kwargs)
+    lazy = colorizer.colorize(photos["crop"], lazy=True, **kwargs)
+    assert isinstance(lazy.colorizations, colorize.LazyColorizations)
+    assert len(lazy.colorizations) == len(eager.colorizations)
+    assert lazy.colorizations.shape == eager.colorizations.shape
+    for i, image in enumerate(lazy.colorizations):
+      np.testing.assert_array_equal(image, eager.colorizations[i])
+    np.testing.assert_array_equal(lazy.colorizations[-1], eager.colorizations[-1])
+    np.testing.assert_array_equal(np.asarray(lazy.colorizations), eager.colorizations)
+    np.testing.assert_array_equal(lazy.ab, eager.ab)
+
+
 def test_colorize_tensor_is_a_traceable_core(colorizer, photos):
   fn = tf.function(colorizer.colorize_tensor,
                    input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])

@@ -327,6 +327,9 @@ def test_colorize_load_reads_an_exported_model_like_the_workdir(exported, model_
   """colorize.load: a workdir gives the Keras Colorizer, an export (its model directory, as TF
   Serving names it, or its version directory) the SavedModel one, and both colorize alike."""
   out, path = exported
+  served = colorize.load(path)
+  eager, lazy = served.colorize(photos["face"], k=3), served.colorize(photos["face"], k=3, lazy=True)
+  np.testing.assert_array_equal(np.asarray(lazy.colorizations), eager.colorizations)
   assert isinstance(colorize.load(model_dir), colorize.Colorizer)
   for where in (out, path):
     loaded = colorize.load(where)
