@@ -25,18 +25,29 @@ up on a 64x64 photo first (tracing), then times --repeat calls (the median is pr
 The CPU may be shared (a training job): the 1-minute load average is printed with the figures.
 Not a test: figures go in the notes.
 
-Printed on the 2-core development machine while two training jobs shared its CPU (load average
-3.3-3.8; figures as measured, the do-nothing's the noisiest), for ``--sizes 4000x3000 --repeat 1``:
+Printed on the 2-core development machine, quiet (load average 1.1-1.4), 2026-11-26, for the
+bundled model (``python bench/colorize_latency.py --repeat 3``; church photo):
 
-  4000x3000  serving_default (8 outputs)      7210 ms      826 ms      9x  1.84 GB (0.83 GB; 90 B)
-  4000x3000  Colorizer.colorize k=8           7282 ms      262 ms     28x  1.77 GB (0.79 GB; 87 B)
-  4000x3000  networks alone (batched)          177 ms
-  4000x3000  SavedModelColorizer k=8          7140 ms      655 ms     11x  1.84 GB (0.83 GB; 90 B)
-  4000x3000  divcolor-colorize --k 5 (all)     22.9 s                      1.53 GB
+   256x256   serving_default (8 outputs)        97 ms        1 ms     88x  0.94 GB (0.91 GB; 539 B)
+   256x256   Colorizer.colorize k=8        95-105 ms        1 ms    ~95x  1.00 GB
+   256x256   networks alone (batched)        72-77 ms  (Colorizer.colorize / networks: 1.32-1.37x)
+   256x256   colorize_photos k=5 --grid       428 ms (the CLI after loading)  0.96 GB (0.92 GB)
+  4000x3000  serving_default (8 outputs)      3550 ms      101 ms     35x  2.03 GB (0.94 GB; 98 B)
+  4000x3000  Colorizer.colorize k=8           3490 ms       99 ms     35x  1.95 GB (1.01 GB; 84 B)
+  4000x3000  SavedModelColorizer k=8          3533 ms      100 ms     35x  2.09 GB (0.94 GB; 103 B)
+  4000x3000  colorize_photos k=5 --grid       4408 ms (the CLI after loading)  1.34 GB (0.95 GB)
+  4000x3000  divcolor-colorize --k 5 --grid    10.4 s (all: start, load, write)  1.28 GB
+
+The do-nothing floor is a memset of the outputs (99 ms for 8 x 12 MP x 3 bytes); the real
+pipeline converts every one of those 96 M pixels from Lab (a cube, a 3x3 matrix, the sRGB gamma,
+the gamut test) in TF ops at ~30 M pixels/s on 2 cores. XLA made the join slower here (34.6 ms
+against 18.2 ms for 8 x 256x256 at the time), so it is not used. Importing TensorFlow alone takes
+0.70 GB of RSS; ``colorize(lazy=True)`` (what divcolor-colorize uses) joins one colorization at a
+time, so the CLI's peak is ~0.3 GB above the loaded model for a 12-MP photo.
 
 Before the strip-wise join (the same math on whole-photo float tensors), as measured in the issue
-on this machine: serving_default 39 s vs 0.38 s (103x), divcolor-colorize --k 5 88 s and 5.8 GB
-peak RSS (~400 bytes per input pixel); 256x256: 292 ms vs 3 ms.
+on this machine: serving_default 39 s vs 0.38 s (103x), divcolor-colorize --k 5 88 s (147 s with
+--grid) and 5.8 GB peak RSS (~400 bytes per input pixel); 256x256: 292 ms vs 3 ms.
 """
 
 import json

@@ -161,19 +161,33 @@ def join_lightness(lightness, colour_fields, gamut="chroma", strip_rows=None):
     static = (static[0] * k,) + static[1:]
   else:
     static = None
+  grouped = strip_rows is None  # small fields share a strip (fewer, larger ops); else as asked
   strip_rows, strips, count, static_count = _strip_plan(h, w, b * k, strip_rows, static)
+  # Fields per strip: 1, or when a whole field fits in a strip, as many as STRIP_PIXELS holds.
+  if static is not None:
+    group = max(STRIP_PIXELS // (static[1] * static[2]), 1) if grouped and strips == 1 else 1
+    count = static_count = -(-static[0] // group) if group > 1 else count
+  else:
+    group = tf.where(tf.logical_and(grouped, tf.equal(strips, 1)),
+                     tf.maximum(STRIP_PIXELS // (h * w), 1), 1)
+    count = tf.where(group > 1, (b * k + group - 1) // group, count)
 
   def strip(i):
-    """Strip i: field i // strips (of photo field // K), from row (i % strips) * strip_rows."""
-    field = i // strips
+    """Strip i: fields [i * group, ...) whole when group > 1; else field i // strips (of photo
+    field // K), from row (i % strips) * strip_rows."""
+    first = (i // strips) * group  # group > 1 only when strips == 1
+    fields = tf.range(first, tf.minimum(first + group, b * k))
     start = (i % strips) * strip_rows
     stop = tf.minimum(start + strip_rows, h)
     lower, upper, weight = top[start:stop], bottom[start:stop], y_weight[start:stop, None]
     ab = []
-    for channel in range(2):  # the vertical pass
-      above = tf.gather(rows[channel][field], lower)
-      ab.append(above + (tf.gather(rows[channel][field], upper) - above) * weight)
-    return color.l_ab_to_srgb8(planes[field // k, start:stop], ab[0], ab[1], gamut)
+    for channel in range(2):  # the vertical pass, [fields, rows, W]
+      source = tf.gather(rows[channel], fields)
+      above = tf.gather(source, lower, axis=1)
+      ab.append(above + (tf.gather(source, upper, axis=1) - above) * weight)
+    light = tf.gather(planes[:, start:stop], fields // k)
+    out = color.l_ab_to_srgb8(light, ab[0], ab[1], gamut)
+    return tf.reshape(out, tf.stack([-1, tf.shape(out)[2], 3]))
 
   out = _in_strips(strip, count, static_count, tf.uint8, 3)
   return tf.reshape(out, tf.stack([b, k, h, w, 3]))
