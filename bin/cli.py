@@ -11,7 +11,7 @@ TF_CPP_MIN_LOG_LEVEL says, are filtered out of stderr; everything else passes. `
 (``-v 1``) or DIVCOLOR_VERBOSE=1 shows them.
 
 The errors a user can cause or meet without a bug (a training run that went non-finite, a stage
-file that is missing or broken) end the tool with one line, "<tool>: <problem>", and exit
+file that is missing or broken, a photo folder that is missing or empty) end the tool with one line, "<tool>: <problem>", and exit
 status 1, not a traceback; DIVCOLOR_TRACEBACK=1 shows the traceback instead.
 """
 
@@ -93,8 +93,9 @@ def _filter_stderr(noise):
 
 
 def _one_line_errors(main):
+  from divcolor_tf import data  # pylint: disable=g-import-not-at-top  (no TensorFlow)
   from divcolor_tf import workdir  # pylint: disable=g-import-not-at-top  (no TensorFlow)
-  expected = (FloatingPointError, FileNotFoundError, workdir.StageFileError)
+  expected = (FloatingPointError, FileNotFoundError, workdir.StageFileError, data.DataPathError)
 
   def guarded(argv):
     try:

@@ -70,6 +70,11 @@ def display_path(path):
                  if unicodedata.category(c) in _LINE_BREAKING else c for c in text)
 
 
+class DataPathError(ValueError):
+  """A photo source (a config's data.train / data.val, --images, --input) that does not exist or
+  holds no photos; str(error) is one line naming it. The command lines end with that line."""
+
+
 class ImageError(ValueError):
   """A photo that cannot be used; str(error) is one line naming the file and the problem.
 
@@ -100,7 +105,8 @@ def list_images(source):
     ``os.listdir`` gives it.
 
   Raises:
-    ValueError: one line naming ``source``: it does not exist, or holds no images.
+    DataPathError (a ValueError): one line naming ``source``: it does not exist, or holds no
+      images.
   """
   if isinstance(source, (list, tuple)):
     return [os.fsdecode(p) for p in source]
@@ -112,7 +118,7 @@ def list_images(source):
       dirs.sort()
       paths.extend(os.path.join(root, f) for f in sorted(files) if _is_image(f))
     if not paths:
-      raise ValueError(f"{shown}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this directory")
+      raise DataPathError(f"{shown}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this directory")
     return paths
   if os.path.isfile(source):
     if _is_image(source):
@@ -126,18 +132,18 @@ def list_images(source):
       # Names that are not UTF-8 (written by `find` in a Latin-1 folder) keep their bytes.
       lines = [line.strip() for line in blob.decode("utf-8", "surrogateescape").split("\n")]
     except (ValueError, OSError) as e:
-      raise ValueError(f"{shown}: not an image and not a readable list file ({e})") from None
+      raise DataPathError(f"{shown}: not an image and not a readable list file ({e})") from None
     paths = [l if os.path.isabs(l) else os.path.join(base, l)
              for l in lines if l and not l.startswith("#")]
     if not paths:
-      raise ValueError(f"{shown}: the list file names no images")
+      raise DataPathError(f"{shown}: the list file names no images")
     return paths
   if glob.has_magic(source):
     paths = sorted(p for p in glob.glob(source, recursive=True) if os.path.isfile(p))
     if not paths:
-      raise ValueError(f"{shown}: the pattern matches no files")
+      raise DataPathError(f"{shown}: the pattern matches no files")
     return paths
-  raise ValueError(f"{shown}: no such file or directory")
+  raise DataPathError(f"{shown}: no such file or directory")
 
 
 def load_rgb(path, min_side=MIN_SIDE):
@@ -265,10 +271,20 @@ def split(paths, val_fraction, seed=0):
 
 
 def config_paths(data_config):
-  """(train_paths, val_paths) of a config's ``data`` block (see divcolor_tf.config)."""
-  paths = list_images(data_config.train)
+  """(train_paths, val_paths) of a config's ``data`` block (see divcolor_tf.config).
+
+  Raises:
+    DataPathError: one line naming the source and the config field that gave it.
+  """
+  def listed(field):
+    try:
+      return list_images(data_config[field])
+    except DataPathError as e:
+      raise DataPathError(f"{e} (config data.{field}: set --config.data.{field}=PHOTOS)") from None
+
+  paths = listed("train")
   if data_config.get("val"):
-    train, val = paths, list_images(data_config.val)
+    train, val = paths, listed("val")
   else:
     train, val = split(paths, data_config.val_fraction, data_config.split_seed)
   if data_config.get("max_images"):

@@ -354,11 +354,11 @@ def start_stage(config, out_dir, mixed_precision=False):
   if source and not os.path.isdir(source):
     raise FileNotFoundError(f"{source}: no such model to start from (config.init_from: an export "
                             "such as saved_models/divcolor_lfw, or a workdir)")
+  train_paths, val_paths = data.config_paths(config.data)  # before anything is written
   os.makedirs(out_dir, exist_ok=True)
   config_lib.save_resolved(config, out_dir)
   set_precision(bool(mixed_precision))
   keras.utils.set_random_seed(config.train.seed)
-  train_paths, val_paths = data.config_paths(config.data)
   return Stage(get_strategy(config.train.num_devices), data.SkipLog(), train_paths, val_paths)
 
 

@@ -31,9 +31,14 @@ from PIL import Image
 
 
 def load_interpreter(model_path):
-  from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
-  interpreter = Interpreter(model_path=model_path)
-  return interpreter
+  try:
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    raise ValueError("LiteRT is not installed: pip install ai-edge-litert (or "
+                     "pip install -e '.[deploy]')") from None
+  if not os.path.isfile(model_path):
+    raise ValueError(f"{model_path}: no such .tflite file")
+  return Interpreter(model_path=model_path)
 
 
 def colorize(model_path, photo):

@@ -47,3 +47,20 @@ def test_quiet_by_default_and_verbose_on_request(tmp_path):
   noise = [line for line in loud.stderr.splitlines() if cli.NOISE.match(line)]
   # What the filter drops is only ever TensorFlow's start-up lines (none at all on some builds).
   assert all(re.search(r"\.cc:\d+\]|absl::InitializeLog|rebuild TensorFlow", line) for line in noise)
+
+
+@pytest.mark.parametrize("tool", ["divcolor-train-vae", "divcolor-train-features"])
+def test_a_missing_photo_folder_is_one_line_and_writes_nothing(tool, tmp_path):
+  """A config whose data.train does not exist (as configs/lfw.py's is on a machine without
+  ../shared): one line naming it and the field to set, exit 1, no workdir."""
+  workdir = tmp_path / "w"
+  args = console_script(tool) + [
+      "--config", str(ROOT / "configs" / "lfw.py") + ":tiny",
+      f"--config.data.train={tmp_path / 'nowhere'}", "--workdir", str(workdir)]
+  done = subprocess.run(args, capture_output=True, text=True, env=tool_env(), timeout=120)
+  assert done.returncode == 1
+  lines = [line for line in done.stderr.splitlines() if "smoke test" not in line]  # tiny's note
+  assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+  assert lines[0] == (f"{tool}: {tmp_path / 'nowhere'}: no such file or directory (config "
+                      "data.train: set --config.data.train=PHOTOS)")
+  assert not workdir.exists()
