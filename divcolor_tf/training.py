@@ -413,7 +413,7 @@ def plot_history(csv_path, png_path):
         epochs, values = zip(*columns[key])
         ax.plot(epochs, values, style, markersize=3,
                 label="validation" if key.startswith("val_") else "training")
-    if name == "learning_rate":
+    if name == "learning_rate" and all(value > 0 for _, value in columns[name]):
       ax.set_yscale("log")
     ax.set_title(name, fontsize=10)
     ax.set_xlabel("epoch", fontsize=8)

@@ -308,7 +308,7 @@ def test_a_killed_folder_run_leaves_complete_files_and_skip_existing_finishes_it
                            env=tool_env(), timeout=300)
   assert resumed.returncode == 0, resumed.stderr
   assert (f"colorized {6 - len(complete)} of 6 photo(s)" in resumed.stdout
-          and (f"; {len(complete)} skipped (complete)" in resumed.stdout) == bool(complete)), \
+          and (f"; {len(complete)} skipped (already complete)" in resumed.stdout) == bool(complete)), \
       resumed.stdout
   assert len(_complete_sets(out, stems)) == 6
   assert len(_visible(out)) == 6 * 4
