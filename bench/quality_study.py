@@ -1,8 +1,9 @@
 r"""The error-budget study of docs/quality.md: VAE variants at an equal small budget, scored alike.
 
   python bench/quality_study.py                          # every experiment of EXPERIMENTS
-  python bench/quality_study.py --experiments plain_all,skip_nomah --table3 \
-      --features_from workdirs/lfw_skip
+  python -c "from divcolor_tf import exported; exported.unpack('saved_models/divcolor_lfw', 'workdirs/v3')"
+  python bench/quality_study.py --experiments skip3,skip3_kl_high --table3 \
+      --features_from workdirs/v3 --stats workdirs/v3/stats.npz
 
 Each experiment is a list of config variants (divcolor_tf/config.py: ``cpu`` plus ``study`` -- a
 quarter-width VAE trained one epoch -- and the one change under test), trained with
@@ -39,15 +40,20 @@ EXPERIMENTS = {
     "skip_nomah_kl_low": "cpu,study,skip,nomah,kl_low",
     "skip_nomah_kl_high": "cpu,study,skip,nomah,kl_high",
     "skip_nomah_lr_high": "cpu,study,skip,nomah,lr_high",
+    # What z carries (docs/quality.md §7-8): the bundled recipe's loss at 3 epochs, with the
+    # paper's KL weight and with a 10x stronger one from the start.
+    "skip3": "cpu,study3,skip,nomah,reflect",
+    "skip3_kl_high": "cpu,study3,skip,nomah,reflect,kl_high",
 }
 
 NAMES = flags.DEFINE_list("experiments", list(EXPERIMENTS), "which experiments, in order")
 WORKDIRS = flags.DEFINE_string("workdirs", "workdirs/study", "one workdir per experiment below")
-STATS = flags.DEFINE_string("stats", "workdirs/lfw_skip/stats.npz",
+STATS = flags.DEFINE_string("stats", "workdirs/v3/stats.npz",
                             "a stats.npz of the training split to share (skips recomputing it)")
 TABLE3 = flags.DEFINE_bool("table3", False, "also train an MDN per experiment and score Table 3")
-FEATURES_FROM = flags.DEFINE_string("features_from", "workdirs/lfw_skip",
-                                    "a workdir whose features/ (the grey trunk) the MDNs share")
+FEATURES_FROM = flags.DEFINE_string("features_from", "workdirs/v3",
+                                    "a workdir whose features/ (the grey trunk) the MDNs share; "
+                                    "workdirs/v3: the bundled model unpacked (docstring)")
 MDN_EPOCHS = flags.DEFINE_integer("mdn_epochs", 3, "MDN epochs per experiment (--table3)")
 
 
