@@ -182,6 +182,7 @@ class Colorizer(Sampling):
     self.k = int(config_lib.lookup(config, "colorize.k", 5))
     self.dataset = str(config_lib.lookup(config, "dataset", "") or "")
     self._functions = {}  # ("top_k", k) / ("samples", n) -> a tf.function traced once
+    self._join = fullres.traced_join(self.gamut)  # lazy colorizations, one at a time
 
   @classmethod
   def load(cls, workdir, **kwargs):
@@ -296,15 +297,6 @@ class Colorizer(Sampling):
       self._functions[key] = fn
     return self._functions[key]
 
-  def _join_one(self, lightness, ab):
-    """(L [1, H, W, 1], ab [1, 1, F, F, 2]) -> uint8 [1, 1, H, W, 3], traced once."""
-    if "join" not in self._functions:
-      self._functions["join"] = tf.function(
-          lambda lightness, ab: fullres.join_lightness(lightness, ab, self.gamut),
-          input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32),
-                           tf.TensorSpec([None, None, None, None, 2], tf.float32)])
-    return self._functions["join"](lightness, ab)
-
   def colorize_tensor(self, rgb, k=None):
     """The exportable core: top-k colorizations of a batch of same-size photos.
 
@@ -355,7 +347,7 @@ class Colorizer(Sampling):
         out = self._function("samples", samples, dtype, join)(rgb, photo_seed(seed, i))
       results.append(Colorization(
           colorizations=(out["rgb"][0].numpy() if join else
-                         LazyColorizations(self._join_one, out["lightness"], out["ab"])),
+                         LazyColorizations(self._join, out["lightness"], out["ab"])),
           ab=out["ab"][0].numpy(), weights=out["weights"][0].numpy(), z=out["z"][0].numpy(),
           components=out["components"][0].numpy().astype(np.int64)))
     return results[0] if single else results

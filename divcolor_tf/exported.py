@@ -122,7 +122,7 @@ def assign(models, values, source):
         raise ValueError(
             f"{source}: {weight.path} is {tuple(value.shape)} there but {tuple(weight.shape)} "
             "here; the config's widths, sizes and latent size must be the source's")
-      weight.assign(value.astype(weight.dtype) if hasattr(value, "astype") else value)
+      weight.assign(value.astype(weight.dtype))
       assigned += 1
   return assigned, missing
 
@@ -182,9 +182,9 @@ def unpack(export_path, workdir):
   values = export_variables(export_dir)
   encoder, decoder, trunk, mdn = _build(config)
   _, missing = assign([encoder, decoder, trunk, mdn], values, export_dir)
-  has_encoder = not any(path in missing for path in (w.path for w in encoder.weights))
-  lacking = [path for path in missing if has_encoder or path not in
-             {w.path for w in encoder.weights}]
+  encoder_paths = {w.path for w in encoder.weights}  # an export may lack the encoder, no more
+  has_encoder = encoder_paths.isdisjoint(missing)
+  lacking = [path for path in missing if path not in encoder_paths]
   if lacking:
     raise ValueError(f"{export_dir}: lacks {len(lacking)} weights of the models its config "
                      f"describes (first: {lacking[0]})")

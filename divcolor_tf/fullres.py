@@ -193,6 +193,15 @@ def join_lightness(lightness, colour_fields, gamut="chroma", strip_rows=None):
   return tf.reshape(out, tf.stack([b, k, h, w, 3]))
 
 
+def traced_join(gamut="chroma"):
+  """:func:`join_lightness` as a tf.function traced once for any photo size and K (L [B, H, W, 1],
+  colour fields [B, K, F, F, 2] -> uint8 [B, K, H, W, 3]): what the Python colorizers call."""
+  return tf.function(
+      lambda lightness, colour_fields: join_lightness(lightness, colour_fields, gamut),
+      input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32),
+                       tf.TensorSpec([None, None, None, None, 2], tf.float32)])
+
+
 def megapixel_budget(max_megapixels):
   """A colorizer's pixel budget: None -> ``MAX_MEGAPIXELS``; 0 -> no limit; else a positive
   number of megapixels (ValueError otherwise)."""

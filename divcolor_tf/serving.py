@@ -75,10 +75,7 @@ class SavedModelColorizer(colorize.Sampling):
     # The full-resolution steps, traced once for any photo size (as in the export's signatures).
     self._prepare = tf.function(self._lightness_and_squashes, input_signature=[
         tf.TensorSpec([None, None, None, 3], tf.uint8)])
-    self._join = tf.function(
-        lambda lightness, ab: fullres.join_lightness(lightness, ab, self.gamut),
-        input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32),
-                         tf.TensorSpec([None, None, None, None, 2], tf.float32)])
+    self._join = fullres.traced_join(self.gamut)
 
   def _lightness_and_squashes(self, rgb8):
     """uint8 [B, H, W, 3] -> (L [B, H, W, 1], L at the colour field's size, at the grey size)."""
