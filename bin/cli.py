@@ -11,8 +11,9 @@ TF_CPP_MIN_LOG_LEVEL says, are filtered out of stderr; everything else passes. `
 (``-v 1``) or DIVCOLOR_VERBOSE=1 shows them.
 
 The errors a user can cause or meet without a bug (a training run that went non-finite, a stage
-file that is missing or broken, a photo folder that is missing or empty) end the tool with one line, "<tool>: <problem>", and exit
-status 1, not a traceback; DIVCOLOR_TRACEBACK=1 shows the traceback instead.
+file that is missing or broken, a photo folder that is missing or empty) end the tool with one
+line, "<tool>: <problem>" (:func:`error`), and exit status 1, not a traceback;
+DIVCOLOR_TRACEBACK=1 shows the traceback instead.
 """
 
 import atexit
@@ -92,6 +93,16 @@ def _filter_stderr(noise):
   atexit.register(restore)
 
 
+def one_line(prog, message):
+  """"<prog>: <message>" on one line (the message's line breaks and runs of spaces folded)."""
+  return f"{prog}: {' '.join(str(message).split())}"
+
+
+def error(prog, message):
+  """Prints :func:`one_line` to stderr: how every tool reports a problem."""
+  print(one_line(prog, message), file=sys.stderr)
+
+
 def _one_line_errors(main):
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top  (no TensorFlow)
   from divcolor_tf import workdir  # pylint: disable=g-import-not-at-top  (no TensorFlow)
@@ -100,11 +111,11 @@ def _one_line_errors(main):
   def guarded(argv):
     try:
       return main(argv)
-    except expected as error:
+    except expected as problem:
       if os.environ.get("DIVCOLOR_TRACEBACK"):
         raise
       prog = os.path.basename(sys.argv[0]) or "divcolor"
-      print(f"{prog}: {' '.join(str(error).split())}", file=sys.stderr)
+      error(prog, problem)
       sys.exit(1)
 
   return guarded

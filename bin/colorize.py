@@ -56,10 +56,6 @@ FLAGS = flags.FLAGS
 PROG = "divcolor-colorize"
 
 
-def _error(message):
-  print(f"{PROG}: {' '.join(str(message).split())}", file=sys.stderr)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -74,11 +70,11 @@ def main(argv):
     paths = data.list_images(FLAGS.input)
     colorizer = colorize.load(FLAGS.model, max_megapixels=FLAGS.max_megapixels)
   except (ValueError, FileNotFoundError) as e:
-    _error(e)
+    cli.error(PROG, e)
     sys.exit(1)
   if FLAGS.samples == 0 and not 1 <= FLAGS.k <= colorizer.num_components:
-    _error(f"--k must be in [1, {colorizer.num_components}] (the mixture's components), "
-           f"got {FLAGS.k}")
+    cli.error(PROG, f"--k must be in [1, {colorizer.num_components}] (the mixture's "
+              f"components), got {FLAGS.k}")
     sys.exit(1)
   bar = progress.Progress(len(paths))
   try:
@@ -87,10 +83,10 @@ def main(argv):
           colorizer, paths, FLAGS.output, input_root=FLAGS.input, k=FLAGS.k,
           samples=FLAGS.samples, seed=FLAGS.seed, grid=FLAGS.grid, overwrite=FLAGS.overwrite,
           skip_existing=FLAGS.skip_existing,
-          on_error=lambda message: bar.write(f"{PROG}: {' '.join(str(message).split())}"),
+          on_error=lambda message: bar.write(cli.one_line(PROG, message)),
           progress=bar)
   except ValueError as e:  # two photos would write the same files: nothing written
-    _error(e)
+    cli.error(PROG, e)
     sys.exit(1)
   skipped = ""
   if summary.skipped:

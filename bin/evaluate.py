@@ -58,7 +58,7 @@ def main(argv):
       rows, count, skip_log = evaluate.evaluate_colorize(
           colorizer, paths, k=FLAGS.k, batch_size=FLAGS.batch_size, progress=bar)
   except (ValueError, FileNotFoundError) as e:
-    print(f"{PROG}: {' '.join(str(e).split())}", file=sys.stderr)
+    cli.error(PROG, e)
     sys.exit(1)
   print(f"Table 3 on {count} photos ({FLAGS.images or 'validation split'}), {FLAGS.k} "
         "colorizations each; ab/128 units, 64x64 colour fields, all pixels")

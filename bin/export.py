@@ -34,10 +34,6 @@ FLAGS = flags.FLAGS
 PROG = "divcolor-export"
 
 
-def _error(message):
-  print(f"{PROG}: {' '.join(str(message).split())}", file=sys.stderr)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -45,13 +41,14 @@ def main(argv):
 
   bad = [q for q in FLAGS.tflite if q not in export.QUANTIZATIONS]
   if bad:
-    _error(f"--tflite: unknown quantisation {bad[0]!r} (known: {', '.join(export.QUANTIZATIONS)})")
+    cli.error(PROG, f"--tflite: unknown quantisation {bad[0]!r} "
+              f"(known: {', '.join(export.QUANTIZATIONS)})")
     sys.exit(1)
   if FLAGS.version < 1:
-    _error(f"--version must be a positive integer, got {FLAGS.version}")
+    cli.error(PROG, f"--version must be a positive integer, got {FLAGS.version}")
     sys.exit(1)
   if FLAGS.tflite and FLAGS.tflite_size < export.MIN_SIZE:
-    _error(f"--tflite_size must be at least {export.MIN_SIZE}, got {FLAGS.tflite_size}")
+    cli.error(PROG, f"--tflite_size must be at least {export.MIN_SIZE}, got {FLAGS.tflite_size}")
     sys.exit(1)
   saved_model = os.path.join(FLAGS.out, str(FLAGS.version))
   tflite_dir = os.path.join(FLAGS.out, "tflite")
@@ -60,7 +57,7 @@ def main(argv):
   existing = [p for p in [saved_model] + [t[2] for t in tflites] if os.path.exists(p)]
   if existing and not FLAGS.overwrite:
     for path in existing:
-      _error(f"{path}: exists; pass --overwrite to replace it")
+      cli.error(PROG, f"{path}: exists; pass --overwrite to replace it")
     sys.exit(1)
 
   try:
@@ -74,7 +71,7 @@ def main(argv):
           info["bytes"] > export.FILE_CAP_BYTES) else ""
       written.append(f"{path} ({info['bytes'] / 1e6:.1f} MB{note})")
   except (ValueError, OSError) as e:
-    _error(e)
+    cli.error(PROG, e)
     sys.exit(1)
   print(f"{PROG}: wrote " + ", ".join(written))
 

@@ -16,7 +16,8 @@ from absl import flags
 
 from divcolor_tf.bin import cli
 
-flags.DEFINE_string("model", None, "A model directory or an export, e.g. saved_models/divcolor_lfw.")
+flags.DEFINE_string("model", None, "A model directory or an export, e.g. "
+                    "saved_models/divcolor_lfw.")
 flags.DEFINE_string("input", None, "Photos: a directory (searched recursively), a list file or a "
                     "glob.")
 flags.DEFINE_string("output", None, "The figure's PNG file.")
@@ -34,10 +35,6 @@ FLAGS = flags.FLAGS
 PROG = "divcolor-figure"
 
 
-def _error(message):
-  print(f"{PROG}: {' '.join(str(message).split())}", file=sys.stderr)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -45,7 +42,7 @@ def main(argv):
     raise app.UsageError("--samples and --max_photos must be >= 0, --cell >= 16")
   import os  # pylint: disable=g-import-not-at-top
   if os.path.exists(FLAGS.output) and not FLAGS.overwrite:
-    _error(f"{FLAGS.output}: exists; pass --overwrite to replace it")
+    cli.error(PROG, f"{FLAGS.output}: exists; pass --overwrite to replace it")
     sys.exit(1)
   from divcolor_tf import atomic  # pylint: disable=g-import-not-at-top
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
@@ -58,22 +55,22 @@ def main(argv):
       paths = paths[:FLAGS.max_photos]
     colorizer = colorize.load(FLAGS.model)
   except (ValueError, FileNotFoundError) as e:
-    _error(e)
+    cli.error(PROG, e)
     sys.exit(1)
   count = FLAGS.samples or FLAGS.k
   if not FLAGS.samples and not 1 <= FLAGS.k <= colorizer.num_components:
-    _error(f"--k must be in [1, {colorizer.num_components}] (the mixture's components), "
-           f"got {FLAGS.k}")
+    cli.error(PROG, f"--k must be in [1, {colorizer.num_components}] (the mixture's "
+              f"components), got {FLAGS.k}")
     sys.exit(1)
   failed = []
   with progress.Progress(len(paths)) as bar:
     def on_error(message):
       failed.append(message)
-      bar.write(f"{PROG}: {' '.join(str(message).split())}")
+      bar.write(cli.one_line(PROG, message))
     rows = figures.colorized_rows(colorizer, paths, count, samples=FLAGS.samples, seed=FLAGS.seed,
                                   on_error=on_error, progress=bar)
   if not rows:
-    _error(f"{FLAGS.input}: no photo could be drawn")
+    cli.error(PROG, f"{FLAGS.input}: no photo could be drawn")
     sys.exit(1)
   image = figures.figure(rows, count, truth=FLAGS.truth, cell=FLAGS.cell,
                          sampled=bool(FLAGS.samples))
