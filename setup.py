@@ -30,6 +30,7 @@ TOOLS = {
     "divcolor-evaluate-vae": "evaluate_vae",
     "divcolor-train-features": "train_features",
     "divcolor-train-mdn": "train_mdn",
+    "divcolor-train-joint": "train_joint",
     "divcolor-colorize": "colorize",
     "divcolor-evaluate": "evaluate",
     "divcolor-export": "export",

@@ -32,7 +32,9 @@ def run(main, module_name, doc):
     print((doc or "").strip())
     print()
     print("Flags:")
-    print(flags.FLAGS.module_help(module_name))
+    # A trainer's flags are defined here (define_stage_flags), on its behalf.
+    helps = (flags.FLAGS.module_help(name) for name in (module_name, __name__))
+    print("\n".join(filter(None, helps)))
     print("\n(--helpfull lists absl's flags as well.)")
     sys.exit(0)
   if not _verbose(sys.argv[1:]):
@@ -91,6 +93,36 @@ def _filter_stderr(noise):
     thread.join(timeout=5)
 
   atexit.register(restore)
+
+
+def define_stage_flags(variants, workdir_help):
+  """The flags of every trainer's command line: --config (with its :variants), --workdir and
+  --verbose, the first two required."""
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  config_flags.DEFINE_config_file("config", None, f"Config file (configs/*.py[:{variants}]).",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", None, workdir_help)
+  flags.DEFINE_integer("verbose", 1, "Keras progress: 1 = progress bar, 2 = one line per epoch.")
+  flags.mark_flags_as_required(["config", "workdir"])
+
+
+def stage_main(module, config_hint=False):
+  """The ``main`` of a trainer's command line: ``divcolor_tf.<module>.train`` on the flags of
+  :func:`define_stage_flags` (with the config as typed, for missing-stage messages, when
+  ``config_hint``). Its errors are :func:`run`'s one-line ones (a missing stage: the file and the
+  command that makes it)."""
+  def main(argv):
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    import importlib  # pylint: disable=g-import-not-at-top
+    from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+    trainer = importlib.import_module(f"divcolor_tf.{module}")
+    kwargs = {"verbose": flags.FLAGS.verbose}
+    if config_hint:  # as typed, with its :variant
+      kwargs["config_hint"] = config_flags.get_config_filename(flags.FLAGS["config"])
+    trainer.train(flags.FLAGS.config, flags.FLAGS.workdir, **kwargs)
+
+  return main
 
 
 def one_line(prog, message):

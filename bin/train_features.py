@@ -10,25 +10,11 @@ computed from the training photos and written there first. Interrupt at any time
 command again: training resumes from the last epoch's checkpoint.
 """
 
-from absl import app
-from absl import flags
-
 from divcolor_tf.bin import cli
-from ml_collections import config_flags
 
-config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:tiny|cpu]).",
-                                lock_config=True)
-flags.DEFINE_string("workdir", None, "The model directory; this stage writes WORKDIR/features/.")
-flags.DEFINE_integer("verbose", 1, "Keras progress: 1 = progress bar, 2 = one line per epoch.")
-flags.mark_flags_as_required(["config", "workdir"])
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from divcolor_tf import train_features  # pylint: disable=g-import-not-at-top
-  train_features.train(FLAGS.config, FLAGS.workdir, verbose=FLAGS.verbose)
+cli.define_stage_flags(
+    "tiny|cpu", "The model directory; this stage writes WORKDIR/features/.")
+main = cli.stage_main("train_features")
 
 
 def run():

@@ -11,33 +11,11 @@ in one line, and exits with status 1. Interrupt at any time and run the same com
 training resumes from the last epoch's checkpoint.
 """
 
-import sys
-
-from absl import app
-from absl import flags
-
 from divcolor_tf.bin import cli
-from ml_collections import config_flags
 
-config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:tiny|cpu]).",
-                                lock_config=True)
-flags.DEFINE_string("workdir", None, "The model directory of every stage; this one writes "
-                    "WORKDIR/mdn/.")
-flags.DEFINE_integer("verbose", 1, "Keras progress: 1 = progress bar, 2 = one line per epoch.")
-flags.mark_flags_as_required(["config", "workdir"])
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from divcolor_tf import train_mdn  # pylint: disable=g-import-not-at-top
-  config_hint = config_flags.get_config_filename(FLAGS["config"])  # as typed, with its :variant
-  try:
-    train_mdn.train(FLAGS.config, FLAGS.workdir, verbose=FLAGS.verbose, config_hint=config_hint)
-  except train_mdn.MissingStageError as error:
-    print(f"divcolor-train-mdn: {error}", file=sys.stderr)
-    sys.exit(1)
+cli.define_stage_flags(
+    "tiny|cpu", "The model directory of every stage; this one writes WORKDIR/mdn/.")
+main = cli.stage_main("train_mdn", config_hint=True)
 
 
 def run():

@@ -8,25 +8,11 @@ checkpoint in WORKDIR/checkpoints. Watch the losses with `tensorboard --logdir W
 or in WORKDIR/history.csv.
 """
 
-from absl import app
-from absl import flags
-
 from divcolor_tf.bin import cli
-from ml_collections import config_flags
 
-config_flags.DEFINE_config_file("config", None, "Config file (configs/*.py[:tiny]).",
-                                lock_config=True)
-flags.DEFINE_string("workdir", None, "Where checkpoints, logs and the trained models go.")
-flags.DEFINE_integer("verbose", 1, "Keras progress: 1 = progress bar, 2 = one line per epoch.")
-flags.mark_flags_as_required(["config", "workdir"])
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from divcolor_tf import train_vae  # pylint: disable=g-import-not-at-top
-  train_vae.train(FLAGS.config, FLAGS.workdir, verbose=FLAGS.verbose)
+cli.define_stage_flags(
+    "tiny", "Where checkpoints, logs and the trained models go.")
+main = cli.stage_main("train_vae")
 
 
 def run():

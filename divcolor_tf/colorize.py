@@ -195,9 +195,10 @@ class Colorizer(Sampling):
     """
     workdir = exported.workdir_for(os.fspath(workdir))
     workdir_lib.require(workdir, *workdir_lib.COLORIZER_FILES)
-    config = workdir_lib.load_config(workdir)
-    decoder, trunk, mdn = (workdir_lib.load_keras(workdir, name) for name in (
-        workdir_lib.DECODER, workdir_lib.TRUNK, workdir_lib.MDN))
+    joint = workdir_lib.served(workdir, workdir_lib.DECODER) == workdir_lib.JOINT_DECODER
+    config = workdir_lib.load_config(workdir, workdir_lib.JOINT_DIR if joint else "")  # + joint.*
+    decoder, trunk, mdn = (workdir_lib.load_keras(workdir, workdir_lib.served(workdir, name))
+                           for name in (workdir_lib.DECODER, workdir_lib.TRUNK, workdir_lib.MDN))
     if os.path.isfile(workdir_lib.path(workdir, workdir_lib.ENCODER)) and "encoder" not in kwargs:
       try:
         kwargs["encoder"] = workdir_lib.load_keras(workdir, workdir_lib.ENCODER)

@@ -75,10 +75,11 @@ def export_variables(export_dir):
 
 
 def workdir_variables(workdir):
-  """{Keras path: numpy value} of every model a workdir has (VAE, feature network, MDN)."""
+  """{Keras path: numpy value} of every model a workdir serves (VAE, feature network, MDN)."""
   values = {}
   for name in (workdir_lib.ENCODER, workdir_lib.DECODER, workdir_lib.FEATURE_NETWORK,
                workdir_lib.TRUNK, workdir_lib.MDN):
+    name = workdir_lib.served(workdir, name)  # the joint stage's decoder and MDN, if any
     if os.path.isfile(workdir_lib.path(workdir, name)):
       for weight in workdir_lib.load_keras(workdir, name).weights:
         values.setdefault(weight.path, weight.numpy())

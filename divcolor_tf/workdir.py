@@ -11,6 +11,10 @@
     features/{config.json, checkpoints/, history.csv, tensorboard/}
     mdn/mdn.keras             the MDN: G -> mixture over z                divcolor-train-mdn
     mdn/{config.json, checkpoints/, history.csv, tensorboard/}
+    joint/decoder.keras       the decoder and MDN fine-tuned together     divcolor-train-joint
+    joint/mdn.keras           on colour error (optional; once both exist they are what the
+                              workdir colorizes, evaluates and exports with: ``served``)
+    joint/{config.json, checkpoints/, history.csv, tensorboard/}
     baselines.npz             photo-blind Table 3 baselines (divcolor_tf.baselines; evaluation)
 
 Missing or unreadable files raise one-line errors naming the file and, for a missing stage, the
@@ -33,6 +37,9 @@ FEATURE_NETWORK = os.path.join(FEATURES_DIR, "features.keras")
 TRUNK = os.path.join(FEATURES_DIR, "trunk.keras")
 MDN_DIR = "mdn"
 MDN = os.path.join(MDN_DIR, "mdn.keras")
+JOINT_DIR = "joint"
+JOINT_DECODER = os.path.join(JOINT_DIR, "decoder.keras")
+JOINT_MDN = os.path.join(JOINT_DIR, "mdn.keras")
 BASELINES = "baselines.npz"
 
 # The command that writes each file.
@@ -44,6 +51,8 @@ MADE_BY = {
     FEATURE_NETWORK: "divcolor-train-features",
     TRUNK: "divcolor-train-features",
     MDN: "divcolor-train-mdn",
+    JOINT_DECODER: "divcolor-train-joint",
+    JOINT_MDN: "divcolor-train-joint",
 }
 COLORIZER_FILES = (CONFIG, DECODER, TRUNK, MDN)  # what colorizing needs
 
@@ -121,8 +130,18 @@ def load_or_compute_stats(config, workdir, train_paths):
   return stats
 
 
+def served(workdir, name):
+  """The file a workdir serves for ``name`` (DECODER or MDN): the joint stage's once it has
+  written both of its files (divcolor-train-joint), else the stage's own."""
+  joint = {DECODER: JOINT_DECODER, MDN: JOINT_MDN}.get(name)
+  if joint and all(os.path.isfile(path(workdir, f)) for f in (JOINT_DECODER, JOINT_MDN)):
+    return joint
+  return name
+
+
 def load_vae(workdir):
-  """(config, encoder, decoder, stats) of a workdir's trained VAE."""
+  """(config, encoder, decoder, stats) of a workdir's trained VAE; the decoder is the one the
+  workdir serves (``served``: the joint stage's when it has run)."""
   require(workdir, CONFIG, ENCODER, DECODER, STATS)
-  return (load_config(workdir), load_keras(workdir, ENCODER), load_keras(workdir, DECODER),
-          load_stats(workdir))
+  return (load_config(workdir), load_keras(workdir, ENCODER),
+          load_keras(workdir, served(workdir, DECODER)), load_stats(workdir))

@@ -1,0 +1,204 @@
+"""The joint stage: the MDN and the decoder fine-tuned together on colour error (this project's
+addition; NOT in the paper).
+
+The paper trains its two halves apart: the VAE on colour fields (Eq. 1-4), then the MDN on the
+VAE's codes (Eq. 6), where a code's error is measured in z. Nothing then asks that the decoded
+means be good colorizations: on LFW the best of the MDN's decoded means was no better than five
+photo-blind colour fields (docs/quality.md, sections 5-7). This stage, run after the three
+others, trains both on what Table 3 measures, in the style of multiple-choice learning: of the M
+decoded means only the one nearest the truth is penalised, so the components can specialise:
+
+    G = trunk(grey)                                       frozen (features/trunk.keras)
+    mu_1..M, pi_1..M = MDN(G)
+    C_m = f(mu_m, L)                                      the decoder ("+skip": with L)
+    e_m = sum_p w_p |C_m,p - C_p| / sum_p w_p             w_p the colourfulness weight of the true
+                                                          pixel (L_hist's; 1 when unweighted),
+                                                          |.| the mean over a and b
+    m* = argmin_m e_m
+    L = e_m* + ce_factor (-log pi_m*) + recon_factor e(f(mean_Q(C), L), C)
+
+The second term teaches the weights pi which component will be best (test time ranks the means by
+pi). The third keeps the decoder a decoder of the VAE's codes: the encoder (frozen) embeds the
+true field, and the decoder is held to reconstruct it, so Table 1 still measures this decoder.
+The decoder's batch norm stays in inference mode (its statistics are the VAE's); the MDN keeps
+its dropout.
+
+``train(config, workdir)`` is what ``divcolor-train-joint`` calls. It starts from the workdir's
+decoder.keras and mdn/mdn.keras (which it never rewrites) and writes WORKDIR/joint/: decoder.keras,
+mdn.keras, config.json, checkpoints/, history.csv (+ history.png) and tensorboard/. Once
+joint/ holds both files, they are what the workdir colorizes, evaluates and exports with
+(``workdir.served``).
+"""
+
+from absl import logging
+import numpy as np
+import tensorflow as tf
+
+from divcolor_tf import data
+from divcolor_tf import losses
+from divcolor_tf import training
+from divcolor_tf import train_mdn
+from divcolor_tf import train_vae
+from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.models import vae
+
+TERMS = ("loss", "colour", "neg_log_pi", "recon", "best_abs", "top_k_abs")
+SUBDIR = workdir_lib.JOINT_DIR
+MissingStageError = workdir_lib.MissingStageError
+
+
+def weighted_abs(target, fields, weights):
+  """e of the module docstring: per image and field, sum_p w_p |C_p - C'_p| / sum_p w_p.
+
+  Args:
+    target: [B, F, F, 2] the true colour fields.
+    fields: [B, K, F, F, 2] K colour fields per image.
+    weights: [B, F, F] per-pixel weights.
+
+  Returns:
+    [B, K].
+  """
+  error = tf.reduce_mean(tf.abs(fields - target[:, None]), axis=-1)  # [B, K, F, F]
+  weights = weights[:, None]
+  return (tf.reduce_sum(error * weights, axis=[2, 3])
+          / tf.maximum(tf.reduce_sum(weights, axis=[2, 3]), 1e-8))
+
+
+class JointTrainer(training.ObjectiveTrainer):
+  """The MDN and the decoder trained on the error of the best decoded mean (module docstring).
+
+  A batch is photos {"grey", "colour_field", "lightness"}. Logged besides the loss and its terms:
+  "best_abs", the plain mean absolute error of the best of all M decoded means, and "top_k_abs",
+  that of the best of the top-k by weight: Table 3's error-of-best on the batch.
+  """
+
+  def __init__(self, trunk, mdn, decoder, encoder, *, bin_weights, weighted=True,
+               ce_factor=0.1, recon_factor=1.0, k=5, **kwargs):
+    super().__init__(TERMS, **kwargs)
+    self.mdn, self.decoder = mdn, decoder
+    self.frozen = train_mdn._Frozen(trunk, encoder)  # pylint: disable=protected-access
+    self.bin_weights = tf.constant(bin_weights, tf.float32)
+    self.weighted = bool(weighted)
+    self.ce_factor, self.recon_factor = float(ce_factor), float(recon_factor)
+    self.num_components = int(mdn.output["logits"].shape[-1])
+    self.latent_dim = int(mdn.output["means"].shape[-1])
+    self.k = min(int(k), self.num_components)
+    self.skip = vae.is_skip(decoder)
+    self.built = True
+
+  @property
+  def optimized_variables(self):
+    return self.mdn.trainable_variables + self.decoder.trainable_variables
+
+  def decode_all(self, means, lightness):
+    """[B, M, d] means -> [B, M, F, F, 2] decoded fields (batch norm in inference mode)."""
+    batch, count = tf.shape(means)[0], means.shape[1]
+    z = tf.reshape(means, [-1, self.latent_dim])
+    light = tf.repeat(lightness, count, axis=0) if self.skip else None
+    fields = vae.decode(self.decoder, z, light, training=False)
+    return tf.reshape(fields, tf.concat([[batch, count], tf.shape(fields)[1:]], axis=0))
+
+  def call(self, batch, training=False):
+    """{'means', 'logits', 'fields' [B, M, F, F, 2]} for a batch of photos."""
+    out = self.mdn(self.frozen.trunk(batch["grey"], training=False), training=training)
+    means, logits = tf.cast(out["means"], tf.float32), tf.cast(out["logits"], tf.float32)
+    return {"means": means, "logits": logits,
+            "fields": self.decode_all(means, batch.get("lightness"))}
+
+  def objective(self, batch, training):
+    target = tf.cast(batch["colour_field"], tf.float32)
+    lightness = batch.get("lightness")
+    out = self.call(batch, training=training)
+    if self.weighted:
+      weights = losses.pixel_weights(target, self.bin_weights)
+    else:
+      weights = tf.ones(tf.shape(target)[:-1], tf.float32)
+    errors = weighted_abs(target, out["fields"], weights)  # [B, M]
+    best = tf.argmin(errors, axis=1, output_type=tf.int32)
+    colour = tf.reduce_min(errors, axis=1)
+    neg_log_pi = tf.nn.sparse_softmax_cross_entropy_with_logits(best, out["logits"])
+    per_example = colour + self.ce_factor * neg_log_pi
+    terms = {"colour": colour, "neg_log_pi": neg_log_pi}
+    if self.recon_factor:
+      mean, _ = self.frozen.encoder(target, training=False)
+      reconstruction = vae.decode(self.decoder, tf.cast(mean, tf.float32), lightness,
+                                  training=False)
+      terms["recon"] = weighted_abs(target, reconstruction[:, None], weights)[:, 0]
+      per_example += self.recon_factor * terms["recon"]
+    plain = tf.reduce_mean(tf.abs(out["fields"] - target[:, None]), axis=[2, 3, 4])  # [B, M]
+    top = tf.math.top_k(out["logits"], self.k).indices
+    terms["best_abs"] = tf.reduce_min(plain, axis=1)
+    terms["top_k_abs"] = tf.reduce_min(tf.gather(plain, top, batch_dims=1), axis=1)
+    return per_example, terms
+
+
+def stage_paths(workdir):
+  """{name: path} of the files the joint stage reads and writes."""
+  return {
+      "encoder": workdir_lib.path(workdir, workdir_lib.ENCODER),
+      "decoder": workdir_lib.path(workdir, workdir_lib.DECODER),
+      "trunk": workdir_lib.path(workdir, workdir_lib.TRUNK),
+      "mdn": workdir_lib.path(workdir, workdir_lib.MDN),
+      "dir": workdir_lib.path(workdir, SUBDIR),
+      "joint_decoder": workdir_lib.path(workdir, workdir_lib.JOINT_DECODER),
+      "joint_mdn": workdir_lib.path(workdir, workdir_lib.JOINT_MDN),
+  }
+
+
+def train(config, workdir, verbose=1, config_hint=None):
+  """Trains (or resumes) the joint stage of ``config`` over the three stages of ``workdir``.
+
+  Reads WORKDIR/encoder.keras, decoder.keras, stats.npz (divcolor-train-vae),
+  features/trunk.keras (divcolor-train-features) and mdn/mdn.keras (divcolor-train-mdn), and
+  writes WORKDIR/joint/ (module docstring). ``joint.epochs`` 0 trains nothing.
+
+  Returns:
+    The Keras History, or None when there was nothing to train.
+
+  Raises:
+    MissingStageError: an earlier stage's file is missing (one line: the file and its command).
+  """
+  hint = config_hint or "CONFIG"
+  joint = config.joint
+  if not joint.epochs:
+    logging.info("joint.epochs is 0: no joint stage")
+    return None
+  workdir_lib.require(workdir, workdir_lib.ENCODER, workdir_lib.DECODER, workdir_lib.STATS,
+                      workdir_lib.TRUNK, workdir_lib.MDN, config_hint=hint)  # before writing
+  paths = stage_paths(workdir)
+  stage = training.start_stage(config, paths["dir"])
+  trunk, encoder = train_mdn.load_frozen(workdir, hint)
+  stats = workdir_lib.load_stats(workdir)
+  with stage.strategy.scope():
+    decoder = workdir_lib.load_keras(workdir, workdir_lib.DECODER)
+    mdn = workdir_lib.load_keras(workdir, workdir_lib.MDN)
+    trainer = JointTrainer(trunk, mdn, decoder, encoder,
+                           bin_weights=train_vae.bin_weights_for(stats, config.loss),
+                           weighted=joint.weighted, ce_factor=joint.ce_factor,
+                           recon_factor=joint.recon_factor,
+                           k=int(config.colorize.k), seed=config.train.seed)
+    trainer.compile(optimizer=training.make_optimizer(joint),
+                    jit_compile=config.train.jit_compile)
+  field_size, grey_size = int(encoder.input.shape[1]), int(trunk.input.shape[1])
+  steps = joint.steps_per_epoch or None
+  common = dict(field_size=field_size, grey_size=grey_size, batch_size=joint.batch_size,
+                shuffle_buffer=config.data.shuffle_buffer,
+                drop_near_grey=config.data.drop_near_grey,
+                near_grey_threshold=config.data.near_grey_threshold, skip_log=stage.skip_log)
+  train_data = data.epoch_datasets(stage.train_paths, shuffle=True, seed=config.train.seed,
+                                   repeat=bool(steps), drop_remainder=True,
+                                   cache=config.data.cache, **common)
+  val_ds = data.epoch_datasets(stage.val_paths, shuffle=False, repeat=False,
+                               drop_remainder=False, cache=True,
+                               **common)(0) if stage.val_paths else None
+  logging.info("joint stage: MDN (%d components) and %sdecoder on the error of the best of the "
+               "decoded means; %d trainable parameters", trainer.num_components,
+               '"+skip" ' if trainer.skip else "",
+               int(sum(np.prod(v.shape) for v in trainer.optimized_variables)))
+  callbacks = [train_mdn.EpochSeconds(), training.step_decay(joint.learning_rate)]
+  history, _, _ = training.fit(trainer, train_data, val_ds, paths["dir"], epochs=joint.epochs,
+                               steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
+                               checkpoint_steps=config.train.checkpoint_steps,
+                               checkpoint_minutes=config.train.checkpoint_minutes)
+  training.finish_stage(stage, [(mdn, paths["joint_mdn"]), (decoder, paths["joint_decoder"])])
+  return history

@@ -1,0 +1,187 @@
+"""The joint stage (divcolor_tf/train_joint.py) on real faces, over tiny trained earlier stages:
+its loss is the module's equation, it trains the MDN and the decoder and nothing else, never
+rewrites the earlier stages, resumes, and the workdir then serves its files."""
+
+import csv
+import hashlib
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import console_script
+import conftest
+import tiny_models
+from divcolor_tf import color
+from divcolor_tf import colorize
+from divcolor_tf import data
+from divcolor_tf import exported
+from divcolor_tf import metrics
+from divcolor_tf import train_features
+from divcolor_tf import train_joint
+from divcolor_tf import train_mdn
+from divcolor_tf import train_vae
+from divcolor_tf import workdir as workdir_lib
+
+STAGE_FILES = (workdir_lib.ENCODER, workdir_lib.DECODER, workdir_lib.TRUNK, workdir_lib.MDN,
+               workdir_lib.STATS)
+
+
+def _config(repo_root, lfw_ci):
+  return tiny_models.tiny_config(repo_root, lfw_ci, "skip")  # the bundled recipe's decoder
+
+
+@pytest.fixture(scope="module")
+def stages(repo_root, lfw_ci, tmp_path_factory):
+  """A workdir with the three tiny stages trained ("+skip" VAE, feature network, MDN)."""
+  workdir = str(tmp_path_factory.mktemp("stages"))
+  for stage in (train_vae, train_features, train_mdn):
+    stage.train(_config(repo_root, lfw_ci), workdir, verbose=0)
+  return workdir
+
+
+def _copy(src, dst):
+  shutil.copytree(src, dst)
+  return str(dst)
+
+
+def _digests(workdir):
+  return {name: hashlib.sha256(open(workdir_lib.path(workdir, name), "rb").read()).hexdigest()
+          for name in STAGE_FILES}
+
+
+@pytest.fixture(scope="module")
+def faces(lfw_ci):
+  paths = data.list_images(str(lfw_ci))[:6]
+  return next(iter(data.make_dataset(paths, grey_size=64, batch_size=6)))
+
+
+def test_the_loss_is_the_best_decoded_mean_weighted_error(stages, repo_root, lfw_ci, faces):
+  """colour = min_m sum_p w_p |C_m - C| / sum_p w_p; best_abs / top_k_abs = Table 3's
+  error-of-best over all M and over the top-k by weight; loss = colour + ce (-log pi_m*) +
+  recon e(f(mean_Q(C)), C)."""
+  config = _config(repo_root, lfw_ci)
+  trunk, encoder = train_mdn.load_frozen(stages)
+  stats = workdir_lib.load_stats(stages)
+  weights = train_vae.bin_weights_for(stats, config.loss)
+  mdn = train_mdn.load_mdn(stages)
+  tiny_models.scale(mdn.get_layer("mdn_fc_means"), 300.0)  # components far apart: the argmin
+  tiny_models.scale(mdn.get_layer("mdn_fc_logits"), 30.0)  # and the ranking mean something
+  trainer = train_joint.JointTrainer(
+      trunk, mdn, workdir_lib.load_keras(stages, workdir_lib.DECODER),
+      encoder, bin_weights=weights, ce_factor=0.3, recon_factor=0.7, k=3)
+  batch = {k: faces[k] for k in ("grey", "colour_field", "lightness")}
+  per_example, terms = trainer.objective(batch, training=False)
+  out = trainer(batch)
+  fields = out["fields"].numpy()
+  target = faces["colour_field"].numpy()
+  assert fields.shape == (6, config.mdn.components, 64, 64, 2)
+  assert np.ptp(fields, axis=1).max() > 1e-2  # the components decode differently
+
+  pixel_w = np.asarray(weights)[np.asarray(color.nearest_bin(target * color.AB_SCALE))]
+  error = np.abs(fields - target[:, None]).mean(-1)  # [B, M, F, F]
+  weighted = (error * pixel_w[:, None]).sum((2, 3)) / pixel_w[:, None].sum((2, 3))
+  np.testing.assert_allclose(terms["colour"], weighted.min(1), rtol=1e-4)
+  best = weighted.argmin(1)
+  logits = out["logits"].numpy()
+  log_pi = logits - np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1, keepdims=True)) \
+      - logits.max(1, keepdims=True)
+  np.testing.assert_allclose(terms["neg_log_pi"], -log_pi[np.arange(6), best], rtol=1e-4)
+  np.testing.assert_allclose(terms["best_abs"], metrics.error_of_best(target, fields)[0], rtol=1e-4)
+  top = np.argsort(-logits, axis=1, kind="stable")[:, :3]
+  np.testing.assert_allclose(
+      terms["top_k_abs"],
+      metrics.error_of_best(target, np.take_along_axis(fields, top[..., None, None, None], 1))[0],
+      rtol=1e-4)
+  assert np.all(terms["recon"].numpy() > 0)
+  np.testing.assert_allclose(
+      per_example, terms["colour"] + 0.3 * terms["neg_log_pi"] + 0.7 * terms["recon"], rtol=1e-5)
+
+
+def test_trains_mdn_and_decoder_only_keeps_the_stages_and_is_served(stages, repo_root, lfw_ci,
+                                                                    tmp_path):
+  workdir = _copy(stages, tmp_path / "run")
+  before = _digests(workdir)
+  config = _config(repo_root, lfw_ci)
+  assert workdir_lib.served(workdir, workdir_lib.DECODER) == workdir_lib.DECODER
+  assert train_joint.train(config, workdir, verbose=0) is not None
+  assert _digests(workdir) == before  # the earlier stages are read, never rewritten
+  out = os.path.join(workdir, "joint")
+  for name in ("decoder.keras", "mdn.keras", "config.json", "history.csv", "history.png",
+               "checkpoints/state.json"):
+    assert os.path.exists(os.path.join(out, name)), name
+  with open(os.path.join(out, "history.csv")) as f:
+    (row,) = list(csv.DictReader(f))
+  for prefix in ("", "val_"):
+    values = {t: float(row[prefix + t]) for t in train_joint.TERMS}
+    assert all(np.isfinite(v) and v > 0 for v in values.values()), values
+    assert values["best_abs"] <= values["top_k_abs"]
+
+  # MDN and decoder moved; the served files are joint/'s, for colorizing, Table 1 and exports.
+  for name, joint in ((workdir_lib.DECODER, workdir_lib.JOINT_DECODER),
+                      (workdir_lib.MDN, workdir_lib.JOINT_MDN)):
+    assert workdir_lib.served(workdir, name) == joint
+    old = workdir_lib.load_keras(workdir, name).get_weights()
+    new = workdir_lib.load_keras(workdir, joint).get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(old, new)), name
+  trunk_weights = workdir_lib.load_keras(workdir, workdir_lib.TRUNK).get_weights()
+  loaded = colorize.Colorizer.load(workdir)
+  joint_decoder = workdir_lib.load_keras(workdir, workdir_lib.JOINT_DECODER)
+  assert loaded.config.joint.epochs == 1  # its config is the joint stage's (exports carry it)
+  for a, b in zip(loaded.decoder.get_weights(), joint_decoder.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  for a, b in zip(loaded.trunk.get_weights(), trunk_weights):
+    np.testing.assert_array_equal(a, b)
+  assert workdir_lib.load_vae(workdir)[2].get_weights()[0].tobytes() == \
+      joint_decoder.get_weights()[0].tobytes()
+  values = exported.workdir_variables(workdir)
+  for weight in joint_decoder.weights:
+    np.testing.assert_array_equal(values[weight.path], weight.numpy())
+
+  assert train_joint.train(config, workdir, verbose=0) is None  # already done: resumes to the end
+  config.joint.epochs = 2  # one more epoch continues from the checkpoint
+  assert train_joint.train(config, workdir, verbose=0) is not None
+  with open(os.path.join(out, "history.csv")) as f:
+    assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1"]
+
+
+def test_zero_epochs_is_the_papers_pipeline_and_writes_nothing(stages, repo_root, lfw_ci,
+                                                               tmp_path):
+  workdir = _copy(stages, tmp_path / "run")
+  config = _config(repo_root, lfw_ci)
+  config.joint.epochs = 0
+  assert train_joint.train(config, workdir, verbose=0) is None
+  assert not os.path.exists(os.path.join(workdir, "joint"))
+
+
+def test_a_missing_stage_is_one_line_and_writes_nothing(stages, repo_root, lfw_ci, tmp_path):
+  workdir = _copy(stages, tmp_path / "run")
+  shutil.rmtree(os.path.join(workdir, "mdn"))
+  with pytest.raises(train_joint.MissingStageError) as info:
+    train_joint.train(_config(repo_root, lfw_ci), workdir, verbose=0)
+  message = str(info.value)
+  assert "\n" not in message and "mdn.keras" in message and "divcolor-train-mdn" in message
+  assert not os.path.exists(os.path.join(workdir, "joint"))
+
+
+def test_cli_trains_the_tiny_config(stages, repo_root, lfw_ci, tmp_path):
+  workdir = _copy(stages, tmp_path / "run")
+  result = subprocess.run(
+      console_script("divcolor-train-joint") + [
+          f"--config={repo_root / 'configs' / 'lfw.py'}:tiny,skip",
+          f"--config.data.train={lfw_ci}", f"--workdir={workdir}", "--verbose=0"],
+      capture_output=True, text=True, env=conftest.tool_env(), timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert os.path.isfile(os.path.join(workdir, workdir_lib.JOINT_DECODER))
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  result = subprocess.run(
+      console_script("divcolor-train-joint") + [
+          f"--config={repo_root / 'configs' / 'lfw.py'}:tiny,skip",
+          f"--config.data.train={lfw_ci}", f"--workdir={empty}"],
+      capture_output=True, text=True, env=conftest.tool_env(), timeout=600, check=False)
+  assert result.returncode == 1
+  (line,) = [l for l in result.stderr.splitlines() if l.strip()]
+  assert line.startswith("divcolor-train-joint: ") and "divcolor-train-vae" in line
