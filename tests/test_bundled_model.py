@@ -1,8 +1,9 @@
 """The shipped model (saved_models/divcolor_lfw) colorizes out of the box, in TF and in LiteRT.
 
 Needs nothing from ../shared: the photo is scikit-image's astronaut, as in the README's first
-command. The bounds are loose multiples of what the bundled model (version 3) measured
-(2026-11-25, noted beside each), so a broken, untrained or wrongly exported model fails them.
+command. The bounds are loose multiples of what the bundled model measured (version 3,
+2026-11-25, noted beside each; version 4 is within them), so a broken, untrained or wrongly
+exported model fails them.
 """
 
 import importlib.util
