@@ -285,6 +285,9 @@ STUDY_VARIANTS = {
     "kl_high": {"loss.kl_factor": 1e-1},  # a 10x stronger KL
     "reflect": {"vae.output_padding": "reflect"},  # the corner-blotch fix (models/vae.py)
     "lr_high": {"train.learning_rate": 5e-4},
+    # The joint stage on plain absolute error (no colourfulness weights), one epoch
+    # (docs/quality.md, section 8; trained with divcolor-train-joint, not the study script).
+    "joint_plain": {"joint.weighted": False, "joint.epochs": 1},
 }
 
 
