@@ -47,20 +47,17 @@ SUBDIR = workdir_lib.JOINT_DIR
 MissingStageError = workdir_lib.MissingStageError
 
 
-def weighted_abs(target, fields, weights):
-  """e of the module docstring: per image and field, sum_p w_p |C_p - C'_p| / sum_p w_p.
+def pixel_errors(target, fields):
+  """|C_p - C'_p| of the module docstring, the mean over a and b: [B, F, F, 2] true colour fields
+  and [B, K, F, F, 2] K fields per image -> [B, K, F, F]."""
+  return tf.reduce_mean(tf.abs(fields - target[:, None]), axis=-1)
 
-  Args:
-    target: [B, F, F, 2] the true colour fields.
-    fields: [B, K, F, F, 2] K colour fields per image.
-    weights: [B, F, F] per-pixel weights.
 
-  Returns:
-    [B, K].
-  """
-  error = tf.reduce_mean(tf.abs(fields - target[:, None]), axis=-1)  # [B, K, F, F]
+def weighted_mean(errors, weights):
+  """e of the module docstring: sum_p w_p errors_p / sum_p w_p, per image and field.
+  errors [B, K, F, F] (:func:`pixel_errors`), weights [B, F, F] -> [B, K]."""
   weights = weights[:, None]
-  return (tf.reduce_sum(error * weights, axis=[2, 3])
+  return (tf.reduce_sum(errors * weights, axis=[2, 3])
           / tf.maximum(tf.reduce_sum(weights, axis=[2, 3]), 1e-8))
 
 
@@ -113,7 +110,8 @@ class JointTrainer(training.ObjectiveTrainer):
       weights = losses.pixel_weights(target, self.bin_weights)
     else:
       weights = tf.ones(tf.shape(target)[:-1], tf.float32)
-    errors = weighted_abs(target, out["fields"], weights)  # [B, M]
+    per_pixel = pixel_errors(target, out["fields"])  # [B, M, F, F]
+    errors = weighted_mean(per_pixel, weights)  # [B, M]
     best = tf.argmin(errors, axis=1, output_type=tf.int32)
     colour = tf.reduce_min(errors, axis=1)
     neg_log_pi = tf.nn.sparse_softmax_cross_entropy_with_logits(best, out["logits"])
@@ -123,26 +121,13 @@ class JointTrainer(training.ObjectiveTrainer):
       mean, _ = self.frozen.encoder(target, training=False)
       reconstruction = vae.decode(self.decoder, tf.cast(mean, tf.float32), lightness,
                                   training=False)
-      terms["recon"] = weighted_abs(target, reconstruction[:, None], weights)[:, 0]
+      terms["recon"] = weighted_mean(pixel_errors(target, reconstruction[:, None]), weights)[:, 0]
       per_example += self.recon_factor * terms["recon"]
-    plain = tf.reduce_mean(tf.abs(out["fields"] - target[:, None]), axis=[2, 3, 4])  # [B, M]
+    plain = tf.reduce_mean(per_pixel, axis=[2, 3])  # [B, M], Table 3's error of each mean
     top = tf.math.top_k(out["logits"], self.k).indices
     terms["best_abs"] = tf.reduce_min(plain, axis=1)
     terms["top_k_abs"] = tf.reduce_min(tf.gather(plain, top, batch_dims=1), axis=1)
     return per_example, terms
-
-
-def stage_paths(workdir):
-  """{name: path} of the files the joint stage reads and writes."""
-  return {
-      "encoder": workdir_lib.path(workdir, workdir_lib.ENCODER),
-      "decoder": workdir_lib.path(workdir, workdir_lib.DECODER),
-      "trunk": workdir_lib.path(workdir, workdir_lib.TRUNK),
-      "mdn": workdir_lib.path(workdir, workdir_lib.MDN),
-      "dir": workdir_lib.path(workdir, SUBDIR),
-      "joint_decoder": workdir_lib.path(workdir, workdir_lib.JOINT_DECODER),
-      "joint_mdn": workdir_lib.path(workdir, workdir_lib.JOINT_MDN),
-  }
 
 
 def train(config, workdir, verbose=1, config_hint=None):
@@ -165,8 +150,8 @@ def train(config, workdir, verbose=1, config_hint=None):
     return None
   workdir_lib.require(workdir, workdir_lib.ENCODER, workdir_lib.DECODER, workdir_lib.STATS,
                       workdir_lib.TRUNK, workdir_lib.MDN, config_hint=hint)  # before writing
-  paths = stage_paths(workdir)
-  stage = training.start_stage(config, paths["dir"])
+  out = workdir_lib.path(workdir, SUBDIR)
+  stage = training.start_stage(config, out)
   trunk, encoder = train_mdn.load_frozen(workdir, hint)
   stats = workdir_lib.load_stats(workdir)
   with stage.strategy.scope():
@@ -196,9 +181,10 @@ def train(config, workdir, verbose=1, config_hint=None):
                '"+skip" ' if trainer.skip else "",
                int(sum(np.prod(v.shape) for v in trainer.optimized_variables)))
   callbacks = [train_mdn.EpochSeconds(), training.step_decay(joint.learning_rate)]
-  history, _, _ = training.fit(trainer, train_data, val_ds, paths["dir"], epochs=joint.epochs,
+  history, _, _ = training.fit(trainer, train_data, val_ds, out, epochs=joint.epochs,
                                steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
                                checkpoint_steps=config.train.checkpoint_steps,
                                checkpoint_minutes=config.train.checkpoint_minutes)
-  training.finish_stage(stage, [(mdn, paths["joint_mdn"]), (decoder, paths["joint_decoder"])])
+  training.finish_stage(stage, [(mdn, workdir_lib.path(workdir, workdir_lib.JOINT_MDN)),
+                                (decoder, workdir_lib.path(workdir, workdir_lib.JOINT_DECODER))])
   return history
