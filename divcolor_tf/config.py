@@ -150,6 +150,8 @@ def base_config():
   c.joint.clipnorm = 0.0
   c.joint.steps_per_epoch = 0  # 0: one pass over the training split
   c.joint.weighted = True  # weight each pixel's error by its colourfulness weight (L_hist's)
+  c.joint.weight_power = 1.0  # ... raised to this power: 1 L_hist's weights, 0 plain error
+  c.joint.train_trunk = False  # also fine-tune the grey feature trunk (written to joint/trunk.keras)
   c.joint.ce_factor = 0.1  # -log pi of the best component: the weights learn which one it is
   c.joint.recon_factor = 1.0  # the decoder still reconstructs the encoder's codes (Table 1)
 
@@ -288,6 +290,10 @@ STUDY_VARIANTS = {
     # The joint stage on plain absolute error (no colourfulness weights), one epoch
     # (docs/quality.md, section 8; trained with divcolor-train-joint, not the study script).
     "joint_plain": {"joint.weighted": False, "joint.epochs": 1},
+    # Session 9, from version 4: the square root of L_hist's weights (between weighted and plain),
+    # and the trunk fine-tuned too.
+    "joint_mid": {"joint.weight_power": 0.5},
+    "joint_trunk": {"joint.train_trunk": True},
 }
 
 

@@ -77,9 +77,10 @@ def export_variables(export_dir):
 def workdir_variables(workdir):
   """{Keras path: numpy value} of every model a workdir serves (VAE, feature network, MDN)."""
   values = {}
-  for name in (workdir_lib.ENCODER, workdir_lib.DECODER, workdir_lib.FEATURE_NETWORK,
-               workdir_lib.TRUNK, workdir_lib.MDN):
-    name = workdir_lib.served(workdir, name)  # the joint stage's decoder and MDN, if any
+  # The trunk before the feature network, whose layers share its paths: a fine-tuned trunk wins.
+  for name in (workdir_lib.ENCODER, workdir_lib.DECODER, workdir_lib.TRUNK, workdir_lib.MDN,
+               workdir_lib.FEATURE_NETWORK):
+    name = workdir_lib.served(workdir, name)  # the joint stage's decoder, MDN and trunk, if any
     if os.path.isfile(workdir_lib.path(workdir, name)):
       for weight in workdir_lib.load_keras(workdir, name).weights:
         values.setdefault(weight.path, weight.numpy())

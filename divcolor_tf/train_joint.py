@@ -12,7 +12,8 @@ decoded means only the one nearest the truth is penalised, so the components can
     mu_1..M, pi_1..M = MDN(G)
     C_m = f(mu_m, L)                                      the decoder ("+skip": with L)
     e_m = sum_p w_p |C_m,p - C_p| / sum_p w_p             w_p the colourfulness weight of the true
-                                                          pixel (L_hist's; 1 when unweighted),
+                                                          pixel (L_hist's) to the power
+                                                          ``weight_power`` (1 when unweighted),
                                                           |.| the mean over a and b
     m* = argmin_m e_m
     L = e_m* + ce_factor (-log pi_m*) + recon_factor e(f(mean_Q(C), L), C)
@@ -21,14 +22,18 @@ The second term teaches the weights pi which component will be best (test time r
 pi). The third keeps the decoder a decoder of the VAE's codes: the encoder (frozen) embeds the
 true field, and the decoder is held to reconstruct it, so Table 1 still measures this decoder.
 The decoder's batch norm stays in inference mode (its statistics are the VAE's); the MDN keeps
-its dropout.
+its dropout. With ``joint.train_trunk`` the trunk is fine-tuned too (its batch norm also in
+inference mode), so the features the MDN reads can learn what the colour error asks of them.
 
 ``train(config, workdir)`` is what ``divcolor-train-joint`` calls. It starts from the workdir's
-decoder.keras and mdn/mdn.keras (which it never rewrites) and writes WORKDIR/joint/: decoder.keras,
-mdn.keras, config.json, checkpoints/, history.csv (+ history.png) and tensorboard/. Once
-joint/ holds both files, they are what the workdir colorizes, evaluates and exports with
+decoder.keras, mdn/mdn.keras and features/trunk.keras (which it never rewrites) and writes
+WORKDIR/joint/: decoder.keras, mdn.keras, trunk.keras (``train_trunk`` only), config.json,
+checkpoints/, history.csv (+ history.png) and tensorboard/. Once joint/ holds the decoder and the
+MDN, they (and its trunk, if any) are what the workdir colorizes, evaluates and exports with
 (``workdir.served``).
 """
+
+import os
 
 from absl import logging
 import numpy as np
@@ -70,12 +75,18 @@ class JointTrainer(training.ObjectiveTrainer):
   """
 
   def __init__(self, trunk, mdn, decoder, encoder, *, bin_weights, weighted=True,
-               ce_factor=0.1, recon_factor=1.0, k=5, **kwargs):
+               weight_power=1.0, train_trunk=False, ce_factor=0.1, recon_factor=1.0, k=5,
+               **kwargs):
     super().__init__(TERMS, **kwargs)
     self.mdn, self.decoder = mdn, decoder
+    self.train_trunk = bool(train_trunk)
+    if self.train_trunk:
+      trunk.trainable = True
+      self.trunk = trunk  # tracked: optimised and checkpointed with the MDN and decoder
     self.frozen = train_mdn._Frozen(trunk, encoder)  # pylint: disable=protected-access
     self.bin_weights = tf.constant(bin_weights, tf.float32)
     self.weighted = bool(weighted)
+    self.weight_power = float(weight_power)
     self.ce_factor, self.recon_factor = float(ce_factor), float(recon_factor)
     self.num_components = int(mdn.output["logits"].shape[-1])
     self.latent_dim = int(mdn.output["means"].shape[-1])
@@ -85,7 +96,8 @@ class JointTrainer(training.ObjectiveTrainer):
 
   @property
   def optimized_variables(self):
-    return self.mdn.trainable_variables + self.decoder.trainable_variables
+    trunk = self.frozen.trunk.trainable_variables if self.train_trunk else []
+    return self.mdn.trainable_variables + self.decoder.trainable_variables + trunk
 
   def decode_all(self, means, lightness):
     """[B, M, d] means -> [B, M, F, F, 2] decoded fields (batch norm in inference mode)."""
@@ -107,7 +119,7 @@ class JointTrainer(training.ObjectiveTrainer):
     lightness = batch.get("lightness")
     out = self.call(batch, training=training)
     if self.weighted:
-      weights = losses.pixel_weights(target, self.bin_weights)
+      weights = losses.pixel_weights(target, self.bin_weights) ** self.weight_power
     else:
       weights = tf.ones(tf.shape(target)[:-1], tf.float32)
     per_pixel = pixel_errors(target, out["fields"])  # [B, M, F, F]
@@ -157,9 +169,12 @@ def train(config, workdir, verbose=1, config_hint=None):
   with stage.strategy.scope():
     decoder = workdir_lib.load_keras(workdir, workdir_lib.DECODER)
     mdn = workdir_lib.load_keras(workdir, workdir_lib.MDN)
+    if joint.train_trunk:  # trainable: its variables belong in the strategy's scope
+      trunk = workdir_lib.load_keras(workdir, workdir_lib.TRUNK)
     trainer = JointTrainer(trunk, mdn, decoder, encoder,
                            bin_weights=train_vae.bin_weights_for(stats, config.loss),
-                           weighted=joint.weighted, ce_factor=joint.ce_factor,
+                           weighted=joint.weighted, weight_power=joint.weight_power,
+                           train_trunk=joint.train_trunk, ce_factor=joint.ce_factor,
                            recon_factor=joint.recon_factor,
                            k=int(config.colorize.k), seed=config.train.seed)
     trainer.compile(optimizer=training.make_optimizer(joint),
@@ -185,6 +200,13 @@ def train(config, workdir, verbose=1, config_hint=None):
                                steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
                                checkpoint_steps=config.train.checkpoint_steps,
                                checkpoint_minutes=config.train.checkpoint_minutes)
-  training.finish_stage(stage, [(mdn, workdir_lib.path(workdir, workdir_lib.JOINT_MDN)),
-                                (decoder, workdir_lib.path(workdir, workdir_lib.JOINT_DECODER))])
+  outputs = [(mdn, workdir_lib.path(workdir, workdir_lib.JOINT_MDN)),
+             (decoder, workdir_lib.path(workdir, workdir_lib.JOINT_DECODER))]
+  stale_trunk = workdir_lib.path(workdir, workdir_lib.JOINT_TRUNK)
+  if joint.train_trunk:
+    outputs.append((trunk, stale_trunk))
+  elif os.path.exists(stale_trunk):  # an earlier run's: this decoder and MDN read the stage trunk
+    logging.warning("%s: removed (an earlier joint run's; joint.train_trunk is off)", stale_trunk)
+    os.remove(stale_trunk)
+  training.finish_stage(stage, outputs)
   return history

@@ -14,6 +14,7 @@
     joint/decoder.keras       the decoder and MDN fine-tuned together     divcolor-train-joint
     joint/mdn.keras           on colour error (optional; once both exist they are what the
                               workdir colorizes, evaluates and exports with: ``served``)
+    joint/trunk.keras         the trunk, when the joint stage fine-tuned it too (joint.train_trunk)
     joint/{config.json, checkpoints/, history.csv, tensorboard/}
     baselines.npz             photo-blind Table 3 baselines (divcolor_tf.baselines; evaluation)
 
@@ -40,6 +41,7 @@ MDN = os.path.join(MDN_DIR, "mdn.keras")
 JOINT_DIR = "joint"
 JOINT_DECODER = os.path.join(JOINT_DIR, "decoder.keras")
 JOINT_MDN = os.path.join(JOINT_DIR, "mdn.keras")
+JOINT_TRUNK = os.path.join(JOINT_DIR, "trunk.keras")
 BASELINES = "baselines.npz"
 
 # The command that writes each file.
@@ -53,6 +55,7 @@ MADE_BY = {
     MDN: "divcolor-train-mdn",
     JOINT_DECODER: "divcolor-train-joint",
     JOINT_MDN: "divcolor-train-joint",
+    JOINT_TRUNK: "divcolor-train-joint",
 }
 COLORIZER_FILES = (CONFIG, DECODER, TRUNK, MDN)  # what colorizing needs
 
@@ -131,10 +134,12 @@ def load_or_compute_stats(config, workdir, train_paths):
 
 
 def served(workdir, name):
-  """The file a workdir serves for ``name`` (DECODER or MDN): the joint stage's once it has
-  written both of its files (divcolor-train-joint), else the stage's own."""
-  joint = {DECODER: JOINT_DECODER, MDN: JOINT_MDN}.get(name)
-  if joint and all(os.path.isfile(path(workdir, f)) for f in (JOINT_DECODER, JOINT_MDN)):
+  """The file a workdir serves for ``name`` (DECODER, MDN or TRUNK): the joint stage's once it has
+  written its decoder and MDN (divcolor-train-joint; the trunk only if it fine-tuned that too),
+  else the stage's own."""
+  joint = {DECODER: JOINT_DECODER, MDN: JOINT_MDN, TRUNK: JOINT_TRUNK}.get(name)
+  if (joint and os.path.isfile(path(workdir, joint))
+      and all(os.path.isfile(path(workdir, f)) for f in (JOINT_DECODER, JOINT_MDN))):
     return joint
   return name
 

@@ -99,6 +99,13 @@ def test_the_loss_is_the_best_decoded_mean_weighted_error(stages, repo_root, lfw
   np.testing.assert_allclose(
       per_example, terms["colour"] + 0.3 * terms["neg_log_pi"] + 0.7 * terms["recon"], rtol=1e-5)
 
+  # weight_power 0.5: w_p ** 0.5 (between L_hist's weights and the plain error).
+  trainer.weight_power = 0.5
+  _, terms = trainer.objective(batch, training=False)
+  root = pixel_w[:, None] ** 0.5
+  np.testing.assert_allclose(terms["colour"], ((error * root).sum((2, 3)) / root.sum((2, 3))).min(1),
+                             rtol=1e-4)
+
 
 def test_trains_mdn_and_decoder_only_keeps_the_stages_and_is_served(stages, repo_root, lfw_ci,
                                                                     tmp_path):
@@ -145,6 +152,34 @@ def test_trains_mdn_and_decoder_only_keeps_the_stages_and_is_served(stages, repo
   assert train_joint.train(config, workdir, verbose=0) is not None
   with open(os.path.join(out, "history.csv")) as f:
     assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1"]
+
+
+def test_train_trunk_fine_tunes_the_trunk_too_and_serves_it(stages, repo_root, lfw_ci, tmp_path):
+  workdir = _copy(stages, tmp_path / "run")
+  before = _digests(workdir)
+  config = _config(repo_root, lfw_ci)
+  config.joint.train_trunk = True
+  assert train_joint.train(config, workdir, verbose=0) is not None
+  assert _digests(workdir) == before  # features/trunk.keras is read, never rewritten
+  assert workdir_lib.served(workdir, workdir_lib.TRUNK) == workdir_lib.JOINT_TRUNK
+  stage_trunk = workdir_lib.load_keras(workdir, workdir_lib.TRUNK)
+  joint_trunk = workdir_lib.load_keras(workdir, workdir_lib.JOINT_TRUNK)
+  assert any(not np.allclose(a, b)
+             for a, b in zip(stage_trunk.get_weights(), joint_trunk.get_weights()))
+  loaded = colorize.Colorizer.load(workdir)
+  for a, b in zip(loaded.trunk.get_weights(), joint_trunk.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  values = exported.workdir_variables(workdir)  # exports carry the fine-tuned trunk
+  for weight in joint_trunk.weights:
+    np.testing.assert_array_equal(values[weight.path], weight.numpy())
+
+  # A fresh joint run without it: its decoder and MDN read the stage trunk, so the earlier run's
+  # trunk is no longer served (removed).
+  shutil.rmtree(os.path.join(workdir, "joint", "checkpoints"))
+  config.joint.train_trunk = False
+  assert train_joint.train(config, workdir, verbose=0) is not None
+  assert not os.path.exists(workdir_lib.path(workdir, workdir_lib.JOINT_TRUNK))
+  assert workdir_lib.served(workdir, workdir_lib.TRUNK) == workdir_lib.TRUNK
 
 
 def test_zero_epochs_is_the_papers_pipeline_and_writes_nothing(stages, repo_root, lfw_ci,
