@@ -498,8 +498,7 @@ def l_ab_to_srgb8(lightness, a, b, gamut="chroma", steps=GAMUT_STEPS):
     take = lambda t: tf.gather_nd(t, outside)
     sub = _Planes.of(take(lightness), take(a), take(b))
     fitted = sub.linear(_fit_scale(sub, steps))
-    size = tf.shape(lightness, out_type=tf.int64)
-    channels = [tf.where(ok, channel, tf.scatter_nd(outside, part, size))
+    channels = [tf.tensor_scatter_nd_update(channel, outside, part)
                 for channel, part in zip(channels, fitted)]
   else:
     raise ValueError(f"gamut must be 'chroma' or 'clip', got {gamut!r}")
