@@ -464,7 +464,37 @@ def _fit_scale(planes, steps):
   return lo
 
 
-def l_ab_to_srgb8(lightness, a, b, gamut="chroma", steps=GAMUT_STEPS):
+FUSED_CHUNK = 1 << 16  # pixels per row of the fused (XLA) conversion: a few shapes, compiled once
+
+
+@tf.function(jit_compile=True)
+def _fused_srgb8(lightness, a, b):
+  """[C, FUSED_CHUNK] planes -> (uint8 [C, FUSED_CHUNK, 3] without a gamut fit, in-gamut [C, N]):
+  the per-pixel arithmetic of :func:`l_ab_to_srgb8` fused by XLA into one pass over the pixels
+  (~3x faster here than the ~40 separate TF ops, whose temporaries each make a trip to memory)."""
+  channels = _Planes.of(lightness, a, b).linear()
+  return (tf.stack([linear_to_srgb8(c) for c in channels], axis=-1), _inside(channels))
+
+
+def _l_ab_to_srgb8_fused(lightness, a, b, steps):
+  """l_ab_to_srgb8(gamut="chroma") with the whole-photo arithmetic in :func:`_fused_srgb8`, over
+  flat planes padded to rows of FUSED_CHUNK (so XLA compiles once per row count, not per photo
+  size), and the fit of the out-of-gamut pixels (a few percent) in plain TF ops, as unfused."""
+  count = tf.size(lightness)
+  rows = (count + FUSED_CHUNK - 1) // FUSED_CHUNK
+  pad = [[0, rows * FUSED_CHUNK - count]]
+  chunked = [tf.reshape(tf.pad(t, pad), tf.stack([rows, FUSED_CHUNK])) for t in (lightness, a, b)]
+  levels, ok = _fused_srgb8(*chunked)
+  levels = tf.reshape(levels, [-1, 3])[:count]
+  outside = tf.where(tf.logical_not(tf.reshape(ok, [-1])[:count]))  # [N, 1]
+  take = lambda t: tf.gather_nd(t, outside)
+  sub = _Planes.of(take(lightness), take(a), take(b))
+  fitted = sub.linear(_fit_scale(sub, steps))
+  return tf.tensor_scatter_nd_update(levels, outside,
+                                     tf.stack([linear_to_srgb8(c) for c in fitted], axis=-1))
+
+
+def l_ab_to_srgb8(lightness, a, b, gamut="chroma", steps=GAMUT_STEPS, fused=False):
   """(L, a/128, b/128) planes -> uint8 sRGB: the colorize pipeline's last step.
 
   ``gamut="chroma"`` is :func:`fit_chroma` then :func:`l_ab_to_rgb` (the same bisection, on the
@@ -478,6 +508,9 @@ def l_ab_to_srgb8(lightness, a, b, gamut="chroma", steps=GAMUT_STEPS):
       shape (separate planes: no [..., 2] slices at full resolution).
     gamut: "chroma" or "clip".
     steps: bisection steps of the chroma fit.
+    fused: the "chroma" conversion with its per-pixel arithmetic compiled by XLA
+      (:func:`_l_ab_to_srgb8_fused`): what the Python colorizers use. Off for exports (a
+      SavedModel for TF Serving or a TFLite model should not need XLA).
 
   Returns:
     uint8 sRGB, shape [..., 3].
@@ -488,6 +521,8 @@ def l_ab_to_srgb8(lightness, a, b, gamut="chroma", steps=GAMUT_STEPS):
   # (stacking on a last axis of 3 costs ~3x as much).
   lightness, a, b = (tf.reshape(tf.convert_to_tensor(t, tf.float32), [-1])
                      for t in (lightness, a, b))
+  if fused and gamut == "chroma":
+    return tf.reshape(_l_ab_to_srgb8_fused(lightness, a, b, steps), shape)
   planes = _Planes.of(lightness, a, b)
   if gamut == "clip":
     channels = planes.linear(clamp_z=True)

@@ -273,12 +273,12 @@ class Colorizer(Sampling):
     ab = self.decode(z, field_lightness)
     return {"ab": ab, "weights": weights, "z": z, "components": components}
 
-  def _colorize(self, rgb, k, samples, seed, join=True):
+  def _colorize(self, rgb, k, samples, seed, join=True, fused=True):
     lightness = self.lightness(rgb)
     out = self.colour_fields(self.squash(lightness, self.grey_size),
                              self.squash(lightness, self.field_size), k, samples, seed)
     if join:
-      out["rgb"] = fullres.join_lightness(lightness, out["ab"], self.gamut)
+      out["rgb"] = fullres.join_lightness(lightness, out["ab"], self.gamut, fused=fused)
     else:  # lazy: joined one colorization at a time (LazyColorizations)
       out["lightness"] = lightness
     return out
@@ -311,7 +311,7 @@ class Colorizer(Sampling):
     Returns:
       (uint8 sRGB [B, K, H, W, 3], ab [B, K, F, F, 2] ab/128, weights [B, K] descending).
     """
-    out = self._colorize(rgb, self.k if k is None else k, None, (0, 0))
+    out = self._colorize(rgb, self.k if k is None else k, None, (0, 0), fused=False)  # no XLA
     return out["rgb"], out["ab"], out["weights"]
 
   # The Python wrapper.

@@ -11,7 +11,10 @@ it the process before the photo; it was ~400 bytes per pixel with whole-photo fl
 is linear in pixels: ~0.9 s per 12-megapixel colorization on this project's shared 2-core CPU
 (bench/colorize_latency.py). When whole colour fields fit in one strip (a photo of up to
 ``STRIP_PIXELS`` pixels) they are upsampled by ``tf.image.resize`` itself, the same samples as the
-strips' taps from one fused kernel (~2 ms less for 8 x 256x256 here). A photo of more than
+strips' taps from one fused kernel (~2 ms less for 8 x 256x256 here). In the Python colorizers
+(not the exports: a SavedModel for TF Serving or a TFLite model should not need XLA) each strip's
+per-pixel conversion is compiled by XLA (``color.l_ab_to_srgb8``'s ``fused``): 24 -> 16 ms for
+8 x 256x256 here, within 1 uint8 level of the unfused join. A photo of more than
 ``max_megapixels`` (default ``MAX_MEGAPIXELS`` = 64, ~6 GB at K = 8) is refused with a one-line
 error naming it, before any of it is converted.
 """
@@ -78,6 +81,8 @@ def photo_lightness(rgb, strip_rows=None):
   Args:
     rgb: float sRGB in [0, 1], or uint8 (never converted to float at full resolution).
     strip_rows: rows per strip (None: from ``STRIP_PIXELS``).
+    fused: the per-pixel conversion compiled by XLA (``color.l_ab_to_srgb8``'s ``fused``; the
+      Python colorizers' path, not the exports').
   """
   rgb = tf.convert_to_tensor(rgb)
   shape = tf.shape(rgb)
@@ -123,7 +128,7 @@ def _bilinear_taps(out_size, in_size):
   return lower, upper, position - floor
 
 
-def join_lightness(lightness, colour_fields, gamut="chroma", strip_rows=None):
+def join_lightness(lightness, colour_fields, gamut="chroma", strip_rows=None, fused=False):
   """The photo's own L joined with K colour fields upsampled to its size (Section 4), as uint8.
 
   Each colour field is upsampled bilinearly (the paper's U: the samples of ``tf.image.resize``),
@@ -137,6 +142,8 @@ def join_lightness(lightness, colour_fields, gamut="chroma", strip_rows=None):
     colour_fields: [B, K, F, F, 2] ab/128.
     gamut: "chroma" (keep L, reduce chroma of out-of-gamut pixels) or "clip" (clip sRGB).
     strip_rows: rows per strip (None: from ``STRIP_PIXELS``).
+    fused: the per-pixel conversion compiled by XLA (``color.l_ab_to_srgb8``'s ``fused``; the
+      Python colorizers' path, not the exports').
 
   Returns:
     uint8 sRGB [B, K, H, W, 3].
@@ -203,18 +210,19 @@ def join_lightness(lightness, colour_fields, gamut="chroma", strip_rows=None):
     else:
       ab = tf.cond(tf.equal(strips, 1), lambda: whole_fields(fields), vertical_pass)
     light = tf.gather(planes[:, start:stop], fields // k)
-    out = color.l_ab_to_srgb8(light, ab[0], ab[1], gamut)
+    out = color.l_ab_to_srgb8(light, ab[0], ab[1], gamut, fused=fused)
     return tf.reshape(out, tf.stack([-1, tf.shape(out)[2], 3]))
 
   out = _in_strips(strip, count, static_count, tf.uint8, 3)
   return tf.reshape(out, tf.stack([b, k, h, w, 3]))
 
 
-def traced_join(gamut="chroma"):
+def traced_join(gamut="chroma", fused=True):
   """:func:`join_lightness` as a tf.function traced once for any photo size and K (L [B, H, W, 1],
   colour fields [B, K, F, F, 2] -> uint8 [B, K, H, W, 3]): what the Python colorizers call."""
   return tf.function(
-      lambda lightness, colour_fields: join_lightness(lightness, colour_fields, gamut),
+      lambda lightness, colour_fields: join_lightness(lightness, colour_fields, gamut,
+                                                      fused=fused),
       input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32),
                        tf.TensorSpec([None, None, None, None, 2], tf.float32)])
 

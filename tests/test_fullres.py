@@ -64,8 +64,9 @@ def _previous_join(lightness, colour_fields, gamut):
 def test_join_matches_the_previous_path(colorizer, photos):
   specs = [tf.TensorSpec([None, None, None, 1], tf.float32),
            tf.TensorSpec([None, None, None, None, 2], tf.float32)]
-  joins = {gamut: tf.function(lambda l, f, gamut=gamut: fullres.join_lightness(l, f, gamut),
-                              input_signature=specs) for gamut in ("chroma", "clip")}
+  joins = {(gamut, fused): tf.function(
+      lambda l, f, gamut=gamut, fused=fused: fullres.join_lightness(l, f, gamut, fused=fused),
+      input_signature=specs) for gamut in ("chroma", "clip") for fused in (False, True)}
   for name, photo in photos.items():
     lightness, saturated = _fields(colorizer, photo)
     for scale in (1.0, 0.3):
@@ -74,14 +75,14 @@ def test_join_matches_the_previous_path(colorizer, photos):
       outside = 1.0 - color.in_gamut(tf.broadcast_to(lightness, upsampled.shape[:3] + (1,)),
                                      upsampled).numpy().mean()
       assert outside > (0.3 if scale == 1.0 else 0.002), (name, scale)  # the fit has work
-      for gamut in ("chroma", "clip"):
+      for (gamut, fused), join in joins.items():  # fused: XLA (the Python colorizers' path)
         expected = _previous_join(lightness, fields, gamut)
-        got = joins[gamut](lightness, fields).numpy()
+        got = join(lightness, fields).numpy()
         assert got.dtype == np.uint8 and got.shape == expected.shape == (1, M) + photo.shape
         levels = np.abs(got.astype(int) - expected).max(axis=-1)
         # Measured: 1 level on 0.001-0.007% of the pixels (float32 rounding), never more.
-        assert (levels <= 2).mean() >= 0.99 and levels.max() <= 2, (name, scale, gamut)
-        assert (levels > 0).mean() < 0.001, (name, scale, gamut)
+        assert (levels <= 2).mean() >= 0.99 and levels.max() <= 2, (name, scale, gamut, fused)
+        assert (levels > 0).mean() < 0.001, (name, scale, gamut, fused)
 
 
 def test_strips_are_seam_free(colorizer, photos):
