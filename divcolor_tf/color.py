@@ -478,10 +478,13 @@ def _fused_srgb8(lightness, a, b):
 
 def _l_ab_to_srgb8_fused(lightness, a, b, steps):
   """l_ab_to_srgb8(gamut="chroma") with the whole-photo arithmetic in :func:`_fused_srgb8`, over
-  flat planes padded to rows of FUSED_CHUNK (so XLA compiles once per row count, not per photo
-  size), and the fit of the out-of-gamut pixels (a few percent) in plain TF ops, as unfused."""
+  flat planes padded to rows of FUSED_CHUNK, and the fit of the out-of-gamut pixels (a few percent)
+  in plain TF ops, as unfused. XLA compiles once per row count (~0.3 s here), not per photo size:
+  one row, or at least 4 (a join's strip, ``fullres.STRIP_PIXELS``, is 4 rows), so that photos of
+  any size need two compilations."""
   count = tf.size(lightness)
   rows = (count + FUSED_CHUNK - 1) // FUSED_CHUNK
+  rows = tf.where(rows > 1, tf.maximum(rows, 4), rows)
   pad = [[0, rows * FUSED_CHUNK - count]]
   chunked = [tf.reshape(tf.pad(t, pad), tf.stack([rows, FUSED_CHUNK])) for t in (lightness, a, b)]
   levels, ok = _fused_srgb8(*chunked)
