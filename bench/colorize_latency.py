@@ -38,6 +38,20 @@ bundled model (``python bench/colorize_latency.py --repeat 3``; church photo):
   4000x3000  colorize_photos k=5 --grid       4408 ms (the CLI after loading)  1.34 GB (0.95 GB)
   4000x3000  divcolor-colorize --k 5 --grid    10.4 s (all: start, load, write)  1.28 GB
 
+Session 9 (2026-11-26, same command, load average 1.5): after the join changes (whole fields
+upsampled by tf.image.resize; the per-pixel conversion compiled by XLA in the Python colorizers,
+24 -> 16 ms for 8 x 256x256 measured in one process):
+
+   256x256   Colorizer.colorize k=8        112-118 ms
+   256x256   networks alone (batched)        91-99 ms  (Colorizer.colorize / networks: 1.19-1.26x)
+  4000x3000  serving_default (8 outputs)      2772 ms       63 ms     44x  1.99 GB
+  4000x3000  colorize_photos k=5 --grid  3677-4853 ms (the CLI after loading)  1.39-1.42 GB
+
+The networks ran ~25% slower on this machine that day than in the table above, and the code
+before the change, run beside it (PYTHONPATH on a checkout of it), gave 1.23-1.27x: the join's
+overhead fell from ~25 to ~21 ms, which alone is not the margin. The 4000x3000 rows vary by
+~30% between runs of --repeat 2 here.
+
 The do-nothing floor is a memset of the outputs (99 ms for 8 x 12 MP x 3 bytes); the real
 pipeline converts every one of those 96 M pixels from Lab (a cube, a 3x3 matrix, the sRGB gamma,
 the gamut test) in TF ops at ~30 M pixels/s on 2 cores. XLA made the join slower here (34.6 ms

@@ -30,7 +30,8 @@ Table 3 error-of-best .030, variance 1.1e-3.
 The paper-sized config is the default (no variant). Variants after a colon, comma-separated: cpu
 (sized for this CPU), cpu_skip, cpu_skip_long and cpu_joint (the bundled model), the study's
 one-change variants (study, nomah, kl_low, kl_high, reflect, lr_high; bench/quality_study.py),
-joint_plain (the joint stage on plain absolute error; docs/quality.md, section 8), tiny (test
+joint_plain (the joint stage on plain absolute error; docs/quality.md, section 8), joint_mid and
+joint_trunk (square-root weights; the trunk fine-tuned too; section 9), tiny (test
 twin on ../shared/data/lfw/ci), l2 / mah / all (Table 1-2 loss ablations), skip ("Ours+skip"),
 authors (the authors' code's choices), e.g.
   --config configs/lfw.py:l2,tiny
