@@ -42,18 +42,28 @@ def _rows(workdir):
   return [dict(zip(lines[0], row)) for row in lines[1:]]
 
 
+_SCHEDULE = ["--config.train.epochs=3", "--config.train.steps_per_epoch=5",
+             "--config.train.checkpoint_steps=1"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, lfw_ci, repo_root):
+  """The uninterrupted run of _SCHEDULE, shared by both kill points."""
+  del lfw_ci, repo_root  # the tiny config reads ../shared/data/lfw/ci
+  reference = tmp_path_factory.mktemp("uninterrupted")
+  done = conftest.finish_tool(_train_vae(reference, *_SCHEDULE))
+  assert done.returncode == 0, done.stderr[-2000:]
+  return reference
+
+
 @pytest.mark.parametrize("kill_at", [4, 13])  # inside epoch 1 and inside epoch 3 (of 5 steps)
 def test_a_killed_and_resumed_run_ends_where_the_uninterrupted_run_ends(
-    tmp_path, lfw_ci, repo_root, kill_at):
+    tmp_path, uninterrupted, kill_at):
   """SIGKILL once a checkpoint at global step ``kill_at`` (or later) is on disk, resume with the
   same command: the final weights and the logged losses equal the uninterrupted run's."""
-  del lfw_ci, repo_root  # the tiny config reads ../shared/data/lfw/ci
-  schedule = ["--config.train.epochs=3", "--config.train.steps_per_epoch=5",
-              "--config.train.checkpoint_steps=1"]
+  schedule = _SCHEDULE
   steps_per_epoch = 5
-  reference = tmp_path / "uninterrupted"
-  done = conftest.finish_tool(_train_vae(reference, *schedule))
-  assert done.returncode == 0, done.stderr[-2000:]
+  reference = uninterrupted
 
   resumed = tmp_path / "resumed"
   process = _train_vae(resumed, *schedule)
