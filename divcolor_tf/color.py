@@ -476,6 +476,15 @@ def _fused_srgb8(lightness, a, b):
   return (tf.stack([linear_to_srgb8(c) for c in channels], axis=-1), _inside(channels))
 
 
+def _fit_outside(lightness, a, b, ok, steps):
+  """(indices [N, 1] of the pixels not ``ok``, their fitted linear channels): the chroma fit run
+  on the out-of-gamut pixels alone (gathered; the caller scatters them back)."""
+  outside = tf.where(tf.logical_not(ok))
+  take = lambda t: tf.gather_nd(t, outside)
+  sub = _Planes.of(take(lightness), take(a), take(b))
+  return outside, sub.linear(_fit_scale(sub, steps))
+
+
 def _l_ab_to_srgb8_fused(lightness, a, b, steps):
   """l_ab_to_srgb8(gamut="chroma") with the whole-photo arithmetic in :func:`_fused_srgb8`, over
   flat planes padded to rows of FUSED_CHUNK, and the fit of the out-of-gamut pixels (a few percent)
@@ -489,10 +498,7 @@ def _l_ab_to_srgb8_fused(lightness, a, b, steps):
   chunked = [tf.reshape(tf.pad(t, pad), tf.stack([rows, FUSED_CHUNK])) for t in (lightness, a, b)]
   levels, ok = _fused_srgb8(*chunked)
   levels = tf.reshape(levels, [-1, 3])[:count]
-  outside = tf.where(tf.logical_not(tf.reshape(ok, [-1])[:count]))  # [N, 1]
-  take = lambda t: tf.gather_nd(t, outside)
-  sub = _Planes.of(take(lightness), take(a), take(b))
-  fitted = sub.linear(_fit_scale(sub, steps))
+  outside, fitted = _fit_outside(lightness, a, b, tf.reshape(ok, [-1])[:count], steps)
   return tf.tensor_scatter_nd_update(levels, outside,
                                      tf.stack([linear_to_srgb8(c) for c in fitted], axis=-1))
 
@@ -531,11 +537,7 @@ def l_ab_to_srgb8(lightness, a, b, gamut="chroma", steps=GAMUT_STEPS, fused=Fals
     channels = planes.linear(clamp_z=True)
   elif gamut == "chroma":
     channels = planes.linear()
-    ok = _inside(channels)
-    outside = tf.where(tf.logical_not(ok))  # [N, 1] indices of the pixels to fit
-    take = lambda t: tf.gather_nd(t, outside)
-    sub = _Planes.of(take(lightness), take(a), take(b))
-    fitted = sub.linear(_fit_scale(sub, steps))
+    outside, fitted = _fit_outside(lightness, a, b, _inside(channels), steps)
     channels = [tf.tensor_scatter_nd_update(channel, outside, part)
                 for channel, part in zip(channels, fitted)]
   else:

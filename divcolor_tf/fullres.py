@@ -81,8 +81,6 @@ def photo_lightness(rgb, strip_rows=None):
   Args:
     rgb: float sRGB in [0, 1], or uint8 (never converted to float at full resolution).
     strip_rows: rows per strip (None: from ``STRIP_PIXELS``).
-    fused: the per-pixel conversion compiled by XLA (``color.l_ab_to_srgb8``'s ``fused``; the
-      Python colorizers' path, not the exports').
   """
   rgb = tf.convert_to_tensor(rgb)
   shape = tf.shape(rgb)
