@@ -154,6 +154,8 @@ def base_config():
   c.joint.train_trunk = False  # also fine-tune the grey feature trunk (written to joint/trunk.keras)
   c.joint.ce_factor = 0.1  # -log pi of the best component: the weights learn which one it is
   c.joint.recon_factor = 1.0  # the decoder still reconstructs the encoder's codes (Table 1)
+  c.joint.chroma_factor = 0.0  # |mean chroma of the best mean - the truth's|: against greying
+  c.joint.spatial_factor = 0.0  # |spatial variation of the best mean - the truth's|
 
   c.colorize = ml_collections.ConfigDict()
   c.colorize.k = 5  # the paper's figures show the top-5 means
@@ -295,6 +297,10 @@ STUDY_VARIANTS = {
     # fine-tuned too, one epoch: 0.0516, chroma 0.91 (no gain).
     "joint_mid": {"joint.weight_power": 0.5},
     "joint_trunk": {"joint.train_trunk": True},
+    # Plain absolute error with the best mean held to the truth's chroma and spatial variation
+    # (docs/quality.md, section 11).
+    "joint_gap": {"joint.weighted": False, "joint.chroma_factor": 1.0,
+                  "joint.spatial_factor": 1.0},
 }
 
 

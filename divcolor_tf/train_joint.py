@@ -17,6 +17,7 @@ decoded means only the one nearest the truth is penalised, so the components can
                                                           |.| the mean over a and b
     m* = argmin_m e_m
     L = e_m* + ce_factor (-log pi_m*) + recon_factor e(f(mean_Q(C), L), C)
+          + chroma_factor |chroma(C_m*) - chroma(C)| + spatial_factor |spread(C_m*) - spread(C)|
 
 The second term teaches the weights pi which component will be best (test time ranks the means by
 pi). The third keeps the decoder a decoder of the VAE's codes: the encoder (frozen) embeds the
@@ -24,6 +25,12 @@ true field, and the decoder is held to reconstruct it, so Table 1 still measures
 The decoder's batch norm stays in inference mode (its statistics are the VAE's); the MDN keeps
 its dropout. With ``joint.train_trunk`` the trunk is fine-tuned too (its batch norm also in
 inference mode), so the features the MDN reads can learn what the colour error asks of them.
+
+The last two terms (off by default) hold the best mean as colourful as the truth: chroma is the
+mean over pixels of sqrt(a^2 + b^2), spread sqrt(var_p(a) + var_p(b)) (Table 3's chroma and
+spatial-variation columns, metrics.mean_chroma and metrics.spatial_variation, per photo). Every
+error term alone lowers the error by greying the best output (docs/quality.md, sections 8-9): the
+error-optimal answer for a photo the model is unsure of is a desaturated one.
 
 ``train(config, workdir)`` is what ``divcolor-train-joint`` calls. It starts from the workdir's
 decoder.keras, mdn/mdn.keras and features/trunk.keras (which it never rewrites) and writes
@@ -47,7 +54,9 @@ from divcolor_tf import train_vae
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import vae
 
-TERMS = ("loss", "colour", "neg_log_pi", "recon", "best_abs", "top_k_abs")
+TERMS = ("loss", "colour", "neg_log_pi", "recon", "chroma_gap", "spatial_gap", "best_abs",
+         "top_k_abs")
+_EPS = 1e-8  # inside the square roots of chroma and spread: a finite gradient at grey
 SUBDIR = workdir_lib.JOINT_DIR
 MissingStageError = workdir_lib.MissingStageError
 
@@ -66,6 +75,17 @@ def weighted_mean(errors, weights):
           / tf.maximum(tf.reduce_sum(weights, axis=[2, 3]), 1e-8))
 
 
+def chroma(fields):
+  """Mean chroma over pixels (metrics.mean_chroma in TF): [..., F, F, 2] -> [...]."""
+  return tf.reduce_mean(tf.sqrt(tf.reduce_sum(tf.square(fields), -1) + _EPS), axis=[-2, -1])
+
+
+def spread(fields):
+  """Spatial variation of colour (metrics.spatial_variation in TF): [..., F, F, 2] -> [...]."""
+  _, variance = tf.nn.moments(fields, axes=[-3, -2])
+  return tf.sqrt(tf.reduce_sum(variance, -1) + _EPS)
+
+
 class JointTrainer(training.ObjectiveTrainer):
   """The MDN and the decoder trained on the error of the best decoded mean (module docstring).
 
@@ -75,8 +95,8 @@ class JointTrainer(training.ObjectiveTrainer):
   """
 
   def __init__(self, trunk, mdn, decoder, encoder, *, bin_weights, weighted=True,
-               weight_power=1.0, train_trunk=False, ce_factor=0.1, recon_factor=1.0, k=5,
-               **kwargs):
+               weight_power=1.0, train_trunk=False, ce_factor=0.1, recon_factor=1.0,
+               chroma_factor=0.0, spatial_factor=0.0, k=5, **kwargs):
     super().__init__(TERMS, **kwargs)
     self.mdn, self.decoder = mdn, decoder
     self.train_trunk = bool(train_trunk)
@@ -88,6 +108,7 @@ class JointTrainer(training.ObjectiveTrainer):
     self.weighted = bool(weighted)
     self.weight_power = float(weight_power)
     self.ce_factor, self.recon_factor = float(ce_factor), float(recon_factor)
+    self.chroma_factor, self.spatial_factor = float(chroma_factor), float(spatial_factor)
     self.num_components = int(mdn.output["logits"].shape[-1])
     self.latent_dim = int(mdn.output["means"].shape[-1])
     self.k = min(int(k), self.num_components)
@@ -128,7 +149,12 @@ class JointTrainer(training.ObjectiveTrainer):
     colour = tf.reduce_min(errors, axis=1)
     neg_log_pi = tf.nn.sparse_softmax_cross_entropy_with_logits(best, out["logits"])
     per_example = colour + self.ce_factor * neg_log_pi
-    terms = {"colour": colour, "neg_log_pi": neg_log_pi}
+    chosen = tf.gather(out["fields"], best, batch_dims=1)  # [B, F, F, 2], the best mean
+    terms = {"colour": colour, "neg_log_pi": neg_log_pi,
+             "chroma_gap": tf.abs(chroma(chosen) - chroma(target)),
+             "spatial_gap": tf.abs(spread(chosen) - spread(target))}
+    per_example += (self.chroma_factor * terms["chroma_gap"]
+                    + self.spatial_factor * terms["spatial_gap"])
     if self.recon_factor:
       mean, _ = self.frozen.encoder(target, training=False)
       reconstruction = vae.decode(self.decoder, tf.cast(mean, tf.float32), lightness,
@@ -176,6 +202,8 @@ def train(config, workdir, verbose=1, config_hint=None):
                            weighted=joint.weighted, weight_power=joint.weight_power,
                            train_trunk=joint.train_trunk, ce_factor=joint.ce_factor,
                            recon_factor=joint.recon_factor,
+                           chroma_factor=joint.chroma_factor,
+                           spatial_factor=joint.spatial_factor,
                            k=int(config.colorize.k), seed=config.train.seed)
     trainer.compile(optimizer=training.make_optimizer(joint),
                     jit_compile=config.train.jit_compile)

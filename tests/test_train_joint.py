@@ -106,6 +106,22 @@ def test_the_loss_is_the_best_decoded_mean_weighted_error(stages, repo_root, lfw
   np.testing.assert_allclose(terms["colour"], ((error * root).sum((2, 3)) / root.sum((2, 3))).min(1),
                              rtol=1e-4)
 
+  # chroma_gap / spatial_gap: the best mean's chroma and spatial variation against the truth's
+  # (Table 3's columns, metrics.py), added with their factors.
+  chosen = fields[np.arange(6), ((error * root).sum((2, 3)) / root.sum((2, 3))).argmin(1)]
+  np.testing.assert_allclose(
+      terms["chroma_gap"], np.abs(metrics.mean_chroma(chosen) - metrics.mean_chroma(target)),
+      rtol=1e-3, atol=2e-5)
+  np.testing.assert_allclose(
+      terms["spatial_gap"],
+      np.abs(metrics.spatial_variation(chosen) - metrics.spatial_variation(target)),
+      rtol=1e-3, atol=2e-5)
+  assert terms["chroma_gap"].numpy().max() > 1e-3
+  trainer.weight_power, trainer.chroma_factor, trainer.spatial_factor = 1.0, 2.0, 3.0
+  gapped, terms = trainer.objective(batch, training=False)
+  np.testing.assert_allclose(
+      gapped, per_example + 2.0 * terms["chroma_gap"] + 3.0 * terms["spatial_gap"], rtol=1e-5)
+
 
 def test_trains_mdn_and_decoder_only_keeps_the_stages_and_is_served(stages, repo_root, lfw_ci,
                                                                     tmp_path):
