@@ -129,8 +129,15 @@ def test_trains_mdn_and_decoder_only_keeps_the_stages_and_is_served(stages, repo
   before = _digests(workdir)
   config = _config(repo_root, lfw_ci)
   assert workdir_lib.served(workdir, workdir_lib.DECODER) == workdir_lib.DECODER
+  # An earlier joint run's fine-tuned trunk (joint.train_trunk): this run's decoder and MDN read
+  # the stage trunk, so that one must not be served any more (removed).
+  stale = workdir_lib.path(workdir, workdir_lib.JOINT_TRUNK)
+  os.makedirs(os.path.dirname(stale))
+  shutil.copy(workdir_lib.path(workdir, workdir_lib.TRUNK), stale)
   assert train_joint.train(config, workdir, verbose=0) is not None
   assert _digests(workdir) == before  # the earlier stages are read, never rewritten
+  assert not os.path.exists(stale)
+  assert workdir_lib.served(workdir, workdir_lib.TRUNK) == workdir_lib.TRUNK
   out = os.path.join(workdir, "joint")
   for name in ("decoder.keras", "mdn.keras", "config.json", "history.csv", "history.png",
                "checkpoints/state.json"):
@@ -170,34 +177,6 @@ def test_trains_mdn_and_decoder_only_keeps_the_stages_and_is_served(stages, repo
     assert [r["epoch"] for r in csv.DictReader(f)] == ["0", "1"]
 
 
-def test_train_trunk_fine_tunes_the_trunk_too_and_serves_it(stages, repo_root, lfw_ci, tmp_path):
-  workdir = _copy(stages, tmp_path / "run")
-  before = _digests(workdir)
-  config = _config(repo_root, lfw_ci)
-  config.joint.train_trunk = True
-  assert train_joint.train(config, workdir, verbose=0) is not None
-  assert _digests(workdir) == before  # features/trunk.keras is read, never rewritten
-  assert workdir_lib.served(workdir, workdir_lib.TRUNK) == workdir_lib.JOINT_TRUNK
-  stage_trunk = workdir_lib.load_keras(workdir, workdir_lib.TRUNK)
-  joint_trunk = workdir_lib.load_keras(workdir, workdir_lib.JOINT_TRUNK)
-  assert any(not np.allclose(a, b)
-             for a, b in zip(stage_trunk.get_weights(), joint_trunk.get_weights()))
-  loaded = colorize.Colorizer.load(workdir)
-  for a, b in zip(loaded.trunk.get_weights(), joint_trunk.get_weights()):
-    np.testing.assert_array_equal(a, b)
-  values = exported.workdir_variables(workdir)  # exports carry the fine-tuned trunk
-  for weight in joint_trunk.weights:
-    np.testing.assert_array_equal(values[weight.path], weight.numpy())
-
-  # A fresh joint run without it: its decoder and MDN read the stage trunk, so the earlier run's
-  # trunk is no longer served (removed).
-  shutil.rmtree(os.path.join(workdir, "joint", "checkpoints"))
-  config.joint.train_trunk = False
-  assert train_joint.train(config, workdir, verbose=0) is not None
-  assert not os.path.exists(workdir_lib.path(workdir, workdir_lib.JOINT_TRUNK))
-  assert workdir_lib.served(workdir, workdir_lib.TRUNK) == workdir_lib.TRUNK
-
-
 def test_zero_epochs_is_the_papers_pipeline_and_writes_nothing(stages, repo_root, lfw_ci,
                                                                tmp_path):
   workdir = _copy(stages, tmp_path / "run")
@@ -217,15 +196,33 @@ def test_a_missing_stage_is_one_line_and_writes_nothing(stages, repo_root, lfw_c
   assert not os.path.exists(os.path.join(workdir, "joint"))
 
 
-def test_cli_trains_the_tiny_config(stages, repo_root, lfw_ci, tmp_path):
+def test_cli_trains_the_tiny_config_and_a_trainable_trunk_is_served(stages, repo_root, lfw_ci,
+                                                                   tmp_path):
+  """The command line, with joint.train_trunk: the trunk is fine-tuned too, written to
+  joint/trunk.keras (the stage's stays byte-identical) and served, loaded and exported."""
   workdir = _copy(stages, tmp_path / "run")
+  before = _digests(workdir)
   result = subprocess.run(
       console_script("divcolor-train-joint") + [
           f"--config={repo_root / 'configs' / 'lfw.py'}:tiny,skip",
-          f"--config.data.train={lfw_ci}", f"--workdir={workdir}", "--verbose=0"],
+          f"--config.data.train={lfw_ci}", f"--workdir={workdir}", "--verbose=0",
+          "--config.joint.train_trunk=True"],
       capture_output=True, text=True, env=conftest.tool_env(), timeout=600, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   assert os.path.isfile(os.path.join(workdir, workdir_lib.JOINT_DECODER))
+  assert _digests(workdir) == before  # features/trunk.keras is read, never rewritten
+  assert workdir_lib.served(workdir, workdir_lib.TRUNK) == workdir_lib.JOINT_TRUNK
+  stage_trunk = workdir_lib.load_keras(workdir, workdir_lib.TRUNK)
+  joint_trunk = workdir_lib.load_keras(workdir, workdir_lib.JOINT_TRUNK)
+  assert any(not np.allclose(a, b)
+             for a, b in zip(stage_trunk.get_weights(), joint_trunk.get_weights()))
+  loaded = colorize.Colorizer.load(workdir)
+  for a, b in zip(loaded.trunk.get_weights(), joint_trunk.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  values = exported.workdir_variables(workdir)  # exports carry the fine-tuned trunk
+  for weight in joint_trunk.weights:
+    np.testing.assert_array_equal(values[weight.path], weight.numpy())
+
   empty = tmp_path / "empty"
   empty.mkdir()
   result = subprocess.run(
