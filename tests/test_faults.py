@@ -3,6 +3,7 @@ files. Each test drives the installed command lines in fresh processes, as a use
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -120,13 +121,11 @@ def test_the_nan_stop_is_one_line_and_its_advice_works(tmp_path, lfw_ci):
 
 
 @pytest.mark.parametrize("broken", ["empty", "truncated"])
-def test_a_broken_stage_file_is_one_line(tmp_path, lfw_ci, broken):
+def test_a_broken_stage_file_is_one_line(tmp_path, uninterrupted, broken):
   """evaluate-vae on a workdir whose encoder.keras is 0 bytes or cut short: one line naming the
   file, exit 1."""
-  del lfw_ci
   workdir = tmp_path / "run"
-  done = conftest.finish_tool(_train_vae(workdir))
-  assert done.returncode == 0, done.stderr[-2000:]
+  shutil.copytree(uninterrupted, workdir)  # a trained workdir (the kill tests' reference run)
   encoder = workdir / "encoder.keras"
   data = encoder.read_bytes()
   encoder.write_bytes(b"" if broken == "empty" else data[:len(data) // 2])
