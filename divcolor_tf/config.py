@@ -301,6 +301,8 @@ STUDY_VARIANTS = {
     # (docs/quality.md, section 11).
     "joint_gap": {"joint.weighted": False, "joint.chroma_factor": 1.0,
                   "joint.spatial_factor": 1.0},
+    "joint_gap3": {"joint.weighted": False, "joint.chroma_factor": 0.3,
+                   "joint.spatial_factor": 0.3},
 }
 
 

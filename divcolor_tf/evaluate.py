@@ -139,6 +139,14 @@ def evaluate_vae(workdir, paths, *, batch_size=32, weights_kind=None, baselines=
   return rows, tables["model"].count, skip_log
 
 
+def retinted(colorizations, target):
+  """[B, K, F, F, 2] colorizations, each shifted by a constant ab so that its mean over pixels is
+  that of its photo's truth [B, F, F, 2]: what is left of the error is where colour goes."""
+  colorizations = np.asarray(colorizations, np.float32)
+  return (colorizations - colorizations.mean(axis=(2, 3), keepdims=True)
+          + np.asarray(target, np.float32).mean(axis=(1, 2), keepdims=True)[:, None])
+
+
 def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=None,
                       baselines=True, progress=None):
   """Table 3 (diverse colorization) of a trained model on ``paths``, with its error budget.
@@ -151,6 +159,8 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
   Rows, in the order of the error budget (each a dict of ``metrics.Table3.COLUMNS``):
     * the model: top-k means by mixture weight (the paper's test time);
     * oracle: the best of ALL M means, picked with the truth (what a perfect ranking would give);
+    * re-tinted: the top-k means, each shifted so that its mean colour is the truth's (a perfect
+      global tint; what is left is the error of where colour goes: the layout);
     * VAE reconstruction: the decoder fed the encoder's mean of the TRUE colour field (Table 1's
       protocol; the best the decoder can do with a code chosen from the answer); when the model
       directory has the encoder;
@@ -215,7 +225,8 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
 
   name = f"{'Ours+skip' if colorizer.skip else 'Ours'} (this model, top-{k} means)"
   oracle = f"oracle: best of all {colorizer.num_components} means"
-  tables = {name: metrics.Table3(), oracle: metrics.Table3()}
+  tinted = f"re-tinted: top-{k} means, each given the true mean colour (the layout's error)"
+  tables = {name: metrics.Table3(), oracle: metrics.Table3(), tinted: metrics.Table3()}
   recon = "VAE reconstruction (decoder fed the encoder's mean of the true field)"
   if colorizer.can_encode:
     tables[recon] = metrics.Table3()
@@ -233,6 +244,7 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
     out = predict(batch["grey"], batch["lightness"], batch["colour_field"])
     tables[name].update(target, out["top_k"].numpy())
     tables[oracle].update(target, out["all"].numpy())
+    tables[tinted].update(target, retinted(out["top_k"].numpy(), target))
     if recon in tables:
       tables[recon].update(target, out["reconstruction"].numpy())
     for row, fields in fixed.items():

@@ -97,6 +97,13 @@ def test_the_error_budget_rows_are_what_they_say(table, workdir, paths):
                                                                      rel=1e-4)
   assert rows["oracle: best of all 8 means"]["eob"] <= rows[
       "Ours+skip (this model, top-3 means)"]["eob"]
+  # Re-tinted: each top-k mean shifted by a constant ab to the truth's mean colour.
+  shifted = np.take_along_axis(every, top[..., None, None, None], 1)
+  shifted = shifted - shifted.mean((2, 3), keepdims=True) + target.mean((1, 2))[:, None, None, None]
+  tinted = rows["re-tinted: top-3 means, each given the true mean colour (the layout's error)"]
+  assert tinted["eob"] == pytest.approx(
+      np.abs(target[:, None] - shifted).mean(axis=(2, 3, 4)).min(1).mean(), rel=1e-4)
+  assert tinted["eob"] < rows["Ours+skip (this model, top-3 means)"]["eob"]
   # The reconstruction row is Table 1's abs. error on the same photos.
   table12, _, _ = evaluate.evaluate_vae(str(workdir), paths, baselines=False)
   recon = rows["VAE reconstruction (decoder fed the encoder's mean of the true field)"]
@@ -135,7 +142,9 @@ def test_evaluate_cli_writes_json(workdir, lfw_ci, tmp_path):
   record = json.loads(out.read_text())
   assert record["count"] == 8 and record["k"] == 2
   names = [row["name"] for row in record["rows"]]
-  assert names[:4] == ["Ours+skip (this model, top-2 means)", "oracle: best of all 8 means",
+  assert names[:5] == ["Ours+skip (this model, top-2 means)", "oracle: best of all 8 means",
+                       "re-tinted: top-2 means, each given the true mean colour (the layout's "
+                       "error)",
                        "VAE reconstruction (decoder fed the encoder's mean of the true field)",
                        "palette-2 (photo-blind)"]
   assert set(metrics.Table3.COLUMNS) <= set(record["rows"][0])
