@@ -305,6 +305,9 @@ STUDY_VARIANTS = {
                   "joint.spatial_factor": 1.0},
     "joint_gap3": {"joint.weighted": False, "joint.chroma_factor": 0.3,
                    "joint.spatial_factor": 0.3},
+    # A chroma factor between the two, for a chroma ratio that clears 0.85 (section 11).
+    "joint_gap5": {"joint.weighted": False, "joint.chroma_factor": 0.5,
+                   "joint.spatial_factor": 0.3},
 }
 
 
