@@ -54,6 +54,19 @@ def tiny_config(repo_root, lfw_ci):
   return tiny_models.tiny_config(repo_root, lfw_ci)
 
 
+@pytest.fixture(scope="session")
+def skip_stages(repo_root, lfw_ci, tmp_path_factory):
+  """A workdir with the tiny "+skip" VAE (the bundled recipe's decoder) and feature network
+  trained, shared by the MDN and joint-stage tests: read it, never write into it (copy first)."""
+  import tiny_models  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import train_features  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import train_vae  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp("skip_stages"))
+  for stage in (train_vae, train_features):
+    stage.train(tiny_models.tiny_config(repo_root, lfw_ci, "skip"), workdir, verbose=0)
+  return workdir
+
+
 @pytest.fixture(scope="module")
 def colorizer(tiny_config):
   """A Colorizer over freshly built (untrained) tiny networks of ``tiny_config``."""

@@ -19,7 +19,6 @@ from divcolor_tf import colorize
 from divcolor_tf import data
 from divcolor_tf import exported
 from divcolor_tf import metrics
-from divcolor_tf import train_features
 from divcolor_tf import train_joint
 from divcolor_tf import train_mdn
 from divcolor_tf import train_vae
@@ -34,11 +33,12 @@ def _config(repo_root, lfw_ci):
 
 
 @pytest.fixture(scope="module")
-def stages(repo_root, lfw_ci, tmp_path_factory):
-  """A workdir with the three tiny stages trained ("+skip" VAE, feature network, MDN)."""
-  workdir = str(tmp_path_factory.mktemp("stages"))
-  for stage in (train_vae, train_features, train_mdn):
-    stage.train(_config(repo_root, lfw_ci), workdir, verbose=0)
+def stages(skip_stages, repo_root, lfw_ci, tmp_path_factory):
+  """A workdir with the three tiny stages trained ("+skip" VAE and feature network: conftest's,
+  shared; then the MDN)."""
+  workdir = str(tmp_path_factory.mktemp("stages") / "w")
+  shutil.copytree(skip_stages, workdir)
+  train_mdn.train(_config(repo_root, lfw_ci), workdir, verbose=0)
   return workdir
 
 
