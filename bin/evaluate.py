@@ -8,9 +8,10 @@ the photo's own colours), the variance across the k colorizations (the paper's d
 both in ab/128 units over all pixels of the 64x64 colour field, and how colourful the best one
 is against the truth (chroma ratio; spatial-variation ratio: < 1 means a flatter, tint-like
 field). Rows, as an error budget: the model's top-k by weight, the oracle (best of all M means),
-the top-k re-tinted (each shifted to the true mean colour: the error of the layout alone), the VAE's reconstruction from the true field's code, then photo-blind baselines fitted on the
-training split (palette-k: the same k k-means colour fields for every photo; the training mean
-field; grey) and the paper's rows. ``--model`` is a workdir or an export
+the top-k re-tinted (each shifted to the true mean colour: the error of the layout alone), the
+VAE's reconstruction from the true field's code, then photo-blind baselines fitted on the training
+split (palette-k: the same k k-means colour fields for every photo; the training mean field; grey)
+and the paper's rows. ``--model`` is a workdir or an export
 (saved_models/divcolor_lfw); ``--json PATH`` also writes the table for scripts.
 """
 

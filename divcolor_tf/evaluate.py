@@ -242,9 +242,10 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
   for batch in ds:
     target = batch["colour_field"].numpy()
     out = predict(batch["grey"], batch["lightness"], batch["colour_field"])
-    tables[name].update(target, out["top_k"].numpy())
+    top_k = out["top_k"].numpy()
+    tables[name].update(target, top_k)
     tables[oracle].update(target, out["all"].numpy())
-    tables[tinted].update(target, retinted(out["top_k"].numpy(), target))
+    tables[tinted].update(target, retinted(top_k, target))
     if recon in tables:
       tables[recon].update(target, out["reconstruction"].numpy())
     for row, fields in fixed.items():

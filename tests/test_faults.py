@@ -62,12 +62,10 @@ def test_a_killed_and_resumed_run_ends_where_the_uninterrupted_run_ends(
     tmp_path, uninterrupted, kill_at):
   """SIGKILL once a checkpoint at global step ``kill_at`` (or later) is on disk, resume with the
   same command: the final weights and the logged losses equal the uninterrupted run's."""
-  schedule = _SCHEDULE
   steps_per_epoch = 5
-  reference = uninterrupted
 
   resumed = tmp_path / "resumed"
-  process = _train_vae(resumed, *schedule)
+  process = _train_vae(resumed, *_SCHEDULE)
   deadline = time.time() + 240
   killed_at = None
   while time.time() < deadline and process.poll() is None:
@@ -80,12 +78,12 @@ def test_a_killed_and_resumed_run_ends_where_the_uninterrupted_run_ends(
     time.sleep(0.02)
   assert killed_at is not None, "the run ended before it could be killed"
   assert process.returncode == -signal.SIGKILL
-  again = conftest.finish_tool(_train_vae(resumed, *schedule))
+  again = conftest.finish_tool(_train_vae(resumed, *_SCHEDULE))
   assert again.returncode == 0, again.stderr[-2000:]
 
-  for a, b in zip(_weights(reference), _weights(resumed)):
+  for a, b in zip(_weights(uninterrupted), _weights(resumed)):
     np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=f"killed at {killed_at}")
-  rows_a, rows_b = _rows(reference), _rows(resumed)
+  rows_a, rows_b = _rows(uninterrupted), _rows(resumed)
   assert [r["epoch"] for r in rows_b] == ["0", "1", "2"], rows_b
   for row_a, row_b in zip(rows_a, rows_b):
     for key in ("loss", "hist", "kl", "val_loss"):

@@ -103,12 +103,12 @@ def test_the_loss_is_the_best_decoded_mean_weighted_error(stages, repo_root, lfw
   trainer.weight_power = 0.5
   _, terms = trainer.objective(batch, training=False)
   root = pixel_w[:, None] ** 0.5
-  np.testing.assert_allclose(terms["colour"], ((error * root).sum((2, 3)) / root.sum((2, 3))).min(1),
-                             rtol=1e-4)
+  root_weighted = (error * root).sum((2, 3)) / root.sum((2, 3))
+  np.testing.assert_allclose(terms["colour"], root_weighted.min(1), rtol=1e-4)
 
   # chroma_gap / spatial_gap: the best mean's chroma and spatial variation against the truth's
   # (Table 3's columns, metrics.py), added with their factors.
-  chosen = fields[np.arange(6), ((error * root).sum((2, 3)) / root.sum((2, 3))).argmin(1)]
+  chosen = fields[np.arange(6), root_weighted.argmin(1)]
   np.testing.assert_allclose(
       terms["chroma_gap"], np.abs(metrics.mean_chroma(chosen) - metrics.mean_chroma(target)),
       rtol=1e-3, atol=2e-5)
