@@ -153,13 +153,6 @@ def join_lightness(lightness, colour_fields, gamut="chroma", strip_rows=None, fu
   k, f = tf.shape(colour_fields)[1], tf.shape(colour_fields)[2]
   fields = colour_fields_flat = tf.reshape(colour_fields, tf.stack([b * k, f, f, 2]))
   planes = tf.reshape(lightness, tf.stack([b, h, w]))
-  # The horizontal pass, over the F rows of every field at full width: [B*K, F, W] per channel.
-  left, right, x_weight = _bilinear_taps(w, f)
-  rows = []
-  for channel in range(2):
-    field = fields[..., channel]
-    row_left = tf.gather(field, left, axis=2)
-    rows.append(row_left + (tf.gather(field, right, axis=2) - row_left) * x_weight)
   top, bottom, y_weight = _bilinear_taps(h, f)
   static = _static_dims(lightness, 0, 1, 2)
   k_static = colour_fields.shape[1]
@@ -178,6 +171,22 @@ def join_lightness(lightness, colour_fields, gamut="chroma", strip_rows=None, fu
     group = tf.where(tf.logical_and(grouped, tf.equal(strips, 1)),
                      tf.maximum(STRIP_PIXELS // (h * w), 1), 1)
     count = tf.where(group > 1, (b * k + group - 1) // group, count)
+
+  def horizontal_pass():
+    """The F rows of every field at full width: [B*K, F, W] per channel (strips > 1 only)."""
+    left, right, x_weight = _bilinear_taps(w, f)
+    rows = []
+    for channel in range(2):
+      field = fields[..., channel]
+      row_left = tf.gather(field, left, axis=2)
+      rows.append(row_left + (tf.gather(field, right, axis=2) - row_left) * x_weight)
+    return rows
+
+  if isinstance(strips, int):
+    rows = horizontal_pass() if strips > 1 else None
+  else:  # one strip: whole_fields is taken, and the rows are not computed
+    rows = tf.cond(tf.equal(strips, 1), lambda: [tf.zeros(tf.stack([0, f, w]))] * 2,
+                   horizontal_pass)
 
   def whole_fields(fields):
     """Whole fields (a group, one strip): tf.image.resize itself, the same samples as the taps
