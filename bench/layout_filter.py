@@ -1,4 +1,4 @@
-r"""How much of the error-of-best a colour-edge post-process recovers (docs/quality.md, section 11).
+r"""Where the error-of-best is: colour across the photo's edges, or in whole regions (quality.md).
 
   python bench/layout_filter.py --model saved_models/divcolor_lfw            # validation split
   python bench/layout_filter.py --model workdirs/lfw --images ../shared/data/lfw/ci
@@ -7,8 +7,15 @@ Each of the top-k decoded means (64x64 ab) is passed through a guided filter (He
 2010) steered by the photo's own 64x64 lightness, so that colour edges follow the grey photo's
 edges, and the error-of-best (Table 3, ab/128) is printed for each radius and regulariser beside
 the unfiltered figure. It asks whether the remaining error is colour bleeding across the photo's
-edges (which a filter fixes) or colour placed in the wrong regions (which it cannot). Not a test
-and not part of the pipeline: the figures go in docs/quality.md.
+edges (which a filter fixes) or colour placed in the wrong regions (which it cannot).
+
+A second table splits the unfiltered error by region: the centre square of the 64x64 field
+(``--centre`` pixels a side: on LFW's aligned photos, the face) and the ring around it
+(background, hair, clothes), for the best output of the whole field and for the best output of
+each region on its own. A large gap between the two means the right colour of each region is
+among the k outputs but not in one of them: the regions' colours vary independently, and k
+whole colour fields cannot cover their combinations. Not a test and not part of the pipeline:
+the figures go in docs/quality.md.
 """
 
 import os
@@ -25,6 +32,7 @@ flags.DEFINE_string("images", None, "A photo folder (default: the model's valida
 flags.DEFINE_integer("k", 5, "Top-k means by mixture weight.")
 flags.DEFINE_list("radii", ["1", "2", "4", "8"], "Guided-filter radii, pixels at 64x64.")
 flags.DEFINE_list("eps", ["1e-4", "1e-3", "1e-2"], "Regularisers (lightness scaled to [0, 1]).")
+flags.DEFINE_integer("centre", 32, "Side of the centre square (pixels of the 64x64 field).")
 FLAGS = flags.FLAGS
 
 
@@ -62,11 +70,23 @@ def main(argv):
 
   settings = [(int(r), float(e)) for r in FLAGS.radii for e in FLAGS.eps]
   errors = {None: []} | {s: [] for s in settings}
+  regions = {"centre": [], "ring": [], "centre_own": [], "ring_own": []}
   for batch in dataset:
     truth = batch["colour_field"].numpy()[:, None]  # [B, 1, F, F, 2]
     fields = top_k(batch["grey"], batch["lightness"]).numpy().astype(np.float64)
     guide = np.broadcast_to(batch["lightness"].numpy()[:, None, ..., 0] / 100.0, fields.shape[:4])
-    errors[None].append(np.abs(fields - truth).mean((2, 3, 4)).min(1))
+    pixels = np.abs(fields - truth).mean(-1)  # [B, K, F, F]
+    whole = pixels.mean((2, 3))
+    errors[None].append(whole.min(1))
+    size = pixels.shape[-1]
+    low = (size - FLAGS.centre) // 2
+    inside = np.zeros((size, size), bool)
+    inside[low:low + FLAGS.centre, low:low + FLAGS.centre] = True
+    best = whole.argmin(1)
+    for name, mask in (("centre", inside), ("ring", ~inside)):
+      error = pixels[..., mask].mean(-1)  # [B, K]
+      regions[name].append(error[np.arange(len(best)), best])
+      regions[name + "_own"].append(error.min(1))
     for radius, eps in settings:
       filtered = np.stack([guided_filter(guide, fields[..., c], radius, eps) for c in (0, 1)], -1)
       errors[(radius, eps)].append(np.abs(filtered - truth).mean((2, 3, 4)).min(1))
@@ -76,6 +96,15 @@ def main(argv):
   for setting, values in errors.items():
     name = "none" if setting is None else f"radius {setting[0]}, eps {setting[1]:g}"
     print(f"| {name} | {np.concatenate(values).mean():.4f} |")
+  share = FLAGS.centre ** 2 / float(size * size)
+  mean = {name: np.concatenate(values).mean() for name, values in regions.items()}
+  print(f"\n| region (centre {FLAGS.centre}x{FLAGS.centre} of {size}x{size}) | best output of the "
+        "whole field | best output of the region alone |\n|---|---|---|")
+  for name in ("centre", "ring"):
+    print(f"| {name} | {mean[name]:.4f} | {mean[name + '_own']:.4f} |")
+  weighted = {kind: share * mean["centre" + kind] + (1 - share) * mean["ring" + kind]
+              for kind in ("", "_own")}
+  print(f"| whole field (pixel-weighted) | {weighted['']:.4f} | {weighted['_own']:.4f} |")
 
 
 if __name__ == "__main__":
