@@ -6,10 +6,13 @@ bare step, with and without XLA, with and without oneDNN.
       --setting vae.width=0.5 --setting vae.width=0.5,train.mixed_precision=True
   python bench/train_throughput.py --stage features --setting features.width=0.5,data.grey_size=128
 
-Stages: "vae" (train_vae.build_trainer), "features" (train_features.build_trainer) and "mdn"
+Stages: "vae" (train_vae.build_trainer), "features" (train_features.build_trainer), "mdn"
 (train_mdn.build_trainer on cached features {"grey_features", "mean", "log_var"}, as
 mdn.cache_features trains it; the batch is made once by an untrained trunk and encoder of the
-config's sizes).
+config's sizes) and "joint" (train_joint.JointTrainer over untrained networks of the config's
+sizes: its step decodes the M means without a gradient and the best one again with it; its
+"bare" variant is the module's formula differentiated through all M decodes, the joint step as
+it was before session 12, so trainer/bare is that change's speed-up).
 
 Variants of a stage's step:
   trainer      the project's trainer, compiled as its train_*.py compiles it; its compiled
@@ -45,10 +48,11 @@ import time
 
 from absl import app
 from absl import flags
+import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-STAGE_NAMES = ("vae", "features", "mdn")
+STAGE_NAMES = ("vae", "features", "mdn", "joint")
 VARIANTS = ("trainer", "trainer+xla", "bare", "bare+xla")
 ONEDNN = {"on": "1", "off": "0"}
 
@@ -206,7 +210,66 @@ def mdn_stage(config, paths):
               lambda trainer: trainer.mdn.trainable_variables)
 
 
-STAGES = {"vae": vae_stage, "features": features_stage, "mdn": mdn_stage}
+def joint_stage(config, paths):
+  from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import train_joint  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import train_vae  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import training  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.models import features  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.models import mdn as mdn_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  joint = config.joint
+  n = BATCH.value or joint.batch_size
+  stats = stats_lib.compute(paths[:64], n_components=config.stats.n_components)
+  trunk = features.build_trunk(features.build_feature_network(
+      config.features, grey_size=config.data.grey_size))
+  models = vae.build_vae(config.vae, field_size=config.data.field_size)
+  batch = _batch(paths, n, config.data.grey_size, config.data.field_size)
+  batch = {k: batch[k] for k in ("grey", "colour_field", "lightness")}
+  weights = train_vae.bin_weights_for(stats, config.loss)
+
+  def build():
+    mdn = mdn_lib.build_mdn(config.mdn, latent_dim=config.vae.latent_dim,
+                            grey_features_shape=tuple(int(v) for v in trunk.output.shape[1:]))
+    return train_joint.JointTrainer(
+        trunk, mdn, models.decoder, models.encoder, bin_weights=weights, weighted=joint.weighted,
+        weight_power=joint.weight_power, ce_factor=joint.ce_factor,
+        recon_factor=joint.recon_factor, chroma_factor=joint.chroma_factor,
+        spatial_factor=joint.spatial_factor, k=int(config.colorize.k), seed=config.train.seed)
+
+  def bare_loss(trainer, batch, seed):
+    """The module's formula differentiated through all M decodes (the step before session 12)."""
+    del seed
+    target = batch["colour_field"]
+    out = trainer(batch, training=True)
+    w = (losses.pixel_weights(target, trainer.bin_weights) ** trainer.weight_power
+         if trainer.weighted else tf.ones(tf.shape(target)[:-1]))
+    errors = train_joint.weighted_mean(train_joint.pixel_errors(target, out["fields"]), w)
+    best = tf.argmin(errors, axis=1, output_type=tf.int32)
+    chosen = tf.gather(out["fields"], best, batch_dims=1)
+    loss = (tf.reduce_min(errors, 1)
+            + trainer.ce_factor * tf.nn.sparse_softmax_cross_entropy_with_logits(
+                best, out["logits"])
+            + trainer.chroma_factor * tf.abs(train_joint.chroma(chosen) - train_joint.chroma(target))
+            + trainer.spatial_factor * tf.abs(train_joint.spread(chosen)
+                                              - train_joint.spread(target)))
+    if trainer.recon_factor:
+      mean, _ = trainer.frozen.encoder(target, training=False)
+      recon = vae.decode(trainer.decoder, mean, batch["lightness"])
+      loss += trainer.recon_factor * train_joint.weighted_mean(
+          train_joint.pixel_errors(target, recon[:, None]), w)[:, 0]
+    return loss
+
+  probe = build()
+  params = int(sum(np.prod(v.shape) for v in probe.optimized_variables))
+  return Spec(batch, n, params, build, lambda: training.make_optimizer(joint), bare_loss,
+              lambda trainer: trainer.optimized_variables)
+
+
+STAGES = {"vae": vae_stage, "features": features_stage, "mdn": mdn_stage, "joint": joint_stage}
 
 
 def _refused(error):

@@ -128,41 +128,57 @@ class JointTrainer(training.ObjectiveTrainer):
     fields = vae.decode(self.decoder, z, light, training=False)
     return tf.reshape(fields, tf.concat([[batch, count], tf.shape(fields)[1:]], axis=0))
 
+  def mixture(self, batch, training=False):
+    """(means [B, M, d], logits [B, M]) of the MDN on a batch of photos, as float32."""
+    out = self.mdn(self.frozen.trunk(batch["grey"], training=False), training=training)
+    return tf.cast(out["means"], tf.float32), tf.cast(out["logits"], tf.float32)
+
   def call(self, batch, training=False):
     """{'means', 'logits', 'fields' [B, M, F, F, 2]} for a batch of photos."""
-    out = self.mdn(self.frozen.trunk(batch["grey"], training=False), training=training)
-    means, logits = tf.cast(out["means"], tf.float32), tf.cast(out["logits"], tf.float32)
+    means, logits = self.mixture(batch, training=training)
     return {"means": means, "logits": logits,
             "fields": self.decode_all(means, batch.get("lightness"))}
 
   def objective(self, batch, training):
+    """Per-example loss and terms (module docstring).
+
+    Only the best mean's decode carries a gradient (m* is an argmin; the decoder's batch norm is
+    in inference mode, so the other M - 1 decodes do not touch the loss). So all M means are
+    decoded as values, with the gradient stopped (no backward pass through M decodes), m* is
+    chosen on them, and m*'s mean alone is decoded again with its gradient: the same loss and
+    gradient as differentiating through all M decodes, for about half the step's work
+    (tests/test_train_joint.py compares the two gradients)."""
     target = tf.cast(batch["colour_field"], tf.float32)
     lightness = batch.get("lightness")
-    out = self.call(batch, training=training)
+    means, logits = self.mixture(batch, training=training)
+    fields = tf.stop_gradient(self.decode_all(tf.stop_gradient(means), lightness))
     if self.weighted:
       weights = losses.pixel_weights(target, self.bin_weights) ** self.weight_power
     else:
       weights = tf.ones(tf.shape(target)[:-1], tf.float32)
-    per_pixel = pixel_errors(target, out["fields"])  # [B, M, F, F]
-    errors = weighted_mean(per_pixel, weights)  # [B, M]
-    best = tf.argmin(errors, axis=1, output_type=tf.int32)
-    colour = tf.reduce_min(errors, axis=1)
-    neg_log_pi = tf.nn.sparse_softmax_cross_entropy_with_logits(best, out["logits"])
+    per_pixel = pixel_errors(target, fields)  # [B, M, F, F]
+    best = tf.argmin(weighted_mean(per_pixel, weights), axis=1, output_type=tf.int32)
+    codes = [tf.gather(means, best, batch_dims=1)]  # the best mean, decoded with its gradient
+    if self.recon_factor:  # and the encoder's code of the truth, in the same decoder call
+      codes.append(tf.cast(self.frozen.encoder(target, training=False)[0], tf.float32))
+    decoded = vae.decode(self.decoder, tf.concat(codes, 0),
+                         tf.tile(lightness, [len(codes), 1, 1, 1]) if self.skip else None,
+                         training=False)
+    chosen = decoded[:tf.shape(target)[0]]  # [B, F, F, 2]
+    colour = weighted_mean(pixel_errors(target, chosen[:, None]), weights)[:, 0]
+    neg_log_pi = tf.nn.sparse_softmax_cross_entropy_with_logits(best, logits)
     per_example = colour + self.ce_factor * neg_log_pi
-    chosen = tf.gather(out["fields"], best, batch_dims=1)  # [B, F, F, 2], the best mean
     terms = {"colour": colour, "neg_log_pi": neg_log_pi,
              "chroma_gap": tf.abs(chroma(chosen) - chroma(target)),
              "spatial_gap": tf.abs(spread(chosen) - spread(target))}
     per_example += (self.chroma_factor * terms["chroma_gap"]
                     + self.spatial_factor * terms["spatial_gap"])
     if self.recon_factor:
-      mean, _ = self.frozen.encoder(target, training=False)
-      reconstruction = vae.decode(self.decoder, tf.cast(mean, tf.float32), lightness,
-                                  training=False)
+      reconstruction = decoded[tf.shape(target)[0]:]
       terms["recon"] = weighted_mean(pixel_errors(target, reconstruction[:, None]), weights)[:, 0]
       per_example += self.recon_factor * terms["recon"]
     plain = tf.reduce_mean(per_pixel, axis=[2, 3])  # [B, M], Table 3's error of each mean
-    top = tf.math.top_k(out["logits"], self.k).indices
+    top = tf.math.top_k(logits, self.k).indices
     terms["best_abs"] = tf.reduce_min(plain, axis=1)
     terms["top_k_abs"] = tf.reduce_min(tf.gather(plain, top, batch_dims=1), axis=1)
     return per_example, terms

@@ -10,6 +10,7 @@ import subprocess
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from conftest import console_script
 import conftest
@@ -18,11 +19,13 @@ from divcolor_tf import color
 from divcolor_tf import colorize
 from divcolor_tf import data
 from divcolor_tf import exported
+from divcolor_tf import losses
 from divcolor_tf import metrics
 from divcolor_tf import train_joint
 from divcolor_tf import train_mdn
 from divcolor_tf import train_vae
 from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.models import vae
 
 STAGE_FILES = (workdir_lib.ENCODER, workdir_lib.DECODER, workdir_lib.TRUNK, workdir_lib.MDN,
                workdir_lib.STATS)
@@ -121,6 +124,54 @@ def test_the_loss_is_the_best_decoded_mean_weighted_error(stages, repo_root, lfw
   gapped, terms = trainer.objective(batch, training=False)
   np.testing.assert_allclose(
       gapped, per_example + 2.0 * terms["chroma_gap"] + 3.0 * terms["spatial_gap"], rtol=1e-5)
+
+
+def test_the_gradient_is_that_of_differentiating_through_all_decodes(stages, repo_root, lfw_ci,
+                                                                      faces):
+  """objective decodes the M means without a gradient and only the best one with it: its loss
+  gradient (every term on) equals the one taken through all M decodes, as the module's formula
+  reads."""
+  config = _config(repo_root, lfw_ci)
+  trunk, encoder = train_mdn.load_frozen(stages)
+  stats = workdir_lib.load_stats(stages)
+  mdn = train_mdn.load_mdn(stages)
+  tiny_models.scale(mdn.get_layer("mdn_fc_means"), 300.0)  # components far apart
+  trainer = train_joint.JointTrainer(
+      trunk, mdn, workdir_lib.load_keras(stages, workdir_lib.DECODER), encoder,
+      bin_weights=train_vae.bin_weights_for(stats, config.loss), ce_factor=0.3, recon_factor=0.7,
+      chroma_factor=0.5, spatial_factor=0.4, k=3)
+  batch = {k: faces[k] for k in ("grey", "colour_field", "lightness")}
+  target = batch["colour_field"]
+  weights = losses.pixel_weights(target, trainer.bin_weights)
+  variables = trainer.optimized_variables
+
+  with tf.GradientTape() as tape:
+    per_example, _ = trainer.objective(batch, training=False)
+    loss = tf.reduce_mean(per_example)
+  fast = tape.gradient(loss, variables)
+
+  with tf.GradientTape() as tape:  # the formula, through all M decodes
+    out = trainer(batch)
+    errors = train_joint.weighted_mean(train_joint.pixel_errors(target, out["fields"]), weights)
+    best = tf.argmin(errors, axis=1, output_type=tf.int32)
+    chosen = tf.gather(out["fields"], best, batch_dims=1)
+    mean, _ = encoder(target, training=False)
+    recon = vae.decode(trainer.decoder, mean, batch["lightness"])
+    reference = tf.reduce_mean(
+        tf.reduce_min(errors, 1)
+        + 0.3 * tf.nn.sparse_softmax_cross_entropy_with_logits(best, out["logits"])
+        + 0.7 * train_joint.weighted_mean(train_joint.pixel_errors(target, recon[:, None]),
+                                          weights)[:, 0]
+        + 0.5 * tf.abs(train_joint.chroma(chosen) - train_joint.chroma(target))
+        + 0.4 * tf.abs(train_joint.spread(chosen) - train_joint.spread(target)))
+  slow = tape.gradient(reference, variables)
+
+  np.testing.assert_allclose(float(loss), float(reference), rtol=1e-5)
+  assert len(np.unique(best.numpy())) > 1  # not one component for every photo
+  for variable, a, b in zip(variables, fast, slow):
+    assert a is not None and b is not None, variable.path
+    scale = float(tf.reduce_max(tf.abs(b))) + 1e-12
+    np.testing.assert_allclose(a.numpy() / scale, b.numpy() / scale, atol=1e-4, err_msg=variable.path)
 
 
 def test_trains_mdn_and_decoder_only_keeps_the_stages_and_is_served(stages, repo_root, lfw_ci,
