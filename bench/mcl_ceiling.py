@@ -110,7 +110,7 @@ def main(argv):
     return (tf.abs(train_joint.chroma(best) - train_joint.chroma(truth)),
             tf.abs(train_joint.spread(best) - train_joint.spread(truth)))
 
-  @tf.function(jit_compile=False)
+  @tf.function
   def step(lightness, truth, rate):
     flip = tf.random.uniform([tf.shape(lightness)[0], 1, 1, 1]) < 0.5
     lightness = tf.where(flip, lightness[:, :, ::-1], lightness)

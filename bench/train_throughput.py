@@ -253,7 +253,8 @@ def joint_stage(config, paths):
     loss = (tf.reduce_min(errors, 1)
             + trainer.ce_factor * tf.nn.sparse_softmax_cross_entropy_with_logits(
                 best, out["logits"])
-            + trainer.chroma_factor * tf.abs(train_joint.chroma(chosen) - train_joint.chroma(target))
+            + trainer.chroma_factor * tf.abs(train_joint.chroma(chosen)
+                                             - train_joint.chroma(target))
             + trainer.spatial_factor * tf.abs(train_joint.spread(chosen)
                                               - train_joint.spread(target)))
     if trainer.recon_factor:

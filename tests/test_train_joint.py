@@ -171,7 +171,8 @@ def test_the_gradient_is_that_of_differentiating_through_all_decodes(stages, rep
   for variable, a, b in zip(variables, fast, slow):
     assert a is not None and b is not None, variable.path
     scale = float(tf.reduce_max(tf.abs(b))) + 1e-12
-    np.testing.assert_allclose(a.numpy() / scale, b.numpy() / scale, atol=1e-4, err_msg=variable.path)
+    np.testing.assert_allclose(a.numpy() / scale, b.numpy() / scale, atol=1e-4,
+                               err_msg=variable.path)
 
 
 def test_trains_mdn_and_decoder_only_keeps_the_stages_and_is_served(stages, repo_root, lfw_ci,
