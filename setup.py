@@ -51,7 +51,7 @@ setuptools.setup(
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=8"],
+        "test": ["pytest>=8", "pytest-xdist>=3.5"],  # -n 2: both cores
         "deploy": ["ai-edge-litert>=2.3,<3", f"tensorflow-serving-api{TF_RANGE}"],
         # TensorFlow with its CUDA libraries from pip (Linux, NVIDIA GPU).
         "gpu": [f"tensorflow[and-cuda]{TF_RANGE}"],

@@ -1,5 +1,6 @@
 """Shared fixtures: the real photos in ../shared/data, skipping only when that folder is missing."""
 
+import fcntl
 import os
 import pathlib
 import subprocess
@@ -61,10 +62,30 @@ def skip_stages(repo_root, lfw_ci, tmp_path_factory):
   import tiny_models  # pylint: disable=g-import-not-at-top
   from divcolor_tf import train_features  # pylint: disable=g-import-not-at-top
   from divcolor_tf import train_vae  # pylint: disable=g-import-not-at-top
-  workdir = str(tmp_path_factory.mktemp("skip_stages"))
-  for stage in (train_vae, train_features):
-    stage.train(tiny_models.tiny_config(repo_root, lfw_ci, "skip"), workdir, verbose=0)
-  return workdir
+
+  def build(workdir):
+    for stage in (train_vae, train_features):
+      stage.train(tiny_models.tiny_config(repo_root, lfw_ci, "skip"), workdir, verbose=0)
+  return once_per_run(tmp_path_factory, "skip_stages", build)
+
+
+def once_per_run(tmp_path_factory, name, build):
+  """A directory ``build(directory)`` fills once per test run: under pytest-xdist (the README's
+  ``-n 2``) the first worker to ask builds it while the others wait on a file lock, then all read
+  it; without xdist, a fresh temporary directory."""
+  if not os.environ.get("PYTEST_XDIST_WORKER"):
+    directory = str(tmp_path_factory.mktemp(name))
+    build(directory)
+    return directory
+  shared = tmp_path_factory.getbasetemp().parent  # the run's, above each worker's own
+  done = shared / name
+  with open(shared / f"{name}.lock", "w") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not done.exists():  # built aside, then renamed: a worker that failed leaves no half
+      partial = tmp_path_factory.mktemp(name + "_partial")
+      build(str(partial))
+      os.rename(partial, done)
+  return str(done)
 
 
 @pytest.fixture(scope="module")
