@@ -52,9 +52,18 @@ before the change, run beside it (PYTHONPATH on a checkout of it), gave 1.23-1.2
 overhead fell from ~25 to ~21 ms, which alone is not the margin. The 4000x3000 rows vary by
 ~30% between runs of --repeat 2 here.
 
+Session 13 (2026-11-27, ``--repeat 9 --sizes 256x256 --nocli``, sharing the CPU with a training
+run, load average 3.8): Colorizer.colorize and the networks timed in back-to-back pairs, so that
+the machine's drift (1.5x within minutes that day) moves both halves of each ratio alike:
+
+   256x256   Colorizer.colorize k=8            344 ms
+   256x256   networks alone (batched)          288 ms  (9 back-to-back pairs: median 1.12x,
+                                                        0.91-1.22x)
+
 The do-nothing floor is a memset of the outputs (99 ms for 8 x 12 MP x 3 bytes); the real
 pipeline converts every one of those 96 M pixels from Lab (a cube, a 3x3 matrix, the sRGB gamma,
-the gamut test) in TF ops at ~30 M pixels/s on 2 cores. XLA made the join slower here (34.6 ms
+the gamut test) in TF ops at ~30 M pixels/s on 2 cores (bench/fullres_floor.py: a grey copy of
+the photo in the output's layout alone is ~6x the floor, TensorFlow's bilinear upsampling ~40x). XLA made the join slower here (34.6 ms
 against 18.2 ms for 8 x 256x256 at the time), so it is not used. Importing TensorFlow alone takes
 0.70 GB of RSS; ``colorize(lazy=True)`` (what divcolor-colorize uses) joins one colorization at a
 time, so the CLI's peak is ~0.3 GB above the loaded model for a 12-MP photo.
