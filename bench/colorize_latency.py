@@ -60,13 +60,14 @@ the machine's drift (1.5x within minutes that day) moves both halves of each rat
    256x256   networks alone (batched)          288 ms  (9 back-to-back pairs: median 1.12x,
                                                         0.91-1.22x)
 
-The do-nothing floor is a memset of the outputs (99 ms for 8 x 12 MP x 3 bytes); the real
-pipeline converts every one of those 96 M pixels from Lab (a cube, a 3x3 matrix, the sRGB gamma,
-the gamut test) in TF ops at ~30 M pixels/s on 2 cores (bench/fullres_floor.py: a grey copy of
-the photo in the output's layout alone is ~6x the floor, TensorFlow's bilinear upsampling ~40x). XLA made the join slower here (34.6 ms
-against 18.2 ms for 8 x 256x256 at the time), so it is not used. Importing TensorFlow alone takes
-0.70 GB of RSS; ``colorize(lazy=True)`` (what divcolor-colorize uses) joins one colorization at a
-time, so the CLI's peak is ~0.3 GB above the loaded model for a 12-MP photo.
+The do-nothing floor is a memset of the outputs (99 ms for 8 x 12 MP x 3 bytes); the real pipeline
+converts every one of those 96 M pixels from Lab (a cube, a 3x3 matrix, the sRGB gamma, the gamut
+test) in TF ops at ~30 M pixels/s on 2 cores (bench/fullres_floor.py: a grey copy of the photo in
+the output's layout alone is ~6x the floor, TensorFlow's bilinear upsampling ~40x). XLA made the
+join slower here (34.6 ms against 18.2 ms for 8 x 256x256 at the time), so it is not used in the
+exports. Importing TensorFlow alone takes 0.70 GB of RSS; ``colorize(lazy=True)`` (what
+divcolor-colorize uses) joins one colorization at a time, so the CLI's peak is ~0.3 GB above the
+loaded model for a 12-MP photo.
 
 Before the strip-wise join (the same math on whole-photo float tensors), as measured in the issue
 on this machine: serving_default 39 s vs 0.38 s (103x), divcolor-colorize --k 5 88 s (147 s with
