@@ -52,13 +52,18 @@ before the change, run beside it (PYTHONPATH on a checkout of it), gave 1.23-1.2
 overhead fell from ~25 to ~21 ms, which alone is not the margin. The 4000x3000 rows vary by
 ~30% between runs of --repeat 2 here.
 
-Session 13 (2026-11-27, ``--repeat 9 --sizes 256x256 --nocli``, sharing the CPU with a training
-run, load average 3.8): Colorizer.colorize and the networks timed in back-to-back pairs, so that
-the machine's drift (1.5x within minutes that day) moves both halves of each ratio alike:
+Session 13 (2026-11-27, ``--repeat 3``, quiet, load average 0.4-2.0; the networks ran ~1.75x
+slower than in session 8's table): Colorizer.colorize and the networks are now timed in
+back-to-back pairs, so that the machine's drift (1.5x within minutes that day) moves both halves
+of each ratio alike. Under a training run (``--repeat 9``, load 3.8) the pairs gave median 1.12x,
+0.91-1.22x.
 
-   256x256   Colorizer.colorize k=8            344 ms
-   256x256   networks alone (batched)          288 ms  (9 back-to-back pairs: median 1.12x,
-                                                        0.91-1.22x)
+   256x256   Colorizer.colorize k=8            189 ms        1 ms    131x
+   256x256   networks alone (batched)          132 ms  (5 back-to-back pairs: median 1.11x,
+                                                        1.05-1.24x)
+  4000x3000  serving_default (8 outputs)      5601 ms      225 ms     25x  1.79 GB (0.84 GB)
+  4000x3000  colorize_photos k=5 --grid       5644 ms (the CLI after loading)  1.24 GB (0.91 GB)
+  4000x3000  divcolor-colorize --k 5 --grid    16.6 s (all: start, load, write)  1.21 GB
 
 The do-nothing floor is a memset of the outputs (99 ms for 8 x 12 MP x 3 bytes); the real pipeline
 converts every one of those 96 M pixels from Lab (a cube, a 3x3 matrix, the sRGB gamma, the gamut

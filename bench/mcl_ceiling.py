@@ -24,6 +24,10 @@ Printed here (2 cores, alone, 2026-11-27; configs/lfw.py:cpu_joint_gap's data, v
   --minutes 30                                          0.0448  chroma 0.74  spatial 0.65
   --minutes 30 --chroma_factor 0.5 --spatial_factor 0.3  0.0502  chroma 0.94  spatial 0.86
   palette-5                                             0.0546  chroma 0.67  spatial 0.50
+
+Session 13 (alone, 74 min, ~41 images/s):
+
+  --epochs 20 --chroma_factor 0.2 --spatial_factor 0.1   0.0468  chroma 0.88  spatial 0.78
 """
 
 import os
