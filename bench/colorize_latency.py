@@ -203,7 +203,7 @@ def child():
       pairs = [(_median_seconds(run, 1), _median_seconds(lambda: forward(grey, field).numpy(), 1))
                for _ in range(max(REPEAT.value, 5))]
       result["networks"] = statistics.median(n for _, n in pairs)
-      result["ratios"] = sorted(c / n for c, n in pairs)
+      result["ratios"] = sorted(t / n for t, n in pairs)  # t: colorize, n: networks
   print("RESULT " + json.dumps(result), flush=True)
 
 
