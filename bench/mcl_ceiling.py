@@ -2,6 +2,8 @@ r"""What a direct grey -> k colour fields network reaches at this machine's budg
 
   python bench/mcl_ceiling.py --config configs/lfw.py:cpu_joint_gap --minutes 30
   python bench/mcl_ceiling.py --config configs/lfw.py:cpu_joint_gap --minutes 30 --width 24 --k 5
+  python bench/mcl_ceiling.py --epochs 10 --width 32 --save unet.keras   # then, on lfw/ci:
+  python bench/mcl_ceiling.py --load unet.keras --images ../shared/data/lfw/ci
 
 A diagnostic for issue 14, not the paper and not part of the pipeline. The paper's networks put
 the layout of a colorization (where the face, hair, clothes and background colours go) in the
@@ -11,9 +13,10 @@ drives the layout directly: a small U-Net (3x3 convolutions, 64 -> 4 pixels and 
 connections, a global-average branch at 4x4) with k output fields, trained in the style of
 multiple-choice learning (per photo only the nearest of the k fields is penalised, by its mean
 absolute error in ab/128, optionally with the joint stage's chroma and spread gaps), on the
-config's training split, for a wall-clock budget. It prints Table 3 on the validation split
-(error-of-best, variance, chroma and spatial ratios of the best field) beside the same figures
-for the photo-blind palette baseline, so the two read in one table.
+config's training split, for a wall-clock budget. It prints Table 3 on the validation split, or
+on ``--images`` (error-of-best, variance, chroma and spatial ratios of the best field), beside the
+same figures for the photo-blind palette baseline, so the two read in one table. ``--load``
+scores a network saved by ``--save`` without training it.
 
 Training examples (64x64 lightness and colour field only) are decoded once and held in memory.
 Each batch is flipped left-right at random.
@@ -28,6 +31,13 @@ Printed here (2 cores, alone, 2026-11-27; configs/lfw.py:cpu_joint_gap's data, v
 Session 13 (alone, 74 min, ~41 images/s):
 
   --epochs 20 --chroma_factor 0.2 --spatial_factor 0.1   0.0468  chroma 0.88  spatial 0.78
+
+Session 14 (alone, 72 min, ~21 images/s; with --load and --images ../shared/data/lfw/ci, the
+second figure):
+
+  --epochs 10 --width 32 --chroma_factor 0.2 --spatial_factor 0.1   0.0465 / 0.0460  chroma 0.89
+  the session-13 network above, on lfw/ci                              0.0465
+  palette-5                                                       0.0546 / 0.0532
 """
 
 import os
@@ -41,7 +51,7 @@ flags.DEFINE_string("config", "configs/lfw.py:cpu_joint_gap", "Config (its data 
 flags.DEFINE_float("minutes", 30.0, "Wall-clock training budget (unless --epochs is given).")
 flags.DEFINE_integer("epochs", None, "A budget in epochs instead of minutes: the same run whatever "
                      "else shares the CPU.")
-flags.DEFINE_integer("k", 5, "Output fields per photo.")
+flags.DEFINE_integer("k", 5, "Output fields per photo (a --load network keeps its own).")
 flags.DEFINE_integer("width", 16, "Channels at 64x64 (doubling per level up to 8x).")
 flags.DEFINE_integer("batch_size", 32, "Photos per step.")
 flags.DEFINE_float("learning_rate", 1e-3, "Adam's rate (cosine-decayed over the budget).")
@@ -50,6 +60,9 @@ flags.DEFINE_float("spatial_factor", 0.0, "|spread(best) - spread(truth)| factor
 flags.DEFINE_integer("threads", 2, "TF intra-op threads.")
 flags.DEFINE_list("override", [], "key=value config overrides, e.g. data.max_images=200.")
 flags.DEFINE_string("save", None, "Optional .keras path for the trained network.")
+flags.DEFINE_string("load", None, "A network saved by --save: score it, without training.")
+flags.DEFINE_string("images", None, "Photos to score on (a directory, list file or glob) instead "
+                    "of the config's validation split, e.g. ../shared/data/lfw/ci.")
 FLAGS = flags.FLAGS
 
 
@@ -102,13 +115,25 @@ def main(argv):
   config = config_lib.load(FLAGS.config, FLAGS.override)
   train_paths, val_paths = data.config_paths(config.data)
   start = time.time()
+  if FLAGS.images:
+    val_paths = data.list_images(FLAGS.images)
   train_l, train_c = load(train_paths, config.data.field_size)
   val_l, val_c = load(val_paths, config.data.field_size)
-  print(f"decoded {len(train_l)} training and {len(val_l)} validation photos in "
+  split = FLAGS.images or "validation split"
+  print(f"decoded {len(train_l)} training and {len(val_l)} test photos ({split}) in "
         f"{time.time() - start:.0f} s", flush=True)
 
-  model = build(FLAGS.k, FLAGS.width)
-  print(f"network: {model.count_params():,} parameters, k {FLAGS.k}, width {FLAGS.width}")
+  if FLAGS.load:
+    import keras  # pylint: disable=g-import-not-at-top
+    model = keras.models.load_model(os.path.expanduser(FLAGS.load))
+    k = model.output_shape[3]  # the saved network's, whatever --k says
+  else:
+    k = FLAGS.k
+    model = build(k, FLAGS.width)
+  name = (f"U-Net {os.path.basename(FLAGS.load)}" if FLAGS.load else
+          f"U-Net, {k} fields, width {FLAGS.width}, "
+          + (f"{FLAGS.epochs} epochs" if FLAGS.epochs else f"{FLAGS.minutes:g} min"))
+  print(f"network: {model.count_params():,} parameters, k {k}", flush=True)
   steps_per_epoch = len(train_l) // FLAGS.batch_size
   if FLAGS.epochs:  # the schedule's progress: steps done of all, or seconds spent of the budget
     total = FLAGS.epochs * steps_per_epoch
@@ -149,7 +174,7 @@ def main(argv):
 
   rng = np.random.default_rng(0)
   start, steps, epoch = time.time(), 0, 0
-  while progress(steps, time.time() - start) < 1:
+  while not FLAGS.load and progress(steps, time.time() - start) < 1:
     order = rng.permutation(len(train_l))
     running = []
     for i in range(0, steps_per_epoch * FLAGS.batch_size, FLAGS.batch_size):
@@ -169,21 +194,20 @@ def main(argv):
           f"{result['spatial_ratio']:.2f}", flush=True)
 
   sample = np.random.default_rng(0).permutation(len(train_c))[:baselines.FIELDS]
-  palette = baselines.kmeans(train_c[sample].reshape(len(sample), -1), FLAGS.k)[0].reshape(
-      (FLAGS.k,) + train_c.shape[1:])
+  palette = baselines.kmeans(train_c[sample].reshape(len(sample), -1), k)[0].reshape(
+      (k,) + train_c.shape[1:])
   result = evaluate()
-  print("\n| validation split | error-of-best | variance | chroma | spatial |")
+  print(f"\n| {split} | error-of-best | variance | chroma | spatial |")
   print("|---|---|---|---|---|")
-  budget = f"{FLAGS.epochs} epochs" if FLAGS.epochs else f"{FLAGS.minutes:g} min"
-  print(f"| U-Net, {FLAGS.k} fields, width {FLAGS.width}, {budget} | "
+  print(f"| {name} | "
         f"{result['eob']:.4f} | {result['variance']:.1e} | {result['chroma_ratio']:.2f} | "
         f"{result['spatial_ratio']:.2f} |")
   table = metrics.Table3()
   table.update(val_c, np.broadcast_to(palette[None], (len(val_c),) + palette.shape))
   p = table.result()
-  print(f"| palette-{FLAGS.k} (k-means of {len(sample)} training fields) | {p['eob']:.4f} | "
+  print(f"| palette-{k} (k-means of {len(sample)} training fields) | {p['eob']:.4f} | "
         f"{p['variance']:.1e} | {p['chroma_ratio']:.2f} | {p['spatial_ratio']:.2f} |")
-  if FLAGS.save:
+  if FLAGS.save and not FLAGS.load:
     model.save(os.path.expanduser(FLAGS.save))
 
 
