@@ -32,48 +32,36 @@ def main(argv):
   del argv
   import time  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import data, exported
-  from divcolor_tf import workdir as workdir_lib
-  from divcolor_tf.models import vae
-  # pylint: enable=g-import-not-at-top
-  workdir = exported.workdir_for(FLAGS.model)
-  load = lambda name: workdir_lib.load_keras(workdir, workdir_lib.served(workdir, name))
-  trunk, mdn, decoder = load(workdir_lib.TRUNK), load(workdir_lib.MDN), load(workdir_lib.DECODER)
-  encoder = workdir_lib.load_keras(workdir, workdir_lib.ENCODER)
-  field_size, grey_size = int(encoder.input.shape[1]), int(trunk.input.shape[1])
-  batch = next(iter(data.make_dataset(data.list_images(FLAGS.images), field_size=field_size,
-                                      grey_size=grey_size, batch_size=FLAGS.batch_size)))
+  from divcolor_tf import colorize, data  # pylint: disable=g-import-not-at-top
+  c = colorize.Colorizer.load(FLAGS.model)  # the served trunk, MDN and decoder, and the encoder
+  batch = next(iter(data.make_dataset(data.list_images(FLAGS.images), field_size=c.field_size,
+                                      grey_size=c.grey_size, batch_size=FLAGS.batch_size)))
   grey, lightness, target = batch["grey"], batch["lightness"], batch["colour_field"]
-  features = trunk(grey, training=False)
-  means = tf.cast(mdn(features, training=False)["means"], tf.float32)  # [B, M, d]
-  count, latent_dim = means.shape[1], means.shape[2]
-  skip = vae.is_skip(decoder)
-  repeated = tf.repeat(lightness, count, axis=0) if skip else None
-  twice = tf.tile(lightness, [2, 1, 1, 1]) if skip else None
+  features = c.trunk(grey, training=False)
+  means, _ = c.mixture(grey)  # [B, M, d]
 
   @tf.function
   def trunk_forward():
-    return trunk(grey, training=False)
+    return c.trunk(grey, training=False)
 
   @tf.function
   def mdn_forward():
-    return mdn(features, training=False)["means"]
+    return c.mdn(features, training=False)["means"]
 
   @tf.function
   def decode_all():
-    return vae.decode(decoder, tf.reshape(means, [-1, latent_dim]), repeated, training=False)
+    return c.decode(means, lightness)
 
   @tf.function
-  def decode_two_with_gradient():
-    codes = tf.concat([means[:, 0], tf.cast(encoder(target, training=False)[0], tf.float32)], 0)
+  def decode_two_with_gradient():  # a mean and the encoder's code of the truth, per photo
+    codes = tf.stack([means[:, 0], c.encode(target)], axis=1)  # [B, 2, d]
     with tf.GradientTape() as tape:
-      fields = vae.decode(decoder, codes, twice, training=False)
-      loss = tf.reduce_mean(tf.abs(fields - tf.tile(target, [2, 1, 1, 1])))
-    return tape.gradient(loss, decoder.trainable_variables)
+      fields = c.decode(codes, lightness)
+      loss = tf.reduce_mean(tf.abs(fields - target[:, None]))
+    return tape.gradient(loss, c.decoder.trainable_variables)
 
   parts = {"grey trunk, forward": trunk_forward, "MDN, forward": mdn_forward,
-           f"decoder, all {count} means, forward": decode_all,
+           f"decoder, all {c.num_components} means, forward": decode_all,
            "decoder, best mean + encoder's code, forward and backward": decode_two_with_gradient}
   medians = {}
   for name, fn in parts.items():
