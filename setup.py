@@ -45,9 +45,15 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.11",
-    # bin/ holds the thin absl command lines; it installs as divcolor_tf.bin.
-    packages=setuptools.find_packages(include=["divcolor_tf", "divcolor_tf.*"]) + ["divcolor_tf.bin"],
-    package_dir={"divcolor_tf.bin": "bin"},
+    # bin/ holds the thin absl command lines; divcolor_tf/bin is a link to it, so they install as
+    # divcolor_tf.bin without a package_dir mapping. With the root as the only source folder, an
+    # editable install puts the
+    # project root on sys.path (a .pth entry) instead of an import hook, and `import divcolor_tf`
+    # finds this package even from the folder above a clone named divcolor_tf (whose root would
+    # otherwise be taken as a namespace package ahead of the hook).
+    packages=sorted(set(setuptools.find_packages(include=["divcolor_tf", "divcolor_tf.*"]))
+                    | {"divcolor_tf.bin"}),
+    package_dir={"": "."},  # the root as the one source folder: setuptools' cue for that .pth
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require={

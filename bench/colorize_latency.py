@@ -162,7 +162,7 @@ def child():
   with tempfile.TemporaryDirectory() as tmp:
     if _CHILD.value == "files":  # divcolor-colorize's work after its model is loaded
       from PIL import Image  # pylint: disable=g-import-not-at-top
-      from divcolor_tf import outputs  # pylint: disable=g-import-not-at-top
+      from divcolor_tf.inference import outputs  # pylint: disable=g-import-not-at-top
       colorizer = colorize.load(_SAVED_MODEL.value, max_megapixels=0)
       small = os.path.join(tmp, "warm.png")
       Image.fromarray(warm).save(small)

@@ -64,7 +64,8 @@ def main(argv):
   import numpy as np  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import color, data, fullres  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import color, data  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.inference import fullres  # pylint: disable=g-import-not-at-top
 
   width, height = (int(v) for v in SIZE.value.lower().split("x"))
   k = K.value

@@ -3,7 +3,7 @@ r"""Where the joint stage's step goes: the grey trunk, the MDN, and the decodes 
   python bench/joint_parts.py --model saved_models/divcolor_lfw
   python bench/joint_parts.py --model workdirs/lfw --batch_size 16 --repeat 7
 
-The joint stage (divcolor_tf/train_joint.py) runs, per batch, the frozen grey trunk, the MDN, all
+The joint stage (divcolor_tf/trainers/joint.py) runs, per batch, the frozen grey trunk, the MDN, all
 M means through the decoder without a gradient (to pick the best), and then the best mean and
 the encoder's code of the truth through the decoder again, with the gradient. This times each
 part alone on a batch of real photos (the first ``--batch_size`` of ``--images``, decoded as

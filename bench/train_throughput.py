@@ -95,8 +95,8 @@ def _batch(paths, n, grey_size, field_size=64):
 
 def vae_stage(config, paths):
   from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import train_vae  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.trainers import vae as train_vae  # pylint: disable=g-import-not-at-top
   from divcolor_tf import training  # pylint: disable=g-import-not-at-top
   from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -136,7 +136,7 @@ def _resize_matrix(size_in, size_out):
 def features_stage(config, paths):
   from divcolor_tf import color  # pylint: disable=g-import-not-at-top
   from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import train_features  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.trainers import features as train_features  # pylint: disable=g-import-not-at-top
   from divcolor_tf import training  # pylint: disable=g-import-not-at-top
   from divcolor_tf.models import features  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -177,7 +177,7 @@ def features_stage(config, paths):
 
 def mdn_stage(config, paths):
   from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import train_mdn  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.trainers import mdn as train_mdn  # pylint: disable=g-import-not-at-top
   from divcolor_tf import training  # pylint: disable=g-import-not-at-top
   from divcolor_tf.models import features  # pylint: disable=g-import-not-at-top
   from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top
@@ -212,9 +212,8 @@ def mdn_stage(config, paths):
 
 def joint_stage(config, paths):
   from divcolor_tf import losses  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import train_joint  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import train_vae  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.trainers import joint as train_joint  # pylint: disable=g-import-not-at-top
   from divcolor_tf import training  # pylint: disable=g-import-not-at-top
   from divcolor_tf.models import features  # pylint: disable=g-import-not-at-top
   from divcolor_tf.models import mdn as mdn_lib  # pylint: disable=g-import-not-at-top
@@ -229,7 +228,7 @@ def joint_stage(config, paths):
   models = vae.build_vae(config.vae, field_size=config.data.field_size)
   batch = _batch(paths, n, config.data.grey_size, config.data.field_size)
   batch = {k: batch[k] for k in ("grey", "colour_field", "lightness")}
-  weights = train_vae.bin_weights_for(stats, config.loss)
+  weights = stats_lib.bin_weights_for(stats, config.loss)
 
   def build():
     mdn = mdn_lib.build_mdn(config.mdn, latent_dim=config.vae.latent_dim,

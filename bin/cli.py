@@ -70,7 +70,7 @@ def _filter_stderr(noise):
   read_end, write_end = os.pipe()
   real = os.dup(2)
   if os.isatty(real):  # progress bars redraw one line: they go to the terminal itself
-    from divcolor_tf import progress  # pylint: disable=g-import-not-at-top  (no TensorFlow)
+    from divcolor_tf.io import progress  # pylint: disable=g-import-not-at-top  (no TensorFlow)
     progress.route(os.fdopen(os.dup(real), "w", buffering=1))
   os.dup2(write_end, 2)
   os.close(write_end)

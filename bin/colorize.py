@@ -33,8 +33,9 @@ from absl import flags
 
 from divcolor_tf.bin import cli
 
-flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn) or "
-                    "an exported SavedModel (divcolor-export; e.g. saved_models/divcolor_lfw).")
+flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn), "
+                    "an exported SavedModel (divcolor-export; e.g. saved_models/divcolor_lfw) or "
+                    "a bundled model's name: lfw (faces), imagenet (everyday photos).")
 flags.DEFINE_string("input", None, "A photo, a directory (searched recursively), a list file "
                     "or a glob.")
 flags.DEFINE_string("output", None, "Where the colorizations go (created if missing).")
@@ -48,7 +49,7 @@ flags.DEFINE_bool("skip_existing", False, "Resume a folder run: skip photos whos
                   "all there and decode; colorize the others again (replacing incomplete or "
                   "corrupt sets).")
 flags.DEFINE_float("max_megapixels", None, "The largest photo colorized, in megapixels "
-                   "(default: the library's, divcolor_tf.fullres.MAX_MEGAPIXELS = 64); a "
+                   "(default: the library's, divcolor_tf.inference.fullres.MAX_MEGAPIXELS = 64); a "
                    "larger one is a one-line error naming it. 0: no limit.")
 flags.mark_flags_as_required(["model", "input", "output"])
 FLAGS = flags.FLAGS
@@ -63,8 +64,8 @@ def main(argv):
     raise app.UsageError("--samples must be >= 0")
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import outputs  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import progress  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.inference import outputs  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.io import progress  # pylint: disable=g-import-not-at-top
 
   try:
     paths = data.list_images(FLAGS.input)

@@ -22,8 +22,9 @@ from absl import flags
 
 from divcolor_tf.bin import cli
 
-flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn) or an "
-                    "export (divcolor-export), e.g. saved_models/divcolor_lfw.")
+flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn), an "
+                    "export (divcolor-export), e.g. saved_models/divcolor_lfw, or a bundled "
+                    "model's name (lfw, imagenet).")
 flags.DEFINE_string("images", None, "Test photos: a directory, a list file or a glob. Default: "
                     "the validation split the model directory's config holds out.")
 flags.DEFINE_integer("k", 5, "Colorizations per photo (paper: 5).")
@@ -39,24 +40,25 @@ PROG = "divcolor-evaluate"
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  from divcolor_tf import atomic  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import evaluate  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import metrics  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import progress  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.evaluation import tables  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.evaluation import metrics  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.io import progress  # pylint: disable=g-import-not-at-top
   try:
     colorizer = colorize.load(FLAGS.model)
     if FLAGS.images:
       paths = data.list_images(FLAGS.images)
     else:
-      _, paths = data.config_paths(colorizer.config.data)
+      _, paths = data.config_paths(colorizer.config.data, flag_hint="its validation photos are not on "
+                                   "this machine: pass --images PHOTOS")
     if FLAGS.max_images:
       paths = paths[:FLAGS.max_images]
     if not paths:
       raise ValueError(f"{FLAGS.images or FLAGS.model}: no photos to evaluate")
     with progress.Progress(len(paths)) as bar:
-      rows, count, skip_log = evaluate.evaluate_colorize(
+      rows, count, skip_log = tables.evaluate_colorize(
           colorizer, paths, k=FLAGS.k, batch_size=FLAGS.batch_size, progress=bar)
   except (ValueError, FileNotFoundError) as e:
     cli.error(PROG, e)

@@ -33,17 +33,18 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import evaluate  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.evaluation import tables  # pylint: disable=g-import-not-at-top
   from divcolor_tf import exported  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import metrics  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.evaluation import metrics  # pylint: disable=g-import-not-at-top
   workdir = exported.workdir_for(FLAGS.workdir)
   if FLAGS.images:
     paths = data.list_images(FLAGS.images)
   else:
-    _, paths = data.config_paths(config_lib.load_resolved(workdir).data)
+    _, paths = data.config_paths(config_lib.load_resolved(workdir).data, flag_hint="its validation "
+                                 "photos are not on this machine: pass --images PHOTOS")
   if FLAGS.max_images:
     paths = paths[:FLAGS.max_images]
-  result = evaluate.evaluate_vae(workdir, paths, weights_kind=FLAGS.weights,
+  result = tables.evaluate_vae(workdir, paths, weights_kind=FLAGS.weights,
                                  budget=FLAGS.budget)
   rows, count, skip_log = result[:3]
   print(f"Tables 1 and 2 on {count} photos ({FLAGS.images or 'validation split'}), ab/128 units")

@@ -16,8 +16,8 @@ from absl import flags
 
 from divcolor_tf.bin import cli
 
-flags.DEFINE_string("model", None, "A model directory or an export, e.g. "
-                    "saved_models/divcolor_lfw.")
+flags.DEFINE_string("model", None, "A model directory, an export, e.g. "
+                    "saved_models/divcolor_lfw, or a bundled model's name (lfw, imagenet).")
 flags.DEFINE_string("input", None, "Photos: a directory (searched recursively), a list file or a "
                     "glob.")
 flags.DEFINE_string("output", None, "The figure's PNG file.")
@@ -44,11 +44,11 @@ def main(argv):
   if os.path.exists(FLAGS.output) and not FLAGS.overwrite:
     cli.error(PROG, f"{FLAGS.output}: exists; pass --overwrite to replace it")
     sys.exit(1)
-  from divcolor_tf import atomic  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import figures  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import progress  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.evaluation import figures  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.io import progress  # pylint: disable=g-import-not-at-top
   try:
     paths = data.list_images(FLAGS.input)
     if FLAGS.max_photos:

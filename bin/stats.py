@@ -36,8 +36,8 @@ def main(argv):
     print(f"divcolor-stats: {FLAGS.out} exists; pass --overwrite to replace it", file=sys.stderr)
     sys.exit(1)
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import progress  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import stats  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.io import progress  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.data import stats  # pylint: disable=g-import-not-at-top
   skip_log = data.SkipLog()
   try:
     total = len(data.list_images(FLAGS.images))  # compute() lists them again, naming the source

@@ -14,7 +14,7 @@ from divcolor_tf.bin import cli
 
 cli.define_stage_flags(
     "tiny|cpu", "The model directory; this stage writes WORKDIR/features/.")
-main = cli.stage_main("train_features")
+main = cli.stage_main("trainers.features")
 
 
 def run():

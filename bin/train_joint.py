@@ -17,7 +17,7 @@ from divcolor_tf.bin import cli
 
 cli.define_stage_flags(
     "tiny|cpu_joint", "The model directory of every stage; this one writes WORKDIR/joint/.")
-main = cli.stage_main("train_joint", config_hint=True)
+main = cli.stage_main("trainers.joint", config_hint=True)
 
 
 def run():

@@ -15,7 +15,7 @@ from divcolor_tf.bin import cli
 
 cli.define_stage_flags(
     "tiny|cpu", "The model directory of every stage; this one writes WORKDIR/mdn/.")
-main = cli.stage_main("train_mdn", config_hint=True)
+main = cli.stage_main("trainers.mdn", config_hint=True)
 
 
 def run():

@@ -12,7 +12,7 @@ from divcolor_tf.bin import cli
 
 cli.define_stage_flags(
     "tiny", "Where checkpoints, logs and the trained models go.")
-main = cli.stage_main("train_vae")
+main = cli.stage_main("trainers.vae")
 
 
 def run():

@@ -1,18 +1,47 @@
-r"""ImageNet validation photos (the paper's ImageNet-Val domain), 64x64 colour fields.
+r"""Everyday photos: the paper's ImageNet-Val domain, 64x64 colour fields.
 
-The paper trains on ImageNet-Val itself. Here the 10,100 Tiny-ImageNet validation photos (already
-64x64, ImageNet domain) are the training pool and ../shared/data/imagenet_val/ci the test photos:
-  divcolor-train-vae --config configs/imagenet_val.py --workdir workdirs/imagenet_val
-Variants after a colon: tiny, l2, mah, all, skip, authors (see divcolor_tf.config.apply_variants).
+The paper trains on ImageNet-Val (50,000 photos). Here the pool is Tiny-ImageNet's 40,400
+training and 10,100 validation photos (../shared/data/tiny_imagenet_{train,val}, already 64x64,
+the ImageNet domain, disjoint from ILSVRC-2012 validation), without their near-grey photos;
+validation is a hash split of the pool (data.val_fraction), and
+../shared/data/imagenet_val/ci (300 ILSVRC-2012 validation photos) the test split, read once for
+the final model. The CPU recipe, stage by stage (each command resumes if interrupted):
+
+  divcolor-train-vae      --config configs/imagenet_val.py:cpu_general --workdir workdirs/imagenet
+  divcolor-train-features --config configs/imagenet_val.py:cpu_general --workdir workdirs/imagenet
+  divcolor-train-mdn      --config configs/imagenet_val.py:cpu_general --workdir workdirs/imagenet
+  divcolor-evaluate-vae   --workdir workdirs/imagenet                 # Tables 1-2 (validation)
+  divcolor-evaluate       --model workdirs/imagenet                   # Table 3 (validation)
+
+The paper-sized config is the default (no variant). Variants after a colon: cpu_general (this
+file's CPU recipe), tiny (test twin on ../shared/data/imagenet_val/ci), the variants every config
+takes (cpu, cpu_skip, l2 / mah / all, skip, authors: divcolor_tf.config.VARIANTS).
 """
 
 from divcolor_tf import config as config_lib
 
 
+def cpu_general(c):
+  """``cpu_skip`` (half-width "+skip" VAE, quarter-width feature network, 1/8-width MDN) sized for
+  a ~48,000-photo pool on 2 CPU cores: 3 VAE epochs (the last at a quarter of the rate), the
+  grey feature network at the photos' own 64x64 (G 8x8), 1 epoch, and a quarter-width MDN (6
+  epochs; its G and posterior cached after the first)."""
+  config_lib.cpu_skip(c)
+  c.train.epochs = 3
+  c.train.lr_decay_epochs = (2,)
+  c.data.grey_size = 64
+  c.features.epochs = 1
+  c.mdn.width = 0.25
+  c.mdn.epochs = 6
+
+
+VARIANTS = {"cpu_general": cpu_general}
+
+
 def get_config(arg=None):
   c = config_lib.base_config()
   c.dataset = "imagenet_val"
-  c.data.train = config_lib.shared_data("tiny_imagenet_val/images")
-  c.data.val = config_lib.shared_data("imagenet_val/ci")
+  c.data.train = config_lib.shared_source("tiny_imagenet_*/**/*.JPEG")
   return config_lib.apply_variants(
-      c, arg, {"data.train": config_lib.shared_data("imagenet_val/ci"), "data.val": ""})
+      c, arg, {"data.train": config_lib.shared_source("imagenet_val/ci"), "data.val_fraction": 0.2},
+      variants=VARIANTS)

@@ -36,7 +36,7 @@ Grid), Table 2 2.65 / 2.83, Table 3 error-of-best .030, variance 1.1e-3.
 The paper-sized config is the default (no variant). Variants after a colon, comma-separated: cpu
 (sized for this CPU), cpu_skip, cpu_skip_long, cpu_joint and cpu_joint_gap (the bundled model),
 the study's one-change variants (study, nomah, kl_low, kl_high, reflect, lr_high;
-bench/quality_study.py), joint_plain (the joint stage on plain absolute error; docs/quality.md,
+research/quality_study.py), joint_plain (the joint stage on plain absolute error; docs/quality.md,
 section 8), joint_mid and joint_trunk (square-root weights; the trunk fine-tuned too; section
 9), joint_gap, joint_gap3 and joint_gap5 (the best mean held to the truth's chroma and spatial
 variation; sections 10-11), tiny (test twin on ../shared/data/lfw/ci), l2 / mah / all (Table 1-2
@@ -47,8 +47,102 @@ loss ablations), skip ("Ours+skip"), authors (the authors' code's choices), e.g.
 from divcolor_tf import config as config_lib
 
 
+def cpu_skip_long(c):
+  """``cpu_skip`` with a longer VAE schedule: 12 epochs, the rate quartered from epoch 10.
+
+  Made to resume a finished ``cpu_skip`` workdir (issue: colorizations that depend on the photo):
+  ``cpu_skip``'s validation L_hist was still falling ~10% an epoch at the full rate when its
+  schedule quartered the rate at epoch 6. Resumed from ``cpu_skip``'s epoch 8, it trains epochs
+  9-10 at the full rate and 11-12 at a quarter. Trained from scratch it would give 10 epochs at
+  the full rate instead, a schedule not measured here. The feature network is ``cpu_skip``'s; the
+  MDN gets a quarter width instead of an eighth and 12 epochs instead of 10: on this VAE's codes
+  its validation distance fell to 913.5 at epoch 13 and rose from there (947 at epoch 22:
+  the quarter-width MDN overfits; run of 30 epochs, validation split).
+  """
+  config_lib.cpu_skip(c)
+  c.train.epochs = 12
+  c.train.lr_decay_epochs = (10,)
+  c.mdn.width = 0.25
+  c.mdn.epochs = 13
+
+
+def cpu_joint(c):
+  """``cpu_skip_long`` plus the joint stage (divcolor-train-joint; not in the paper): the MDN and
+  the decoder fine-tuned together on the colour error of the best decoded mean, 2 epochs at Adam
+  5e-5, batches of 16 (each photo's 8 means decoded and compared with its true colour field).
+
+  The bundled model's version 4 (57 min here, ~28 min an epoch). From version 3's workdir, on the
+  validation split: Table 3 error-of-best 0.0554 -> 0.0522 after epoch 1 -> 0.0516 after epoch 2
+  (palette-5 0.0545), Table 1 0.0396 -> 0.0349, chroma ratio 0.88 -> 0.90
+  (docs/quality.md, section 8).
+  """
+  cpu_skip_long(c)
+  c.joint.epochs = 2
+
+
+def cpu_joint_gap(c):
+  """The bundled model's version 5: a second joint stage on version 4's models, half an epoch
+  (285 steps of 16 photos) of plain absolute error with the best mean held to the truth's chroma
+  (factor 0.5) and spatial variation (0.3) (``joint_gap5``; docs/quality.md, sections 10-11).
+
+  Run on a workdir holding version 4's models as the first stages' (its decoder and MDN are the
+  first joint stage's): ``exported.unpack`` of version 4's export (configs/lfw.py has the
+  commands; version 4 is saved_models/divcolor_lfw/4 in commit 8569d5a, MODEL_CARD.md). 62 min
+  here sharing the CPU, ~26 min alone. Validation split: Table 3 error-of-best 0.0516 -> 0.0499,
+  chroma ratio 0.90 -> 0.87, spatial ratio 0.73 -> 0.80; Table 1 0.0349 -> 0.0315. A second
+  half-epoch gave 0.0501 (no gain).
+  """
+  cpu_joint(c)
+  c.joint.update(weighted=False, chroma_factor=0.5, spatial_factor=0.3, steps_per_epoch=285,
+                 epochs=1)
+
+
+# The error-budget study (docs/quality.md; research/quality_study.py runs them): variants added after
+# ``cpu``, each changing one thing, trained at an equal small budget.
+STUDY_VARIANTS = {
+    # The study's budget: a quarter-width VAE (2.65M parameters), one epoch at Adam 2e-4.
+    "study": {"vae.width": 0.25, "train.epochs": 1, "train.lr_decay_epochs": ()},
+    # The same at 3 epochs: a budget at which Table 3 starts to rank end points (session 7).
+    "study3": {"vae.width": 0.25, "train.epochs": 3, "train.lr_decay_epochs": ()},
+    "nomah": {"loss.mah_factor": 0.0},  # L_hist + 1e-3 L_grad (+ KL): no Mahalanobis term
+    "kl_low": {"loss.kl_factor": 1e-3},  # a 10x weaker KL (arXiv v1 used 1e-4)
+    "kl_high": {"loss.kl_factor": 1e-1},  # a 10x stronger KL
+    "reflect": {"vae.output_padding": "reflect"},  # the corner-blotch fix (models/vae.py)
+    "lr_high": {"train.learning_rate": 5e-4},
+    # The joint stage on plain absolute error (no colourfulness weights), one epoch
+    # (docs/quality.md, section 8; trained with divcolor-train-joint, not the study script).
+    "joint_plain": {"joint.weighted": False, "joint.epochs": 1},
+    # From version 4 (docs/quality.md, section 9; validation split): the square root of L_hist's
+    # weights, half an epoch: error-of-best 0.0516 -> 0.0491 but chroma 0.90 -> 0.79; the trunk
+    # fine-tuned too, one epoch: 0.0516, chroma 0.91 (no gain).
+    "joint_mid": {"joint.weight_power": 0.5},
+    "joint_trunk": {"joint.train_trunk": True},
+    # From version 4: plain absolute error with the best mean held to the truth's chroma and
+    # spatial variation (docs/quality.md, section 10; validation split). Factors 1, half an
+    # epoch: error-of-best 0.0517 (no gain), spatial ratio 0.73 -> 0.86; factors 0.3, one epoch:
+    # 0.0494, chroma 0.84, spatial 0.81 (lfw/ci 0.0487, chroma 0.849: 0.001 under the bar).
+    "joint_gap": {"joint.weighted": False, "joint.chroma_factor": 1.0,
+                  "joint.spatial_factor": 1.0},
+    "joint_gap3": {"joint.weighted": False, "joint.chroma_factor": 0.3,
+                   "joint.spatial_factor": 0.3},
+    # A chroma factor between the two, for a chroma ratio that clears 0.85 (section 10): half an
+    # epoch, 0.0499, chroma 0.87, spatial 0.80.
+    "joint_gap5": {"joint.weighted": False, "joint.chroma_factor": 0.5,
+                   "joint.spatial_factor": 0.3},
+}
+
+
+VARIANTS = {
+    "cpu_skip_long": cpu_skip_long,
+    "cpu_joint": cpu_joint,
+    "cpu_joint_gap": cpu_joint_gap,
+    **{name: config_lib.settings(values) for name, values in STUDY_VARIANTS.items()},
+}
+
+
 def get_config(arg=None):
   c = config_lib.base_config()
   c.dataset = "lfw"
-  c.data.train = config_lib.shared_data("lfw/train")
-  return config_lib.apply_variants(c, arg, {"data.train": config_lib.shared_data("lfw/ci")})
+  c.data.train = config_lib.shared_source("lfw/train")
+  return config_lib.apply_variants(c, arg, {"data.train": config_lib.shared_source("lfw/ci")},
+                                   variants=VARIANTS)

@@ -20,6 +20,7 @@ __version__ = "0.2.0"
 
 
 def load(path, **kwargs):
-  """A colorizer for an exported SavedModel or a training workdir (``colorize.load``)."""
+  """A colorizer for an exported SavedModel, a training workdir or a bundled model by name
+  ("lfw": faces; "imagenet": everyday photos, where bundled) (``colorize.load``)."""
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top  (keeps import cheap)
   return colorize.load(path, **kwargs)

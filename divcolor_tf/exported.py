@@ -28,7 +28,9 @@ import shutil
 import tempfile
 
 from absl import logging
+
 from divcolor_tf import workdir as workdir_lib
+
 
 EXTRA = "assets.extra"
 _ARCHIVE_VARIABLES = "_all_variables"  # keras.export.ExportArchive's list of every variable
@@ -170,7 +172,7 @@ def unpack(export_path, workdir):
   Raises:
     FileNotFoundError / ValueError: one line naming the export and the problem.
   """
-  from divcolor_tf import atomic  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top
   from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   export_dir = saved_model_dir(export_path)
   if export_dir is None:

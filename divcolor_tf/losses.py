@@ -44,7 +44,7 @@ def pixel_weights(colour_field, bin_weights):
   Args:
     colour_field: [B, H, W, 2] ab/128.
     bin_weights: [313] weight of each of Zhang et al.'s ab bins (``color.ab_bins()`` order), e.g.
-      1/p ("raw") or the stable weights from ``divcolor_tf.stats``.
+      1/p ("raw") or the stable weights from ``divcolor_tf.data.stats``.
 
   Returns:
     [B, H, W] weights, in colour_field's dtype.

@@ -2,7 +2,7 @@
 
   WORKDIR/
     config.json               the resolved config (divcolor-train-vae writes it; later stages too)
-    stats.npz                 colour statistics: PCA, 313-bin prior, weights (divcolor_tf.stats)
+    stats.npz                 colour statistics: PCA, 313-bin prior, weights (divcolor_tf.data.stats)
     encoder.keras             the VAE encoder Q(z | C)                     divcolor-train-vae
     decoder.keras             the VAE decoder f(z) (f(z, L) for "+skip")   divcolor-train-vae
     checkpoints/ history.csv tensorboard/                                  the VAE's run
@@ -16,7 +16,7 @@
                               workdir colorizes, evaluates and exports with: ``served``)
     joint/trunk.keras         the trunk, when the joint stage fine-tuned it too (joint.train_trunk)
     joint/{config.json, checkpoints/, history.csv, tensorboard/}
-    baselines.npz             photo-blind Table 3 baselines (divcolor_tf.baselines; evaluation)
+    baselines.npz             photo-blind Table 3 baselines (divcolor_tf.evaluation.blind)
 
 Missing or unreadable files raise one-line errors naming the file and, for a missing stage, the
 command that makes it.
@@ -27,7 +27,8 @@ import shutil
 
 from absl import logging
 
-from divcolor_tf import atomic
+from divcolor_tf.io import atomic
+
 
 CONFIG = "config.json"
 STATS = "stats.npz"
@@ -105,7 +106,7 @@ def load_config(workdir, subdir=""):
 
 
 def load_stats(workdir):
-  from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top
   try:
     return stats_lib.load(path(workdir, STATS))
   except ValueError as e:  # a broken stats.npz is a broken stage file
@@ -115,7 +116,7 @@ def load_stats(workdir):
 def load_or_compute_stats(config, workdir, train_paths):
   """The stats file named by the config, the workdir's own, or one computed on the training split
   (and saved as WORKDIR/stats.npz, which every later stage shares)."""
-  from divcolor_tf import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top
   own = path(workdir, STATS)
   if config.stats.path:
     stats = stats_lib.load(config.stats.path)

@@ -16,7 +16,7 @@ import skimage.data
 import skimage.transform
 
 from divcolor_tf import colorize
-from divcolor_tf import serving
+from divcolor_tf.inference import saved_model
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "saved_models" / "divcolor_lfw"
@@ -46,7 +46,7 @@ def _check_colorizations(colorizations, ab, photo):
 
 
 def test_the_bundled_savedmodel_gives_k_diverse_colorizations_at_the_photos_size(model):
-  assert isinstance(model, serving.SavedModelColorizer)
+  assert isinstance(model, saved_model.SavedModelColorizer)
   for height, width in ((256, 256), (200, 312)):  # any size and aspect
     photo = _astronaut(height, width)
     result = model.colorize(photo, k=K)

@@ -23,10 +23,10 @@ from conftest import tool_env as _env
 import tiny_models
 from divcolor_tf import color
 from divcolor_tf import colorize
-from divcolor_tf import photos as photos_lib
+from divcolor_tf.io import photos as photos_lib
 from divcolor_tf import data
-from divcolor_tf import evaluate
-from divcolor_tf import metrics
+from divcolor_tf.evaluation import tables
+from divcolor_tf.evaluation import metrics
 
 K = 5
 L_TOLERANCE = 1.0  # L units: uint8 output rounding moves L by at most ~0.5
@@ -269,7 +269,7 @@ def test_table3_by_hand():
 def test_evaluate_colorize_scores_top_k_against_the_photos_own_colours(colorizer, lfw_ci,
                                                                       tiny_config):
   paths = data.list_images(str(lfw_ci))[:12]
-  rows, count, _ = evaluate.evaluate_colorize(colorizer, paths, k=K, batch_size=8)
+  rows, count, _ = tables.evaluate_colorize(colorizer, paths, k=K, batch_size=8)
   rows = dict(rows)
   assert count == 12
   model = rows["Ours (this model, top-5 means)"]

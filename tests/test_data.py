@@ -333,7 +333,7 @@ def test_any_file_name_goes_through_the_pipeline_and_a_bad_one_is_named_in_one_l
 
 
 def test_stats_over_any_file_name_and_the_cli(odd_folder, tmp_path):
-  from divcolor_tf import stats  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.data import stats  # pylint: disable=g-import-not-at-top
   folder, copies = odd_folder
   settings = {"n_components": 2, "batch_size": 16, "prior_sigma": 0}
   skip_log = data.SkipLog(warn=False)

@@ -1,4 +1,4 @@
-"""divcolor_tf.exif: the EXIF orientation read and applied in TF ops, against Pillow.
+"""divcolor_tf.io.exif: the EXIF orientation read and applied in TF ops, against Pillow.
 
 Photos are a real LFW face cropped to 100x160 (non-square, so a wrong turn changes the shape or
 visibly moves the face), saved with each orientation; Pillow's ``ImageOps.exif_transpose`` (what
@@ -17,7 +17,7 @@ from PIL import Image
 from PIL import ImageOps
 
 from divcolor_tf import data
-from divcolor_tf import exif
+from divcolor_tf.io import exif
 
 # TF's JPEG decoder (decode_image: the fast integer IDCT) and Pillow's (the accurate one) differ
 # a little: measured mean |difference| 1.34 levels on these photos (max 12).

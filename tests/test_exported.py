@@ -16,7 +16,7 @@ import tiny_models
 from divcolor_tf import colorize
 from divcolor_tf import export
 from divcolor_tf import exported
-from divcolor_tf import train_vae
+from divcolor_tf.trainers import vae as train_vae
 from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import features

@@ -10,7 +10,7 @@ or a newline, a folder named photo.jpg, one stem with two extensions, and a phot
 already exists.
 
 Each file goes through (a) the divcolor-colorize command line over the whole folder (one run),
-(b) divcolor_tf.stats.compute over the folder (the training pipeline's reader) and (c) the
+(b) divcolor_tf.data.stats.compute over the folder (the training pipeline's reader) and (c) the
 exported SavedModel's ``colorize_bytes`` with the file's bytes. Each test checks every file and
 fails listing every file that did not behave as specified; the module prints how many
 (file, path) pairs were tried and how many held (``pytest -s`` shows it).
@@ -38,7 +38,7 @@ from conftest import start_tool
 import tiny_models
 from divcolor_tf import data
 from divcolor_tf import export
-from divcolor_tf import stats as stats_lib
+from divcolor_tf.data import stats as stats_lib
 
 PROG = "divcolor-colorize"
 K = 2  # colorizations per photo
@@ -358,7 +358,7 @@ def test_the_command_line_colorizes_the_good_photos_and_names_each_bad_one_once(
   assert not failures, "\n".join(failures)
 
 
-# (b) The training reader: divcolor_tf.stats.compute over the folder.
+# (b) The training reader: divcolor_tf.data.stats.compute over the folder.
 
 def test_the_colour_statistics_use_the_good_photos_and_report_each_bad_one_once(corpus, caplog):
   root, cases = corpus

@@ -16,9 +16,10 @@ import conftest
 TINY = "configs/lfw.py:tiny"
 
 
-def _train_vae(workdir, *overrides):
+def _train_vae(workdir, photos, *overrides):
   return conftest.start_tool(conftest.console_script("divcolor-train-vae") + [
-      "--config", TINY, "--workdir", str(workdir), "--verbose", "0", *overrides])
+      "--config", TINY, "--workdir", str(workdir), "--verbose", "0",
+      f"--config.data.train={photos}", *overrides])
 
 
 def _position(workdir):
@@ -48,24 +49,23 @@ _SCHEDULE = ["--config.train.epochs=3", "--config.train.steps_per_epoch=5",
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, lfw_ci, repo_root):
+def uninterrupted(tmp_path_factory, lfw_ci):
   """The uninterrupted run of _SCHEDULE, shared by both kill points."""
-  del lfw_ci, repo_root  # the tiny config reads ../shared/data/lfw/ci
   reference = tmp_path_factory.mktemp("uninterrupted")
-  done = conftest.finish_tool(_train_vae(reference, *_SCHEDULE))
+  done = conftest.finish_tool(_train_vae(reference, lfw_ci, *_SCHEDULE))
   assert done.returncode == 0, done.stderr[-2000:]
   return reference
 
 
 @pytest.mark.parametrize("kill_at", [4, 13])  # inside epoch 1 and inside epoch 3 (of 5 steps)
 def test_a_killed_and_resumed_run_ends_where_the_uninterrupted_run_ends(
-    tmp_path, uninterrupted, kill_at):
+    tmp_path, uninterrupted, lfw_ci, kill_at):
   """SIGKILL once a checkpoint at global step ``kill_at`` (or later) is on disk, resume with the
   same command: the final weights and the logged losses equal the uninterrupted run's."""
   steps_per_epoch = 5
 
   resumed = tmp_path / "resumed"
-  process = _train_vae(resumed, *_SCHEDULE)
+  process = _train_vae(resumed, lfw_ci, *_SCHEDULE)
   deadline = time.time() + 240
   killed_at = None
   while time.time() < deadline and process.poll() is None:
@@ -78,7 +78,7 @@ def test_a_killed_and_resumed_run_ends_where_the_uninterrupted_run_ends(
     time.sleep(0.02)
   assert killed_at is not None, "the run ended before it could be killed"
   assert process.returncode == -signal.SIGKILL
-  again = conftest.finish_tool(_train_vae(resumed, *_SCHEDULE))
+  again = conftest.finish_tool(_train_vae(resumed, lfw_ci, *_SCHEDULE))
   assert again.returncode == 0, again.stderr[-2000:]
 
   for a, b in zip(_weights(uninterrupted), _weights(resumed)):
@@ -94,15 +94,14 @@ def test_the_nan_stop_is_one_line_and_its_advice_works(tmp_path, lfw_ci):
   """A good first epoch, then a learning rate that blows the run up: it stops with one line (exit
   1, no checkpoint of the bad epoch); following the line's advice (a lower rate, same workdir)
   resumes from the good epoch at the lower rate and finishes."""
-  del lfw_ci
   workdir = tmp_path / "run"
   common = ["--config.train.steps_per_epoch=4", "--config.train.optimizer=sgd",
             "--config.vae.log_variance_limit=5"]
   first = conftest.finish_tool(_train_vae(
-      workdir, "--config.train.epochs=1", "--config.train.learning_rate=1e-4", *common))
+      workdir, lfw_ci, "--config.train.epochs=1", "--config.train.learning_rate=1e-4", *common))
   assert first.returncode == 0, first.stderr[-2000:]
   bad = conftest.finish_tool(_train_vae(
-      workdir, "--config.train.epochs=2", "--config.train.learning_rate=1e6", *common))
+      workdir, lfw_ci, "--config.train.epochs=2", "--config.train.learning_rate=1e6", *common))
   assert bad.returncode == 1, bad.stderr[-2000:]
   message = [line for line in bad.stderr.splitlines() if line.startswith("divcolor-train-vae:")]
   assert len(message) == 1 and "non-finite" in message[0], bad.stderr[-2000:]
@@ -111,7 +110,7 @@ def test_the_nan_stop_is_one_line_and_its_advice_works(tmp_path, lfw_ci):
   assert "Lower train.learning_rate" in message[0]
   assert _position(workdir) == (1, 0)
   good = conftest.finish_tool(_train_vae(
-      workdir, "--config.train.epochs=2", "--config.train.learning_rate=1e-4", *common))
+      workdir, lfw_ci, "--config.train.epochs=2", "--config.train.learning_rate=1e-4", *common))
   assert good.returncode == 0, good.stderr[-2000:]
   assert "epoch 2: learning rate 0.0001" in good.stderr
   assert all(np.all(np.isfinite(w)) for w in _weights(workdir))
@@ -139,7 +138,8 @@ def test_a_broken_stage_file_is_one_line(tmp_path, uninterrupted, broken):
 def test_statistics_of_too_few_photos_floor_their_zero_variances(lfw_ci, caplog):
   """10 photos give at most 9 nonzero PCA variances of 20: the other 11 (~1e-15 before) are raised
   to a floor with a warning naming how many photos L_mah needs, and L_mah stays finite."""
-  from divcolor_tf import data, losses, stats  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import data, losses  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.data import stats  # pylint: disable=g-import-not-at-top
   paths = data.list_images(str(lfw_ci))[:10]
   result = stats.compute(paths, n_components=20, batch_size=10)
   floor = stats.VARIANCE_FLOOR * result.pca_total_variance

@@ -1,4 +1,4 @@
-"""divcolor-figure: the paper's figure layout for a folder of photos (divcolor_tf.figures)."""
+"""divcolor-figure: the paper's figure layout for a folder of photos (divcolor_tf.evaluation.figures)."""
 
 import pathlib
 import shutil
@@ -10,8 +10,8 @@ from conftest import console_script
 from conftest import finish_tool
 from conftest import start_tool
 from divcolor_tf import data
-from divcolor_tf import figures
-from divcolor_tf import outputs
+from divcolor_tf.evaluation import figures
+from divcolor_tf.inference import outputs
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "saved_models" / "divcolor_lfw"

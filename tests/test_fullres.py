@@ -17,24 +17,24 @@ from conftest import console_script
 from conftest import tool_env
 from divcolor_tf import color
 from divcolor_tf import colorize
-from divcolor_tf import fullres
+from divcolor_tf.inference import fullres
 from divcolor_tf import data
 from divcolor_tf import export
-from divcolor_tf import photos as photos_lib
-from divcolor_tf import serving
+from divcolor_tf.io import photos as photos_lib
+from divcolor_tf.inference import saved_model
 
 M = 8  # the tiny config's components
 
 
 @pytest.fixture(scope="module")
-def photos(imagenet_ci, lfw_ci, shared_data):
+def photos(imagenet_ci, lfw_ci, church_demo):
   """Real photos of three sizes: ImageNet-val 227x227, an LFW face 250x250, a church 256x256, and
   a non-square crop (161x217)."""
   imagenet = data.load_rgb(sorted(imagenet_ci.glob("*.JPEG"))[0])
   return {
       "imagenet": imagenet,
       "face": data.load_rgb(sorted(lfw_ci.rglob("*.jpg"))[0]),
-      "church": data.load_rgb(sorted((shared_data / "church_demo").glob("*.png"))[0]),
+      "church": data.load_rgb(sorted(church_demo.glob("*.png"))[0]),
       "crop": np.ascontiguousarray(imagenet[20:181, 5:222]),
   }
 
@@ -148,7 +148,7 @@ def exported(colorizer, tmp_path_factory):
 
 def test_saved_model_gives_the_python_paths_outputs(exported, colorizer, photos):
   loaded = colorize.load(exported, max_megapixels=0.05)
-  assert isinstance(loaded, serving.SavedModelColorizer)
+  assert isinstance(loaded, saved_model.SavedModelColorizer)
   serve = tf.saved_model.load(exported).signatures["serving_default"]
   for name in ("imagenet", "crop"):
     photo = photos[name]

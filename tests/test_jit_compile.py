@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
-from divcolor_tf import train_mdn
-from divcolor_tf import train_vae
+from divcolor_tf.trainers import mdn as train_mdn
+from divcolor_tf.trainers import vae as train_vae
 from divcolor_tf.models import features
 from divcolor_tf.models import vae
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from divcolor_tf import metrics
+from divcolor_tf.evaluation import metrics
 
 
 def test_grid_is_centred_and_uniform():

@@ -1,5 +1,5 @@
-"""Nothing lost, nothing corrupt: atomic files (divcolor_tf.atomic) and divcolor-colorize's sets
-(divcolor_tf.outputs): resuming with --skip_existing, names that differ only by extension, a
+"""Nothing lost, nothing corrupt: atomic files (divcolor_tf.io.atomic) and divcolor-colorize's sets
+(divcolor_tf.inference.outputs): resuming with --skip_existing, names that differ only by extension, a
 SIGKILLed run, and two runs racing into one folder.
 
 The models are the tiny untrained ones of test_colorize (tests/tiny_models.py); the photos are
@@ -22,10 +22,10 @@ from conftest import finish_tool
 from conftest import start_tool
 from conftest import tool_env
 import tiny_models
-from divcolor_tf import atomic
+from divcolor_tf.io import atomic
 from divcolor_tf import colorize
 from divcolor_tf import data
-from divcolor_tf import outputs
+from divcolor_tf.inference import outputs
 
 PROG = "divcolor-colorize"
 
@@ -81,7 +81,7 @@ def _errors(stderr):
   return [line for line in stderr.splitlines() if line.startswith(f"{PROG}:")]
 
 
-# divcolor_tf.atomic.
+# divcolor_tf.io.atomic.
 
 def test_an_atomic_write_that_raises_midway_leaves_no_partial_file(tmp_path):
   final = tmp_path / "report.json"
@@ -129,7 +129,7 @@ def test_a_racing_exclusive_create_gets_file_exists(tmp_path):
   race = tmp_path / "race"
   race.mkdir()
   go = race / "go"
-  script = ("import os, sys, time\nfrom divcolor_tf import atomic\n"
+  script = ("import os, sys, time\nfrom divcolor_tf.io import atomic\n"
             "while not os.path.exists(sys.argv[1]): time.sleep(0.001)\n"
             "try:\n  atomic.write_bytes(sys.argv[2], sys.argv[3].encode() * 200000, "
             "exclusive=True)\n  print('won')\n"
@@ -176,7 +176,7 @@ def test_publish_dir_is_exclusive_unless_overwrite(tmp_path):
   assert sorted(os.listdir(tmp_path)) == ["1"]  # the old version removed, nothing aside
 
 
-# divcolor_tf.outputs: resuming, names.
+# divcolor_tf.inference.outputs: resuming, names.
 
 def test_skip_existing_skips_complete_sets_and_redoes_broken_ones(colorizer, faces, tmp_path):
   photos = _photo_folder(tmp_path / "in", faces, 4)

@@ -2,7 +2,7 @@
 
 import io
 
-from divcolor_tf import progress
+from divcolor_tf.io import progress
 
 
 class _Clock:

@@ -15,12 +15,12 @@ import pytest
 from conftest import console_script
 from conftest import tool_env
 import tiny_models
-from divcolor_tf import baselines
+from divcolor_tf.evaluation import blind as baselines
 from divcolor_tf import colorize
 from divcolor_tf import data
-from divcolor_tf import evaluate
+from divcolor_tf.evaluation import tables
 from divcolor_tf import export
-from divcolor_tf import metrics
+from divcolor_tf.evaluation import metrics
 from divcolor_tf.models import vae
 
 K = 3
@@ -75,7 +75,7 @@ def paths(lfw_ci):
 
 @pytest.fixture(scope="module")
 def table(workdir, paths):
-  rows, count, _ = evaluate.evaluate_colorize(str(workdir), paths, k=K, batch_size=8)
+  rows, count, _ = tables.evaluate_colorize(str(workdir), paths, k=K, batch_size=8)
   return dict(rows), count
 
 
@@ -105,7 +105,7 @@ def test_the_error_budget_rows_are_what_they_say(table, workdir, paths):
       np.abs(target[:, None] - shifted).mean(axis=(2, 3, 4)).min(1).mean(), rel=1e-4)
   assert tinted["eob"] < rows["Ours+skip (this model, top-3 means)"]["eob"]
   # The reconstruction row is Table 1's abs. error on the same photos.
-  table12, _, _ = evaluate.evaluate_vae(str(workdir), paths, baselines=False)
+  table12, _, _ = tables.evaluate_vae(str(workdir), paths, baselines=False)
   recon = rows["VAE reconstruction (decoder fed the encoder's mean of the true field)"]
   assert recon["eob"] == pytest.approx(dict(table12)["model"]["abs_all"], rel=1e-4)
   assert recon["variance"] == 0.0
@@ -125,7 +125,7 @@ def test_an_export_gives_the_same_table_without_its_training_photos(table, workd
                                                                     tmp_path):
   exported = export.export_saved_model(str(workdir), tmp_path / "model")
   assert (tmp_path / "model" / "1" / "assets.extra" / baselines.FILE).is_file()
-  rows, count, _ = evaluate.evaluate_colorize(str(tmp_path / "model"), paths, k=K, batch_size=8)
+  rows, count, _ = tables.evaluate_colorize(str(tmp_path / "model"), paths, k=K, batch_size=8)
   assert count == table[1]
   for name, values in table[0].items():
     for column, value in values.items():

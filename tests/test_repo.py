@@ -63,7 +63,7 @@ def test_setup_ranges_hold_the_exact_versions_of_constraints_txt(monkeypatch):
 
 
 def test_import_does_not_load_tensorflow():
-  code = ("import sys, divcolor_tf, divcolor_tf.config, divcolor_tf.metrics; "
+  code = ("import sys, divcolor_tf, divcolor_tf.config, divcolor_tf.evaluation.metrics; "
           "print('tensorflow' in sys.modules)")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
   assert out.stdout.strip() == "False"

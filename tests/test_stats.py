@@ -1,4 +1,4 @@
-"""Tests of divcolor_tf.stats (paper Section 3.1): streaming PCA, bin prior, weights, file, CLI."""
+"""Tests of divcolor_tf.data.stats (paper Section 3.1): streaming PCA, bin prior, weights, file, CLI."""
 
 import os
 import re
@@ -13,7 +13,7 @@ import skimage.io
 import skimage.transform
 
 from conftest import console_script
-from divcolor_tf import stats
+from divcolor_tf.data import stats
 
 
 
@@ -25,7 +25,7 @@ def _field_of_photo(path, size=64):
 
 @pytest.fixture(scope="module")
 def lfw_fields(lfw_ci):
-  """Colour fields [200, 64, 64, 2] of the LFW CI faces, in sorted path order."""
+  """Colour fields [200, 64, 64, 2] of the 200 lfw_ci photos (faces, or stand-ins), sorted."""
   paths = sorted(lfw_ci.rglob("*.jpg"))
   assert len(paths) == 200
   return np.stack([_field_of_photo(p) for p in paths])
@@ -97,8 +97,9 @@ def test_streaming_pca_is_independent_of_batching(lfw_fields):
     np.testing.assert_allclose(other["components"], results[0]["components"], atol=1e-8)
 
 
-def test_agreement_with_the_authors_lfw_pca(lfw_stats, lfw_fields, color_prior):
-  """Our PCA of 200 LFW CI faces against the authors' PCA of LFW (their released arrays).
+def test_agreement_with_the_authors_lfw_pca(lfw_real, lfw_stats, lfw_fields, color_prior):
+  """Our PCA of 200 LFW CI faces against the authors' PCA of LFW (their released arrays): the
+  real faces (``lfw_real``; lfw_stats is then theirs), not stand-ins.
 
   Measured (200 CI faces; see the module's report): principal angles between the top-k
   subspaces, cosine of the mean fields and explained variances. Bounds are loose versions of
@@ -132,8 +133,11 @@ def test_agreement_with_the_authors_lfw_pca(lfw_stats, lfw_fields, color_prior):
   assert 0.6 < captured_theirs < captured_ours
 
 
-def test_prior_is_a_distribution_and_smoothing_spreads_it(lfw_stats, color_prior):
+def test_the_bins_of_the_prior_are_zhangs(lfw_stats, color_prior):
   np.testing.assert_array_equal(lfw_stats.bins, np.load(color_prior / "pts_in_hull.npy"))
+
+
+def test_prior_is_a_distribution_and_smoothing_spreads_it(lfw_stats):
   assert lfw_stats.prior.shape == lfw_stats.prior_raw.shape == (313,)
   np.testing.assert_allclose(lfw_stats.prior.sum(), 1.0, rtol=1e-12)
   np.testing.assert_allclose(lfw_stats.prior_raw.sum(), 1.0, rtol=1e-12)
@@ -257,7 +261,7 @@ def test_load_rejects_other_files(lfw_stats, tmp_path):
 
 
 def test_importing_stats_does_not_import_tensorflow():
-  code = "import sys, divcolor_tf.stats; assert 'tensorflow' not in sys.modules"
+  code = "import sys, divcolor_tf.data.stats; assert 'tensorflow' not in sys.modules"
   subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -20,7 +20,7 @@ from divcolor_tf import color
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import losses
-from divcolor_tf import train_features
+from divcolor_tf.trainers import features as train_features
 from divcolor_tf.models import features
 
 
@@ -119,7 +119,9 @@ def test_two_devices_take_the_same_step_as_one(repo_root, lfw_ci):
   it) keeps the kernels' move well above the float32 rounding of their values."""
   conftest.assert_two_devices_take_the_same_step_as_one(
       setup=textwrap.dedent(f"""
-          from divcolor_tf import config as config_lib, data, stats as stats_lib, train_features
+          from divcolor_tf import config as config_lib, data
+          from divcolor_tf.data import stats as stats_lib
+          from divcolor_tf.trainers import features as train_features
           config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny")
           """) + conftest.tiny_batch_setup(lfw_ci),
       build="train_features.build_trainer(config, stats)",

@@ -8,24 +8,27 @@ import os
 import shutil
 import subprocess
 
+from conftest import console_script
+import conftest
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from conftest import console_script
-import conftest
 import tiny_models
+
 from divcolor_tf import color
 from divcolor_tf import colorize
 from divcolor_tf import data
 from divcolor_tf import exported
 from divcolor_tf import losses
-from divcolor_tf import metrics
-from divcolor_tf import train_joint
-from divcolor_tf import train_mdn
-from divcolor_tf import train_vae
+from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.data import stats as stats_lib
+from divcolor_tf.evaluation import metrics
 from divcolor_tf.models import vae
+from divcolor_tf.trainers import joint as train_joint
+from divcolor_tf.trainers import mdn as train_mdn
+from divcolor_tf.trainers import vae as train_vae
+
 
 STAGE_FILES = (workdir_lib.ENCODER, workdir_lib.DECODER, workdir_lib.TRUNK, workdir_lib.MDN,
                workdir_lib.STATS)
@@ -66,9 +69,9 @@ def test_the_loss_is_the_best_decoded_mean_weighted_error(stages, repo_root, lfw
   error-of-best over all M and over the top-k by weight; loss = colour + ce (-log pi_m*) +
   recon e(f(mean_Q(C)), C)."""
   config = _config(repo_root, lfw_ci)
-  trunk, encoder = train_mdn.load_frozen(stages)
+  trunk, encoder = training.load_frozen(stages)
   stats = workdir_lib.load_stats(stages)
-  weights = train_vae.bin_weights_for(stats, config.loss)
+  weights = stats_lib.bin_weights_for(stats, config.loss)
   mdn = train_mdn.load_mdn(stages)
   tiny_models.scale(mdn.get_layer("mdn_fc_means"), 300.0)  # components far apart: the argmin
   tiny_models.scale(mdn.get_layer("mdn_fc_logits"), 30.0)  # and the ranking mean something
@@ -132,13 +135,13 @@ def test_the_gradient_is_that_of_differentiating_through_all_decodes(stages, rep
   gradient (every term on) equals the one taken through all M decodes, as the module's formula
   reads."""
   config = _config(repo_root, lfw_ci)
-  trunk, encoder = train_mdn.load_frozen(stages)
+  trunk, encoder = training.load_frozen(stages)
   stats = workdir_lib.load_stats(stages)
   mdn = train_mdn.load_mdn(stages)
   tiny_models.scale(mdn.get_layer("mdn_fc_means"), 300.0)  # components far apart
   trainer = train_joint.JointTrainer(
       trunk, mdn, workdir_lib.load_keras(stages, workdir_lib.DECODER), encoder,
-      bin_weights=train_vae.bin_weights_for(stats, config.loss), ce_factor=0.3, recon_factor=0.7,
+      bin_weights=stats_lib.bin_weights_for(stats, config.loss), ce_factor=0.3, recon_factor=0.7,
       chroma_factor=0.5, spatial_factor=0.4, k=3)
   batch = {k: faces[k] for k in ("grey", "colour_field", "lightness")}
   target = batch["colour_field"]

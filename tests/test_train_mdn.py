@@ -9,19 +9,21 @@ import shutil
 import subprocess
 import textwrap
 
-import keras
-import numpy as np
-import pytest
-import tensorflow as tf
-from PIL import Image
-
 from conftest import console_script
 import conftest
+import keras
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
 import tiny_models
+
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import losses
-from divcolor_tf import train_mdn
+from divcolor_tf import training
+from divcolor_tf.trainers import mdn as train_mdn
+
 
 VARIANCE = 0.1
 
@@ -61,7 +63,7 @@ def face_batch(lfw_ci):
 @pytest.fixture
 def trainer(stages, repo_root, lfw_ci):
   keras.utils.set_random_seed(0)
-  trunk, encoder = train_mdn.load_frozen(stages)
+  trunk, encoder = training.load_frozen(stages)
   return train_mdn.build_trainer(_tiny_config(repo_root, lfw_ci), trunk, encoder)
 
 
@@ -152,7 +154,8 @@ def test_two_devices_take_the_same_step_as_one(repo_root, lfw_ci):
   other."""
   conftest.assert_two_devices_take_the_same_step_as_one(
       setup=textwrap.dedent(f"""
-          from divcolor_tf import config as config_lib, data, train_mdn
+          from divcolor_tf import config as config_lib, data
+          from divcolor_tf.trainers import mdn as train_mdn
           from divcolor_tf.models import features, vae
           train_mdn.vae.sample_z = lambda mean, log_var, **kwargs: mean
           config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny",
@@ -208,7 +211,7 @@ def test_train_logs_every_term_resumes_and_caches_features(stages, tiny_config, 
 
 
 def test_cached_features_equal_the_ones_computed_in_the_step(stages, lfw_ci):
-  trunk, encoder = train_mdn.load_frozen(stages)
+  trunk, encoder = training.load_frozen(stages)
   paths = data.list_images(str(lfw_ci))[:6]
   common = dict(field_size=64, grey_size=64, batch_size=3, shuffle=False, seed=0, repeat=False,
                 drop_remainder=False, shuffle_buffer=8, drop_near_grey=True,

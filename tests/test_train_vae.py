@@ -6,20 +6,21 @@ import os
 import subprocess
 import textwrap
 
+from conftest import console_script
+import conftest
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from conftest import console_script
-import conftest
 import tiny_models
+
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
-from divcolor_tf import evaluate
 from divcolor_tf import losses
-from divcolor_tf import train_vae
 from divcolor_tf import training
+from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.evaluation import tables
+from divcolor_tf.trainers import vae as train_vae
 
 
 @pytest.fixture
@@ -121,7 +122,9 @@ def test_two_devices_take_the_same_step_as_one(repo_root, lfw_ci):
   z = mean, which is not what training does, but isolates the reduction)."""
   conftest.assert_two_devices_take_the_same_step_as_one(
       setup=textwrap.dedent(f"""
-          from divcolor_tf import config as config_lib, data, stats as stats_lib, train_vae
+          from divcolor_tf import config as config_lib, data
+          from divcolor_tf.data import stats as stats_lib
+          from divcolor_tf.trainers import vae as train_vae
           train_vae.vae.sample_z = lambda mean, log_var, **kwargs: mean
           # Bounded log-variance (as the cpu config): unbounded, train-mode BN can give a raw
           # log-variance of +40 at initialisation, and exp(40) in the KL makes the step blow the
@@ -137,7 +140,7 @@ def test_evaluate_reports_tables_and_baselines(tiny_config, tmp_path, lfw_ci):
   workdir = str(tmp_path / "run")
   train_vae.train(tiny_config, workdir, verbose=0)
   paths = data.list_images(str(lfw_ci))[-24:]
-  rows, count, skip_log = evaluate.evaluate_vae(workdir, paths)
+  rows, count, skip_log = tables.evaluate_vae(workdir, paths)
   rows = dict(rows)
   assert count == 24 and skip_log.count == 0
   assert set(rows) >= {"model", "grey (ab = 0)", "training mean field", "paper (lfw, all terms)"}
@@ -148,13 +151,13 @@ def test_evaluate_reports_tables_and_baselines(tiny_config, tmp_path, lfw_ci):
   for name in ("model", "grey (ab = 0)", "training mean field"):
     assert all(np.isfinite(v) and v >= 0 for v in rows[name].values())
   # The loss budget, measured in the same pass: each term as trained, times its factor.
-  again, _, _, budget = evaluate.evaluate_vae(workdir, paths, budget=True)
+  again, _, _, budget = tables.evaluate_vae(workdir, paths, budget=True)
   assert dict(again)["model"] == rows["model"] and budget["count"] == 24
   terms = budget["terms"]
   assert sum(t["share"] for t in terms.values()) == pytest.approx(1.0)
   for name, factor in (("hist", 1.0), ("grad", 1e-3), ("kl", 1e-2)):
     assert terms[name]["weighted"] == pytest.approx(factor * terms[name]["value"]), name
-  config, encoder, decoder, stats = train_vae.load_models(workdir)
+  config, encoder, decoder, stats = workdir_lib.load_vae(workdir)
   batch = next(iter(data.make_dataset(paths, grey_size=64, batch_size=24)))
   mean, log_var = encoder(batch["colour_field"], training=False)
   assert budget["kl_per_example"] == pytest.approx(
@@ -168,7 +171,8 @@ def test_cli_trains_and_evaluates(repo_root, lfw_ci, tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
   train = subprocess.run(
       [*console_script("divcolor-train-vae"), "--config", str(repo_root / "configs" / "lfw.py") + ":tiny",
-       "--workdir", workdir, "--verbose", "0", "--config.train.steps_per_epoch=1"],
+       "--workdir", workdir, "--verbose", "0", "--config.train.steps_per_epoch=1",
+       f"--config.data.train={lfw_ci}"],
       capture_output=True, text=True, env=env, timeout=300)
   assert train.returncode == 0, train.stderr[-3000:]
   assert config_lib.load_resolved(workdir).train.steps_per_epoch == 1

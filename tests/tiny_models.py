@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
-from divcolor_tf import stats as stats_lib
+from divcolor_tf.data import stats as stats_lib
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import features
 from divcolor_tf.models import mdn as mdn_lib
@@ -19,7 +19,7 @@ from divcolor_tf.models import vae
 
 
 def tiny_config(repo_root, lfw_ci, *variants):
-  """configs/lfw.py:tiny[,variants] with the LFW CI photos as training data."""
+  """configs/lfw.py:tiny[,variants] with the lfw_ci photos (conftest) as training data."""
   return config_lib.load(
       str(repo_root / "configs" / "lfw.py") + ":" + ",".join(("tiny",) + variants),
       [f"data.train={lfw_ci}"])

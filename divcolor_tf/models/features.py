@@ -41,6 +41,7 @@ import keras
 
 from divcolor_tf import config as config_lib
 
+
 NUM_BINS = 313  # Zhang et al.'s in-gamut ab bins (their pts_in_hull.npy; color.ab_bins)
 BN_EPSILON = 1e-5  # caffe's and PyTorch's BatchNorm epsilon (Keras' default 1e-3 would not match)
 

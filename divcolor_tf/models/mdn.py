@@ -31,11 +31,12 @@ Test time (Section 6.2): order the means by mixture weight, descending, and deco
 (:func:`top_k_means`).
 """
 
-import keras
 from keras import ops
+import keras
 import tensorflow as tf
 
 from divcolor_tf import config as config_lib
+
 
 PAPER_GREY_FEATURES_SHAPE = (28, 28, 512)  # conv7 of Zhang et al. on a 224x224 grey image
 
@@ -155,7 +156,7 @@ def sample_mixture(means, logits, n, seed, variance):
   """n draws z ~ the mixture per image: component m ~ pi, then z = mu_m + sigma * eps.
 
   The one random stream of the project: a workdir's ``colorize.Colorizer`` and an export's
-  ``serving.SavedModelColorizer`` both draw here, so the same seed gives the same draws.
+  ``saved_model.SavedModelColorizer`` both draw here, so the same seed gives the same draws.
 
   Args:
     means, logits: [B, M, d], [B, M] (log-weights serve as well: a constant shift changes nothing).

@@ -34,7 +34,7 @@ import os
 import keras
 import numpy as np
 
-from divcolor_tf import atomic
+from divcolor_tf.io import atomic
 from divcolor_tf.models import features
 
 

@@ -1,0 +1,67 @@
+"""Configs on disk: a ``configs/*.py`` file with its variants and ``key=value`` overrides
+(:func:`load`), the resolved config written beside a run's outputs and read back
+(:func:`save_resolved` / :func:`load_resolved`). Shared data (``shared_data``, ``shared:`` names) is
+:mod:`divcolor_tf.data.sources`'.
+"""
+
+import ast
+import json
+import os
+
+import ml_collections
+
+from divcolor_tf.io import atomic
+
+
+def load(path, overrides=()):
+  """Loads ``path[:arg]`` (a configs/*.py file) and applies ``key=value`` overrides.
+
+  Tests and notebooks use this; command-line tools use absl's ``config_flags`` instead.
+  """
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  file_path, _, arg = path.partition(":")
+  if not os.path.isfile(file_path):
+    raise FileNotFoundError(f"{file_path}: no such config file")
+  spec = importlib.util.spec_from_file_location("divcolor_config", file_path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config(arg or None)
+  for item in overrides:
+    key, _, value = item.partition("=")
+    set_path(config, key, value)
+  return config
+
+
+def set_path(config, key, text):
+  parts = key.split(".")
+  node = config
+  for part in parts[:-1]:
+    node = node[part]
+  old = node[parts[-1]]
+  if isinstance(old, bool):
+    value = text.lower() in ("1", "true", "yes")
+  elif isinstance(old, tuple):
+    value = tuple(ast.literal_eval(text)) if text.strip() not in ("", "()") else ()
+  elif isinstance(old, (int, float)):
+    value = type(old)(float(text)) if isinstance(old, int) else float(text)
+  else:
+    value = text
+  node[parts[-1]] = value
+
+
+def save_resolved(config, workdir, name="config.json"):
+  """Writes the resolved config as JSON beside a run's outputs; returns the path."""
+  os.makedirs(workdir, exist_ok=True)
+  return atomic.write_text(os.path.join(workdir, name),
+                           config.to_json(indent=2, sort_keys=True) + "\n")
+
+
+def load_resolved(workdir, name="config.json"):
+  """Reads a config written by :func:`save_resolved` back into a ConfigDict."""
+  with open(os.path.join(workdir, name)) as f:
+    # JSON has no tuples; configs hold sequences as tuples (what the command line parses).
+    return ml_collections.ConfigDict(json.load(f, object_hook=_lists_to_tuples))
+
+
+def _lists_to_tuples(obj):
+  return {k: tuple(v) if isinstance(v, list) else v for k, v in obj.items()}

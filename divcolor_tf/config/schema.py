@@ -1,0 +1,168 @@
+"""The config schema shared by every dataset config in ``configs/`` (:func:`base_config`), and how
+a model builder reads a field with its default (:func:`field`, :func:`lookup`).
+
+Field names follow the paper: ``colour_field`` (64x64 ab/128), ``grey`` (lightness L), ``latent_dim``
+(d), loss weights as ``{term}_factor``.
+"""
+
+import ml_collections
+
+
+PAPER = "Deshpande et al., Learning Diverse Image Colorization, CVPR 2017"
+
+
+def base_config():
+  """The paper's settings; dataset configs override paths and the few dataset-specific values."""
+  c = ml_collections.ConfigDict()
+  c.dataset = ""  # name, for logs and file names
+  c.smoke_test = False  # the tiny variant sets it: every trainer then warns "not a usable model"
+  # Fine-tuning: an export (e.g. saved_models/divcolor_lfw) or a workdir whose weights every
+  # stage starts from (by layer name; not on a resume). Empty: fresh initialisation.
+  c.init_from = ""
+
+  # Input pipeline (divcolor_tf.data).
+  c.data = ml_collections.ConfigDict()
+  c.data.train = ""  # directory tree, list file (one path per line) or glob
+  c.data.val = ""  # optional separate validation source; empty: hold out val_fraction of train
+  c.data.val_fraction = 0.05  # deterministic split by file path hash and split_seed
+  c.data.split_seed = 0
+  c.data.field_size = 64  # the VAE's colour field is field_size x field_size x 2 (paper: 64)
+  c.data.grey_size = 224  # the grey feature network's input (paper: 224, Zhang et al.)
+  c.data.drop_near_grey = True  # leave out black-and-white photos (their ab is ~0)
+  c.data.near_grey_threshold = 0.0115  # mean chroma (ab/128) of a near-grey photo; data.py
+  c.data.max_images = 0  # 0: all
+  c.data.shuffle_buffer = 2048
+  c.data.cache = False  # cache decoded, resized examples in memory after the first epoch
+
+  # Colour statistics (divcolor_tf.data.stats): PCA of colour fields, prior over the 313 bins.
+  c.stats = ml_collections.ConfigDict()
+  c.stats.path = ""  # a stats .npz from divcolor-stats; empty: compute from data.train
+  c.stats.n_components = 20  # the paper's top-20 principal components (L_mah)
+  c.stats.prior_sigma = 5.0  # Gaussian smoothing of the 313-bin prior (Zhang et al.); 0: none
+  c.stats.uniform_mix = 0.5  # lambda of the stable colourfulness weights (Zhang et al.)
+  c.stats.max_images = 0  # 0: all of data.train
+
+  # VAE (divcolor_tf.models.vae), Section 3 of the paper.
+  c.vae = ml_collections.ConfigDict()
+  c.vae.latent_dim = 64  # d (CVPR); arXiv v1 used 32 for LFW
+  c.vae.width = 1.0  # channel multiplier; 1.0 is the paper's 128..1024
+  c.vae.skip = False  # the "Ours+skip" variant (grey encoder, z multiplied into its 4x4 map)
+  c.vae.relu_before_bn = True  # paper C_ReLU -> B, and the authors' code: conv -> ReLU -> BN
+  c.vae.bn_before_tanh = False  # authors' code: a BN before the final tanh
+  c.vae.encoder_dropout = 0.0  # authors' code: dropout 0.3 (keep 0.7) before the final F
+  c.vae.truncated_noise = False  # authors' code: truncated-normal reparameterisation noise
+  c.vae.log_variance_limit = 0.0  # 0: unbounded (paper); L > 0: log-var = L tanh(raw / L)
+  c.vae.output_padding = "zero"  # the last conv's padding: "zero" (paper) or "reflect" (vae.py)
+
+  # Decoder loss, Eq. 2-4, and the KL term.
+  c.loss = ml_collections.ConfigDict()
+  c.loss.hist_factor = 1.0  # L_hist, colourfulness-weighted squared error
+  c.loss.mah_factor = 0.1  # L_mah, Mahalanobis distance in the PCA basis
+  c.loss.grad_factor = 1e-3  # L_grad, finite-difference gradients
+  c.loss.kl_factor = 1e-2  # KL(Q(z|C) || N(0, I)) relative to the decoder loss (arXiv v1: 1e-4)
+  c.loss.kl_ramp_epochs = 0  # authors' code: ramp KL weight linearly from 0 over 10 epochs
+  c.loss.colourfulness = "stable"  # "stable" (Zhang et al. mix+normalise) or "raw" (1/p)
+  c.loss.hist_norm = "squared"  # "squared" (paper Eq. 2) or "sqrt" (authors' non-squared norm)
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 32
+  c.train.epochs = 10
+  c.train.learning_rate = 1e-4
+  c.train.optimizer = "adam"
+  # Step decay of the VAE's learning rate: after each of these (1-based) epochs, times the factor.
+  c.train.lr_decay_epochs = ()
+  c.train.lr_decay_factor = 0.1
+  c.train.clipnorm = 0.0  # 0: no clipping
+  c.train.seed = 0
+  c.train.mixed_precision = False  # bf16 compute, fp32 variables
+  # XLA-compile each trainer's training step (Keras compile(jit_compile=...); validation steps
+  # are not). Off: slower on this CPU with oneDNN (bench/train_throughput.py: VAE 0.65x, MDN
+  # 0.4-0.75x). The feature trainer's step does not compile (its antialiased target resize,
+  # ScaleAndTranslate, has no XLA kernel). XLA draws other noise and dropout masks from the same
+  # seeds, so resume a run with the setting it started with.
+  c.train.jit_compile = False
+  c.train.steps_per_epoch = 0  # 0: one pass over the training split
+  c.train.num_devices = 0  # 0: every visible device (MirroredStrategy when > 1)
+  c.train.image_summaries = 8  # reconstructions shown in TensorBoard per epoch
+  # Checkpoints inside an epoch as well (every stage): after this many minutes / steps (0: off).
+  c.train.checkpoint_minutes = 10.0
+  c.train.checkpoint_steps = 0
+
+  # Grey-level feature network (Zhang et al. conv1..conv7) and the MDN, Section 4.
+  c.features = ml_collections.ConfigDict()
+  c.features.width = 1.0
+  c.features.epochs = 5
+  c.features.batch_size = 16
+  c.features.learning_rate = 3e-5
+  c.features.soft_k = 5  # soft-encode each pixel's ab over its k nearest bins
+  c.features.soft_sigma = 5.0
+  # Zhang et al.'s released weights, as the paper used them: an .npz in models/zhang_weights.py's
+  # layout (e.g. converted from their PyTorch port), loaded before the first step (width 1.0).
+  # With features.epochs=0 the network is kept as released, as the paper froze it.
+  c.features.zhang_weights = ""
+  c.features.lightness_norm = 1.0  # the network sees (L - 50) / this: 100 for the PyTorch port
+  c.features.steps_per_epoch = 0  # 0: one pass over the training split
+
+  c.mdn = ml_collections.ConfigDict()
+  c.mdn.components = 8
+  c.mdn.variance = 0.1  # fixed spherical variance sigma^2 of every component
+  c.mdn.width = 1.0
+  c.mdn.dropout = 0.25  # authors' code: keep 0.75 before both FCs
+  c.mdn.epochs = 5
+  c.mdn.batch_size = 32
+  c.mdn.learning_rate = 1e-4
+  c.mdn.optimizer = "adam"  # read by training.make_optimizer, with clipnorm
+  c.mdn.clipnorm = 0.0  # 0: no clipping
+  c.mdn.steps_per_epoch = 0  # 0: one pass over the training split
+  c.mdn.mixed_precision = False  # bf16 compute for the MDN (the frozen networks keep their own)
+  # Compute G and the VAE posterior once per photo and keep them in memory (z is still sampled at
+  # every step): the frozen networks then run in the first epoch only. Memory: H*W*c of G per photo.
+  c.mdn.cache_features = False
+
+  # The joint stage (divcolor-train-joint, divcolor_tf/trainers/joint.py; NOT in the paper): the MDN
+  # and the decoder fine-tuned together on the colour error of the best decoded mean. 0 epochs:
+  # no joint stage (the paper's pipeline).
+  c.joint = ml_collections.ConfigDict()
+  c.joint.epochs = 0
+  c.joint.batch_size = 16
+  c.joint.learning_rate = 5e-5
+  c.joint.optimizer = "adam"
+  c.joint.clipnorm = 0.0
+  c.joint.steps_per_epoch = 0  # 0: one pass over the training split
+  c.joint.weighted = True  # weight each pixel's error by its colourfulness weight (L_hist's)
+  c.joint.weight_power = 1.0  # ... raised to this power: 1 L_hist's weights, 0 plain error
+  c.joint.train_trunk = False  # also fine-tune the grey feature trunk (written to joint/trunk.keras)
+  c.joint.ce_factor = 0.1  # -log pi of the best component: the weights learn which one it is
+  c.joint.recon_factor = 1.0  # the decoder still reconstructs the encoder's codes (Table 1)
+  c.joint.chroma_factor = 0.0  # |mean chroma of the best mean - the truth's|: against greying
+  c.joint.spatial_factor = 0.0  # |spatial variation of the best mean - the truth's|
+
+  c.colorize = ml_collections.ConfigDict()
+  c.colorize.k = 5  # the paper's figures show the top-5 means
+  return c
+
+
+def lookup(config, dotted, default):
+  """``config[a][b]`` for ``dotted`` "a.b" (ConfigDict or plain dict), or ``default``."""
+  node = config
+  for part in dotted.split("."):
+    try:
+      node = node[part]
+    except (KeyError, TypeError, AttributeError):
+      return default
+  return node
+
+
+def field(section, section_name, name):
+  """``section[name]``, or :func:`base_config`'s default for it: the one place defaults live.
+
+  Model builders read their config section through this, so a config.json written before a field
+  existed (an older workdir) still builds, with the field's default. ``section`` may be a
+  ConfigDict or a plain dict (tests pass dicts to bypass ConfigDict's type checks).
+  """
+  getter = section.get if hasattr(section, "get") else lambda key, d: getattr(section, key, d)
+  missing = object()
+  value = getter(name, missing)
+  if value is missing:
+    value = base_config()[section_name][name]
+  return value

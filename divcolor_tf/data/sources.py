@@ -1,0 +1,336 @@
+"""Photos on disk: where they are (:func:`list_images`), how they decode (:func:`load_rgb`), the
+train/validation split, and how a file is named in a message (:func:`display_path`).
+
+Sources (:func:`list_images`): a directory tree (searched recursively for .jpg/.jpeg/.png/.bmp/
+.gif/.tif/.tiff/.webp, any case), a list file (one path per line, relative paths taken from the
+list file's folder, blank lines and '#' comments ignored), a glob ('photos/*/*.jpg'), or a Python
+list.
+
+Decoding (:func:`load_rgb`) uses Pillow: JPEG, PNG, BMP, GIF, TIFF and WebP (of an animation or a
+multi-page TIFF, the first frame); grey, palette, 16-bit, CMYK and RGBA images all become 8-bit
+RGB (transparency composited over white); the EXIF orientation is honoured. A file that cannot be
+read raises :class:`ImageError`, whose message is one line, "<path>: <problem>".
+
+Any file name the OS allows works, not only UTF-8 ones: Python holds a name that is not valid
+UTF-8 (Linux names are bytes, e.g. b'caf\\xe9.jpg' from a Latin-1 camera) as a str with
+surrogate escapes (``os.fsdecode``), which neither ``tf.constant`` nor a UTF-8 stream accepts.
+Paths therefore enter tf.data as their bytes (``os.fsencode``; a tf.string is bytes), come back
+with ``os.fsdecode``, and every message names a file through :func:`display_path` (undecodable
+bytes and control characters backslash-escaped), so logging or printing one never raises.
+"""
+
+import glob
+import hashlib
+import os
+import threading
+import unicodedata
+
+from absl import logging
+import numpy as np
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+FORMATS = "JPEG, PNG, BMP, GIF, TIFF, WebP"  # what load_rgb reads (Pillow), for messages
+
+
+MIN_SIDE = 8  # smaller photos carry no colour field worth learning: skipped as "too small"
+
+
+# Mean chroma (ab/128 units) below which a photo counts as black-and-white, calibrated on the
+# near_gray.txt lists of ../shared/data (64x64 fields; tests/test_data.py pins it): listed photos
+# reach at most 0.0094 (LFW, 40), 0.0071 (ImageNet-val, 5), 0.0112 (Tiny-ImageNet, 247); the
+# other photos start at 0.0420 (lfw/ci), 0.0122 (imagenet_val/ci) and 0.0097 (Tiny-ImageNet:
+# 3 of the first 2,000 lie below the threshold).
+NEAR_GREY_THRESHOLD = 0.0115
+
+
+_LINE_BREAKING = ("Cc", "Zl", "Zp")  # Unicode categories display_path escapes
+
+
+# A named source: "shared:lfw/train" is lfw/train under the project's shared data folder
+# (:func:`shared_data`), wherever that is on the machine reading it. Configs name their photos
+# this way, so a resolved config.json (and the bundled model's) holds no path of one machine.
+SHARED = "shared:"
+_REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def shared_data(*parts):
+  """A path under the project's ../shared/data (or $DIVCOLOR_SHARED_DATA), absolute."""
+  root = os.environ.get("DIVCOLOR_SHARED_DATA") or os.path.join(
+      _REPOSITORY, os.pardir, "shared", "data")
+  return os.path.normpath(os.path.join(root, *parts))
+
+
+def shared_source(*parts):
+  """The named source of ``parts`` under the shared data folder: ``"shared:lfw/train"``."""
+  return SHARED + "/".join(p.strip("/") for p in parts)
+
+
+def resolve_source(source):
+  """The path a source names: a ``shared:`` name resolved by :func:`shared_data`; else as is."""
+  if isinstance(source, str) and source.startswith(SHARED):
+    return shared_data(*source[len(SHARED):].split("/"))
+  return source
+
+
+def source_name(path):
+  """How a path is recorded in a file the project writes: ``shared:REL`` for a path under the
+  shared data folder, otherwise the path as given."""
+  text = os.fsdecode(path)
+  root = shared_data()
+  absolute = os.path.normpath(os.path.abspath(text))
+  if absolute == root or absolute.startswith(root + os.sep):
+    return shared_source(os.path.relpath(absolute, root).replace(os.sep, "/"))
+  return text
+
+
+def display_path(path):
+  """``path`` (str or bytes) as printable one-line text: its bytes decoded as UTF-8, with bytes
+  that are not UTF-8 and control characters (a newline is legal in a Linux file name)
+  backslash-escaped ('caf\\xe9.jpg', 'a\\nb.jpg'; also U+2028 and U+2029, which
+  ``str.splitlines`` breaks on). A UTF-8 name without control characters is returned unchanged."""
+  try:
+    raw = os.fsencode(path)
+  except UnicodeEncodeError:  # a lone surrogate no file name decodes to: escape it as well
+    raw = path.encode("utf-8", "backslashreplace")
+  text = raw.decode("utf-8", "backslashreplace")
+  return "".join(c.encode("unicode_escape").decode("ascii")
+                 if unicodedata.category(c) in _LINE_BREAKING else c for c in text)
+
+
+class DataPathError(ValueError):
+  """A photo source (a config's data.train / data.val, --images, --input) that does not exist or
+  holds no photos; str(error) is one line naming it. The command lines end with that line."""
+
+
+class ImageError(ValueError):
+  """A photo that cannot be used; str(error) is one line naming the file and the problem.
+
+  ``path`` is the file's path as the OS names it (str, surrogate-escaped when not UTF-8); the
+  message shows it through :func:`display_path`.
+  """
+
+  def __init__(self, path, problem):
+    self.path = os.fsdecode(path) if isinstance(path, (bytes, os.PathLike)) else str(path)
+    self.problem = " ".join(str(problem).split())
+    super().__init__(f"{display_path(self.path)}: {self.problem}")
+
+
+def _is_image(name):
+  return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def list_images(source):
+  """Paths of the photos in ``source``, sorted for directories and globs, in order for lists.
+
+  Args:
+    source: a directory (searched recursively), a ``shared:`` name (:data:`SHARED`), an image file, a list file of paths (UTF-8;
+      names that are not UTF-8 are read as the bytes the file holds), a glob pattern, or a
+      list/tuple of paths (returned as a list of str).
+
+  Returns:
+    A list of str paths; a name that is not UTF-8 is surrogate-escaped (``os.fsdecode``), as
+    ``os.listdir`` gives it.
+
+  Raises:
+    DataPathError (a ValueError): one line naming ``source``: it does not exist, or holds no
+      images.
+  """
+  if isinstance(source, (list, tuple)):
+    return [os.fsdecode(p) for p in source]
+  source = resolve_source(os.fsdecode(source))
+  shown = display_path(source)
+  if os.path.isdir(source):
+    paths = []
+    for root, dirs, files in os.walk(source, followlinks=True):
+      dirs.sort()
+      paths.extend(os.path.join(root, f) for f in sorted(files) if _is_image(f))
+    if not paths:
+      raise DataPathError(f"{shown}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this directory")
+    return paths
+  if os.path.isfile(source):
+    if _is_image(source):
+      return [source]
+    base = os.path.dirname(os.path.abspath(source))
+    try:
+      with open(source, "rb") as f:
+        blob = f.read()
+      if b"\0" in blob:  # no path holds a NUL byte: a binary file, not a list of paths
+        raise ValueError("binary content")
+      # Names that are not UTF-8 (written by `find` in a Latin-1 folder) keep their bytes.
+      lines = [line.strip() for line in blob.decode("utf-8", "surrogateescape").split("\n")]
+    except (ValueError, OSError) as e:
+      raise DataPathError(f"{shown}: not an image and not a readable list file ({e})") from None
+    paths = [l if os.path.isabs(l) else os.path.join(base, l)
+             for l in lines if l and not l.startswith("#")]
+    if not paths:
+      raise DataPathError(f"{shown}: the list file names no images")
+    return paths
+  if glob.has_magic(source):
+    paths = sorted(p for p in glob.glob(source, recursive=True) if os.path.isfile(p))
+    if not paths:
+      raise DataPathError(f"{shown}: the pattern matches no files")
+    return paths
+  raise DataPathError(f"{shown}: no such file or directory")
+
+
+def load_rgb(path, min_side=MIN_SIDE):
+  """Decodes one photo to uint8 RGB [H, W, 3] with Pillow (EXIF orientation applied).
+
+  Raises:
+    ImageError: the file is missing, not an image, truncated, or smaller than min_side.
+  """
+  from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  path = os.fspath(path)
+  try:
+    with Image.open(path) as image:
+      image.seek(0)  # GIF / multi-frame: the first frame
+      image.load()
+      try:
+        image = ImageOps.exif_transpose(image)
+      except Exception:  # pylint: disable=broad-except  (a corrupt EXIF block: keep the pixels)
+        pass
+      rgb = _to_rgb(image)
+  except FileNotFoundError:
+    raise ImageError(path, "no such file") from None
+  except IsADirectoryError:
+    raise ImageError(path, "is a directory, not an image") from None
+  except UnidentifiedImageError:
+    raise ImageError(path, f"not an image Pillow can read ({FORMATS})") from None
+  except Image.DecompressionBombError as e:
+    raise ImageError(path, f"too large to decode safely ({e})") from None
+  except OSError as e:
+    if e.filename is not None:  # the OS refused the file (a symlink loop, no permission, ...)
+      raise ImageError(path, f"cannot read: {e.strerror}") from None  # the message names it
+    raise ImageError(path, f"cannot decode: {e}") from None
+  except (SyntaxError, ValueError) as e:
+    raise ImageError(path, f"cannot decode: {e}") from None
+  height, width = rgb.shape[:2]
+  if min(height, width) < min_side:
+    raise ImageError(path, f"too small ({width}x{height}); need at least {min_side}x{min_side}")
+  return rgb
+
+
+def _to_rgb(image):
+  """Any Pillow image -> uint8 RGB array; 16-bit scaled down, alpha composited over white."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  mode = image.mode
+  if mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit grey
+    grey = np.asarray(image, dtype=np.float64)
+    if mode != "F" and grey.max(initial=0) > 255:
+      grey = grey / 257.0  # 65535 -> 255
+    elif mode == "F" and grey.max(initial=0) <= 1.0:
+      grey = grey * 255.0
+    grey = np.clip(np.rint(grey), 0, 255).astype(np.uint8)
+    return np.repeat(grey[..., None], 3, axis=-1)
+  if mode == "P" and "transparency" in image.info:
+    image, mode = image.convert("RGBA"), "RGBA"
+  if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    image = Image.alpha_composite(white, rgba)
+  rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+  return np.ascontiguousarray(rgb)
+
+
+class SkipLog:
+  """Counts the photos a pipeline left out; warns once per file. Thread-safe (tf.data maps)."""
+
+  def __init__(self, warn=True):
+    self._lock = threading.Lock()
+    self._reasons = {}  # path -> problem
+    self.warn = warn
+
+  def add(self, path, problem):
+    """Records ``path`` (str, or the bytes a tf.string holds) as left out for ``problem``."""
+    path = os.fsdecode(path) if isinstance(path, bytes) else str(path)
+    with self._lock:
+      if path in self._reasons:
+        return
+      self._reasons[path] = problem
+    if self.warn:
+      logging.warning("skipped %s: %s", display_path(path), problem)
+
+  @property
+  def count(self):
+    return len(self._reasons)
+
+  @property
+  def skipped(self):
+    """{path: problem} of every photo left out so far (paths as :func:`list_images` gives them)."""
+    with self._lock:
+      return dict(self._reasons)
+
+  def report(self):
+    """One line: how many photos were left out and why; "" when none was."""
+    skipped = self.skipped
+    if not skipped:
+      return ""
+    grey = sum(1 for p in skipped.values() if p.startswith("near-grey"))
+    unreadable = len(skipped) - grey
+    parts = []
+    if unreadable:
+      parts.append(f"{unreadable} unreadable")
+    if grey:
+      parts.append(f"{grey} near-grey")
+    first = next(iter(skipped.items()))
+    return (f"{len(skipped)} photo(s) skipped ({', '.join(parts)}); e.g. "
+            f"{display_path(first[0])}: {first[1]}")
+
+
+def split(paths, val_fraction, seed=0):
+  """Deterministic train/validation split by a hash of each path's last two components.
+
+  Hashing 'folder/file' (not the absolute path) keeps the split the same on every machine and
+  for every checkout location; for LFW's Person/Person_0001.jpg layout a person's photos may
+  fall on both sides (the paper's LFW split is by image too).
+
+  Returns:
+    (train_paths, val_paths), each in the input order.
+  """
+  if not 0 <= val_fraction < 1:
+    raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+  train, val = [], []
+  for p in paths:
+    key = "/".join(os.path.normpath(os.fsdecode(p)).replace(os.sep, "/").split("/")[-2:])
+    digest = hashlib.sha256(f"{seed}:".encode() + os.fsencode(key)).digest()  # any file name
+    (val if int.from_bytes(digest[:8], "big") / 2.0**64 < val_fraction else train).append(p)
+  return train, val
+
+
+def config_paths(data_config, flag_hint=None):
+  """(train_paths, val_paths) of a config's ``data`` block (see divcolor_tf.config).
+
+  Args:
+    data_config: the config's ``data`` section.
+    flag_hint: what the calling tool's user should pass instead (e.g. "pass --images PHOTOS");
+      None: the trainers' ``--config.data.<field>=PHOTOS``.
+
+  Raises:
+    DataPathError: one line naming the source, the config field that gave it and the flag.
+  """
+  def listed(field):
+    try:
+      return list_images(data_config[field])
+    except DataPathError as e:
+      hint = flag_hint or f"set --config.data.{field}=PHOTOS"
+      raise DataPathError(f"{e} (config data.{field}: {hint})") from None
+
+  paths = listed("train")
+  if data_config.get("val"):
+    train, val = paths, listed("val")
+  else:
+    train, val = split(paths, data_config.val_fraction, data_config.split_seed)
+  if data_config.get("max_images"):
+    train = train[:data_config.max_images]
+    val = val[:max(1, int(round(data_config.max_images * max(data_config.val_fraction, 0.05))))]
+  return train, val
+
+
+def near_grey_list(list_file, root=None):
+  """Absolute paths named by a near_gray.txt (paths relative to its folder, or to root)."""
+  root = root or os.path.dirname(os.path.abspath(list_file))
+  with open(list_file, encoding="utf-8") as f:
+    return [os.path.join(root, line.strip()) for line in f if line.strip()]

@@ -1,0 +1,94 @@
+"""The photo inputs of the exported signatures: an encoded image's format and declared size read
+from its first bytes (so an over-budget photo is refused before it is decoded), and the checks
+
+
+every ``image`` input passes (rank, channels, :data:`MIN_SIZE`).
+"""
+
+import tensorflow as tf
+
+
+MIN_SIZE = 8  # smallest height / width a signature accepts
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+_HEADER_BYTES = 32  # the bytes of an encoded photo read for its format and its declared size
+
+
+def header(encoded):
+  """The first _HEADER_BYTES bytes of ``encoded`` as int64 [_HEADER_BYTES] (zeros past its end)."""
+  head = tf.strings.join([tf.strings.substr(encoded, 0, _HEADER_BYTES), b"\0" * _HEADER_BYTES])
+  return tf.cast(tf.io.decode_raw(tf.strings.substr(head, 0, _HEADER_BYTES), tf.uint8), tf.int64)
+
+
+def _uint(header, start, n, little):
+  """The unsigned integer in header bytes [start, start + n), little- or big-endian."""
+  weights = [256**i for i in range(n)]
+  return tf.reduce_sum(header[start:start + n]
+                       * tf.constant(weights if little else weights[::-1], tf.int64))
+
+
+def starts(header, start, magic):
+  """Whether header bytes [start, start + len(magic)) are ``magic``."""
+  return tf.reduce_all(tf.equal(header[start:start + len(magic)],
+                                tf.constant(tuple(magic), tf.int64)))
+
+
+def declared_size(encoded, header, is_jpeg):
+  """[height, width] (int64) the header of a JPEG, PNG, GIF, BMP or WebP declares; [0, 0] for
+  other bytes. Read before decoding, so that a small file claiming a huge image (a decompression
+  bomb) is refused before its pixels are allocated."""
+  png = tf.stack([_uint(header, 20, 4, False), _uint(header, 16, 4, False)])  # IHDR
+  gif = tf.stack([_uint(header, 8, 2, True), _uint(header, 6, 2, True)])  # logical screen
+  bmp = tf.stack([_uint(header, 22, 4, True), _uint(header, 18, 4, True)])  # BITMAPINFOHEADER
+  bmp = tf.abs(tf.where(bmp >= 2**31, bmp - 2**32, bmp))  # signed; a negative height: top-down
+  vp8x = tf.stack([_uint(header, 27, 3, True), _uint(header, 24, 3, True)]) + 1  # canvas
+  bits = _uint(header, 21, 4, True)  # VP8L: 14 bits width - 1, then 14 bits height - 1
+  vp8l = tf.stack([bits // 2**14 % 2**14, bits % 2**14]) + 1
+  vp8 = tf.stack([_uint(header, 28, 2, True), _uint(header, 26, 2, True)]) % 2**14  # key frame
+  webp = tf.where(starts(header, 12, b"VP8X"), vp8x,
+                  tf.where(starts(header, 12, b"VP8L"), vp8l, vp8))
+  size = tf.zeros([2], tf.int64)
+  for kind, declared in ((starts(header, 0, PNG_MAGIC), png), (starts(header, 0, b"GIF"), gif),
+                         (starts(header, 0, b"BM"), bmp),
+                         (starts(header, 0, b"RIFF") & starts(header, 8, b"WEBP"), webp)):
+    size = tf.where(kind, declared, size)
+  return tf.cond(is_jpeg, lambda: tf.cast(tf.io.extract_jpeg_shape(encoded)[:2], tf.int64),
+                 lambda: size)
+
+
+def rgb_over_white(image):
+  """uint8 [H, W, C] as decoded (C = 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA) -> uint8 RGB
+  [H, W, 3]: grey as three equal channels, transparency composited over white, as the command
+  line's ``data.load_rgb`` does with Pillow."""
+  image = tf.convert_to_tensor(image)
+  channels = tf.shape(image)[-1]
+  colour = tf.cond(channels >= 3, lambda: image[..., :3],
+                   lambda: tf.repeat(image[..., :1], 3, axis=-1))
+
+  def over_white():
+    alpha = tf.cast(image[..., -1:], tf.float32) / 255.0
+    mixed = tf.cast(colour, tf.float32) * alpha + 255.0 * (1.0 - alpha)
+    return tf.cast(tf.clip_by_value(tf.round(mixed), 0.0, 255.0), tf.uint8)
+
+  return tf.ensure_shape(tf.cond(tf.equal(channels % 2, 0), over_white, lambda: colour),
+                         [None, None, 3])
+
+
+def checked_image(image, name="image"):
+  """The uint8 image batch, after asserting it is non-empty and at least MIN_SIZE a side."""
+  # A loaded signature does not always check its input's rank and channels (tf.saved_model.load
+  # passes a [H, W, 3] tensor through), and checks on tf.shape are folded away at trace time:
+  # EnsureShape checks at run time ("... is not compatible with expected shape [?,?,?,3]").
+  image = tf.ensure_shape(image, [None, None, None, 3], name=name)
+  shape = tf.shape(image)
+  checks = [
+      tf.debugging.assert_greater(shape[0], 0, message=f"{name}: empty batch"),
+      tf.debugging.assert_greater_equal(
+          tf.reduce_min(shape[1:3]), MIN_SIZE,
+          message=f"{name}: height and width must be at least {MIN_SIZE} pixels"),
+  ]
+  with tf.control_dependencies(checks):
+    return tf.identity(image)

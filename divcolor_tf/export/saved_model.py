@@ -1,0 +1,155 @@
+"""A SavedModel in TF Serving's layout (``OUT/<version>/``, ``assets.extra/``): written whole under
+a temporary name, then published; its metadata (``export.json``).
+"""
+
+import json
+import os
+import shutil
+import tempfile
+
+from absl import logging
+import tensorflow as tf
+
+from divcolor_tf import config as config_lib
+from divcolor_tf.export import image_bytes
+from divcolor_tf.export import signatures
+from divcolor_tf.inference import colorizer as colorizer_lib
+from divcolor_tf.io import atomic
+
+
+MAX_SHARD_BYTES = 20 * 2**20  # variable files stay under the repository's 25 MB cap
+
+
+FILE_CAP_BYTES = 25 * 10**6  # the repository's cap on one file: larger exports are warned about
+
+
+STATS_FILE = "stats.npz"  # the workdir's colour statistics, kept in assets.extra/
+
+
+def as_colorizer(colorizer_or_workdir, **settings):
+  """A :class:`colorizer_lib.Colorizer` from a model directory or a Colorizer, with ``settings``.
+
+  Args:
+    colorizer_or_workdir: a Colorizer, or a model directory (``Colorizer.load``).
+    **settings: ``gamut`` / ``antialias``; a Colorizer whose settings differ is rebuilt over the
+      same Keras models.
+  """
+  if isinstance(colorizer_or_workdir, colorizer_lib.Colorizer):
+    c = colorizer_or_workdir
+    if all(getattr(c, key) == value for key, value in settings.items()):
+      return c
+    kwargs = {"gamut": c.gamut, "antialias": c.antialias, "encoder": c.encoder,
+              "max_megapixels": c.max_megapixels, **settings}
+    rebuilt = colorizer_lib.Colorizer(c.trunk, c.mdn, c.decoder, c.config, **kwargs)
+    rebuilt.workdir = c.workdir
+    return rebuilt
+  return colorizer_lib.Colorizer.load(colorizer_or_workdir, **settings)
+
+
+def save_options(max_shard_bytes):
+  policy = tf.train.experimental.MaxShardSizePolicy(max_shard_size=int(max_shard_bytes))
+  return tf.saved_model.SaveOptions(experimental_sharding_callback=policy)
+
+
+def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False,
+                       max_shard_bytes=MAX_SHARD_BYTES):
+  """Writes the SavedModel ``out_dir/<version>/`` for TF Serving (signatures: module docstring).
+
+  The version folder is written under a temporary name in ``out_dir`` and renamed when complete,
+  so a TF Serving instance watching ``out_dir`` never sees half a model.
+
+  Args:
+    colorizer_or_workdir: a :class:`colorizer_lib.Colorizer` or a model directory.
+    out_dir: the model's base path (TF Serving's ``--model_base_path``).
+    version: positive integer version.
+    overwrite: replace an existing ``out_dir/<version>``.
+    max_shard_bytes: the largest variables file.
+
+  Returns:
+    The version directory's path.
+
+  Raises:
+    FileExistsError: one line, when ``out_dir/<version>`` exists and not ``overwrite``.
+    ValueError: a version that is not a positive integer.
+  """
+  if isinstance(version, bool) or int(version) != version or version < 1:
+    raise ValueError(f"version must be a positive integer, got {version!r}")
+  out_dir = os.fspath(out_dir)
+  target = os.path.join(out_dir, str(int(version)))
+  if os.path.exists(target) and not overwrite:
+    raise FileExistsError(f"{target}: exists; pass overwrite=True (divcolor-export --overwrite) "
+                          "to replace it")
+  colorizer = as_colorizer(colorizer_or_workdir)
+  baselines = None
+  if colorizer.workdir:
+    baselines = workdir_baselines(colorizer.workdir, colorizer)
+  endpoints = signatures.Endpoints(colorizer)
+  archive = signatures.archive(colorizer, [
+      ("serving_default", endpoints.colorize, [signatures.image_spec()]),
+      ("colorize_bytes", endpoints.colorize_bytes,
+       [tf.TensorSpec([None], tf.string, name="image_bytes")]),
+      ("decode", signatures.decode_fn(endpoints), signatures.decode_signature(colorizer)),
+      ("mixture", endpoints.mixture, [signatures.image_spec()]),
+      ("grey_mixture", endpoints.grey_mixture,
+       [tf.TensorSpec([None, colorizer.grey_size, colorizer.grey_size, 1], tf.float32,
+                      name="grey")]),
+  ] + ([("encode", endpoints.encode,
+         [tf.TensorSpec([None, colorizer.field_size, colorizer.field_size, 2], tf.float32,
+                        name="colour_field")])] if colorizer.can_encode else []))
+  os.makedirs(out_dir, exist_ok=True)
+  partial = tempfile.mkdtemp(prefix=f".{int(version)}.partial-", dir=out_dir)
+  os.chmod(partial, 0o755)  # mkdtemp's 0700 would hide the model from a TF Serving user
+  try:
+    archive.write_out(partial, options=save_options(max_shard_bytes), verbose=False)
+    extra = os.path.join(partial, "assets.extra")
+    os.makedirs(extra, exist_ok=True)
+    config_lib.save_resolved(colorizer.config, extra)
+    if colorizer.workdir and os.path.isfile(os.path.join(colorizer.workdir, STATS_FILE)):
+      shutil.copyfile(os.path.join(colorizer.workdir, STATS_FILE), os.path.join(extra, STATS_FILE))
+    if baselines is not None:
+      from divcolor_tf.evaluation import blind as baselines_lib  # pylint: disable=g-import-not-at-top
+      baselines_lib.save(baselines, os.path.join(extra, baselines_lib.FILE))
+    with open(os.path.join(extra, "export.json"), "w") as f:
+      json.dump(export_metadata(colorizer), f, indent=2, sort_keys=True)
+      f.write("\n")
+    atomic.publish_dir(partial, target, overwrite=overwrite)  # exclusive unless overwrite
+  finally:
+    if os.path.exists(partial):
+      shutil.rmtree(partial, ignore_errors=True)
+  for name in sorted(os.listdir(os.path.join(target, "variables"))):
+    size = os.path.getsize(os.path.join(target, "variables", name))
+    if size > max_shard_bytes:
+      logging.warning("%s: %d bytes, over the %d-byte shard cap (one variable larger than it?)",
+                      os.path.join(target, "variables", name), size, max_shard_bytes)
+  logging.info("wrote %s (signatures %s%s; K=%d)", target, ", ".join(signatures.SIGNATURES),
+               ", encode" if colorizer.can_encode else "", colorizer.num_components)
+  return target
+
+
+def workdir_baselines(workdir, colorizer):
+  """The photo-blind baselines of a workdir (fitted now if it has none yet), for assets.extra/."""
+  from divcolor_tf.evaluation import blind as baselines_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  stats = None
+  if os.path.isfile(workdir_lib.path(workdir, workdir_lib.STATS)):
+    stats = workdir_lib.load_stats(workdir)
+  return baselines_lib.for_model(workdir, colorizer.config, stats,
+                                 max_k=colorizer.num_components)
+
+
+def export_metadata(colorizer, **extra):
+  """What a client needs to know about an export (written to assets.extra/export.json)."""
+  from divcolor_tf import __version__  # pylint: disable=g-import-not-at-top
+  return {
+      "divcolor_tf_version": __version__,
+      "num_components": colorizer.num_components,
+      "latent_dim": colorizer.latent_dim,
+      "field_size": colorizer.field_size,
+      "grey_size": colorizer.grey_size,
+      "skip_decoder": colorizer.skip,
+      "gamut": colorizer.gamut,
+      "antialias": colorizer.antialias,
+      "min_size": image_bytes.MIN_SIZE,
+      "dataset": colorizer.dataset,
+      **extra,
+  }

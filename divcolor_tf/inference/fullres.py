@@ -1,0 +1,262 @@
+"""Full-resolution pixels of a colorization (step 6 of ``colorize``, and its step 1): the photo's
+lightness, the join of upsampled colour fields with it, and the pixel budget.
+
+Memory and time at full resolution: the two full-resolution steps, L (step 1) and the join (step 6), run in
+horizontal strips of about ``STRIP_PIXELS`` pixels (of one colour field, for the join), inside a
+``tf.while_loop`` in the traced pipeline, so float temporaries exist for one strip at a time. What
+grows with the photo is the uint8 input (a uint8 photo is never converted to float at full
+resolution), L (float32) and the uint8 output [K, H, W, 3] (held twice while its strips are
+joined): ~90 bytes per input pixel at peak for K = 8 (4000x3000: 1.8 GB of RSS in all, 0.8 GB of
+it the process before the photo; it was ~400 bytes per pixel with whole-photo float tensors). Time
+is linear in pixels: ~0.9 s per 12-megapixel colorization on this project's shared 2-core CPU
+(bench/colorize_latency.py). When whole colour fields fit in one strip (a photo of up to
+``STRIP_PIXELS`` pixels) they are upsampled by ``tf.image.resize`` itself, the same samples as the
+strips' taps from one fused kernel (~2 ms less for 8 x 256x256 here). In the Python colorizers
+(not the exports: a SavedModel for TF Serving or a TFLite model should not need XLA) each strip's
+per-pixel conversion is compiled by XLA (``color.l_ab_to_srgb8``'s ``fused``): 24 -> 16 ms for
+8 x 256x256 here, within 1 uint8 level of the unfused join. A photo of more than
+``max_megapixels`` (default ``MAX_MEGAPIXELS`` = 64, ~6 GB at K = 8) is refused with a one-line
+error naming it, before any of it is converted.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from divcolor_tf import color
+from divcolor_tf.io import photos
+
+
+STRIP_PIXELS = 1 << 18  # pixels per strip of one field (rows = this / width)
+MAX_MEGAPIXELS = 64.0  # a colorizer's default pixel budget (module docstring, "Memory and time")
+_UNROLL_LIMIT = 16  # static shapes with at most this many strips are unrolled (TFLite: no loop)
+
+
+def check_size(shape, name, max_megapixels):
+  """Raises a one-line ValueError naming ``name`` if a photo of ``shape`` [H, W, ...] has more
+  than ``max_megapixels`` million pixels (0 or None: no limit)."""
+  height, width = int(shape[0]), int(shape[1])
+  if max_megapixels and height * width > max_megapixels * 1e6:
+    raise ValueError(f"{name}: {width}x{height} pixels ({height * width / 1e6:.3g} megapixels) is "
+                     f"over the limit of {max_megapixels:g} megapixels (max_megapixels; "
+                     "divcolor-colorize --max_megapixels)")
+
+
+def _strip_plan(height, width, batch, strip_rows, static):
+  """(rows per strip, strips per image, number of strips in all; static or None) for
+  :func:`_in_strips`: ``batch`` images of height x width, ``static`` their Python ints or None."""
+  if static is not None:
+    batch, height, width = static
+    strip_rows = strip_rows or max(STRIP_PIXELS // width, 1)
+    strips = -(-height // strip_rows)
+    return strip_rows, strips, batch * strips, batch * strips
+  if strip_rows is None:
+    strip_rows = tf.maximum(STRIP_PIXELS // width, 1)
+  strips = (height + strip_rows - 1) // strip_rows
+  return strip_rows, strips, batch * strips, None
+
+
+def _in_strips(strip, count, static_count, dtype, channels):
+  """strip(i) -> [rows_i, W, channels] for i in [0, count), concatenated along the rows.
+
+  A tf.while_loop writing each strip to a TensorArray, so that one strip's temporaries exist at a
+  time; a few strips of a static shape are unrolled instead (a TFLite model needs no loop).
+  """
+  if static_count is not None and static_count <= _UNROLL_LIMIT:
+    return tf.concat([strip(i) for i in range(static_count)], axis=0)
+  pieces = tf.TensorArray(dtype, size=count, infer_shape=False,
+                          element_shape=tf.TensorShape([None, None, channels]))
+  _, pieces = tf.while_loop(lambda i, _: i < count,
+                            lambda i, pieces: (i + 1, pieces.write(i, strip(i))),
+                            (tf.constant(0), pieces), parallel_iterations=2)
+  return pieces.concat()
+
+
+def _static_dims(tensor, *axes):
+  dims = tuple(tensor.shape[a] for a in axes)
+  return None if None in dims else dims
+
+
+def photo_lightness(rgb, strip_rows=None):
+  """sRGB [B, H, W, 3] -> L [B, H, W, 1]: ``color.rgb_to_lightness``, in strips.
+
+  Args:
+    rgb: float sRGB in [0, 1], or uint8 (never converted to float at full resolution).
+    strip_rows: rows per strip (None: from ``STRIP_PIXELS``).
+  """
+  rgb = tf.convert_to_tensor(rgb)
+  shape = tf.shape(rgb)
+  b, h, w = shape[0], shape[1], shape[2]
+  strip_rows, strips, count, static_count = _strip_plan(
+      h, w, b, strip_rows, _static_dims(rgb, 0, 1, 2))
+
+  def strip(i):
+    start = (i % strips) * strip_rows
+    return color.rgb_to_lightness(rgb[i // strips, start:start + strip_rows])
+
+  out = _in_strips(strip, count, static_count, tf.float32, 1)
+  return tf.reshape(out, tf.stack([b, h, w, 1]))
+
+
+def squash(lightness, size, antialias=True):
+  """L [B, H, W, 1] shrunk (or grown) to size x size, as the training pipeline did.
+
+  Without ``antialias`` (TFLite's builtin resize) a photo of static size is first halved while
+  it is at least twice the target (a bilinear halving averages 2x2 pixels), so that the "+skip"
+  decoder's 64x64 L is not aliased: a 256 -> 64 plain bilinear shrink moved the ab of the bundled
+  model's TFLite pipeline 0.019 (ab/128, mean of the top 2) from the SavedModel's; halving
+  first, 0.0095.
+  """
+  if not antialias:
+    h, w = lightness.shape[1], lightness.shape[2]
+    while h is not None and w is not None and min(h, w) >= 2 * size:
+      h, w = (h + 1) // 2, (w + 1) // 2
+      lightness = tf.image.resize(lightness, [h, w], method="bilinear")
+  return tf.image.resize(lightness, [size, size], method="bilinear", antialias=antialias)
+
+
+def _bilinear_taps(out_size, in_size):
+  """The taps of ``tf.image.resize(method="bilinear")`` along one axis (half-pixel centres, as
+  TensorFlow's ResizeBilinear kernel computes them): (lower, upper) int32 [out_size] and the weight
+  of ``upper``, float32 [out_size]. Computed for the whole axis, so that strips of it are
+  seam-free."""
+  scale = tf.cast(in_size, tf.float32) / tf.cast(out_size, tf.float32)
+  position = (tf.cast(tf.range(out_size), tf.float32) + 0.5) * scale - 0.5
+  floor = tf.floor(position)
+  lower = tf.maximum(tf.cast(floor, tf.int32), 0)
+  upper = tf.minimum(tf.cast(tf.math.ceil(position), tf.int32), in_size - 1)
+  return lower, upper, position - floor
+
+
+def join_lightness(lightness, colour_fields, gamut="chroma", strip_rows=None, fused=False):
+  """The photo's own L joined with K colour fields upsampled to its size (Section 4), as uint8.
+
+  Each colour field is upsampled bilinearly (the paper's U: the samples of ``tf.image.resize``),
+  joined with the full-resolution L, fitted to the sRGB gamut and written as uint8 sRGB
+  (``color.l_ab_to_srgb8``), in horizontal strips of one field at a time (module docstring,
+  "Memory and time"). The interpolation taps are computed for the whole photo, so strips join
+  without seams.
+
+  Args:
+    lightness: [B, H, W, 1] L in [0, 100] at full resolution.
+    colour_fields: [B, K, F, F, 2] ab/128.
+    gamut: "chroma" (keep L, reduce chroma of out-of-gamut pixels) or "clip" (clip sRGB).
+    strip_rows: rows per strip (None: from ``STRIP_PIXELS``).
+    fused: the per-pixel conversion compiled by XLA (``color.l_ab_to_srgb8``'s ``fused``; the
+      Python colorizers' path, not the exports').
+
+  Returns:
+    uint8 sRGB [B, K, H, W, 3].
+  """
+  lightness = tf.convert_to_tensor(lightness, tf.float32)
+  colour_fields = tf.convert_to_tensor(colour_fields, tf.float32)
+  shape = tf.shape(lightness)
+  b, h, w = shape[0], shape[1], shape[2]
+  k, f = tf.shape(colour_fields)[1], tf.shape(colour_fields)[2]
+  fields = colour_fields_flat = tf.reshape(colour_fields, tf.stack([b * k, f, f, 2]))
+  planes = tf.reshape(lightness, tf.stack([b, h, w]))
+  top, bottom, y_weight = _bilinear_taps(h, f)
+  static = _static_dims(lightness, 0, 1, 2)
+  k_static = colour_fields.shape[1]
+  if static is not None and k_static is not None:
+    k = k_static
+    static = (static[0] * k,) + static[1:]
+  else:
+    static = None
+  grouped = strip_rows is None  # small fields share a strip (fewer, larger ops); else as asked
+  strip_rows, strips, count, static_count = _strip_plan(h, w, b * k, strip_rows, static)
+  # Fields per strip: 1, or when a whole field fits in a strip, as many as STRIP_PIXELS holds.
+  if static is not None:
+    group = max(STRIP_PIXELS // (static[1] * static[2]), 1) if grouped and strips == 1 else 1
+    count = static_count = -(-static[0] // group) if group > 1 else count
+  else:
+    group = tf.where(tf.logical_and(grouped, tf.equal(strips, 1)),
+                     tf.maximum(STRIP_PIXELS // (h * w), 1), 1)
+    count = tf.where(group > 1, (b * k + group - 1) // group, count)
+
+  def horizontal_pass():
+    """The F rows of every field at full width: [B*K, F, W] per channel (strips > 1 only)."""
+    left, right, x_weight = _bilinear_taps(w, f)
+    rows = []
+    for channel in range(2):
+      field = fields[..., channel]
+      row_left = tf.gather(field, left, axis=2)
+      rows.append(row_left + (tf.gather(field, right, axis=2) - row_left) * x_weight)
+    return rows
+
+  if isinstance(strips, int):
+    rows = horizontal_pass() if strips > 1 else None
+  else:  # one strip: whole_fields is taken, and the rows are not computed
+    rows = tf.cond(tf.equal(strips, 1), lambda: [tf.zeros(tf.stack([0, f, w]))] * 2,
+                   horizontal_pass)
+
+  def whole_fields(fields):
+    """Whole fields (a group, one strip): tf.image.resize itself, the same samples as the taps
+    (its fused kernel is ~2x faster than the four gathers), as a and b planes [fields, H, W]."""
+    size = list(static[1:]) if static is not None else tf.stack([h, w])  # static for TFLite
+    ab = tf.image.resize(tf.gather(colour_fields_flat, fields), size, method="bilinear")
+    return [ab[..., 0], ab[..., 1]]
+
+  def strip(i):
+    """Strip i: fields [i * group, ...) whole when group > 1; else field i // strips (of photo
+    field // K), from row (i % strips) * strip_rows."""
+    first = (i // strips) * group  # group > 1 only when strips == 1
+    fields = tf.range(first, tf.minimum(first + group, b * k))
+    start = (i % strips) * strip_rows
+    stop = tf.minimum(start + strip_rows, h)
+    lower, upper, weight = top[start:stop], bottom[start:stop], y_weight[start:stop, None]
+
+    def vertical_pass():  # [fields, rows, W] per channel, from the horizontal pass's rows
+      ab = []
+      for channel in range(2):
+        source = tf.gather(rows[channel], fields)
+        above = tf.gather(source, lower, axis=1)
+        ab.append(above + (tf.gather(source, upper, axis=1) - above) * weight)
+      return ab
+
+    if isinstance(strips, int):
+      ab = whole_fields(fields) if strips == 1 else vertical_pass()
+    else:
+      ab = tf.cond(tf.equal(strips, 1), lambda: whole_fields(fields), vertical_pass)
+    light = tf.gather(planes[:, start:stop], fields // k)
+    out = color.l_ab_to_srgb8(light, ab[0], ab[1], gamut, fused=fused)
+    return tf.reshape(out, tf.stack([-1, tf.shape(out)[2], 3]))
+
+  out = _in_strips(strip, count, static_count, tf.uint8, 3)
+  return tf.reshape(out, tf.stack([b, k, h, w, 3]))
+
+
+def traced_join(gamut="chroma", fused=True):
+  """:func:`join_lightness` as a tf.function traced once for any photo size and K (L [B, H, W, 1],
+  colour fields [B, K, F, F, 2] -> uint8 [B, K, H, W, 3]): what the Python colorizers call."""
+  return tf.function(
+      lambda lightness, colour_fields: join_lightness(lightness, colour_fields, gamut,
+                                                      fused=fused),
+      input_signature=[tf.TensorSpec([None, None, None, 1], tf.float32),
+                       tf.TensorSpec([None, None, None, None, 2], tf.float32)])
+
+
+def megapixel_budget(max_megapixels):
+  """A colorizer's pixel budget: None -> ``MAX_MEGAPIXELS``; 0 -> no limit; else a positive
+  number of megapixels (ValueError otherwise)."""
+  if max_megapixels is None:
+    return MAX_MEGAPIXELS
+  if isinstance(max_megapixels, bool) or not float(max_megapixels) >= 0:
+    raise ValueError(f"max_megapixels must be >= 0 (0: no limit), got {max_megapixels!r}")
+  return float(max_megapixels)
+
+
+def checked_rgb(image, name, max_megapixels):
+  """A photo as the pipeline takes it: uint8 RGB [H, W, 3] as it is and uint8 grey as three
+  equal channels (a uint8 photo is never converted to float at full resolution), anything else
+  as ``photos.as_float_rgb``; after checking its size against the pixel budget
+  (:func:`check_size`, before any conversion)."""
+  array = np.asarray(image)
+  if array.ndim in (2, 3):
+    check_size(array.shape, name, max_megapixels)
+  if array.dtype == np.uint8 and array.size and (
+      array.ndim == 2 or array.ndim == 3 and array.shape[-1] in (1, 3)):
+    if array.ndim == 3 and array.shape[-1] == 3:
+      return array
+    grey = array.reshape(array.shape[:2])  # three equal channels, as photos.as_float_rgb
+    return np.repeat(grey[..., None], 3, axis=-1)
+  return photos.as_float_rgb(array, name)

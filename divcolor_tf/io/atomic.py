@@ -1,0 +1,215 @@
+"""Files that appear under their final name only when complete.
+
+Every file the project writes goes through here. It is written under a temporary name in the same
+folder, ``.tmp-<pid>-<random>-<final name>`` (hidden, and ending in the final name so that writers
+that insist on a suffix accept it: Keras' ``.keras`` and ``.weights.h5``, Pillow's and
+matplotlib's ``.png``), flushed to disk, then renamed to the final name with ``os.replace``
+(atomic within one file system, POSIX and Windows). A reader sees the old file or the new one,
+never a mix of two writers' bytes; a writer killed midway leaves at most a hidden temporary file,
+never a truncated file under the final name; a writer that raises removes its temporary file.
+
+``exclusive=True`` is for files two runs may race to create: the complete temporary file is
+hard-linked to the final name (``os.link`` fails when the name exists), so the second writer gets
+``FileExistsError`` (one line: "<final>: exists") and the first writer's file stays whole. On a
+file system without hard links the name is reserved with ``O_CREAT | O_EXCL`` and then replaced:
+still exclusive, but for that instant the final name holds an empty file.
+
+:func:`folder_lock` serialises cooperating writers of one folder (``flock`` on the folder itself,
+no lock file), so that a group of files, e.g. one photo's colorizations, is installed by one writer
+at a time. :func:`publish_dir` does for a folder (an export's version folder) what ``os.replace``
+does for a file.
+
+No TensorFlow here: ``config`` imports this module, and importing ``config`` must stay cheap.
+"""
+
+import contextlib
+import errno
+import json
+import os
+import secrets
+import shutil
+
+
+TEMP_PREFIX = ".tmp-"
+# os.link's errors on a file system that has no hard links (FAT, some network and FUSE mounts).
+_NO_HARD_LINKS = frozenset(
+    getattr(errno, name) for name in ("EPERM", "ENOTSUP", "EOPNOTSUPP", "EXDEV", "EMLINK", "ENOSYS")
+    if hasattr(errno, name))
+
+
+class ExistsError(FileExistsError):
+  """The ``FileExistsError`` of an exclusive write that lost: str is one line, "<final>: exists";
+  ``filename`` is the final name."""
+
+  def __str__(self):
+    return f"{self.filename}: exists"
+
+
+def exists_error(final):
+  return ExistsError(errno.EEXIST, "exists", os.fspath(final))
+
+
+def temp_path(final):
+  """A fresh temporary name beside ``final``: ``.tmp-<pid>-<random>-<name of final>``."""
+  folder, name = os.path.split(os.fspath(final))
+  return os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{name}")
+
+
+def remove(path):
+  """Removes a temporary file or folder if it is there (after a failure, or a lost race)."""
+  try:
+    if os.path.isdir(path) and not os.path.islink(path):
+      shutil.rmtree(path, ignore_errors=True)
+    else:
+      os.remove(path)
+  except FileNotFoundError:
+    pass
+
+
+def _fsync(path):
+  fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)
+  try:
+    os.fsync(fd)
+  finally:
+    os.close(fd)
+
+
+def publish(temp, final, exclusive=False):
+  """Moves the complete file ``temp`` (from :func:`temp_path`) to ``final``.
+
+  Args:
+    temp: the written file, in ``final``'s folder.
+    final: its name once complete.
+    exclusive: fail rather than replace an existing ``final``.
+
+  Raises:
+    FileExistsError: ``exclusive`` and ``final`` exists (``temp`` is left for the caller to
+      remove).
+  """
+  temp, final = os.fspath(temp), os.fspath(final)
+  _fsync(temp)  # the bytes reach the disk before the name does: a power cut leaves old or new
+  if not exclusive:
+    os.replace(temp, final)
+    return
+  try:
+    os.link(temp, final)
+  except FileExistsError:
+    raise exists_error(final) from None
+  except OSError as e:
+    if e.errno not in _NO_HARD_LINKS:
+      raise
+    try:  # no hard links here: reserve the name exclusively, then move the file over it
+      os.close(os.open(final, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except FileExistsError:
+      raise exists_error(final) from None
+    os.replace(temp, final)
+  else:
+    os.remove(temp)
+
+
+@contextlib.contextmanager
+def atomic_path(final, exclusive=False):
+  """Yields a temporary path beside ``final``; when the block ends without an exception the file
+  written there becomes ``final`` (:func:`publish`), and in every case the temporary is gone.
+
+    with atomic.atomic_path("out/stats.npz") as temp, open(temp, "wb") as f:
+      np.savez(f, **arrays)
+  """
+  temp = temp_path(final)
+  try:
+    yield temp
+    publish(temp, final, exclusive)
+  finally:
+    remove(temp)
+
+
+def write_with(write, final, exclusive=False):
+  """Calls ``write(temp)`` (e.g. ``model.save``) on a temporary name, then publishes it as
+  ``final``; returns ``final``."""
+  with atomic_path(final, exclusive) as temp:
+    write(temp)
+  return final
+
+
+def write_bytes(final, data, exclusive=False):
+  """Writes ``data`` to ``final`` atomically; returns ``final``."""
+  with atomic_path(final, exclusive) as temp:
+    with open(temp, "xb") as f:
+      f.write(data)
+  return final
+
+
+def write_text(final, text, exclusive=False, encoding="utf-8"):
+  """Writes ``text`` to ``final`` atomically; returns ``final``."""
+  return write_bytes(final, text.encode(encoding), exclusive)
+
+
+def write_json(final, value, exclusive=False, **dump_args):
+  """Writes ``value`` as JSON (``json.dumps(value, **dump_args)``, then a newline) atomically;
+  returns ``final``."""
+  return write_text(final, json.dumps(value, **dump_args) + "\n", exclusive)
+
+
+def publish_dir(temp_dir, final, overwrite=False):
+  """Renames the complete folder ``temp_dir`` (beside ``final``) to ``final``.
+
+  Without ``overwrite`` an existing ``final`` is kept and FileExistsError raised, also when another
+  writer created it after the caller last looked. With ``overwrite`` the old folder is renamed
+  aside, the new one renamed in, and the old one deleted: ``final`` is missing only between the
+  two renames, never half written.
+
+  Raises:
+    FileExistsError: one line, ``final`` exists and not ``overwrite``.
+  """
+  temp_dir, final = os.fspath(temp_dir), os.fspath(final)
+  if not overwrite:
+    try:
+      if os.path.lexists(final):  # os.rename would replace an empty folder
+        raise exists_error(final)
+      os.rename(temp_dir, final)
+    except OSError as e:
+      if isinstance(e, FileExistsError) or os.path.lexists(final):
+        raise exists_error(final) from None
+      raise
+    return
+  aside = None
+  if os.path.lexists(final):
+    aside = temp_path(final)
+    os.rename(final, aside)
+  try:
+    os.rename(temp_dir, final)
+  except BaseException:
+    if aside:
+      with contextlib.suppress(OSError):
+        os.rename(aside, final)
+    raise
+  if aside:
+    remove(aside)
+
+
+@contextlib.contextmanager
+def folder_lock(folder):
+  """Holds an exclusive ``flock`` on ``folder`` (no lock file) for the block.
+
+  Only writers that take the same lock wait for each other. Where ``flock`` is missing (Windows)
+  or refused (some network file systems) the block runs unlocked; exclusive writes stay exclusive
+  there, but concurrent replacing writers are no longer serialised.
+  """
+  try:
+    import fcntl  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    fcntl = None
+  fd = None
+  if fcntl is not None:
+    try:
+      fd = os.open(os.fspath(folder) or ".", os.O_RDONLY)
+      fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+      if fd is not None:
+        os.close(fd)
+      fd = None
+  try:
+    yield
+  finally:
+    if fd is not None:
+      os.close(fd)  # closing the descriptor releases the lock

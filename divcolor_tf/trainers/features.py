@@ -1,0 +1,165 @@
+"""Training the grey-level feature network G on its own task (Zhang et al., ECCV 2016, Section 2.1).
+
+The paper's MDN reads conv7 features of "a colorization CNN [30]" pre-trained on Zhang et al.'s
+task and then held fixed. ``FeatureTrainer`` trains that network (models/features.py) from the
+grey image alone; its ``objective`` reads like Zhang et al.'s objective:
+
+    Z      = H^-1(Y)         the photo's ab, soft-encoded over the 313 bins (k = 5 nearest,
+                             Gaussian sigma = 5), at the network's output resolution S/4
+    Z_hat  = softmax(conv8_313(L))
+    L_cl   = mean_{h,w} v(Z_hw) * ( -sum_q Z_hwq log Z_hat_hwq )
+    v(Z_hw) = w_{q*},  q* = argmax_q Z_hwq     class rebalancing: the "stable" colourfulness
+                                               weights of stats.py, 1 / ((1 - lambda) p + lambda/Q)
+
+Zhang et al. sum over pixels; the mean keeps the loss's scale independent of the grey size. The
+per-example loss is averaged over the global batch (``tf.nn.compute_average_loss``), so the same
+step runs on one device or under a MirroredStrategy. Besides the loss, the trainer logs the pixel
+accuracy: how often the top-1 predicted bin is the target's nearest bin q*.
+
+The target ab comes from the pipeline's 64x64 colour field (``data.make_dataset``), resized in the
+graph to S/4 x S/4 (56x56 for the paper's S = 224).
+
+``train(config, workdir)`` is what ``divcolor-train-features`` calls. It writes WORKDIR/features/
+(config.json, checkpoints/, history.csv, tensorboard/, then features.keras, the whole network with
+its 313-bin head, and trunk.keras, conv1..conv7: L [S, S, 1] in 0..100 -> G [S/8, S/8, c]) and
+reads, or first computes, the colour statistics in WORKDIR/stats.npz that the VAE shares.
+
+The network starts from Zhang et al.'s released weights when ``features.zhang_weights`` names an
+.npz in ``models/zhang_weights.py``'s layout (``features.width`` 1.0; ``features.lightness_norm``
+100 for weights converted from their PyTorch port); with ``features.epochs=0`` it is kept exactly
+as released, which is what the paper did (Section 6.2: "pre-trained [...] and held fixed").
+"""
+
+import os
+
+from absl import logging
+import tensorflow as tf
+
+from divcolor_tf import color
+from divcolor_tf import losses
+from divcolor_tf import training
+from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.models import features
+from divcolor_tf.models import zhang_weights
+
+
+SUBDIR = workdir_lib.FEATURES_DIR  # WORKDIR/features/ holds this stage's outputs
+
+
+def pixel_accuracy(logits, target_bins):
+  """Per example, the fraction of pixels whose top-1 predicted bin is the target bin: [B]."""
+  predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
+  return tf.reduce_mean(tf.cast(tf.equal(predicted, target_bins), tf.float32), axis=[1, 2])
+
+
+class FeatureTrainer(training.ObjectiveTrainer):
+  """Zhang et al.'s network trained on its own task: per-pixel 313-bin classification."""
+
+  def __init__(self, network, *, bin_weights, soft_k=5, soft_sigma=5.0, **kwargs):
+    super().__init__(("loss", "accuracy"), **kwargs)
+    self.network = network
+    self.bin_weights = tf.constant(bin_weights, tf.float32)
+    self.soft_k = int(soft_k)
+    self.soft_sigma = float(soft_sigma)
+    self.output_size = int(network.output["logits"].shape[1])  # S/4
+    self.built = True  # its variables are the (functional, already built) network's
+
+  def call(self, grey, training=False):
+    """The 313-bin logits [B, S/4, S/4, 313] of a lightness map [B, S, S, 1] (L 0..100), float32."""
+    return tf.cast(self.network(grey, training=training)["logits"], tf.float32)
+
+  def targets(self, colour_field):
+    """Soft-encoded targets [B, S/4, S/4, 313] and their nearest bins q* [B, S/4, S/4] (int32).
+
+    Args:
+      colour_field: [B, F, F, 2] ab / 128, as data.make_dataset gives it.
+    """
+    ab = tf.image.resize(tf.cast(colour_field, tf.float32) * color.AB_SCALE,
+                         [self.output_size, self.output_size], antialias=True)
+    soft = color.soft_encode(ab, k=self.soft_k, sigma=self.soft_sigma)
+    return soft, tf.argmax(soft, axis=-1, output_type=tf.int32)
+
+  def objective(self, batch, training):
+    logits = self(batch["grey"], training=training)
+    soft, target_bins = self.targets(batch["colour_field"])
+    per_example = losses.rebalanced_cross_entropy(logits, soft, self.bin_weights)
+    return per_example, {"accuracy": pixel_accuracy(logits, target_bins)}
+
+
+def build_trainer(config, stats):
+  """The network of ``config.features`` and its trainer (call inside a strategy scope)."""
+  network = features.build_feature_network(
+      config.features, grey_size=config.data.grey_size,
+      lightness_norm=float(config.features.get("lightness_norm", 1.0)))
+  return FeatureTrainer(network, bin_weights=stats.weights("stable"),
+                        soft_k=config.features.soft_k, soft_sigma=config.features.soft_sigma,
+                        seed=config.train.seed)
+
+
+def model_inputs(ds):
+  """Keeps what the trainer reads: the grey input and the colour field of its targets."""
+  return ds.map(lambda b: {"grey": b["grey"], "colour_field": b["colour_field"]})
+
+
+def _released_weights(network, npz_path):
+  """fit's ``initialize`` for ``features.zhang_weights``: Zhang et al.'s released layers."""
+  def load():
+    used = zhang_weights.load_zhang_weights(network, npz_path)
+    logging.info("feature network: %d arrays of Zhang et al.'s released weights from %s",
+                 len(used), npz_path)
+  return load
+
+
+def train(config, workdir, verbose=1):
+  """Trains (or resumes) the feature network of ``config``; returns the Keras History (or None).
+
+  Args:
+    config: a full config (configs/*.py); reads data, stats, features and train (precision,
+      seed, devices, optimizer, clipnorm).
+    workdir: the model directory shared by every stage; this one writes WORKDIR/features/ and,
+      when it is missing, WORKDIR/stats.npz.
+    verbose: Keras progress (0 silent, 1 bar, 2 a line per epoch).
+  """
+  out = os.path.join(workdir, SUBDIR)
+  released = config.features.get("zhang_weights", "")
+  if released and config.get("init_from", ""):
+    raise ValueError("config: set one of init_from and features.zhang_weights, not both")
+  if released and not os.path.isfile(released):
+    raise FileNotFoundError(f"{released}: no such weight file (config.features.zhang_weights)")
+  stage = training.start_stage(config, out, config.train.mixed_precision)
+  strategy = stage.strategy
+  global_batch = config.features.batch_size
+  stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths)
+  steps = config.features.steps_per_epoch or None
+  train_data, val_ds = training.photo_datasets(
+      config, stage, grey_size=config.data.grey_size, batch_size=global_batch, steps=steps)
+
+  with strategy.scope():
+    trainer = build_trainer(config, stats)
+    trainer.compile(optimizer=training.make_optimizer(
+        config.train, learning_rate=config.features.learning_rate),
+        jit_compile=config.train.jit_compile)
+  logging.info("feature network: width %g, grey %d -> G %s, %d parameters; batch %d, lr %g",
+               config.features.width, config.data.grey_size,
+               tuple(trainer.network.output["grey_features"].shape[1:]),
+               trainer.network.count_params(), global_batch, config.features.learning_rate)
+  history, _, _ = training.fit(
+      trainer, lambda epoch: model_inputs(train_data(epoch)),
+      model_inputs(val_ds) if val_ds else None, out, epochs=config.features.epochs,
+      steps_per_epoch=steps, verbose=verbose,
+      callbacks=[training.step_decay(config.features.learning_rate)],  # honoured on resume
+      checkpoint_steps=config.train.checkpoint_steps,
+      checkpoint_minutes=config.train.checkpoint_minutes,
+      initialize=(_released_weights(trainer.network, released) if released else
+                  training.init_from(config, [trainer.network], "feature network")))
+  training.finish_stage(stage, [
+      (trainer.network, workdir_lib.path(workdir, workdir_lib.FEATURE_NETWORK)),
+      (features.build_trunk(trainer.network), workdir_lib.path(workdir, workdir_lib.TRUNK))])
+  return history
+
+
+def load_models(workdir):
+  """The trained feature network and its trunk: (config, features, trunk) of WORKDIR/features."""
+  return (workdir_lib.load_config(workdir, SUBDIR),
+          workdir_lib.load_keras(workdir, workdir_lib.FEATURE_NETWORK),
+          workdir_lib.load_keras(workdir, workdir_lib.TRUNK))

@@ -1,0 +1,34 @@
+"""What every trainer of the project shares (``from divcolor_tf import training``):
+
+  strategy     the device strategy (1..N devices) and the precision policy
+  step         the gradient step (``ObjectiveTrainer``), the optimizer and its step decay
+  checkpoints  resumable checkpoints: weights, optimizer state, the run's position
+  callbacks    the NaN guard, history.png, the progress bar, epoch timing
+  loop         the fit loop (resume, then fit one epoch at a time)
+  stage        a stage's set-up and wrap-up; the earlier stages' networks, frozen
+
+Resume is the same run: a run killed at any step and resumed ends where the uninterrupted run
+ends, to float tolerance (tests/test_faults.py; the loop module says how).
+"""
+
+from divcolor_tf.training.strategy import (
+    split_cpu, get_strategy, set_precision)
+from divcolor_tf.training.step import (
+    ObjectiveTrainer, make_optimizer, step_decay_rate, step_decay)
+from divcolor_tf.training.checkpoints import (
+    STATE_FILE, all_finite, Position, Checkpointer, read_state, latest_epoch, restore,
+    trim_history)
+from divcolor_tf.training.callbacks import (
+    NanGuard, plot_history, CurvesPNG, Progress, EpochSeconds)
+from divcolor_tf.training.loop import (
+    fit)
+from divcolor_tf.training.stage import (
+    Stage, start_stage, photo_datasets, init_from, finish_stage, Frozen, check_stages, load_frozen)
+
+__all__ = [
+    "split_cpu", "get_strategy", "set_precision", "ObjectiveTrainer", "make_optimizer",
+    "step_decay_rate", "step_decay", "STATE_FILE", "all_finite", "Position", "Checkpointer",
+    "read_state", "latest_epoch", "restore", "trim_history", "NanGuard", "plot_history",
+    "CurvesPNG", "Progress", "EpochSeconds", "fit", "Stage", "start_stage", "photo_datasets", "init_from",
+    "finish_stage", "Frozen", "check_stages", "load_frozen",
+]

@@ -1,0 +1,119 @@
+"""The callbacks of every run: the NaN guard, history.png, the progress bar, epoch timing.
+"""
+
+import math
+import os
+import time
+
+from absl import logging
+import keras
+
+from divcolor_tf.io import atomic
+from divcolor_tf.training import checkpoints as checkpoints_lib
+
+
+class NanGuard(keras.callbacks.Callback):
+  """Stops training at the first non-finite loss, before any checkpoint of that epoch is written."""
+
+  def __init__(self, ckpt_dir):
+    super().__init__()
+    self.ckpt_dir = ckpt_dir
+    self.epoch = 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epoch = epoch
+
+  def on_train_batch_end(self, batch, logs=None):
+    bad = {k: v for k, v in (logs or {}).items() if not math.isfinite(float(v))}
+    if bad:
+      last = checkpoints_lib.latest_epoch(self.ckpt_dir)
+      raise FloatingPointError(
+          f"epoch {self.epoch + 1}, step {batch + 1}: non-finite loss {bad}; training stopped, no "
+          f"checkpoint written for this epoch (last good checkpoint: "
+          f"{'epoch %d' % last if last else 'none'}). Lower train.learning_rate or set "
+          "train.clipnorm, then resume from the same workdir.")
+
+
+def plot_history(csv_path, png_path):
+  """history.csv -> a PNG of its curves: one panel per metric, training and validation together,
+  the learning rate on a log scale. Returns False (and writes nothing) before the first row."""
+  import csv  # pylint: disable=g-import-not-at-top
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  with open(csv_path, newline="") as f:
+    rows = list(csv.DictReader(f))
+  if not rows:
+    return False
+  columns = {}
+  for row in rows:
+    for key, value in row.items():
+      if key is None or key == "epoch":  # None: values past the header (a longer row)
+        continue
+      try:
+        columns.setdefault(key, []).append((int(float(row["epoch"])) + 1, float(value)))
+      except (TypeError, ValueError):
+        pass
+  names = sorted(key for key in columns if not key.startswith("val_"))
+  panels = len(names)
+  ncols = min(3, panels)
+  nrows = -(-panels // ncols)
+  fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
+  for ax, name in zip(axes.ravel(), names):
+    for key, style in ((name, "-o"), (f"val_{name}", "--s")):
+      if key in columns:
+        epochs, values = zip(*columns[key])
+        ax.plot(epochs, values, style, markersize=3,
+                label="validation" if key.startswith("val_") else "training")
+    if name == "learning_rate" and all(value > 0 for _, value in columns[name]):
+      ax.set_yscale("log")
+    ax.set_title(name, fontsize=10)
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.tick_params(labelsize=8)
+    ax.grid(alpha=0.3)
+    if f"val_{name}" in columns:
+      ax.legend(fontsize=7)
+  for ax in axes.ravel()[panels:]:
+    ax.axis("off")
+  fig.tight_layout()
+  with atomic.atomic_path(png_path) as temp:
+    fig.savefig(temp, dpi=80, format="png")
+  plt.close(fig)
+  return True
+
+
+class CurvesPNG(keras.callbacks.Callback):
+  """Redraws history.png from history.csv after each epoch (after the CSV logger's row)."""
+
+  def __init__(self, csv_path):
+    super().__init__()
+    self.csv_path = csv_path
+
+  def on_epoch_end(self, epoch, logs=None):
+    try:
+      plot_history(self.csv_path, os.path.splitext(self.csv_path)[0] + ".png")
+    except (OSError, ValueError) as e:  # a picture is never worth stopping a run for
+      logging.warning("%s: could not draw its curves (%s)", self.csv_path, e)
+
+
+class Progress(keras.callbacks.ProgbarLogger):
+  """Keras' progress bar, its "Epoch e/N" naming the run's N (fit runs once per epoch)."""
+
+  def __init__(self, total):
+    super().__init__()
+    self.total = total
+
+  def set_params(self, params):
+    super().set_params(params)
+    self.epochs = self.total
+
+
+class EpochSeconds(keras.callbacks.Callback):
+  """Adds the epoch's wall time ('seconds') to the logs (and so to history.csv)."""
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.start = time.time()
+
+  def on_epoch_end(self, epoch, logs=None):
+    if logs is not None:
+      logs["seconds"] = time.time() - self.start

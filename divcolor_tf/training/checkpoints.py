@@ -1,0 +1,157 @@
+"""Resumable checkpoints: the trainer's weights, its optimizer's state and the run's position.
+
+Checkpoints hold the weights of the trainer model and its optimizer's state (Keras ``.weights.h5``),
+one file per epoch and, with ``train.checkpoint_minutes`` / ``train.checkpoint_steps``, others
+inside an epoch, written to a temporary name and renamed, so an interrupted write never replaces
+a good checkpoint; ``state.json`` names the newest one with its position (epoch, step) and what
+``.weights.h5`` does not hold: the running means of the epoch's logged terms and the states of
+the Keras seed generators (dropout). A checkpoint is only written when every weight is finite.
+"""
+
+import json
+import os
+import time
+from typing import NamedTuple
+
+from absl import logging
+import keras
+import numpy as np
+
+from divcolor_tf.io import atomic
+
+
+STATE_FILE = "state.json"
+
+
+def all_finite(model):
+  return all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+class Position(NamedTuple):
+  """Where a run stands: ``epoch`` epochs done, ``step`` batches of the next one done."""
+  epoch: int = 0
+  step: int = 0
+
+
+def _seed_generators(model):
+  """Every Keras seed generator of ``model`` and its layers (dropout), in a fixed order."""
+  found = []
+  for layer in model._flatten_layers(include_self=True, recursive=True):  # pylint: disable=protected-access
+    found.extend(getattr(layer, "_seed_generators", ()))
+  return found
+
+
+class Checkpointer(keras.callbacks.Callback):
+  """Saves the trainer's weights and optimizer state after every epoch and, when asked, every
+  ``every_steps`` steps or ``every_minutes`` minutes inside one; keeps the newest ``keep``.
+
+  ``state.json`` records the position and what the weights file does not hold (the logged terms'
+  running means, the seed generators' states); :func:`restore` reads them back and this callback
+  puts the running means back at the start of the resumed epoch (Keras resets them there).
+  """
+
+  def __init__(self, ckpt_dir, keep=2, every_steps=0, every_minutes=0.0, resume=None):
+    super().__init__()
+    self.ckpt_dir = ckpt_dir
+    self.keep = keep
+    self.every_steps = int(every_steps or 0)
+    self.every_seconds = 60.0 * float(every_minutes or 0.0)
+    self.resume = resume  # the state restored, until the resumed epoch starts
+    self.step_offset = 0  # batches of the current epoch taken before this fit call
+    self.epoch = 0
+    self.last_save = time.time()
+    os.makedirs(ckpt_dir, exist_ok=True)
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self.epoch = epoch
+    if self.resume is not None and self.resume.get("step"):
+      for tracker in self.model.metrics:
+        values = self.resume.get("trackers", {}).get(tracker.name)
+        if values is not None:
+          for variable, value in zip(tracker.variables, values):
+            variable.assign(value)
+    self.resume = None
+
+  def on_train_batch_end(self, batch, logs=None):
+    step = self.step_offset + batch + 1
+    due_steps = self.every_steps and step % self.every_steps == 0
+    due_time = self.every_seconds and time.time() - self.last_save >= self.every_seconds
+    if due_steps or due_time:
+      self._save(Position(self.epoch, step), logs)
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.step_offset = 0
+    self._save(Position(epoch + 1, 0), logs)
+
+  def _save(self, position, logs):
+    if not all_finite(self.model):
+      raise FloatingPointError(
+          f"epoch {position.epoch + (1 if position.step else 0)}: non-finite weights; training "
+          f"stopped, checkpoint not written (last good: epoch {latest_epoch(self.ckpt_dir)}). "
+          "Lower train.learning_rate or set train.clipnorm, then resume from the same workdir.")
+    name = f"epoch-{position.epoch:04d}.weights.h5"
+    if position.step:  # inside epoch position.epoch + 1
+      name = f"epoch-{position.epoch + 1:04d}-step-{position.step:06d}.weights.h5"
+    path = os.path.join(self.ckpt_dir, name)
+    atomic.write_with(self.model.save_weights, path)
+    state = {
+        "epoch": position.epoch, "step": position.step, "weights": name,
+        "logs": {k: float(v) for k, v in (logs or {}).items()},
+        "trackers": {t.name: [np.asarray(v).tolist() for v in t.variables]
+                     for t in self.model.metrics},
+        "seed_generators": [np.asarray(g.state).tolist() for g in _seed_generators(self.model)],
+    }
+    atomic.write_json(os.path.join(self.ckpt_dir, STATE_FILE), state, indent=2)
+    self.last_save = time.time()
+    old = sorted(f for f in os.listdir(self.ckpt_dir) if f.startswith("epoch-"))[:-self.keep]
+    for f in old:
+      os.remove(os.path.join(self.ckpt_dir, f))
+
+
+def read_state(ckpt_dir):
+  """The newest checkpoint's state.json as a dict, or None when there is none."""
+  path = os.path.join(ckpt_dir, STATE_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def latest_epoch(ckpt_dir):
+  """The whole epochs of the newest checkpoint in ``ckpt_dir``, 0 when there is none."""
+  state = read_state(ckpt_dir)
+  return int(state["epoch"]) if state else 0
+
+
+def restore(model, ckpt_dir):
+  """Loads the newest checkpoint into a compiled model.
+
+  Returns:
+    (Position to resume from (0, 0 without a checkpoint), the checkpoint's state dict or None).
+  """
+  state = read_state(ckpt_dir)
+  if state is None:
+    return Position(), None
+  if not model.optimizer.built:
+    model.optimizer.build(model.trainable_variables)
+  model.load_weights(os.path.join(ckpt_dir, state["weights"]))
+  for generator, value in zip(_seed_generators(model), state.get("seed_generators", ())):
+    generator.state.assign(np.asarray(value, generator.state.dtype))
+  position = Position(int(state["epoch"]), int(state.get("step", 0)))
+  logging.info("resumed from %s (epoch %d, step %d)", state["weights"], *position)
+  return position, state
+
+
+def trim_history(path, epoch):
+  """Keeps history.csv's rows of the first ``epoch`` epochs (the checkpointed ones): a fresh
+  start removes a stale file, a resume drops rows an interrupted run logged past its checkpoint."""
+  if not os.path.exists(path):
+    return
+  if epoch == 0:
+    os.remove(path)
+    return
+  with open(path) as f:
+    lines = f.readlines()
+  kept = lines[:1] + [line for line in lines[1:] if int(float(line.split(",", 1)[0])) < epoch]
+  if len(kept) != len(lines):
+    atomic.write_text(path, "".join(kept))
