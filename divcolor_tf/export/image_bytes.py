@@ -1,7 +1,5 @@
 """The photo inputs of the exported signatures: an encoded image's format and declared size read
 from its first bytes (so an over-budget photo is refused before it is decoded), and the checks
-
-
 every ``image`` input passes (rank, channels, :data:`MIN_SIZE`).
 """
 

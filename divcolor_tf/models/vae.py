@@ -18,8 +18,6 @@ A dropout (``encoder_dropout``; paper: none, authors' code: 0.3) sits before the
 
 ``log_variance_limit`` (paper: none, 0) bounds the log-variance softly, L * tanh(raw / L), built
 from stock layers ('enc_log_variance_bound_*'). Why: in training mode the BN before F(d)
-
-
 normalises with the batch's statistics, and one unusual photo in a batch can drive its raw
 log-variance to +40 (measured at initialisation on LFW, width 0.5); exp(40) in the KL term and in
 the reparameterisation noise then blows the loss up by orders of magnitude (KL 5e5 at step 10) and
