@@ -30,13 +30,8 @@ import numpy as np
 
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-
-
 FORMATS = "JPEG, PNG, BMP, GIF, TIFF, WebP"  # what load_rgb reads (Pillow), for messages
-
-
 MIN_SIDE = 8  # smaller photos carry no colour field worth learning: skipped as "too small"
-
 
 # Mean chroma (ab/128 units) below which a photo counts as black-and-white, calibrated on the
 # near_gray.txt lists of ../shared/data (64x64 fields; tests/test_data.py pins it): listed photos
@@ -44,10 +39,7 @@ MIN_SIDE = 8  # smaller photos carry no colour field worth learning: skipped as 
 # other photos start at 0.0420 (lfw/ci), 0.0122 (imagenet_val/ci) and 0.0097 (Tiny-ImageNet:
 # 3 of the first 2,000 lie below the threshold).
 NEAR_GREY_THRESHOLD = 0.0115
-
-
 _LINE_BREAKING = ("Cc", "Zl", "Zp")  # Unicode categories display_path escapes
-
 
 # A named source: "shared:lfw/train" is lfw/train under the project's shared data folder
 # (:func:`shared_data`), wherever that is on the machine reading it. Configs name their photos

@@ -7,11 +7,7 @@ import tensorflow as tf
 
 
 MIN_SIZE = 8  # smallest height / width a signature accepts
-
-
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
 _HEADER_BYTES = 32  # the bytes of an encoded photo read for its format and its declared size
 
 

@@ -18,11 +18,7 @@ from divcolor_tf.io import atomic
 
 
 MAX_SHARD_BYTES = 20 * 2**20  # variable files stay under the repository's 25 MB cap
-
-
 FILE_CAP_BYTES = 25 * 10**6  # the repository's cap on one file: larger exports are warned about
-
-
 STATS_FILE = "stats.npz"  # the workdir's colour statistics, kept in assets.extra/
 
 

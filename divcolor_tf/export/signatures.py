@@ -12,8 +12,6 @@ from divcolor_tf.models import vae
 
 
 SIGNATURES = ("serving_default", "colorize_bytes", "decode", "mixture", "grey_mixture")
-
-
 OPTIONAL_SIGNATURES = ("encode",)  # when the Colorizer has the VAE encoder
 
 

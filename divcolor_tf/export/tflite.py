@@ -15,11 +15,7 @@ from divcolor_tf.io import atomic
 
 
 QUANTIZATIONS = ("fp32", "fp16", "dynamic")
-
-
 PARTS = ("pipeline", "decoder")
-
-
 TFLITE_SETTINGS = {"antialias": False}  # builtin ops only (module docstring); gamut is kept
 
 
