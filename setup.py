@@ -31,6 +31,8 @@ TOOLS = {
     "divcolor-train-features": "train_features",
     "divcolor-train-mdn": "train_mdn",
     "divcolor-train-joint": "train_joint",
+    "divcolor-train-cvae": "train_cvae",
+    "divcolor-train-cgan": "train_cgan",
     "divcolor-colorize": "colorize",
     "divcolor-evaluate": "evaluate",
     "divcolor-export": "export",

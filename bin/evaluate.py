@@ -13,6 +13,17 @@ VAE's reconstruction from the true field's code, then photo-blind baselines fitt
 split (palette-k: the same k k-means colour fields for every photo; the training mean field; grey)
 and the paper's rows. ``--model`` is a workdir or an export
 (saved_models/divcolor_lfw); ``--json PATH`` also writes the table for scripts.
+
+The paper's Table 3 compares methods: give ``--model`` once per model,
+
+  divcolor-evaluate --model saved_models/cvae_lfw --model saved_models/cgan_lfw \
+      --model saved_models/divcolor_lfw --model prior:saved_models/divcolor_lfw \
+      --images ../shared/data/lfw/ci
+
+and the table has one row per model (its top-k; a baseline's (divcolor-train-cvae, -cgan) are
+its 256 draws clustered into k), then the photo-blind rows and the paper's. ``prior:PATH`` is
+what the authors' code reported as its CVAE: a +skip model's decoder fed z ~ N(0, I), no MDN.
+The last column, top-1, is the error of each model's first (highest-weight) output alone.
 """
 
 import sys
@@ -22,9 +33,10 @@ from absl import flags
 
 from divcolor_tf.bin import cli
 
-flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn), an "
-                    "export (divcolor-export), e.g. saved_models/divcolor_lfw, or a bundled "
-                    "model's name (lfw, imagenet).")
+flags.DEFINE_multi_string("model", None, "A model directory (divcolor-train-vae, -features, "
+                          "-mdn; -cvae; -cgan), an export (divcolor-export), e.g. "
+                          "saved_models/divcolor_lfw, a bundled model's name (lfw, imagenet) or "
+                          "prior:MODEL; repeat it to compare models in one table.")
 flags.DEFINE_string("images", None, "Test photos: a directory, a list file or a glob. Default: "
                     "the validation split the model directory's config holds out.")
 flags.DEFINE_integer("k", 5, "Colorizations per photo (paper: 5).")
@@ -46,29 +58,36 @@ def main(argv):
   from divcolor_tf.evaluation import tables  # pylint: disable=g-import-not-at-top
   from divcolor_tf.evaluation import metrics  # pylint: disable=g-import-not-at-top
   from divcolor_tf.io import progress  # pylint: disable=g-import-not-at-top
+  results, count, skip_log = [], 0, None
   try:
-    colorizer = colorize.load(FLAGS.model)
-    if FLAGS.images:
-      paths = data.list_images(FLAGS.images)
-    else:
-      _, paths = data.config_paths(colorizer.config.data, flag_hint="its validation photos are not on "
-                                   "this machine: pass --images PHOTOS")
-    if FLAGS.max_images:
-      paths = paths[:FLAGS.max_images]
-    if not paths:
-      raise ValueError(f"{FLAGS.images or FLAGS.model}: no photos to evaluate")
-    with progress.Progress(len(paths)) as bar:
-      rows, count, skip_log = tables.evaluate_colorize(
-          colorizer, paths, k=FLAGS.k, batch_size=FLAGS.batch_size, progress=bar)
+    for model in FLAGS.model:
+      colorizer = colorize.load(model)
+      if FLAGS.images:
+        paths = data.list_images(FLAGS.images)
+      else:
+        _, paths = data.config_paths(colorizer.config.data, flag_hint="its validation photos are "
+                                     "not on this machine: pass --images PHOTOS")
+      if FLAGS.max_images:
+        paths = paths[:FLAGS.max_images]
+      if not paths:
+        raise ValueError(f"{FLAGS.images or model}: no photos to evaluate")
+      with progress.Progress(len(paths)) as bar:
+        rows, count, skip_log = tables.evaluate_colorize(
+            colorizer, paths, k=FLAGS.k, batch_size=FLAGS.batch_size, progress=bar)
+      results.append((model, rows))
   except (ValueError, FileNotFoundError) as e:
     cli.error(PROG, e)
     sys.exit(1)
+  if len(results) > 1:
+    rows = tables.comparison_rows(results)
   print(f"Table 3 on {count} photos ({FLAGS.images or 'validation split'}), {FLAGS.k} "
         "colorizations each; ab/128 units, 64x64 colour fields, all pixels")
   print(metrics.markdown_table(rows, metrics.Table3.COLUMNS,
-                               ["error-of-best", "variance", "chroma ratio", "spatial ratio"]))
+                               ["error-of-best", "variance", "chroma ratio", "spatial ratio",
+                                "top-1 error"]))
   if FLAGS.json:
-    record = {"model": FLAGS.model, "images": FLAGS.images or "validation split",
+    record = {"model": FLAGS.model[0] if len(FLAGS.model) == 1 else FLAGS.model,
+              "images": FLAGS.images or "validation split",
               "count": count, "k": FLAGS.k, "units": "ab/128, 64x64 colour fields",
               "rows": [{"name": name, **values} for name, values in rows]}
     atomic.write_json(FLAGS.json, record, indent=2)

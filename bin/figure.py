@@ -7,6 +7,12 @@ colorizations in descending order of mixture weight (each captioned with its wei
 --no_truth, the photo's own colours. --samples N draws N from the mixture instead (the same draws
 as divcolor-colorize --samples N --seed S gives). Photos that cannot be read are named in
 one-line errors and left out; the exit status is 1 if any was, or if none could be drawn.
+
+Give --model once per method for the paper's comparison layout (Figures 7 and 8): per photo the
+grey input, each model's k colorizations side by side under its name, the truth:
+
+  divcolor-figure --model saved_models/cvae_lfw --model saved_models/cgan_lfw \
+      --model saved_models/divcolor_lfw --input ../shared/data/lfw/ci --output compare.png
 """
 
 import sys
@@ -16,8 +22,11 @@ from absl import flags
 
 from divcolor_tf.bin import cli
 
-flags.DEFINE_string("model", None, "A model directory, an export, e.g. "
-                    "saved_models/divcolor_lfw, or a bundled model's name (lfw, imagenet).")
+flags.DEFINE_multi_string("model", None, "A model directory, an export, e.g. "
+                          "saved_models/divcolor_lfw, a bundled model's name (lfw, imagenet) or "
+                          "prior:MODEL; repeat it for the comparison layout.")
+flags.DEFINE_list("names", [], "The methods' names over their columns (default: the --model "
+                  "arguments).")
 flags.DEFINE_string("input", None, "Photos: a directory (searched recursively), a list file or a "
                     "glob.")
 flags.DEFINE_string("output", None, "The figure's PNG file.")
@@ -53,33 +62,57 @@ def main(argv):
     paths = data.list_images(FLAGS.input)
     if FLAGS.max_photos:
       paths = paths[:FLAGS.max_photos]
-    colorizer = colorize.load(FLAGS.model)
+    colorizers = [colorize.load(model) for model in FLAGS.model]
   except (ValueError, FileNotFoundError) as e:
     cli.error(PROG, e)
     sys.exit(1)
+  names = FLAGS.names or FLAGS.model
+  if len(names) != len(colorizers):
+    cli.error(PROG, f"--names gives {len(names)} names for {len(colorizers)} models")
+    sys.exit(1)
   count = FLAGS.samples or FLAGS.k
-  if not FLAGS.samples and not 1 <= FLAGS.k <= colorizer.num_components:
-    cli.error(PROG, f"--k must be in [1, {colorizer.num_components}] (the mixture's "
-              f"components), got {FLAGS.k}")
+  most = min(c.num_components for c in colorizers)
+  if not FLAGS.samples and not 1 <= FLAGS.k <= most:
+    cli.error(PROG, f"--k must be in [1, {most}] (the mixture's components; a baseline's "
+              f"clusters), got {FLAGS.k}")
     sys.exit(1)
   failed = []
-  with progress.Progress(len(paths)) as bar:
+  per_model = []
+  with progress.Progress(len(paths) * len(colorizers)) as bar:
     def on_error(message):
-      failed.append(message)
-      bar.write(cli.one_line(PROG, message))
-    rows = figures.colorized_rows(colorizer, paths, count, samples=FLAGS.samples, seed=FLAGS.seed,
-                                  on_error=on_error, progress=bar)
+      if message not in failed:
+        failed.append(message)
+        bar.write(cli.one_line(PROG, message))
+    for colorizer in colorizers:  # per model, each path's (photo, colorization) or None
+      per_model.append(_rows_by_path(figures, colorizer, paths, count, on_error, bar))
+  if len(colorizers) == 1:
+    rows = [row for row in per_model[0] if row is not None]
+  else:  # a photo is drawn when every model colorized it
+    rows = [(found[0][0], [row[1] for row in found]) for found in zip(*per_model)
+            if all(row is not None for row in found)]
   if not rows:
     cli.error(PROG, f"{FLAGS.input}: no photo could be drawn")
     sys.exit(1)
   image = figures.figure(rows, count, truth=FLAGS.truth, cell=FLAGS.cell,
-                         sampled=bool(FLAGS.samples))
+                         sampled=bool(FLAGS.samples),
+                         methods=names if len(colorizers) > 1 else None)
   from PIL import Image  # pylint: disable=g-import-not-at-top
   with atomic.atomic_path(FLAGS.output) as temp:
     Image.fromarray(image).save(temp, format="PNG")
-  print(f"{PROG}: wrote {FLAGS.output} ({len(rows)} photos x {count} colorizations); "
-        f"{len(failed)} failed")
+  print(f"{PROG}: wrote {FLAGS.output} ({len(rows)} photos x {count} colorizations"
+        f"{f' x {len(colorizers)} models' if len(colorizers) > 1 else ''}); {len(failed)} failed")
   sys.exit(1 if failed else 0)
+
+
+def _rows_by_path(figures, colorizer, paths, count, on_error, bar):
+  """Each path's (photo, colorization), or None where it could not be read."""
+  out = []
+  for index, path in enumerate(paths):
+    rows = figures.colorized_rows(colorizer, [path], count, samples=FLAGS.samples,
+                                  seed=FLAGS.seed, on_error=on_error, progress=bar,
+                                  first_index=index)
+    out.append(rows[0] if rows else None)
+  return out
 
 
 def run():

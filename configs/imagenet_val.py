@@ -23,12 +23,13 @@ from divcolor_tf import config as config_lib
 
 def cpu_general(c):
   """``cpu_skip`` (half-width "+skip" VAE, quarter-width feature network, 1/8-width MDN) sized for
-  a ~48,000-photo pool on 2 CPU cores: 3 VAE epochs (the last at a quarter of the rate), the
+  a ~48,000-photo pool on 2 CPU cores: 6 VAE epochs (the last 2 at a quarter of the rate; at 3
+  epochs the validation loss was still falling 20% an epoch, docs/quality.md section 15), the
   grey feature network at the photos' own 64x64 (G 8x8), 1 epoch, and a quarter-width MDN (6
   epochs; its G and posterior cached after the first)."""
   config_lib.cpu_skip(c)
-  c.train.epochs = 3
-  c.train.lr_decay_epochs = (2,)
+  c.train.epochs = 6
+  c.train.lr_decay_epochs = (4,)
   c.data.grey_size = 64
   c.features.epochs = 1
   c.mdn.width = 0.25

@@ -47,6 +47,27 @@ def saved_model_dir(path):
   return os.path.join(path, str(max(versions))) if versions else None
 
 
+def export_method(export_dir):
+  """The method an export holds (``workdir.METHODS``), from its assets.extra/export.json
+  ("divcolor", ours, for exports that do not say).
+
+  Raises:
+    ValueError: one line naming export.json when it cannot be read.
+  """
+  import json  # pylint: disable=g-import-not-at-top
+  path = os.path.join(export_dir, EXTRA, "export.json")
+  if not os.path.isfile(path):
+    return "divcolor"
+  try:
+    with open(path) as f:
+      method = json.load(f).get("method", "divcolor")
+  except (OSError, ValueError, AttributeError) as e:
+    raise ValueError(f"{path}: cannot be read ({' '.join(str(e).split())[:120]})") from None
+  if method not in workdir_lib.METHODS:
+    raise ValueError(f"{path}: unknown method {method!r} (known: {', '.join(workdir_lib.METHODS)})")
+  return method
+
+
 def export_variables(export_dir):
   """{Keras path: numpy value} of every variable of an export's version directory.
 
@@ -147,6 +168,37 @@ def initialize(models, source, stage):
   return assigned, missing
 
 
+def _build_baseline(config, method):
+  """Fresh [(model, workdir file)] of a baseline sized by ``config``: the CVAE's encoder and
+  decoder, the cGAN's generator (an export holds no discriminator)."""
+  field_size = config.data.field_size
+  if method == "cvae":
+    from divcolor_tf.models import cvae  # pylint: disable=g-import-not-at-top
+    return [(cvae.build_decoder(config.cvae, field_size), workdir_lib.CVAE_DECODER),
+            (cvae.build_encoder(config.cvae, field_size), workdir_lib.CVAE_ENCODER)]
+  from divcolor_tf.models import unet  # pylint: disable=g-import-not-at-top
+  return [(unet.build_generator(config.cgan, field_size), workdir_lib.GENERATOR)]
+
+
+def _unpack_baseline(export_dir, config, method, workdir):
+  """:func:`unpack` for the CVAE and cGAN exports (the encoder, as ours, may be missing)."""
+  from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  values = export_variables(export_dir)
+  outputs = []
+  for model, name in _build_baseline(config, method):
+    _, missing = assign([model], values, export_dir)
+    if missing and name == workdir_lib.CVAE_ENCODER:
+      continue
+    if missing:
+      raise ValueError(f"{export_dir}: lacks {len(missing)} weights of the {method} model its "
+                       f"config describes (first: {missing[0]})")
+    outputs.append((model, name))
+  config_lib.save_resolved(config, workdir)
+  for model, name in outputs:
+    atomic.write_with(model.save, workdir_lib.path(workdir, name))
+
+
 def _build(config):
   """Fresh (encoder, decoder, feature trunk, MDN) sized by ``config``."""
   from divcolor_tf.models import features  # pylint: disable=g-import-not-at-top
@@ -166,7 +218,8 @@ def unpack(export_path, workdir):
   """Writes the models of an export into ``workdir`` in a workdir's layout; returns ``workdir``.
 
   Writes config.json, encoder.keras (when the export has the encoder), decoder.keras,
-  features/trunk.keras, mdn/mdn.keras, and the export's stats.npz and baselines.npz if it has
+  features/trunk.keras, mdn/mdn.keras (a baseline's export: cvae_decoder.keras and
+  cvae_encoder.keras, or generator.keras), and the export's stats.npz and baselines.npz if it has
   them. Nothing is written when the export cannot be read.
 
   Raises:
@@ -183,6 +236,10 @@ def unpack(export_path, workdir):
     raise FileNotFoundError(f"{os.path.join(extra, workdir_lib.CONFIG)}: missing (exports before "
                             "divcolor_tf 0.2 do not carry their config)")
   config = config_lib.load_resolved(extra)
+  method = export_method(export_dir)
+  if method != "divcolor":  # the CVAE's or the cGAN's models
+    _unpack_baseline(export_dir, config, method, workdir)
+    return _copy_extras(extra, export_dir, workdir)
   values = export_variables(export_dir)
   encoder, decoder, trunk, mdn = _build(config)
   _, missing = assign([encoder, decoder, trunk, mdn], values, export_dir)
@@ -200,6 +257,11 @@ def unpack(export_path, workdir):
     outputs.append((encoder, workdir_lib.ENCODER))
   for model, name in outputs:
     atomic.write_with(model.save, workdir_lib.path(workdir, name))
+  return _copy_extras(extra, export_dir, workdir)
+
+
+def _copy_extras(extra, export_dir, workdir):
+  """The export's stats.npz and baselines.npz into the unpacked workdir; returns ``workdir``."""
   for name in (workdir_lib.STATS, workdir_lib.BASELINES):
     if os.path.isfile(os.path.join(extra, name)):
       shutil.copyfile(os.path.join(extra, name), workdir_lib.path(workdir, name))

@@ -18,6 +18,16 @@
     joint/{config.json, checkpoints/, history.csv, tensorboard/}
     baselines.npz             photo-blind Table 3 baselines (divcolor_tf.evaluation.blind)
 
+The paper's baselines train in workdirs of their own (config.json, stats.npz, checkpoints/,
+history.csv, tensorboard/ as above, and baselines.npz once evaluated or exported):
+
+    cvae_encoder.keras        the CVAE's encoder Q(z | C, G)              divcolor-train-cvae
+    cvae_decoder.keras        its decoder f(z, G)
+    generator.keras           the cGAN's U-Net generator G(L)             divcolor-train-cgan
+    discriminator.keras       its PatchGAN discriminator D(L, C)
+
+:func:`method` tells the three kinds apart by these files.
+
 Missing or unreadable files raise one-line errors naming the file and, for a missing stage, the
 command that makes it.
 """
@@ -44,6 +54,11 @@ JOINT_DECODER = os.path.join(JOINT_DIR, "decoder.keras")
 JOINT_MDN = os.path.join(JOINT_DIR, "mdn.keras")
 JOINT_TRUNK = os.path.join(JOINT_DIR, "trunk.keras")
 BASELINES = "baselines.npz"
+CVAE_ENCODER = "cvae_encoder.keras"
+CVAE_DECODER = "cvae_decoder.keras"
+GENERATOR = "generator.keras"
+DISCRIMINATOR = "discriminator.keras"
+METHODS = ("divcolor", "cvae", "cgan")  # ours (VAE + MDN), the paper's two baselines
 
 # The command that writes each file.
 MADE_BY = {
@@ -57,8 +72,24 @@ MADE_BY = {
     JOINT_DECODER: "divcolor-train-joint",
     JOINT_MDN: "divcolor-train-joint",
     JOINT_TRUNK: "divcolor-train-joint",
+    CVAE_ENCODER: "divcolor-train-cvae",
+    CVAE_DECODER: "divcolor-train-cvae",
+    GENERATOR: "divcolor-train-cgan",
+    DISCRIMINATOR: "divcolor-train-cgan",
 }
 COLORIZER_FILES = (CONFIG, DECODER, TRUNK, MDN)  # what colorizing needs
+METHOD_FILES = {"divcolor": COLORIZER_FILES, "cvae": (CONFIG, CVAE_DECODER),
+                "cgan": (CONFIG, GENERATOR)}
+
+
+def method(workdir):
+  """Which method a model directory holds: "cgan" (generator.keras), "cvae" (cvae_decoder.keras)
+  or "divcolor" (ours, the default: a VAE + MDN workdir, finished or not)."""
+  if os.path.isfile(path(workdir, GENERATOR)):
+    return "cgan"
+  if os.path.isfile(path(workdir, CVAE_DECODER)):
+    return "cvae"
+  return "divcolor"
 
 
 class MissingStageError(FileNotFoundError):

@@ -53,6 +53,7 @@ def base_config():
   c.vae.truncated_noise = False  # authors' code: truncated-normal reparameterisation noise
   c.vae.log_variance_limit = 0.0  # 0: unbounded (paper); L > 0: log-var = L tanh(raw / L)
   c.vae.output_padding = "zero"  # the last conv's padding: "zero" (paper) or "reflect" (vae.py)
+  c.vae.grey_last_relu = False  # "+skip" grey encoder's 4x4 map: C(4,2,d)-B here, C_ReLU in the paper
 
   # Decoder loss, Eq. 2-4, and the KL term.
   c.loss = ml_collections.ConfigDict()
@@ -136,6 +137,40 @@ def base_config():
   c.joint.recon_factor = 1.0  # the decoder still reconstructs the encoder's codes (Table 1)
   c.joint.chroma_factor = 0.0  # |mean chroma of the best mean - the truth's|: against greying
   c.joint.spatial_factor = 0.0  # |spatial variation of the best mean - the truth's|
+
+  # The paper's baselines (Section 5, Table 3): divcolor-train-cvae, divcolor-train-cgan. Each
+  # trains in a workdir of its own; at test time ``samples`` draws (codes z ~ N(0, I) for the
+  # CVAE, dropout masks for the cGAN) are clustered by k-means into ``clusters`` colorizations,
+  # each weighted by its cluster's share of the draws (inference/clustered.py).
+  c.cvae = ml_collections.ConfigDict()
+  c.cvae.latent_dim = 64  # d, as the VAE's
+  c.cvae.width = 1.0  # channel multiplier of the colour encoder, grey encoder and decoder
+  c.cvae.grey_last_relu = True  # the paper's C_ReLU(4,2,d) as the grey encoder's last layer
+  c.cvae.log_variance_limit = 0.0  # as vae.log_variance_limit (0: unbounded, the paper)
+  c.cvae.output_padding = "zero"  # as vae.output_padding
+  c.cvae.l2_factor = 1.0  # the paper's loss: L2 (Sohn et al.'s bound) ...
+  c.cvae.kl_factor = 1e-2  # ... + KL, weighted as Ours' KL against its decoder loss
+  c.cvae.hist_factor = 0.0  # the project's other decoder terms, as switches (losses.py)
+  c.cvae.mah_factor = 0.0
+  c.cvae.grad_factor = 0.0
+  c.cvae.epochs = 10  # the paper trains every method 10 epochs
+  c.cvae.batch_size = 32
+  c.cvae.learning_rate = 1e-4
+  c.cvae.steps_per_epoch = 0  # 0: one pass over the training split
+  c.cvae.samples = 256  # codes drawn per photo at test time
+  c.cvae.clusters = 5  # k-means centres kept (the paper's 5 colorizations)
+
+  c.cgan = ml_collections.ConfigDict()
+  c.cgan.width = 1.0  # channel multiplier of pix2pix's 64..512 (generator and discriminator)
+  c.cgan.dropout = 0.5  # in the generator's first three decoder layers, on at test time
+  c.cgan.l1_factor = 100.0  # pix2pix's lambda
+  c.cgan.epochs = 10
+  c.cgan.batch_size = 32
+  c.cgan.learning_rate = 2e-4  # pix2pix: Adam 2e-4, beta_1 0.5, both networks
+  c.cgan.beta_1 = 0.5
+  c.cgan.steps_per_epoch = 0
+  c.cgan.samples = 256  # dropout masks drawn per photo at test time
+  c.cgan.clusters = 5
 
   c.colorize = ml_collections.ConfigDict()
   c.colorize.k = 5  # the paper's figures show the top-5 means

@@ -35,6 +35,17 @@ def tiny(c):
   c.joint.epochs = 1
   c.joint.batch_size = 4
   c.joint.steps_per_epoch = 2
+  c.cvae.width = 1 / 16
+  c.cvae.latent_dim = 8
+  c.cvae.epochs = 1
+  c.cvae.batch_size = 4
+  c.cvae.steps_per_epoch = 2
+  c.cvae.samples = 16
+  c.cgan.width = 1 / 16
+  c.cgan.epochs = 1
+  c.cgan.batch_size = 4
+  c.cgan.steps_per_epoch = 2
+  c.cgan.samples = 16
   return c
 
 
@@ -69,6 +80,12 @@ def cpu(c):
   c.mdn.epochs = 10
   c.mdn.learning_rate = 3e-4
   c.mdn.cache_features = True
+  # The baselines at the VAE's width (the CVAE is the VAE's networks plus a grey encoder), with
+  # the VAE's measured-stable rate and log-variance bound for the CVAE.
+  c.cvae.width = 0.5
+  c.cvae.log_variance_limit = 5.0
+  c.cvae.learning_rate = 2e-4
+  c.cgan.width = 0.5
 
 
 def cpu_skip(c):

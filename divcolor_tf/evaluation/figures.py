@@ -39,22 +39,29 @@ def _grey(rgb):
   return np.repeat(grey[..., None], 3, axis=-1)
 
 
-def figure(rows, k, *, truth=True, cell=160, sampled=False):
+def figure(rows, k, *, truth=True, cell=160, sampled=False, methods=None, column_titles=None):
   """The figure as uint8 RGB [H, W, 3].
 
   Args:
     rows: a list of (photo uint8 [h, w, 3], colorization) pairs; ``colorization`` has
-      ``colorizations`` [k, h, w, 3] and ``weights`` [k] (``colorize.Colorization``).
-    k: colorizations per row.
+      ``colorizations`` [k, h, w, 3] and ``weights`` [k] (``colorize.Colorization``). With
+      ``methods``, a list of them instead, one per method, in the order of ``methods``.
+    k: colorizations per row (per method).
     truth: add a last column with the photo's own colours.
     cell: the side of every cell, in pixels.
     sampled: the colorizations are draws from the mixture (captions say "sample").
+    methods: the methods' names, for the paper's comparison layout (Figures 7 and 8): per photo
+      the grey input, each method's k colorizations side by side, the truth.
+    column_titles: the colorization columns' titles (default "#1".."#k", or "sample1"..).
   """
   from PIL import Image  # pylint: disable=g-import-not-at-top
   from PIL import ImageDraw  # pylint: disable=g-import-not-at-top
   if not rows:
     raise ValueError("no photos to draw")
-  titles = ["input (L)"] + [f"{'sample' if sampled else '#'}{i}" for i in range(1, k + 1)]
+  if methods:
+    return _comparison(rows, k, methods, truth=truth, cell=cell, sampled=sampled)
+  titles = ["input (L)"] + list(column_titles or (
+      f"{'sample' if sampled else '#'}{i}" for i in range(1, k + 1)))
   if truth:
     titles.append("ground truth")
   columns = len(titles)
@@ -78,14 +85,47 @@ def figure(rows, k, *, truth=True, cell=160, sampled=False):
   return np.asarray(canvas)
 
 
-def colorized_rows(colorizer, paths, k, *, samples=0, seed=0, on_error=None, progress=None):
+class _Joined:
+  """The colorizations of several methods for one photo, as one row of :func:`figure`."""
+
+  def __init__(self, results, k):
+    self.colorizations = [image for r in results for image in list(r.colorizations)[:k]]
+    self.weights = [w for r in results for w in list(r.weights)[:k]]
+
+
+def _comparison(rows, k, methods, *, truth, cell, sampled):
+  """:func:`figure` in the comparison layout: a title row naming each method over its k columns."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import ImageDraw  # pylint: disable=g-import-not-at-top
+  for _, results in rows:
+    if len(results) != len(methods):
+      raise ValueError(f"{len(methods)} methods named but a row has {len(results)}")
+  numbers = [f"{'sample' if sampled else '#'}{i}" for i in range(1, k + 1)]
+  body = figure([(photo, _Joined(results, k)) for photo, results in rows], k * len(methods),
+                truth=truth, cell=cell, sampled=sampled, column_titles=numbers * len(methods))
+  top = HEADER
+  canvas = Image.new("RGB", (body.shape[1], body.shape[0] + top), BACKGROUND)
+  canvas.paste(Image.fromarray(body), (0, top))
+  draw = ImageDraw.Draw(canvas)
+  for m, name in enumerate(methods):
+    first = 1 + m * k  # the method's first column (column 0 is the input)
+    x0 = GAP + first * (cell + GAP)
+    x1 = GAP + (first + k) * (cell + GAP) - GAP
+    draw.text(((x0 + x1) // 2, top // 2), name, fill=INK, anchor="mm")
+    draw.line([(x0, top - 3), (x1, top - 3)], fill=INK)
+  return np.asarray(canvas)
+
+
+def colorized_rows(colorizer, paths, k, *, samples=0, seed=0, on_error=None, progress=None,
+                   first_index=0):
   """[(photo, colorization)] for the photos of ``paths`` that can be read; each one that cannot
   is named in a one-line ``on_error(message)``. ``samples`` > 0 draws that many from the mixture
-  (photo i from its own stream of ``seed``) instead of the top-k means."""
+  (photo i from its own stream of ``seed``; ``paths[0]`` is photo ``first_index``) instead of the
+  top-k means."""
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf.inference import outputs  # pylint: disable=g-import-not-at-top
   rows = []
-  for index, path in enumerate(paths):
+  for index, path in enumerate(paths, start=first_index):
     try:
       photo = data.load_rgb(path)
       if samples:

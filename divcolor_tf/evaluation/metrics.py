@@ -117,13 +117,15 @@ class Table3:
     the means over photos; 1 = as colourful as the photos, < 1 greyer).
   spatial_ratio: the same for :func:`spatial_variation` (< 1: colour more uniform than in the
     photos, e.g. a global tint where the photo has a blue shirt on a red face).
+  top1: the mean absolute error of the FIRST colorization (the top-ranked one: highest weight),
+    what a user who keeps one output gets.
   """
 
-  COLUMNS = ("eob", "variance", "chroma_ratio", "spatial_ratio")
+  COLUMNS = ("eob", "variance", "chroma_ratio", "spatial_ratio", "top1")
 
   def __init__(self):
     self.values = {k: [] for k in ("eob", "variance", "chroma_best", "chroma_true",
-                                   "spatial_best", "spatial_true")}
+                                   "spatial_best", "spatial_true", "top1")}
 
   def update(self, target, colorizations):
     """target [B, H, W, 2], colorizations [B, K, H, W, 2] (ab/128)."""
@@ -136,6 +138,7 @@ class Table3:
     self.values["chroma_true"].append(mean_chroma(target))
     self.values["spatial_best"].append(spatial_variation(chosen))
     self.values["spatial_true"].append(spatial_variation(target))
+    self.values["top1"].append(error_of_best(target, colorizations[:, :1])[0])
 
   @property
   def count(self):
@@ -147,7 +150,8 @@ class Table3:
     mean = {k: float(np.concatenate(v).mean()) for k, v in self.values.items()}
     return {"eob": mean["eob"], "variance": mean["variance"],
             "chroma_ratio": mean["chroma_best"] / max(mean["chroma_true"], 1e-12),
-            "spatial_ratio": mean["spatial_best"] / max(mean["spatial_true"], 1e-12)}
+            "spatial_ratio": mean["spatial_best"] / max(mean["spatial_true"], 1e-12),
+            "top1": mean["top1"]}
 
 
 def markdown_table(rows, columns, headers=None):

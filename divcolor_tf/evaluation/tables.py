@@ -188,7 +188,7 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
   from divcolor_tf.inference import saved_model  # pylint: disable=g-import-not-at-top
   from divcolor_tf import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   model_dir = None
-  if isinstance(workdir_or_colorizer, (colorizer_lib.Colorizer, saved_model.SavedModelColorizer)):
+  if isinstance(workdir_or_colorizer, (colorizer_lib.Pipeline, saved_model.SavedModelColorizer)):
     colorizer = workdir_or_colorizer
   else:
     model_dir = os.fspath(workdir_or_colorizer)
@@ -215,21 +215,36 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
   if baselines and model_dir:
     fitted = baselines_lib.for_model(model_dir, config, stats, max_k=colorizer.num_components)
 
-  @tf.function
-  def predict(grey, lightness, colour_field):
-    means, logits = colorizer.mixture(grey)
-    every = colorizer.decode(means, lightness)  # [B, M, F, F, 2], component order
-    order = tf.math.top_k(logits, k, sorted=True).indices
-    out = {"top_k": tf.gather(every, order, batch_dims=1), "all": every}
-    if colorizer.can_encode:
-      out["reconstruction"] = colorizer.decode(colorizer.encode(colour_field)[:, None], lightness)
-    return out
+  if hasattr(colorizer, "evaluation_fields"):  # a baseline: its draws, one photo at a time
+    name, oracle = colorizer.describe(k)
+    recon = f"{colorizer.label} reconstruction (decoder fed the encoder's mean of the true field)"
+    top = f"top-{k} clusters"
+    one_photo = tf.function(lambda lightness, colour_field: colorizer.evaluation_fields(
+        lightness, colour_field, k))
 
-  name = f"{'Ours+skip' if colorizer.skip else 'Ours'} (this model, top-{k} means)"
-  oracle = f"oracle: best of all {colorizer.num_components} means"
-  tinted = f"re-tinted: top-{k} means, each given the true mean colour (the layout's error)"
+    def predict(grey, lightness, colour_field):
+      del grey  # a baseline reads the 64x64 lightness
+      outs = [one_photo(lightness[i:i + 1], colour_field[i:i + 1])
+              for i in range(int(lightness.shape[0]))]
+      return {key: tf.concat([out[key] for out in outs], 0) for key in outs[0]}
+  else:
+    name = f"{'Ours+skip' if colorizer.skip else 'Ours'} (this model, top-{k} means)"
+    oracle = f"oracle: best of all {colorizer.num_components} means"
+    recon = "VAE reconstruction (decoder fed the encoder's mean of the true field)"
+    top = f"top-{k} means"
+
+    @tf.function
+    def predict(grey, lightness, colour_field):
+      means, logits = colorizer.mixture(grey)
+      every = colorizer.decode(means, lightness)  # [B, M, F, F, 2], component order
+      order = tf.math.top_k(logits, k, sorted=True).indices
+      out = {"top_k": tf.gather(every, order, batch_dims=1), "all": every}
+      if colorizer.can_encode:
+        out["reconstruction"] = colorizer.decode(colorizer.encode(colour_field)[:, None],
+                                                 lightness)
+      return out
+  tinted = f"re-tinted: {top}, each given the true mean colour (the layout's error)"
   tables = {name: metrics.Table3(), oracle: metrics.Table3(), tinted: metrics.Table3()}
-  recon = "VAE reconstruction (decoder fed the encoder's mean of the true field)"
   if colorizer.can_encode:
     tables[recon] = metrics.Table3()
   fixed = {}
@@ -259,3 +274,23 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
   for method, (eob, variance) in PAPER_TABLE3.get(dataset, {}).items():
     rows.append((f"paper ({dataset}): {method}", {"eob": eob, "variance": variance}))
   return rows, tables[name].count, skip_log
+
+
+def is_blind_row(name):
+  """True for the photo-blind rows of :func:`evaluate_colorize` (palette-k, mean field, grey)."""
+  return name.startswith(("palette-", "training mean field", "grey (ab = 0)"))
+
+
+def comparison_rows(results):
+  """Table 3 for several models: each model's own row (named by its label), then the first
+  result's photo-blind rows and the paper's rows for its dataset.
+
+  Args:
+    results: [(label, rows)], rows as :func:`evaluate_colorize` returns them (its first row is
+      the model's).
+  """
+  rows = [(f"{label}: {rows[0][0]}", rows[0][1]) for label, rows in results]
+  first = results[0][1]
+  rows += [(name, values) for name, values in first if is_blind_row(name)]
+  rows += [(name, values) for name, values in first if name.startswith("paper (")]
+  return rows

@@ -23,23 +23,18 @@ STATS_FILE = "stats.npz"  # the workdir's colour statistics, kept in assets.extr
 
 
 def as_colorizer(colorizer_or_workdir, **settings):
-  """A :class:`colorizer_lib.Colorizer` from a model directory or a Colorizer, with ``settings``.
+  """A colorizer over Keras models (:class:`colorizer_lib.Pipeline`: ours, or a baseline's) from a
+  model directory, an export or a colorizer, with ``settings``.
 
   Args:
-    colorizer_or_workdir: a Colorizer, or a model directory (``Colorizer.load``).
-    **settings: ``gamut`` / ``antialias``; a Colorizer whose settings differ is rebuilt over the
+    colorizer_or_workdir: a Pipeline, or a model directory / export / "prior:PATH"
+      (``colorizer.load_keras``).
+    **settings: ``gamut`` / ``antialias``; a colorizer whose settings differ is rebuilt over the
       same Keras models.
   """
-  if isinstance(colorizer_or_workdir, colorizer_lib.Colorizer):
-    c = colorizer_or_workdir
-    if all(getattr(c, key) == value for key, value in settings.items()):
-      return c
-    kwargs = {"gamut": c.gamut, "antialias": c.antialias, "encoder": c.encoder,
-              "max_megapixels": c.max_megapixels, **settings}
-    rebuilt = colorizer_lib.Colorizer(c.trunk, c.mdn, c.decoder, c.config, **kwargs)
-    rebuilt.workdir = c.workdir
-    return rebuilt
-  return colorizer_lib.Colorizer.load(colorizer_or_workdir, **settings)
+  if isinstance(colorizer_or_workdir, colorizer_lib.Pipeline):
+    return colorizer_or_workdir.with_settings(**settings)
+  return colorizer_lib.load_keras(colorizer_or_workdir, **settings)
 
 
 def save_options(max_shard_bytes):
@@ -76,22 +71,14 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
     raise FileExistsError(f"{target}: exists; pass overwrite=True (divcolor-export --overwrite) "
                           "to replace it")
   colorizer = as_colorizer(colorizer_or_workdir)
+  if colorizer.method == "prior":
+    raise ValueError("a \"prior:\" model is a test-time reading of a +skip model; export that "
+                     "model itself")
   baselines = None
   if colorizer.workdir:
     baselines = workdir_baselines(colorizer.workdir, colorizer)
   endpoints = signatures.Endpoints(colorizer)
-  archive = signatures.archive(colorizer, [
-      ("serving_default", endpoints.colorize, [signatures.image_spec()]),
-      ("colorize_bytes", endpoints.colorize_bytes,
-       [tf.TensorSpec([None], tf.string, name="image_bytes")]),
-      ("decode", signatures.decode_fn(endpoints), signatures.decode_signature(colorizer)),
-      ("mixture", endpoints.mixture, [signatures.image_spec()]),
-      ("grey_mixture", endpoints.grey_mixture,
-       [tf.TensorSpec([None, colorizer.grey_size, colorizer.grey_size, 1], tf.float32,
-                      name="grey")]),
-  ] + ([("encode", endpoints.encode,
-         [tf.TensorSpec([None, colorizer.field_size, colorizer.field_size, 2], tf.float32,
-                        name="colour_field")])] if colorizer.can_encode else []))
+  archive = signatures.archive(colorizer, signatures.endpoint_list(colorizer, endpoints))
   os.makedirs(out_dir, exist_ok=True)
   partial = tempfile.mkdtemp(prefix=f".{int(version)}.partial-", dir=out_dir)
   os.chmod(partial, 0o755)  # mkdtemp's 0700 would hide the model from a TF Serving user
@@ -117,8 +104,9 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
     if size > max_shard_bytes:
       logging.warning("%s: %d bytes, over the %d-byte shard cap (one variable larger than it?)",
                       os.path.join(target, "variables", name), size, max_shard_bytes)
-  logging.info("wrote %s (signatures %s%s; K=%d)", target, ", ".join(signatures.SIGNATURES),
-               ", encode" if colorizer.can_encode else "", colorizer.num_components)
+  logging.info("wrote %s (signatures %s; K=%d)", target,
+               ", ".join(name for name, _, _ in signatures.endpoint_list(colorizer, endpoints)),
+               colorizer.num_components)
   return target
 
 
@@ -147,5 +135,6 @@ def export_metadata(colorizer, **extra):
       "antialias": colorizer.antialias,
       "min_size": image_bytes.MIN_SIZE,
       "dataset": colorizer.dataset,
+      "method": colorizer.method,
       **extra,
   }

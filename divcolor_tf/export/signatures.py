@@ -127,6 +127,31 @@ def archive(colorizer, endpoints):
   return archive
 
 
+def endpoint_list(colorizer, endpoints):
+  """[(name, function, input_signature)] of an export: every signature for ours; for a baseline
+  (``colorizer.method`` "cvae" / "cgan" / "prior") ``serving_default`` and ``colorize_bytes``,
+  and ``decode`` where it has a decoder f(z, G) (the CVAE's)."""
+  field = colorizer.field_size
+  common = [
+      ("serving_default", endpoints.colorize, [image_spec()]),
+      ("colorize_bytes", endpoints.colorize_bytes,
+       [tf.TensorSpec([None], tf.string, name="image_bytes")]),
+  ]
+  if colorizer.method != "divcolor":
+    if getattr(colorizer, "decoder", None) is not None:
+      common.append(("decode", decode_fn(endpoints), decode_signature(colorizer)))
+    return common
+  return common + [
+      ("decode", decode_fn(endpoints), decode_signature(colorizer)),
+      ("mixture", endpoints.mixture, [image_spec()]),
+      ("grey_mixture", endpoints.grey_mixture,
+       [tf.TensorSpec([None, colorizer.grey_size, colorizer.grey_size, 1], tf.float32,
+                      name="grey")]),
+  ] + ([("encode", endpoints.encode,
+         [tf.TensorSpec([None, field, field, 2], tf.float32, name="colour_field")])]
+       if colorizer.can_encode else [])
+
+
 def image_spec(height=None, width=None, batch=None):
   return tf.TensorSpec([batch, height, width, 3], tf.uint8, name="image")
 

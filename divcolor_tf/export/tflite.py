@@ -58,6 +58,9 @@ def export_tflite(colorizer_or_workdir, out_path, quantization="fp32", size=256,
     raise FileExistsError(f"{out_path}: exists; pass overwrite=True (divcolor-export "
                           "--overwrite) to replace it")
   colorizer = saved_model_lib.as_colorizer(colorizer_or_workdir, **TFLITE_SETTINGS)
+  if colorizer.method != "divcolor":
+    raise ValueError(f"{out_path}: TFLite files are made for our VAE + MDN models; the "
+                     f"{colorizer.method} baseline exports as a SavedModel only")
   endpoints = signatures.Endpoints(colorizer)
   if part == "pipeline":
     endpoint = ("serving_default", endpoints.colorize, [signatures.image_spec(size, size, batch=1)])

@@ -37,19 +37,20 @@ plain bilinear resize that TFLite has as a builtin op.
 import os
 
 from absl import logging
-import numpy as np
 import tensorflow as tf
 
 from divcolor_tf import config as config_lib
 from divcolor_tf import exported
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.inference import contract
-from divcolor_tf.inference import fullres
 from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf.models import vae
 
 
-class Colorizer(contract.Sampling):
+Pipeline = contract.Pipeline  # the base of every Keras-model colorizer (contract.py)
+
+
+class Colorizer(Pipeline):
   """The paper's test-time pipeline over a trained feature trunk, MDN and VAE decoder.
 
   Build it from a model directory with :meth:`load`, or from in-memory Keras models.
@@ -70,13 +71,9 @@ class Colorizer(contract.Sampling):
         reconstruction row and the export's ``encode`` signature use it).
       max_megapixels: the pixel budget of :meth:`colorize` (None: ``MAX_MEGAPIXELS``; 0: none).
     """
-    if gamut not in ("chroma", "clip"):
-      raise ValueError(f"gamut must be 'chroma' or 'clip', got {gamut!r}")
-    self.trunk, self.mdn, self.decoder, self.config = trunk, mdn, decoder, config
+    super().__init__(config, gamut=gamut, antialias=antialias, max_megapixels=max_megapixels)
+    self.trunk, self.mdn, self.decoder = trunk, mdn, decoder
     self.encoder = encoder
-    self.workdir = None  # set by load(): where the model's files (stats, baselines) are
-    self.gamut, self.antialias = gamut, bool(antialias)
-    self.max_megapixels = fullres.megapixel_budget(max_megapixels)
     grey_shape = tuple(trunk.input.shape[1:])
     if len(grey_shape) != 3 or grey_shape[2] != 1 or grey_shape[0] != grey_shape[1]:
       raise ValueError(f"trunk input must be [B, S, S, 1] lightness, got {trunk.input.shape}")
@@ -94,10 +91,6 @@ class Colorizer(contract.Sampling):
                        f"{self.latent_dim}")
     self.field_size = int(decoder.output.shape[1])
     self.variance = float(config_lib.lookup(config, "mdn.variance", 0.1))
-    self.k = int(config_lib.lookup(config, "colorize.k", 5))
-    self.dataset = str(config_lib.lookup(config, "dataset", "") or "")
-    self._functions = {}  # ("top_k", k) / ("samples", n) -> a tf.function traced once
-    self._join = fullres.traced_join(self.gamut)  # lazy colorizations, one at a time
 
   @classmethod
   def load(cls, workdir, **kwargs):
@@ -127,26 +120,10 @@ class Colorizer(contract.Sampling):
                  " (+skip decoder)" if colorizer.skip else "")
     return colorizer
 
-  # The numeric core: TF ops only.
-
-  def lightness(self, rgb):
-    """sRGB [B, H, W, 3] (float in [0, 1], or uint8) -> L [B, H, W, 1]: all that is kept of the
-    input (:func:`photo_lightness`)."""
-    return fullres.photo_lightness(rgb)
-
-  def squash(self, lightness, size):
-    """L [B, H, W, 1] shrunk (or grown) to size x size, as the training pipeline did
-    (:func:`squash` with this colorizer's ``antialias``)."""
-    return fullres.squash(lightness, size, self.antialias)
-
   def mixture(self, grey):
     """Grey L [B, S, S, 1] at the trunk's size -> (means [B, M, d], logits [B, M]), float32."""
     out = self.mdn(self.trunk(grey, training=False), training=False)
     return tf.cast(out["means"], tf.float32), tf.cast(out["logits"], tf.float32)
-
-  @property
-  def can_encode(self):
-    return self.encoder is not None
 
   def encode(self, colour_field):
     """The encoder's mean embedding of true colour fields [B, F, F, 2] -> [B, d], float32."""
@@ -188,87 +165,6 @@ class Colorizer(contract.Sampling):
     ab = self.decode(z, field_lightness)
     return {"ab": ab, "weights": weights, "z": z, "components": components}
 
-  def _colorize(self, rgb, k, samples, seed, join=True, fused=True):
-    lightness = self.lightness(rgb)
-    out = self.colour_fields(self.squash(lightness, self.grey_size),
-                             self.squash(lightness, self.field_size), k, samples, seed)
-    if join:
-      out["rgb"] = fullres.join_lightness(lightness, out["ab"], self.gamut, fused=fused)
-    else:  # lazy: joined one colorization at a time (LazyColorizations)
-      out["lightness"] = lightness
-    return out
-
-  def _function(self, mode, count, dtype=tf.float32, join=True):
-    """The traced pipeline for one k (top-k) or n (samples), input dtype (float32 or uint8) and
-    join (all K full-resolution colorizations, or L for a lazy join): any photo size, one trace."""
-    key = (mode, count, dtype, join)
-    if key not in self._functions:
-      rgb_spec = tf.TensorSpec([None, None, None, 3], dtype)
-      if mode == "top_k":
-        fn = tf.function(lambda rgb: self._colorize(rgb, count, None, (0, 0), join),
-                         input_signature=[rgb_spec])
-      else:
-        fn = tf.function(lambda rgb, seed: self._colorize(rgb, None, count, seed, join),
-                         input_signature=[rgb_spec, tf.TensorSpec([2], tf.int32)])
-      self._functions[key] = fn
-    return self._functions[key]
-
-  def colorize_tensor(self, rgb, k=None):
-    """The exportable core: top-k colorizations of a batch of same-size photos.
-
-    Pure TF ops; trace it with ``tf.function(input_signature=[tf.TensorSpec([None, None, None,
-    3], tf.uint8)])`` (or tf.float32) for a SavedModel or TFLite.
-
-    Args:
-      rgb: sRGB [B, H, W, 3], uint8 or float in [0, 1] (a grey photo has three equal channels).
-      k: how many (default: config colorize.k), fixed when traced.
-
-    Returns:
-      (uint8 sRGB [B, K, H, W, 3], ab [B, K, F, F, 2] ab/128, weights [B, K] descending).
-    """
-    out = self._colorize(rgb, self.k if k is None else k, None, (0, 0), fused=False)  # no XLA
-    return out["rgb"], out["ab"], out["weights"]
-
-  # The Python wrapper.
-
-  def colorize(self, images, k=None, samples=None, seed=None, lazy=False):
-    """K colorizations of each photo, at its own size.
-
-    Args:
-      images: one photo or a list of photos (or a [B, H, W, 3] array), each uint8 or float
-        ([0, 1]) RGB [H, W, 3], or grey [H, W] / [H, W, 1]; any size and aspect.
-      k: the top-k means by mixture weight, descending (default: config colorize.k, paper 5).
-      samples: instead of top-k, this many draws from the mixture.
-      seed: int seed of the draws (photo i of a list uses the stateless seed (seed, i));
-        None: a fresh random seed. Ignored for top-k, which is deterministic.
-      lazy: ``colorizations`` is a :class:`LazyColorizations`: each joined at full resolution
-        when indexed (memory for one, not K; the same images).
-
-    Returns:
-      A :class:`Colorization` for one photo, a list of them for a list.
-
-    Raises:
-      ValueError: one line, for a bad k / samples, an image that is not RGB or grey, or one
-        over the pixel budget (``max_megapixels``).
-    """
-    single, batch, k, samples, seed = contract.colorize_arguments(self, images, k, samples, seed)
-    results = []
-    for i, image in enumerate(batch):
-      rgb = fullres.checked_rgb(image, f"image {i}", self.max_megapixels)[None]
-      dtype = tf.as_dtype(rgb.dtype)
-      join = not lazy
-      if samples is None:
-        out = self._function("top_k", k, dtype, join)(rgb)
-      else:
-        out = self._function("samples", samples, dtype, join)(rgb, contract.photo_seed(seed, i))
-      results.append(contract.Colorization(
-          colorizations=(out["rgb"][0].numpy() if join else
-                         contract.LazyColorizations(self._join, out["lightness"], out["ab"])),
-          ab=out["ab"][0].numpy(), weights=out["weights"][0].numpy(), z=out["z"][0].numpy(),
-          components=out["components"][0].numpy().astype(np.int64)))
-    return results[0] if single else results
-
-
 # The bundled models by name (``load("lfw")``, ``--model lfw``): folders of saved_models/.
 BUNDLED = {"lfw": "divcolor_lfw", "imagenet": "divcolor_imagenet"}
 _SAVED_MODELS = os.path.join(
@@ -295,14 +191,40 @@ def load(path, **kwargs):
   """A colorizer for a training workdir (:meth:`Colorizer.load`), an exported SavedModel
   (``saved_model.SavedModelColorizer``: its version directory, or the model directory above it, in
   which case the highest version is used, as TF Serving does), e.g. saved_models/divcolor_lfw, or
-  a bundled model by name (:data:`BUNDLED`: "lfw", "imagenet").
+  a bundled model by name (:data:`BUNDLED`: "lfw", "imagenet"). The paper's baselines' workdirs
+  and exports (divcolor-train-cvae, -cgan) and "prior:PATH" give the colorizers of
+  :mod:`.clustered`, over Keras models.
 
   Raises:
     FileNotFoundError / ValueError: one line naming the path and the problem.
   """
   from divcolor_tf.inference import saved_model  # pylint: disable=g-import-not-at-top
+  if os.fspath(path).startswith("prior:") or method_of(path) != "divcolor":
+    return load_keras(path, **kwargs)
   path = resolve_model(path)
   export_dir = exported.saved_model_dir(path)
   if export_dir:
     return saved_model.SavedModelColorizer(export_dir, **kwargs)
   return Colorizer.load(path, **kwargs)
+
+
+def method_of(path):
+  """The method (``workdir.METHODS``) of a model argument: a workdir's by its files, an
+  export's from its export.json."""
+  path = resolve_model(path)
+  export_dir = exported.saved_model_dir(path)
+  return exported.export_method(export_dir) if export_dir else workdir_lib.method(path)
+
+
+def load_keras(path, **kwargs):
+  """A colorizer over Keras models (what the export traces) for any method's workdir or export,
+  or "prior:PATH" (``clustered.PriorColorizer``)."""
+  path = os.fspath(path)
+  if path.startswith("prior:"):
+    path = "prior:" + resolve_model(path[len("prior:"):])
+  else:
+    path = resolve_model(path)
+    if method_of(path) == "divcolor":
+      return Colorizer.load(path, **kwargs)
+  from divcolor_tf.inference import clustered  # pylint: disable=g-import-not-at-top
+  return clustered.load(path, **kwargs)

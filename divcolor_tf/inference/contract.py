@@ -1,13 +1,18 @@
 """What every colorizer gives, whatever it reads (a workdir, an export): the result type
 (:class:`Colorization`), the sampler base (:class:`Sampling`), the argument check of ``colorize``,
-the per-photo seed and the decode of each photo's codes. :mod:`.colorizer` and :mod:`.saved_model`
-both build on it.
+the per-photo seed and the decode of each photo's codes, and the pipeline every colorizer over
+in-memory Keras models shares (:class:`Pipeline`). :mod:`.colorizer`, :mod:`.clustered` and
+:mod:`.saved_model` build on it.
 """
 
+import copy
 from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
+
+from divcolor_tf import config as config_lib
+from divcolor_tf.inference import fullres
 
 
 class Colorization(NamedTuple):
@@ -112,3 +117,145 @@ def colorize_arguments(colorizer, images, k, samples, seed):
   if seed is None:
     seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
   return single, batch, None, int(samples), seed
+
+
+class Pipeline(Sampling):
+  """What every colorizer over in-memory Keras models shares (ours, and the paper's baselines in
+  :mod:`.clustered`): the photo's lightness, its squashes to the models' sizes, the traced
+  pipeline (one trace per k or n, input dtype and join), ``colorize_tensor`` (what the export
+  traces) and ``colorize``.
+
+  A subclass sets ``grey_size``, ``field_size``, ``num_components``, ``latent_dim`` and ``skip``,
+  and defines ``colour_fields(grey, field_lightness, k, samples, seed)``.
+  """
+
+  def __init__(self, config, *, gamut="chroma", antialias=True, max_megapixels=None):
+    if gamut not in ("chroma", "clip"):
+      raise ValueError(f"gamut must be 'chroma' or 'clip', got {gamut!r}")
+    self.config = config
+    self.workdir = None  # set by load(): where the model's files (stats, baselines) are
+    self.gamut, self.antialias = gamut, bool(antialias)
+    self.max_megapixels = fullres.megapixel_budget(max_megapixels)
+    self.k = int(config_lib.lookup(config, "colorize.k", 5))
+    self.dataset = str(config_lib.lookup(config, "dataset", "") or "")
+    self._functions = {}  # ("top_k", k) / ("samples", n) -> a tf.function traced once
+    self._join = fullres.traced_join(self.gamut)  # lazy colorizations, one at a time
+
+  method = "divcolor"  # workdir.METHODS
+  encoder = None
+
+  @property
+  def can_encode(self):
+    return self.encoder is not None
+
+  def with_settings(self, **settings):
+    """This colorizer over the same Keras models with other ``gamut`` / ``antialias`` /
+    ``max_megapixels`` (itself when they are already these)."""
+    if all(getattr(self, key) == value for key, value in settings.items()):
+      return self
+    other = copy.copy(self)
+    for key, value in settings.items():
+      if key not in ("gamut", "antialias", "max_megapixels"):
+        raise TypeError(f"with_settings: unknown setting {key!r}")
+      setattr(other, key, value)
+    if other.gamut not in ("chroma", "clip"):
+      raise ValueError(f"gamut must be 'chroma' or 'clip', got {other.gamut!r}")
+    other.max_megapixels = fullres.megapixel_budget(other.max_megapixels)
+    other._functions = {}  # pylint: disable=protected-access
+    other._join = fullres.traced_join(other.gamut)  # pylint: disable=protected-access
+    return other
+
+  def colour_fields(self, grey, field_lightness, k=None, samples=None, seed=(0, 0)):
+    raise NotImplementedError
+
+  # The numeric core: TF ops only.
+
+  def lightness(self, rgb):
+    """sRGB [B, H, W, 3] (float in [0, 1], or uint8) -> L [B, H, W, 1]: all that is kept of the
+    input (:func:`photo_lightness`)."""
+    return fullres.photo_lightness(rgb)
+
+  def squash(self, lightness, size):
+    """L [B, H, W, 1] shrunk (or grown) to size x size, as the training pipeline did
+    (:func:`squash` with this colorizer's ``antialias``)."""
+    return fullres.squash(lightness, size, self.antialias)
+
+  def _colorize(self, rgb, k, samples, seed, join=True, fused=True):
+    lightness = self.lightness(rgb)
+    out = self.colour_fields(self.squash(lightness, self.grey_size),
+                             self.squash(lightness, self.field_size), k, samples, seed)
+    if join:
+      out["rgb"] = fullres.join_lightness(lightness, out["ab"], self.gamut, fused=fused)
+    else:  # lazy: joined one colorization at a time (LazyColorizations)
+      out["lightness"] = lightness
+    return out
+
+  def _function(self, mode, count, dtype=tf.float32, join=True):
+    """The traced pipeline for one k (top-k) or n (samples), input dtype (float32 or uint8) and
+    join (all K full-resolution colorizations, or L for a lazy join): any photo size, one trace."""
+    key = (mode, count, dtype, join)
+    if key not in self._functions:
+      rgb_spec = tf.TensorSpec([None, None, None, 3], dtype)
+      if mode == "top_k":
+        fn = tf.function(lambda rgb: self._colorize(rgb, count, None, (0, 0), join),
+                         input_signature=[rgb_spec])
+      else:
+        fn = tf.function(lambda rgb, seed: self._colorize(rgb, None, count, seed, join),
+                         input_signature=[rgb_spec, tf.TensorSpec([2], tf.int32)])
+      self._functions[key] = fn
+    return self._functions[key]
+
+  def colorize_tensor(self, rgb, k=None):
+    """The exportable core: top-k colorizations of a batch of same-size photos.
+
+    Pure TF ops; trace it with ``tf.function(input_signature=[tf.TensorSpec([None, None, None,
+    3], tf.uint8)])`` (or tf.float32) for a SavedModel or TFLite.
+
+    Args:
+      rgb: sRGB [B, H, W, 3], uint8 or float in [0, 1] (a grey photo has three equal channels).
+      k: how many (default: config colorize.k), fixed when traced.
+
+    Returns:
+      (uint8 sRGB [B, K, H, W, 3], ab [B, K, F, F, 2] ab/128, weights [B, K] descending).
+    """
+    out = self._colorize(rgb, self.k if k is None else k, None, (0, 0), fused=False)  # no XLA
+    return out["rgb"], out["ab"], out["weights"]
+
+  # The Python wrapper.
+
+  def colorize(self, images, k=None, samples=None, seed=None, lazy=False):
+    """K colorizations of each photo, at its own size.
+
+    Args:
+      images: one photo or a list of photos (or a [B, H, W, 3] array), each uint8 or float
+        ([0, 1]) RGB [H, W, 3], or grey [H, W] / [H, W, 1]; any size and aspect.
+      k: the top-k means by mixture weight, descending (default: config colorize.k, paper 5).
+      samples: instead of top-k, this many draws from the mixture.
+      seed: int seed of the draws (photo i of a list uses the stateless seed (seed, i));
+        None: a fresh random seed. Ignored for top-k, which is deterministic.
+      lazy: ``colorizations`` is a :class:`LazyColorizations`: each joined at full resolution
+        when indexed (memory for one, not K; the same images).
+
+    Returns:
+      A :class:`Colorization` for one photo, a list of them for a list.
+
+    Raises:
+      ValueError: one line, for a bad k / samples, an image that is not RGB or grey, or one
+        over the pixel budget (``max_megapixels``).
+    """
+    single, batch, k, samples, seed = colorize_arguments(self, images, k, samples, seed)
+    results = []
+    for i, image in enumerate(batch):
+      rgb = fullres.checked_rgb(image, f"image {i}", self.max_megapixels)[None]
+      dtype = tf.as_dtype(rgb.dtype)
+      join = not lazy
+      if samples is None:
+        out = self._function("top_k", k, dtype, join)(rgb)
+      else:
+        out = self._function("samples", samples, dtype, join)(rgb, photo_seed(seed, i))
+      results.append(Colorization(
+          colorizations=(out["rgb"][0].numpy() if join else
+                         LazyColorizations(self._join, out["lightness"], out["ab"])),
+          ab=out["ab"][0].numpy(), weights=out["weights"][0].numpy(), z=out["z"][0].numpy(),
+          components=out["components"][0].numpy().astype(np.int64)))
+    return results[0] if single else results

@@ -63,7 +63,8 @@ Choices the paper leaves open, and why:
   there; its B maps the ReLU's zeros to a per-channel constant, so nothing is zeroed, but the
   negative half of every grey response collapses to that constant. Dropping the ReLU keeps all
   of the grey response and is the same in both ``relu_before_bn`` orders. B keeps the product on
-  the scale of z itself, which the KL term pins near N(0, I).
+  the scale of z itself, which the KL term pins near N(0, I). ``grey_last_relu=True`` restores
+  the paper's C_ReLU(4,2,d) - B, as its CVAE baseline has it (models/cvae.py).
 
 ``relu_before_bn=True`` (default: the paper's "C_ReLU -> B", and the authors' code) puts the ReLU
 inside the convolution (conv -> ReLU -> B); ``False`` gives conv -> B -> ReLU. ``width`` scales
@@ -174,6 +175,7 @@ class _Settings(NamedTuple):
   encoder_dropout: float
   log_variance_limit: float
   output_padding: str
+  grey_last_relu: bool
   field_size: int
 
   def channels(self, n):
@@ -191,6 +193,7 @@ def _settings(vae_config, field_size):
       encoder_dropout=float(config_lib.field(vae_config, "vae", "encoder_dropout")),
       log_variance_limit=float(config_lib.field(vae_config, "vae", "log_variance_limit") or 0.0),
       output_padding=str(config_lib.field(vae_config, "vae", "output_padding")),
+      grey_last_relu=bool(config_lib.field(vae_config, "vae", "grey_last_relu")),
       field_size=field_size)
   if s.output_padding not in OUTPUT_PADDINGS:
     raise ValueError(f"vae.output_padding must be one of {OUTPUT_PADDINGS}, got "
@@ -224,11 +227,19 @@ def build_encoder(vae_config, field_size=64):
     log_variance [B, d]] (a list, in that order).
   """
   s = _settings(vae_config, field_size)
+  colour_field = keras.Input((s.field_size, s.field_size, 2), name="colour_field")
+  mean, log_variance = encoder_layers(colour_field, vae_config, field_size)
+  return keras.Model(colour_field, [mean, log_variance], name="vae_encoder")
+
+
+def encoder_layers(x, vae_config, field_size=64):
+  """The encoder's layers on a 64x64 input tensor ``x`` (the colour field; the CVAE's colour field
+  and lightness): the four C_ReLU - B units, the optional dropout, F(d) twice and the optional
+  log-variance bound. Returns (mean, log_variance) tensors [B, d]."""
+  s = _settings(vae_config, field_size)
   n, d = s.channels, s.latent_dim
   unit = functools.partial(C_ReLU_B, prefix="enc", relu_before_bn=s.relu_before_bn)
-
-  colour_field = keras.Input((s.field_size, s.field_size, 2), name="colour_field")
-  x = unit(colour_field, 5, 2, n(128), i=1)
+  x = unit(x, 5, 2, n(128), i=1)
   x = unit(x, 5, 2, n(256), i=2)
   x = unit(x, 5, 2, n(512), i=3)
   x = unit(x, 4, 2, n(1024), i=4)
@@ -244,7 +255,7 @@ def build_encoder(vae_config, field_size=64):
     log_variance = keras.layers.Activation("tanh", name="enc_log_variance_bound_tanh")(
         log_variance)
     log_variance = keras.layers.Rescaling(limit, name="enc_log_variance_bound_out")(log_variance)
-  return keras.Model(colour_field, [mean, log_variance], name="vae_encoder")
+  return mean, log_variance
 
 
 def build_grey_encoder(vae_config, field_size=64):
@@ -268,7 +279,10 @@ def build_grey_encoder(vae_config, field_size=64):
   grey32 = unit(grey, 5, 2, n(128), i=1)
   grey16 = unit(grey32, 5, 2, n(256), i=2)
   grey8 = unit(grey16, 5, 2, n(512), i=3)
-  grey4 = B(C(grey8, 4, 2, d, None, "grey_conv4"), "grey_bn4")  # multiplies z: no ReLU
+  if s.grey_last_relu:  # the paper's CVAE grey encoder (Section 6.3): C_ReLU(4,2,d), then B
+    grey4 = C_ReLU_B(grey8, 4, 2, d, "grey", 4, s.relu_before_bn)
+  else:  # multiplies z: no ReLU (module docstring)
+    grey4 = B(C(grey8, 4, 2, d, None, "grey_conv4"), "grey_bn4")
   return keras.Model(lightness, [grey32, grey16, grey8, grey4], name="grey_encoder")
 
 

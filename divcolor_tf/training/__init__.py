@@ -3,7 +3,7 @@
   strategy     the device strategy (1..N devices) and the precision policy
   step         the gradient step (``ObjectiveTrainer``), the optimizer and its step decay
   checkpoints  resumable checkpoints: weights, optimizer state, the run's position
-  callbacks    the NaN guard, history.png, the progress bar, epoch timing
+  callbacks    the NaN guard, history.png, the progress bar, epoch timing, colour-field images
   loop         the fit loop (resume, then fit one epoch at a time)
   stage        a stage's set-up and wrap-up; the earlier stages' networks, frozen
 
@@ -19,7 +19,7 @@ from divcolor_tf.training.checkpoints import (
     STATE_FILE, all_finite, Position, Checkpointer, read_state, latest_epoch, restore,
     trim_history)
 from divcolor_tf.training.callbacks import (
-    NanGuard, plot_history, CurvesPNG, Progress, EpochSeconds)
+    NanGuard, plot_history, CurvesPNG, Progress, EpochSeconds, FieldImages)
 from divcolor_tf.training.loop import (
     fit)
 from divcolor_tf.training.stage import (
@@ -29,6 +29,6 @@ __all__ = [
     "split_cpu", "get_strategy", "set_precision", "ObjectiveTrainer", "make_optimizer",
     "step_decay_rate", "step_decay", "STATE_FILE", "all_finite", "Position", "Checkpointer",
     "read_state", "latest_epoch", "restore", "trim_history", "NanGuard", "plot_history",
-    "CurvesPNG", "Progress", "EpochSeconds", "fit", "Stage", "start_stage", "photo_datasets", "init_from",
+    "CurvesPNG", "Progress", "EpochSeconds", "FieldImages", "fit", "Stage", "start_stage", "photo_datasets", "init_from",
     "finish_stage", "Frozen", "check_stages", "load_frozen",
 ]

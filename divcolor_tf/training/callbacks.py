@@ -1,4 +1,5 @@
-"""The callbacks of every run: the NaN guard, history.png, the progress bar, epoch timing.
+"""The callbacks of every run: the NaN guard, history.png, the progress bar, epoch timing; the
+TensorBoard colour-field grid the baselines' trainers share.
 """
 
 import math
@@ -7,6 +8,7 @@ import time
 
 from absl import logging
 import keras
+import tensorflow as tf
 
 from divcolor_tf.io import atomic
 from divcolor_tf.training import checkpoints as checkpoints_lib
@@ -117,3 +119,22 @@ class EpochSeconds(keras.callbacks.Callback):
   def on_epoch_end(self, epoch, logs=None):
     if logs is not None:
       logs["seconds"] = time.time() - self.start
+
+
+class FieldImages(keras.callbacks.Callback):
+  """A TensorBoard image grid per epoch: each photo of ``batch`` beside the colour fields
+  ``render(model, batch)`` gives for it (a list of [B, F, F, 2] ab/128), joined with its L."""
+
+  def __init__(self, batch, log_dir, render, title):
+    super().__init__()
+    self.batch, self.render, self.title = batch, render, title
+    self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
+
+  def on_epoch_end(self, epoch, logs=None):
+    from divcolor_tf import color  # pylint: disable=g-import-not-at-top
+    lightness = self.batch["lightness"]
+    fields = [self.batch["colour_field"]] + list(self.render(self.model, self.batch))
+    grid = tf.concat([color.l_ab_to_rgb(lightness, f) for f in fields], axis=2)  # side by side
+    with self.writer.as_default():
+      tf.summary.image(self.title, grid, step=epoch + 1, max_outputs=int(grid.shape[0]))
+    self.writer.flush()

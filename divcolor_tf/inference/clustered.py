@@ -1,0 +1,263 @@
+"""The paper's baselines at test time (Section 5, Figure 7): many draws, clustered into a few.
+
+Neither baseline has a mixture to rank: the CVAE draws codes z ~ N(0, I) and decodes each with the
+photo's lightness, the cGAN draws dropout masks. The paper takes 256 draws per photo and clusters
+the 256 decoded 64x64 colour fields by k-means into 5 centres, the 5 colorizations. Here each
+centre is the mean of its cluster's fields and its weight the cluster's share of the draws, so
+"top-k by weight" means the same for every method (REFERENCE.md: neither the paper nor the
+authors' code says how the 5 are ordered); ``samples`` gives the raw draws instead, each with
+weight 1 / n.
+
+:func:`kmeans` is TensorFlow ops only, so the clustering is traced into the export's
+``serving_default`` as the rest of the pipeline is. It is deterministic for given draws: the
+first centre is the draw nearest the draws' mean, each next one the draw farthest from the centres
+chosen so far (maximin), then ``KMEANS_ITERATIONS`` Lloyd steps (a cluster that empties keeps its
+centre); ties go to the lower index. The draws are a stateless function of a seed: (0, 0) for
+top-k (so top-k is deterministic, as ours is), the user's ``--seed`` for ``samples``.
+
+Colorizers (each a :class:`contract.Pipeline`, so ``colorize``, ``sample``, ``colorize_tensor``
+and the export are ours):
+
+* :class:`CVAEColorizer`: a ``divcolor-train-cvae`` workdir (cvae_encoder.keras,
+  cvae_decoder.keras);
+* :class:`CGANColorizer`: a ``divcolor-train-cgan`` workdir (generator.keras);
+* :class:`PriorColorizer`: what the authors' code ran as its "CVAE" row (REFERENCE.md): OUR
+  "+skip" VAE decoder fed z ~ N(0, I), no MDN; ``load("prior:" + a +skip model)``.
+"""
+
+import os
+
+from absl import logging
+import tensorflow as tf
+
+from divcolor_tf import config as config_lib
+from divcolor_tf import exported
+from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.inference import contract
+from divcolor_tf.models import unet
+from divcolor_tf.models import vae
+
+KMEANS_ITERATIONS = 10
+PRIOR = "prior:"  # load("prior:PATH"): the authors' CVAE row over our +skip decoder at PATH
+
+
+def _squared_distances(points, centres):
+  """[B, N, D] x [B, k, D] -> [B, N, k] squared Euclidean distances."""
+  return (tf.reduce_sum(tf.square(points), -1)[..., None]
+          - 2.0 * tf.einsum("bnd,bkd->bnk", points, centres)
+          + tf.reduce_sum(tf.square(centres), -1)[:, None, :])
+
+
+def kmeans(points, k, iterations=KMEANS_ITERATIONS):
+  """k-means of each row's points (module docstring: maximin start, then Lloyd steps).
+
+  Args:
+    points: float32 [B, N, D] (N >= 1; k > N leaves the extra clusters empty).
+    k: clusters (a Python int).
+
+  Returns:
+    (centres [B, k, D], shares [B, k], assignment [B, N] int32), the clusters ordered by share,
+    descending (ties: the cluster found first).
+  """
+  points = tf.convert_to_tensor(points, tf.float32)
+  n = tf.cast(tf.shape(points)[1], tf.float32)
+  mean = tf.reduce_mean(points, axis=1, keepdims=True)
+  first = tf.argmin(_squared_distances(points, mean)[..., 0], axis=1, output_type=tf.int32)
+  centres = tf.gather(points, first[:, None], batch_dims=1)  # [B, 1, D]
+  for _ in range(1, k):
+    nearest = tf.reduce_min(_squared_distances(points, centres), axis=2)  # [B, N]
+    far = tf.argmax(nearest, axis=1, output_type=tf.int32)
+    centres = tf.concat([centres, tf.gather(points, far[:, None], batch_dims=1)], axis=1)
+  for _ in range(iterations):
+    assignment = tf.argmin(_squared_distances(points, centres), axis=2, output_type=tf.int32)
+    members = tf.one_hot(assignment, k, dtype=tf.float32)  # [B, N, k]
+    counts = tf.reduce_sum(members, axis=1)  # [B, k]
+    sums = tf.einsum("bnk,bnd->bkd", members, points)
+    centres = tf.where(counts[..., None] > 0, sums / tf.maximum(counts, 1.0)[..., None], centres)
+  assignment = tf.argmin(_squared_distances(points, centres), axis=2, output_type=tf.int32)
+  counts = tf.reduce_sum(tf.one_hot(assignment, k, dtype=tf.float32), axis=1)
+  order = tf.argsort(-counts, axis=1, stable=True)  # by share, descending; ties: lower index
+  rank = tf.argsort(order, axis=1, stable=True)  # cluster -> its place in that order
+  centres = tf.gather(centres, order, batch_dims=1)
+  shares = tf.gather(counts, order, batch_dims=1) / n
+  return centres, shares, tf.gather(rank, assignment, batch_dims=1)
+
+
+class ClusteredColorizer(contract.Pipeline):
+  """The clustered test time of a baseline over its Keras models; subclasses define ``draw``."""
+
+  section = ""  # the config section with samples and clusters: "cvae" or "cgan"
+
+  def __init__(self, config, *, field_size, latent_dim, **settings):
+    super().__init__(config, **settings)
+    self.samples = int(config_lib.lookup(config, f"{self.section}.samples", 256))
+    self.num_components = int(config_lib.lookup(config, f"{self.section}.clusters", 5))
+    if self.samples < 1 or self.num_components < 1:
+      raise ValueError(f"{self.section}.samples and {self.section}.clusters must be >= 1, got "
+                       f"{self.samples}, {self.num_components}")
+    self.k = min(self.k, self.num_components)
+    self.field_size = self.grey_size = int(field_size)  # both read the 64x64 lightness only
+    self.latent_dim = int(latent_dim)
+    self.skip = True  # the decode signature, where there is one, takes L too
+
+  def draw(self, field_lightness, n, seed):
+    """n draws per photo: (colour fields [B, n, F, F, 2], codes [B, n, d]; d = 0 for the cGAN)."""
+    raise NotImplementedError
+
+  def colour_fields(self, grey, field_lightness, k=None, samples=None, seed=(0, 0)):
+    """As :meth:`Colorizer.colour_fields`: the top-k clusters of ``self.samples`` draws from the
+    seed (0, 0), or ``samples`` raw draws from ``seed``. ``z`` is each cluster's mean code (the
+    draws' codes for ``samples``); ``components`` the cluster's rank (the draw's index)."""
+    del grey  # the same 64x64 lightness as field_lightness
+    if samples:
+      fields, codes = self.draw(field_lightness, samples, seed)
+      b = tf.shape(fields)[0]
+      weights = tf.fill(tf.stack([b, samples]), 1.0 / samples)
+      components = tf.broadcast_to(tf.range(samples, dtype=tf.int64)[None], tf.stack([b, samples]))
+      return {"ab": fields, "weights": weights, "z": codes, "components": components}
+    k = self.k if k is None else k
+    fields, codes = self.draw(field_lightness, self.samples, tf.constant([0, 0], tf.int32))
+    out = self.cluster(fields, codes)
+    return {"ab": out["ab"][:, :k], "weights": out["weights"][:, :k], "z": out["z"][:, :k],
+            "components": out["components"][:, :k]}
+
+  def cluster(self, fields, codes):
+    """k-means of draws [B, N, F, F, 2] into ``num_components`` weighted colorizations."""
+    shape = tf.shape(fields)
+    flat = tf.reshape(fields, tf.stack([shape[0], shape[1], -1]))
+    centres, shares, assignment = kmeans(flat, self.num_components)
+    members = tf.one_hot(assignment, self.num_components, dtype=tf.float32)
+    counts = tf.maximum(tf.reduce_sum(members, axis=1), 1.0)
+    z = tf.einsum("bnk,bnd->bkd", members, codes) / counts[..., None]
+    f = self.field_size
+    components = tf.broadcast_to(tf.range(self.num_components, dtype=tf.int64)[None],
+                                 tf.shape(shares))
+    return {"ab": tf.reshape(centres, tf.stack([shape[0], self.num_components, f, f, 2])),
+            "weights": shares, "z": z, "components": components}
+
+  def evaluation_fields(self, lightness, colour_field, k):
+    """Table 3's inputs for ONE photo ([1, F, F, 1], [1, F, F, 2]): the top-k clusters, every
+    draw (the oracle row's pool) and, with an encoder, the reconstruction from the true field."""
+    fields, codes = self.draw(lightness, self.samples, tf.constant([0, 0], tf.int32))
+    out = {"top_k": self.cluster(fields, codes)["ab"][:, :k], "all": fields}
+    if self.can_encode:
+      out["reconstruction"] = self.reconstruct(lightness, colour_field)[:, None]
+    return out
+
+  def describe(self, k):
+    """(this model's row, the oracle row) names of Table 3."""
+    return (f"{self.label} (this model, top-{k} of {self.samples} draws clustered)",
+            f"oracle: best of all {self.samples} draws")
+
+
+class CVAEColorizer(ClusteredColorizer):
+  """The CVAE baseline: z ~ N(0, I) decoded with the photo's L by f(z, G)."""
+
+  section = "cvae"
+  method = "cvae"
+  label = "CVAE"
+
+  def __init__(self, decoder, config, *, encoder=None, **settings):
+    super().__init__(config, field_size=int(decoder.output.shape[1]),
+                     latent_dim=int(decoder.input["z"].shape[-1]), **settings)
+    self.decoder, self.encoder = decoder, encoder
+
+  @classmethod
+  def load(cls, workdir, **settings):
+    workdir_lib.require(workdir, *workdir_lib.METHOD_FILES[cls.method])
+    encoder = None
+    if os.path.isfile(workdir_lib.path(workdir, workdir_lib.CVAE_ENCODER)):
+      encoder = workdir_lib.load_keras(workdir, workdir_lib.CVAE_ENCODER)
+    colorizer = cls(workdir_lib.load_keras(workdir, workdir_lib.CVAE_DECODER),
+                    workdir_lib.load_config(workdir), encoder=encoder, **settings)
+    colorizer.workdir = workdir
+    return colorizer
+
+  def decode(self, z, field_lightness):
+    """z [B, K, d] -> colour fields [B, K, F, F, 2] with each photo's L."""
+    return contract.decode_each(lambda flat_z, flat_l: vae.decode(self.decoder, flat_z, flat_l),
+                                z, field_lightness, self.latent_dim)
+
+  def draw(self, field_lightness, n, seed):
+    b = tf.shape(field_lightness)[0]
+    z = tf.random.stateless_normal(tf.stack([b, n, self.latent_dim]), seed=seed)
+    return self.decode(z, field_lightness), z
+
+  def reconstruct(self, lightness, colour_field):
+    mean, _ = self.encoder({"colour_field": colour_field, "lightness": lightness}, training=False)
+    return vae.decode(self.decoder, tf.cast(mean, tf.float32), lightness)
+
+
+class PriorColorizer(CVAEColorizer):
+  """The authors' code's "CVAE" row (REFERENCE.md): our trained "+skip" VAE decoder fed 256
+  codes z ~ N(0, I) per photo, clustered into 5; no MDN. Its config is the model's own, with the
+  CVAE's samples and clusters."""
+
+  method = "prior"
+  label = "prior through our +skip decoder (the authors' code's CVAE row)"
+
+  @classmethod
+  def load(cls, path, **settings):
+    workdir = exported.workdir_for(os.fspath(path))
+    workdir_lib.require(workdir, workdir_lib.CONFIG, workdir_lib.DECODER)
+    decoder = workdir_lib.load_keras(workdir, workdir_lib.served(workdir, workdir_lib.DECODER))
+    if not vae.is_skip(decoder):
+      raise ValueError(f"{path}: a prior-sampled CVAE row needs a \"+skip\" decoder (one that "
+                       "reads the photo's lightness); this model's decoder reads z alone")
+    colorizer = cls(decoder, workdir_lib.load_config(workdir), **settings)
+    colorizer.workdir = workdir
+    return colorizer
+
+  @property
+  def can_encode(self):
+    return False
+
+
+class CGANColorizer(ClusteredColorizer):
+  """The cGAN baseline: the U-Net G(L) with dropout on, one mask set per draw."""
+
+  section = "cgan"
+  method = "cgan"
+  label = "cGAN"
+
+  def __init__(self, generator, config, **settings):
+    super().__init__(config, field_size=int(generator.output.shape[1]), latent_dim=0,
+                     **settings)
+    self.generator = generator
+
+  @classmethod
+  def load(cls, workdir, **settings):
+    workdir_lib.require(workdir, *workdir_lib.METHOD_FILES[cls.method])
+    colorizer = cls(workdir_lib.load_keras(workdir, workdir_lib.GENERATOR),
+                    workdir_lib.load_config(workdir), **settings)
+    colorizer.workdir = workdir
+    return colorizer
+
+  def draw(self, field_lightness, n, seed):
+    shape = tf.shape(field_lightness)
+    b, f = shape[0], shape[1]
+    repeated = tf.reshape(tf.broadcast_to(field_lightness[:, None], tf.stack([b, n, f, f, 1])),
+                          tf.stack([-1, f, f, 1]))
+    fields = unet.generate(self.generator, repeated, seed)  # one mask per row of the B * n
+    return (tf.reshape(fields, tf.stack([b, n, f, f, 2])),
+            tf.zeros(tf.stack([b, n, 0]), tf.float32))
+
+
+LOADERS = {"cvae": CVAEColorizer.load, "cgan": CGANColorizer.load}
+
+
+def load(path, **settings):
+  """A baseline's colorizer from its workdir or its export (unpacked: ``exported.workdir_for``),
+  or, for ``"prior:PATH"``, :class:`PriorColorizer` over the +skip model at PATH."""
+  path = os.fspath(path)
+  if path.startswith(PRIOR):
+    return PriorColorizer.load(path[len(PRIOR):], **settings)
+  workdir = exported.workdir_for(path)
+  method = workdir_lib.method(workdir)
+  if method not in LOADERS:
+    raise ValueError(f"{path}: not a CVAE or cGAN model directory")
+  colorizer = LOADERS[method](workdir, **settings)
+  logging.info("loaded %s: the %s baseline, %d draws clustered into %d", path, colorizer.label,
+               colorizer.samples, colorizer.num_components)
+  return colorizer
+
