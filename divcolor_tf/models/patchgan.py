@@ -26,7 +26,7 @@ def build_discriminator(cgan_config, field_size=64):
     [B, S, S, 2] ab/128} -> logits [B, S/8, S/8, 1].
   """
   width = float(config_lib.field(cgan_config, "cgan", "width"))
-  n = lambda c: max(1, int(round(c * width)))
+  n = lambda c: unet.channels(width, c)
   lightness = keras.Input((field_size, field_size, 1), name="lightness")
   colour_field = keras.Input((field_size, field_size, 2), name="colour_field")
   grey = keras.layers.Rescaling(1 / 50, offset=-1.0, name="disc_grey_scale")(lightness)

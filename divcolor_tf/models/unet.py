@@ -60,7 +60,8 @@ class SeededDropout(keras.layers.Layer):
     return {**super().get_config(), "rate": self.rate, "salt": self.salt}
 
 
-def _channels(width, n):
+def channels(width, n):
+  """pix2pix's n channels scaled by ``width`` (rounded, at least 1); the discriminator's too."""
   return max(1, int(round(n * width)))
 
 
@@ -78,7 +79,7 @@ def build_generator(cgan_config, field_size=64):
                      f"{rate!r}")
   if field_size != 2 ** _STEPS:
     raise ValueError(f"the cGAN's U-Net is laid out for 64x64 colour fields, got {field_size}")
-  n = lambda c: _channels(width, c)
+  n = lambda c: channels(width, c)
   lightness = keras.Input((field_size, field_size, 1), name="lightness")
   seed = keras.Input((2,), dtype="int32", name="seed")
   x = keras.layers.Rescaling(1 / 50, offset=-1.0, name="gen_grey_scale")(lightness)
