@@ -137,8 +137,9 @@ def error(prog, message):
 
 def _one_line_errors(main):
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top  (no TensorFlow)
-  from divcolor_tf import workdir  # pylint: disable=g-import-not-at-top  (no TensorFlow)
-  expected = (FloatingPointError, FileNotFoundError, workdir.StageFileError, data.DataPathError)
+  from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top  (no TensorFlow)
+  # workdir.StageFileError is an UnreadableFileError.
+  expected = (FloatingPointError, FileNotFoundError, atomic.UnreadableFileError, data.DataPathError)
 
   def guarded(argv):
     try:

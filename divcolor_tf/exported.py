@@ -30,6 +30,7 @@ import tempfile
 from absl import logging
 
 from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.io import atomic
 
 
 EXTRA = "assets.extra"
@@ -54,15 +55,10 @@ def export_method(export_dir):
   Raises:
     ValueError: one line naming export.json when it cannot be read.
   """
-  import json  # pylint: disable=g-import-not-at-top
   path = os.path.join(export_dir, EXTRA, "export.json")
   if not os.path.isfile(path):
     return "divcolor"
-  try:
-    with open(path) as f:
-      method = json.load(f).get("method", "divcolor")
-  except (OSError, ValueError, AttributeError) as e:
-    raise ValueError(f"{path}: cannot be read ({' '.join(str(e).split())[:120]})") from None
+  method = atomic.read_json(path).get("method", "divcolor")
   if method not in workdir_lib.METHODS:
     raise ValueError(f"{path}: unknown method {method!r} (known: {', '.join(workdir_lib.METHODS)})")
   return method

@@ -96,7 +96,7 @@ class MissingStageError(FileNotFoundError):
   """A stage's file is missing; the message names it and the command that makes it."""
 
 
-class StageFileError(ValueError):
+class StageFileError(atomic.UnreadableFileError):
   """A stage's file exists but cannot be read (empty, truncated, foreign); one line naming it."""
 
 

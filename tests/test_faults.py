@@ -151,3 +151,65 @@ def test_statistics_of_too_few_photos_floor_their_zero_variances(lfw_ci, caplog)
   value = losses.mahalanobis_loss(fields[:1], fields[1:], result.pca_components.astype(np.float32),
                                   result.pca_variance.astype(np.float32))
   assert np.all(np.isfinite(value.numpy())) and float(value.numpy().max()) < 1e12
+
+
+def _one_line(result, prog):
+  """The tool's own error lines, after asserting it failed with one and no traceback."""
+  lines = [line for line in result.stderr.splitlines() if line.startswith(f"{prog}:")]
+  assert result.returncode == 1 and len(lines) == 1, result.stderr[-2000:]
+  assert "Traceback" not in result.stderr, result.stderr[-2000:]
+  return lines[0]
+
+
+_DAMAGE = {  # issue 29, row 6: what a checkpoint looks like after a full disk, a bad copy, an edit
+    "truncated weights": ("weights", lambda data: data[:len(data) // 2]),
+    "random weights": ("weights", lambda data: os.urandom(len(data))),
+    "empty weights": ("weights", lambda data: b""),
+    "state cut short": ("state", lambda data: data[:len(data) // 2]),
+    "state without its weights": ("state", lambda data: b'{"epoch": 3, "step": 0}'),
+}
+
+
+@pytest.mark.parametrize("damage", list(_DAMAGE))
+def test_a_damaged_checkpoint_stops_the_resume_with_one_line_and_keeps_the_files(
+    tmp_path, uninterrupted, lfw_ci, damage):
+  """Resuming from a checkpoint whose weights or state.json are damaged: one line naming the
+  damaged file and how to start the stage over, exit 1, and the workdir's files as they were."""
+  workdir = tmp_path / "run"
+  shutil.copytree(uninterrupted, workdir)
+  checkpoints = workdir / "checkpoints"
+  state = json.loads((checkpoints / "state.json").read_text())
+  which, damaged_bytes = _DAMAGE[damage]
+  target = checkpoints / (state["weights"] if which == "weights" else "state.json")
+  target.write_bytes(damaged_bytes(target.read_bytes()))
+  before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+  result = conftest.finish_tool(_train_vae(workdir, lfw_ci, *_SCHEDULE[1:], "--config.train.epochs=4"))
+  line = _one_line(result, "divcolor-train-vae")
+  assert str(target) in line and "to start this stage over" in line, line
+  after = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+  assert after == before  # nothing the run had is replaced, nothing written beside it
+
+
+@pytest.mark.parametrize("name", ["export.json", "config.json"])
+def test_a_damaged_metadata_file_of_an_export_is_one_line_naming_it(tmp_path, repo_root, lfw_ci,
+                                                                    name):
+  """issue 29, row 5: the bundled export with its assets.extra/export.json or config.json cut
+  short. The API raises a ValueError naming the file; divcolor-colorize and divcolor-evaluate end
+  with one line naming it."""
+  import divcolor_tf  # pylint: disable=g-import-not-at-top
+  export = tmp_path / "model"
+  shutil.copytree(repo_root / "saved_models" / "divcolor_lfw", export)
+  damaged = next(export.glob(f"*/assets.extra/{name}"))
+  damaged.write_text(damaged.read_text()[:10])
+  with pytest.raises(ValueError) as raised:
+    divcolor_tf.load(str(export))
+  assert str(damaged) in str(raised.value) and "not valid JSON" in str(raised.value)
+  assert "\n" not in str(raised.value)
+  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  photo = data.list_images(str(lfw_ci))[0]
+  for prog, args in (("divcolor-colorize", ["--input", photo, "--output", str(tmp_path / "out")]),
+                     ("divcolor-evaluate", ["--images", str(lfw_ci)])):
+    result = subprocess.run(conftest.console_script(prog) + ["--model", str(export), *args],
+                            capture_output=True, text=True, env=conftest.tool_env(), timeout=300)
+    line = _one_line(result, prog)
+    assert str(damaged) in line and "not valid JSON" in line, line

@@ -5,7 +5,6 @@
 """
 
 import ast
-import json
 import os
 
 import ml_collections
@@ -58,10 +57,13 @@ def save_resolved(config, workdir, name="config.json"):
 
 def load_resolved(workdir, name="config.json"):
   """Reads a config written by :func:`save_resolved` back into a ConfigDict."""
-  with open(os.path.join(workdir, name)) as f:
-    # JSON has no tuples; configs hold sequences as tuples (what the command line parses).
-    return ml_collections.ConfigDict(json.load(f, object_hook=_lists_to_tuples))
+  # JSON has no tuples; configs hold sequences as tuples (what the command line parses).
+  return ml_collections.ConfigDict(_lists_to_tuples(atomic.read_json(os.path.join(workdir, name))))
 
 
-def _lists_to_tuples(obj):
-  return {k: tuple(v) if isinstance(v, list) else v for k, v in obj.items()}
+def _lists_to_tuples(value):
+  if isinstance(value, dict):
+    return {k: _lists_to_tuples(v) for k, v in value.items()}
+  if isinstance(value, list):  # as json's object_hook did: dicts inside lists too, lists kept
+    return tuple(_lists_to_tuples(v) if isinstance(v, dict) else v for v in value)
+  return value

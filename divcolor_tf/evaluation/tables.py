@@ -282,15 +282,19 @@ def is_blind_row(name):
 
 
 def comparison_rows(results):
-  """Table 3 for several models: each model's own row (named by its label), then the first
-  result's photo-blind rows and the paper's rows for its dataset.
+  """Table 3 for several models: each model's own row (named by its label), then the photo-blind
+  rows (each the first model's that has it) and the paper's rows for the first model's dataset.
 
   Args:
     results: [(label, rows)], rows as :func:`evaluate_colorize` returns them (its first row is
       the model's).
   """
   rows = [(f"{label}: {rows[0][0]}", rows[0][1]) for label, rows in results]
-  first = results[0][1]
-  rows += [(name, values) for name, values in first if is_blind_row(name)]
-  rows += [(name, values) for name, values in first if name.startswith("paper (")]
+  seen = set()
+  for _, model_rows in results:  # a model without the training colour fields has only "grey"
+    for name, values in model_rows:
+      if is_blind_row(name) and name not in seen:
+        seen.add(name)
+        rows.append((name, values))
+  rows += [(name, values) for name, values in results[0][1] if name.startswith("paper (")]
   return rows

@@ -7,7 +7,6 @@ same z from a workdir and from its export) and the same join with the photo's ow
 :func:`colorizer.load` picks this class for a SavedModel directory.
 """
 
-import json
 import os
 
 import numpy as np
@@ -16,6 +15,7 @@ import tensorflow as tf
 from divcolor_tf import config as config_lib
 from divcolor_tf.inference import contract
 from divcolor_tf.inference import fullres
+from divcolor_tf.io import atomic
 from divcolor_tf.io import photos
 from divcolor_tf.models import mdn as mdn_lib
 
@@ -51,8 +51,7 @@ class SavedModelColorizer(contract.Sampling):
     self.max_megapixels = fullres.megapixel_budget(max_megapixels)
     metadata = {}
     if os.path.isfile(os.path.join(path, "assets.extra", "export.json")):
-      with open(os.path.join(path, "assets.extra", "export.json")) as f:
-        metadata = json.load(f)
+      metadata = atomic.read_json(os.path.join(path, "assets.extra", "export.json"))
     self.gamut = gamut or metadata.get("gamut", "chroma")
     self.antialias = bool(metadata.get("antialias", True))
     means = self._mixture.structured_outputs["means"].shape

@@ -150,6 +150,40 @@ def write_json(final, value, exclusive=False, **dump_args):
   return write_text(final, json.dumps(value, **dump_args) + "\n", exclusive)
 
 
+class UnreadableFileError(ValueError):
+  """A file the project wrote and reads back (a resolved config, a checkpoint's state or weights,
+  an export's metadata) that is damaged: str(error) is one line naming the file and the problem.
+  The command lines end with that line."""
+
+
+def brief(problem, limit=160):
+  """An exception's message on one line, at most ``limit`` characters."""
+  return " ".join(str(problem).split())[:limit] or type(problem).__name__
+
+
+def read_json(path, expect=dict):
+  """The JSON value in ``path``, which must be an ``expect`` (a dict unless told).
+
+  Raises:
+    FileNotFoundError: there is no such file.
+    UnreadableFileError: the file cannot be read, is not JSON (truncated, binary, hand-edited) or
+      holds another kind of value; one line naming it.
+  """
+  try:
+    with open(path, encoding="utf-8") as f:
+      value = json.load(f)
+  except FileNotFoundError:
+    raise
+  except OSError as e:
+    raise UnreadableFileError(f"{path}: cannot be read ({e.strerror or brief(e)})") from None
+  except ValueError as e:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+    raise UnreadableFileError(f"{path}: not valid JSON ({brief(e)})") from None
+  if expect is not None and not isinstance(value, expect):
+    raise UnreadableFileError(
+        f"{path}: holds a JSON {type(value).__name__}, not the {expect.__name__} expected")
+  return value
+
+
 def publish_dir(temp_dir, final, overwrite=False):
   """Renames the complete folder ``temp_dir`` (beside ``final``) to ``final``.
 

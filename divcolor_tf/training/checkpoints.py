@@ -8,7 +8,6 @@ a good checkpoint; ``state.json`` names the newest one with its position (epoch,
 the Keras seed generators (dropout). A checkpoint is only written when every weight is finite.
 """
 
-import json
 import os
 import time
 from typing import NamedTuple
@@ -20,7 +19,10 @@ import numpy as np
 from divcolor_tf.io import atomic
 
 
+CHECKPOINT_DIR = "checkpoints"  # in a stage's workdir
 STATE_FILE = "state.json"
+# What a damaged checkpoint's one-line error tells the user: nothing is removed for them.
+_START_OVER = "move {ckpt_dir} away to start this stage over"
 
 
 def all_finite(model):
@@ -113,8 +115,39 @@ def read_state(ckpt_dir):
   path = os.path.join(ckpt_dir, STATE_FILE)
   if not os.path.exists(path):
     return None
-  with open(path) as f:
-    return json.load(f)
+  try:
+    state = atomic.read_json(path)
+  except atomic.UnreadableFileError as e:
+    raise atomic.UnreadableFileError(f"{e}; {_START_OVER.format(ckpt_dir=ckpt_dir)}") from None
+  try:
+    int(state["epoch"]), int(state.get("step", 0)), os.fspath(state["weights"])
+  except (KeyError, TypeError, ValueError) as e:
+    raise atomic.UnreadableFileError(
+        f"{path}: not a checkpoint state ({type(e).__name__}: {atomic.brief(e)}); "
+        f"{_START_OVER.format(ckpt_dir=ckpt_dir)}") from None
+  return state
+
+
+def check(ckpt_dir):
+  """Reads the newest checkpoint's state and opens its weights file, so that a damaged checkpoint
+  stops a resume before the run writes anything; returns the state (None without a checkpoint).
+
+  Raises:
+    atomic.UnreadableFileError: one line naming the damaged state.json or weights file.
+  """
+  import h5py  # pylint: disable=g-import-not-at-top  (Keras' own dependency)
+  state = read_state(ckpt_dir)
+  if state is None:
+    return None
+  weights = os.path.join(ckpt_dir, state["weights"])
+  try:
+    with h5py.File(weights, "r"):
+      pass
+  except (OSError, ValueError) as e:  # missing, empty, truncated, not HDF5
+    raise atomic.UnreadableFileError(
+        f"{weights}: cannot be restored ({type(e).__name__}: {atomic.brief(e)}); "
+        f"{_START_OVER.format(ckpt_dir=ckpt_dir)}") from None
+  return state
 
 
 def latest_epoch(ckpt_dir):
@@ -134,7 +167,13 @@ def restore(model, ckpt_dir):
     return Position(), None
   if not model.optimizer.built:
     model.optimizer.build(model.trainable_variables)
-  model.load_weights(os.path.join(ckpt_dir, state["weights"]))
+  weights = os.path.join(ckpt_dir, state["weights"])
+  try:
+    model.load_weights(weights)
+  except (OSError, ValueError, KeyError) as e:  # h5py's truncated / foreign / empty files
+    raise atomic.UnreadableFileError(
+        f"{weights}: cannot be restored ({type(e).__name__}: {atomic.brief(e)}); "
+        f"{_START_OVER.format(ckpt_dir=ckpt_dir)}") from None
   for generator, value in zip(_seed_generators(model), state.get("seed_generators", ())):
     generator.state.assign(np.asarray(value, generator.state.dtype))
   position = Position(int(state["epoch"]), int(state.get("step", 0)))

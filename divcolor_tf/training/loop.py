@@ -35,7 +35,7 @@ def fit(trainer, train_data, val_ds, workdir, *, epochs, steps_per_epoch=None, c
   Returns:
     (history or None, initial_epoch, seconds spent training).
   """
-  ckpt_dir = os.path.join(workdir, "checkpoints")
+  ckpt_dir = os.path.join(workdir, checkpoints_lib.CHECKPOINT_DIR)
   position, state = checkpoints_lib.restore(trainer, ckpt_dir)
   if state is None and initialize is not None:
     initialize()

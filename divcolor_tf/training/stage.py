@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from divcolor_tf.io import atomic
 from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.training import checkpoints
 from divcolor_tf.training import strategy as strategy_lib
 
 
@@ -35,6 +36,7 @@ def start_stage(config, out_dir, mixed_precision=False):
     raise FileNotFoundError(f"{source}: no such model to start from (config.init_from: an export "
                             "such as saved_models/divcolor_lfw, or a workdir)")
   train_paths, val_paths = data.config_paths(config.data)  # before anything is written
+  checkpoints.check(os.path.join(out_dir, checkpoints.CHECKPOINT_DIR))  # likewise
   os.makedirs(out_dir, exist_ok=True)
   config_lib.save_resolved(config, out_dir)
   strategy_lib.set_precision(bool(mixed_precision))
