@@ -71,6 +71,11 @@ def test_the_cgan_is_pix2pix_at_64x64():
   assert [_conv(d, f"disc_conv{i}")[:3] for i in range(1, 5)] == [
       (4, 2, 64), (4, 2, 128), (4, 2, 256), (4, 1, 512)]
   assert d.output.shape[1:] == (8, 8, 1)
+  c.disc_layers = 1  # pix2pix's 16x16 PatchGAN (n_layers_D = 1)
+  d16 = patchgan.build_discriminator(c)
+  assert [_conv(d16, f"disc_conv{i}")[:3] for i in (1, 2)] == [(4, 2, 64), (4, 1, 128)]
+  assert "disc_conv3" not in {layer.name for layer in d16.layers}
+  assert d16.output.shape[1:] == (32, 32, 1)
 
 
 def test_dropout_is_the_cgans_noise_at_test_time_and_a_function_of_the_seed(tiny_config):

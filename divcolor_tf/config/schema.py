@@ -164,6 +164,7 @@ def base_config():
   c.cgan.width = 1.0  # channel multiplier of pix2pix's 64..512 (generator and discriminator)
   c.cgan.dropout = 0.5  # in the generator's first three decoder layers, on at test time
   c.cgan.l1_factor = 100.0  # pix2pix's lambda
+  c.cgan.disc_layers = 3  # pix2pix's n_layers_D: 3 = its 70x70 PatchGAN, 1 = its 16x16 one
   c.cgan.epochs = 10
   c.cgan.batch_size = 32
   c.cgan.learning_rate = 2e-4  # pix2pix: Adam 2e-4, beta_1 0.5, both networks
