@@ -223,6 +223,12 @@ def test_bad_arguments_are_one_line_errors(colorizer, photos):
     colorizer.colorize(photo.astype(np.float32))
   with pytest.raises(ValueError, match="image 0: expected RGB"):
     colorizer.colorize(np.zeros((8, 8, 4), np.uint8))
+  # issue 29, row 11: np.array(..., int) of 0..255 values is 8-bit, as uint8 is
+  for dtype in (np.int64, np.int32, np.int16):
+    np.testing.assert_array_equal(colorizer.colorize(photo.astype(dtype)).colorizations,
+                                  colorizer.colorize(photo).colorizations)
+  with pytest.raises(ValueError, match=r"image 0: int64 pixels must lie in 0\.\.255 \(got 0 \.\. 300\)"):
+    colorizer.colorize(np.full((8, 8, 3), 300, np.int64) * (np.arange(8)[:, None, None] > 0))
 
 
 def test_load_reads_the_model_directory(model_dir, colorizer, photos, tmp_path):

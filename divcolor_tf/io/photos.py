@@ -4,11 +4,12 @@ import numpy as np
 
 
 def as_float_rgb(image, name="image"):
-  """uint8 / float RGB or grey -> float32 RGB [H, W, 3] in [0, 1] (numpy).
+  """uint8 / uint16 / float RGB or grey -> float32 RGB [H, W, 3] in [0, 1] (numpy). Other integer
+  types (int64 from ``np.array(..., int)``, int32, ...) are 8-bit values, 0..255.
 
   Raises:
-    ValueError: one line naming ``name``: not [H, W], [H, W, 1] or [H, W, 3], or float values
-      outside [0, 1].
+    ValueError: one line naming ``name``: not [H, W], [H, W, 1] or [H, W, 3], float values
+      outside [0, 1], or other integer values outside 0..255.
   """
   array = np.asarray(image)
   if array.ndim == 3 and array.shape[-1] == 1:
@@ -23,8 +24,14 @@ def as_float_rgb(image, name="image"):
     return array.astype(np.float32) / 255.0
   if array.dtype == np.uint16:
     return array.astype(np.float32) / 65535.0
-  if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
+  if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number) \
+      or np.issubdtype(array.dtype, np.complexfloating):
     raise ValueError(f"{name}: unsupported pixel type {array.dtype}")
+  if np.issubdtype(array.dtype, np.integer):  # int64 from np.array(..., int), int32, int16, ...
+    if array.min() < 0 or array.max() > 255:
+      raise ValueError(f"{name}: {array.dtype} pixels must lie in 0..255 (got {array.min()} .. "
+                       f"{array.max()}); pass uint16 for 16-bit values or floats in [0, 1]")
+    return array.astype(np.float32) / 255.0
   array = array.astype(np.float32)
   if not np.all(np.isfinite(array)) or array.min() < 0.0 or array.max() > 1.0:
     raise ValueError(f"{name}: float pixels must lie in [0, 1] (got {array.min():.3g} .. "
