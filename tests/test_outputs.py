@@ -354,3 +354,19 @@ def test_two_runs_with_different_seeds_into_one_folder_never_mix(model_dir, face
     assert colorized + (int(lost.group(1)) if lost else 0) == 5, result.stdout
     skipped += int(lost.group(1)) if lost else 0
   assert skipped == done == 5
+
+
+def test_an_output_that_is_a_file_is_one_line_before_any_photo(colorizer, faces, tmp_path):
+  """issue 29, row 4: --output naming an existing file (or a path through one) used to colorize
+  every photo and end "0 of 30 ...; 30 failed" with no reason. Now: one ValueError naming it,
+  nothing colorized, the file untouched."""
+  photos = _photo_folder(tmp_path / "in", faces, 2)
+  taken = tmp_path / "notes.txt"
+  taken.write_text("mine")
+  for output, says in ((taken, "the output is not a folder"),
+                       (taken / "sub", f"({taken} is a file)")):
+    with pytest.raises(ValueError, match="not a folder") as raised:
+      outputs.colorize_photos(colorizer, data.list_images(str(photos)), str(output),
+                              input_root=str(photos), k=2)
+    assert str(raised.value).startswith(f"{output}: ") and says in str(raised.value)
+  assert taken.read_text() == "mine"

@@ -292,6 +292,20 @@ def sample_seed(seed, index):
   return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] >> 1)
 
 
+def _require_folder(output_dir):
+  """ValueError (one line) when ``output_dir`` or a folder above it exists but is not a folder:
+  every photo's write would fail (issue 29, row 4: "30 failed" and no reason)."""
+  folder = os.path.abspath(os.fspath(output_dir))
+  while not os.path.lexists(folder):
+    parent = os.path.dirname(folder)
+    if parent == folder:
+      return
+    folder = parent
+  if not os.path.isdir(folder):
+    where = "" if folder == os.path.abspath(os.fspath(output_dir)) else f" ({folder} is a file)"
+    raise ValueError(f"{os.fspath(output_dir)}: the output is not a folder{where}")
+
+
 def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, samples=0, seed=None,
                     grid=False, overwrite=False, skip_existing=False, on_error=None,
                     progress=None):
@@ -321,9 +335,11 @@ def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, sampl
     A :class:`Summary`.
 
   Raises:
-    ValueError: two photos would write the same files (:func:`plan`); nothing was written.
+    ValueError: ``output_dir`` (or a folder above it) is a file, or two photos would write the
+      same files (:func:`plan`); nothing was written.
   """
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  _require_folder(output_dir)
   on_error = on_error or (lambda message: logging.error("%s", message))
   sampled = samples > 0
   count = samples if sampled else k
