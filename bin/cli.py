@@ -40,7 +40,24 @@ def run(main, module_name, doc):
   if not _verbose(sys.argv[1:]):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _filter_stderr(NOISE)
-  app.run(_one_line_errors(main))  # absl's run: flags parsed, main(argv) called, status set
+  # absl's run: flags parsed, main(argv) called, status set
+  app.run(_one_line_errors(main), flags_parser=_parse_flags)
+
+
+def _parse_flags(argv):
+  """absl's flag parsing, with a --config.FIELD override of a field the config does not have (which
+  ml_collections reports as a bare AttributeError or KeyError) in one line naming the flag."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:  # absl's own: the usage line, as app.run prints it
+    error(os.path.basename(argv[0]), f"{e}; --help lists the flags")
+    sys.exit(1)
+  except (AttributeError, KeyError) as e:
+    missing = str(e).strip("'\"")
+    flag = next((a.split("=", 1)[0] for a in argv[1:] if a.startswith("--config.")
+                 and missing in a.split("=", 1)[0].split(".")), "--config." + missing)
+    error(os.path.basename(argv[0]), f"{flag}: no such config field ({missing!r})")
+    sys.exit(1)
 
 
 # TensorFlow's start-up lines on a CPU machine (TF 2.21), none of which a user can act on.
@@ -137,9 +154,11 @@ def error(prog, message):
 
 def _one_line_errors(main):
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top  (no TensorFlow)
+  from divcolor_tf.config import schema  # pylint: disable=g-import-not-at-top  (no TensorFlow)
   from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top  (no TensorFlow)
   # workdir.StageFileError is an UnreadableFileError.
-  expected = (FloatingPointError, FileNotFoundError, atomic.UnreadableFileError, data.DataPathError)
+  expected = (FloatingPointError, FileNotFoundError, atomic.UnreadableFileError, data.DataPathError,
+              schema.ConfigError)
 
   def guarded(argv):
     try:

@@ -83,3 +83,56 @@ def test_resolved_config_round_trips(tmp_path):
   assert c.train.lr_decay_epochs == (6, 9)
   config_lib.save_resolved(c, str(tmp_path))
   assert config_lib.load_resolved(str(tmp_path)).train.lr_decay_epochs == (6, 9)
+
+
+@pytest.mark.parametrize("path", CONFIGS)
+def test_every_shipped_config_and_variant_is_valid(path):
+  variants = ["", ":tiny", ":cpu", ":cpu_skip", ":authors"]
+  variants += [f":{name}" for name in _module_variants(path)]
+  for variant in variants:
+    config_lib.validate(config_lib.load(path + variant))
+
+
+def _module_variants(path):
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return list(getattr(module, "VARIANTS", {}))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.batch_size=0", "config field train.batch_size=0: must be an integer >= 1"),
+    ("mdn.batch_size=-4", "config field mdn.batch_size=-4: must be an integer >= 1"),
+    ("train.epochs=-1", "config field train.epochs=-1: must be an integer >= 0"),
+    ("train.optimizer=adamx", "config field train.optimizer='adamx': must be 'adam' or 'sgd'"),
+    ("train.learning_rate=0.0", "config field train.learning_rate=0.0: must be a number > 0"),
+    ("cgan.dropout=1.0", "config field cgan.dropout=1.0: must be a number in [0, 1)"),
+    ("loss.kl_factor=-1.0", "config field loss.kl_factor=-1.0: must be a number >= 0"),
+])
+def test_an_out_of_range_field_is_one_line_naming_it(override, message):
+  """issue 29, row 7: checked when a stage starts (training.start_stage), before anything is
+  written; the command lines end with this line."""
+  config = config_lib.load("configs/lfw.py:tiny", [override])
+  with pytest.raises(config_lib.ConfigError) as raised:
+    config_lib.validate(config)
+  assert str(raised.value) == message
+
+
+def test_the_trainers_refuse_a_bad_config_or_an_unknown_field_before_writing(tmp_path):
+  """The command line: one line, exit 1, no workdir created (epochs=-1 used to exit 0 and write
+  untrained models; an unknown field, a batch size of 0 and an unknown optimizer gave tracebacks)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import conftest  # pylint: disable=g-import-not-at-top
+  for override, says in (("--config.train.bogus=1", "--config.train.bogus: no such config field"),
+                         ("--config.train.epochs=-1", "config field train.epochs=-1"),
+                         ("--config.train.batch_size=0", "config field train.batch_size=0")):
+    workdir = tmp_path / "run"
+    result = subprocess.run(conftest.console_script("divcolor-train-vae") + [
+        "--config", "configs/lfw.py:tiny", "--workdir", str(workdir), override],
+        capture_output=True, text=True, env=conftest.tool_env(), timeout=300,
+        cwd=pathlib.Path(__file__).parents[1])
+    lines = [line for line in result.stderr.splitlines() if line.startswith("divcolor-train-vae:")]
+    assert result.returncode == 1 and len(lines) == 1 and says in lines[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert not workdir.exists()

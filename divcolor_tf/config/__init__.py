@@ -7,7 +7,8 @@ Each file in ``configs/`` exposes ``get_config(arg=None)`` returning an
 with absl's ``config_flags`` (``--config configs/lfw.py:tiny --config.train.epochs=3``) and write
 the resolved config beside their outputs with :func:`save_resolved`.
 
-  schema    base_config (the paper's settings), field / lookup (a field with its default)
+  schema    base_config (the paper's settings), field / lookup (a field with its default),
+            validate (every field's range, before a run writes anything: ConfigError)
   variants  tiny, cpu, cpu_skip, skip, authors, the loss ablations; VARIANTS, apply_variants
   files     load (a configs/*.py[:variants] with key=value overrides), save_resolved /
             load_resolved (config.json)
@@ -19,12 +20,12 @@ are the data layer's (:mod:`divcolor_tf.data.sources`), re-exported here for con
 from divcolor_tf.config.files import load, load_resolved, save_resolved, set_path
 # The shared data folder, as dataset configs name it (the data layer owns sources; no TensorFlow).
 from divcolor_tf.data.sources import SHARED, shared_data, shared_source
-from divcolor_tf.config.schema import PAPER, base_config, field, lookup
+from divcolor_tf.config.schema import PAPER, ConfigError, base_config, field, lookup, validate
 from divcolor_tf.config.variants import (
     ABLATIONS, VARIANTS, apply_variants, authors, cpu, cpu_skip, settings, skip, tiny)
 
 __all__ = [
-    "load", "load_resolved", "save_resolved", "set_path", "SHARED", "shared_data", "shared_source", "PAPER", "base_config",
-    "field", "lookup", "ABLATIONS", "VARIANTS", "apply_variants", "authors", "cpu", "cpu_skip",
+    "load", "load_resolved", "save_resolved", "set_path", "SHARED", "shared_data", "shared_source", "PAPER", "ConfigError",
+    "base_config", "field", "lookup", "validate", "ABLATIONS", "VARIANTS", "apply_variants", "authors", "cpu", "cpu_skip",
     "settings", "skip", "tiny",
 ]

@@ -5,6 +5,8 @@ Field names follow the paper: ``colour_field`` (64x64 ab/128), ``grey`` (lightne
 (d), loss weights as ``{term}_factor``.
 """
 
+import math
+
 import ml_collections
 
 
@@ -202,3 +204,59 @@ def field(section, section_name, name):
   if value is missing:
     value = base_config()[section_name][name]
   return value
+
+
+class ConfigError(ValueError):
+  """A config value out of its range or of the wrong kind; str(error) is one line naming the field,
+  its value and what it must be. Raised by :func:`validate`, before a run writes anything."""
+
+
+OPTIMIZERS = ("adam", "sgd")  # training.make_optimizer's
+
+
+def _rule(name):
+  """(check, what it must be) for a field named ``name`` in any section, or None."""
+  def integer(low):
+    return (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low,
+            f"an integer >= {low}")
+
+  def number(test, what):
+    return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(v) and test(v), what)
+
+  if name in ("batch_size", "samples", "clusters", "latent_dim", "num_components", "field_size",
+              "grey_size"):
+    return integer(1)
+  if name in ("epochs", "steps_per_epoch", "checkpoint_steps", "num_devices"):
+    return integer(0)
+  if name in ("learning_rate", "width"):
+    return number(lambda v: v > 0, "a number > 0")
+  if name.endswith("dropout") or name == "val_fraction":
+    return number(lambda v: 0 <= v < 1, "a number in [0, 1)")
+  if name.endswith("_factor") or name in ("checkpoint_minutes", "clipnorm"):
+    return number(lambda v: v >= 0, "a number >= 0")
+  if name == "optimizer":
+    return (lambda v: v in OPTIMIZERS, " or ".join(repr(o) for o in OPTIMIZERS))
+  return None
+
+
+def validate(config):
+  """Checks every field whose name has a rule (batch sizes, epochs, rates, widths, dropouts, loss
+  factors, optimizers, ...) in every section; returns ``config``.
+
+  Raises:
+    ConfigError: the first field out of range, e.g. "config field train.batch_size=0: must be an
+      integer >= 1".
+  """
+  def walk(node, prefix):
+    for key in sorted(node.keys()):
+      value = node[key]
+      dotted = f"{prefix}{key}"
+      if hasattr(value, "keys"):
+        walk(value, dotted + ".")
+        continue
+      rule = _rule(key)
+      if rule is not None and not rule[0](value):
+        raise ConfigError(f"config field {dotted}={value!r}: must be {rule[1]}")
+  walk(config, "")
+  return config

@@ -31,6 +31,7 @@ def start_stage(config, out_dir, mixed_precision=False):
                     "its colorizations come out flat grey): not a usable model")
   from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  config_lib.validate(config)  # ConfigError (one line) before anything is written
   source = config.get("init_from", "")
   if source and not os.path.isdir(source):
     raise FileNotFoundError(f"{source}: no such model to start from (config.init_from: an export "
