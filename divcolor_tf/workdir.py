@@ -160,7 +160,8 @@ def load_or_compute_stats(config, workdir, train_paths):
   stats = stats_lib.compute(
       train_paths, n_components=config.stats.n_components, prior_sigma=config.stats.prior_sigma,
       uniform_mix=config.stats.uniform_mix, max_images=config.stats.max_images,
-      drop_near_grey=config.data.drop_near_grey)
+      drop_near_grey=config.data.drop_near_grey,
+      name=f"the training split of config data.train={config.data.train}")
   stats.save(own)
   return stats
 

@@ -213,3 +213,31 @@ def test_a_damaged_metadata_file_of_an_export_is_one_line_naming_it(tmp_path, re
                             capture_output=True, text=True, env=conftest.tool_env(), timeout=300)
     line = _one_line(result, prog)
     assert str(damaged) in line and "not valid JSON" in line, line
+
+
+def test_a_training_set_with_no_usable_photo_is_one_line(tmp_path, lfw_ci):
+  """issue 29, row 8: a folder of grey photos only, a list file whose paths are all missing, a
+  validation list whose paths are all missing: one line naming the source and why, exit 1 (they
+  were tracebacks: "0 usable photos" as a bare ValueError, StopIteration)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  grey = tmp_path / "grey"
+  grey.mkdir()
+  rng = np.random.default_rng(0)
+  for i in range(4):
+    Image.fromarray(rng.integers(0, 256, (64, 64), np.uint8)).convert("RGB").save(grey / f"g{i}.png")
+  missing = tmp_path / "missing.txt"
+  missing.write_text("/no/such/a.jpg\n/no/such/b.jpg\n")
+  cases = [
+      ([f"--config.data.train={grey}"], "0 usable photo(s) of 4", "4 near-grey"),
+      ([f"--config.data.train={missing}"], "0 usable photo(s) of 2", "2 unreadable"),
+      ([f"--config.data.train={lfw_ci}", f"--config.data.val={missing}"],
+       f"config data.val={missing}: none of the 2 validation photos exists", "/no/such/a.jpg"),
+  ]
+  for overrides, says, why in cases:
+    workdir = tmp_path / "run"
+    result = conftest.finish_tool(conftest.start_tool(
+        conftest.console_script("divcolor-train-vae") + [
+            "--config", TINY, "--workdir", str(workdir), "--verbose", "0", *overrides]))
+    line = _one_line(result, "divcolor-train-vae")
+    assert says in line and why in line, line
+    shutil.rmtree(workdir, ignore_errors=True)

@@ -405,7 +405,7 @@ def from_accumulated(pca, bin_counts, bins, *, n_components=20, prior_sigma=5.0,
 
 def compute(source_or_paths, *, n_components=20, prior_sigma=5.0, uniform_mix=0.5, max_images=0,
             batch_size=64, drop_near_grey=False, skip_log=None, field_size=64,
-            near_grey_threshold=None, progress=None):
+            near_grey_threshold=None, progress=None, name=None):
   """Colour statistics of the photos of a training set, streamed batch by batch.
 
   Args:
@@ -421,9 +421,15 @@ def compute(source_or_paths, *, n_components=20, prior_sigma=5.0, uniform_mix=0.
     progress: a ``progress.Progress`` over the photos, advanced after each batch, or None.
     field_size: the colour field's side (paper: 64).
     near_grey_threshold: passed to ``data.make_dataset`` when not None.
+    name: what the errors call a list of paths (e.g. "the training split of config data.train
+      photos/"); None: its count and first path.
 
   Returns:
     ColourStats.
+
+  Raises:
+    data.DataPathError: no photos, or fewer than 2 usable ones (one line, with why they were
+      skipped).
   """
   # TensorFlow only here: loading a stats file (training, evaluation) need not import it.
   from divcolor_tf import color  # pylint: disable=g-import-not-at-top
@@ -438,7 +444,7 @@ def compute(source_or_paths, *, n_components=20, prior_sigma=5.0, uniform_mix=0.
   if max_images:
     paths = paths[:max_images]
   if not paths:
-    raise ValueError(f"{source}: no images to compute colour statistics from")
+    raise data.DataPathError(f"{name or source}: no images to compute colour statistics from")
   if skip_log is None:
     skip_log = data.SkipLog()
   extra = {} if near_grey_threshold is None else {"near_grey_threshold": near_grey_threshold}
@@ -457,8 +463,9 @@ def compute(source_or_paths, *, n_components=20, prior_sigma=5.0, uniform_mix=0.
     if progress is not None:  # photos read and photos left out
       progress.update_to(pca.count + skip_log.count)
   if pca.count < 2:
-    raise ValueError(f"{source}: {pca.count} usable photos; colour statistics need at least 2 "
-                     f"({skip_log.count} skipped)")
+    raise data.DataPathError(
+        f"{name or source}: {pca.count} usable photo(s) of {len(paths)}; colour statistics need at least "
+        f"2 ({skip_log.report() or 'none skipped'})")
   return from_accumulated(pca, bin_counts, bins, n_components=n_components,
                           prior_sigma=prior_sigma, uniform_mix=uniform_mix,
                           field_size=field_size, source=source)

@@ -58,6 +58,11 @@ def photo_datasets(config, stage, *, grey_size, batch_size, steps):
       stage.train_paths, shuffle=True, seed=config.train.seed, repeat=bool(steps),
       cache=config.data.cache, drop_remainder=True, shuffle_buffer=config.data.shuffle_buffer,
       **common)
+  if stage.val_paths and not any(os.path.isfile(p) for p in stage.val_paths):
+    field = "val" if config.data.get("val") else "train"
+    raise data.DataPathError(
+        f"config data.{field}={config.data[field]}: none of the {len(stage.val_paths)} validation "
+        f"photos exists (e.g. {data.display_path(stage.val_paths[0])})")
   val_ds = data.make_dataset(stage.val_paths, cache=True, **common) if stage.val_paths else None
   return train_data, val_ds
 
