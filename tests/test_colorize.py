@@ -329,7 +329,13 @@ def test_colorize_cli(model_dir, photos, imagenet_ci, tmp_path, evaluate_cli):
   # One photo, samples: every photo succeeds -> exit 0 (run alongside the folder run).
   single_out = tmp_path / "single"
   single_out.mkdir()
-  (single_out / "crop_1.png").write_bytes(b"an older output")
+  # An older output of this project (another size): --overwrite replaces it (a file it did not
+  # write, it would not: tests/test_outputs.py).
+  from PIL import PngImagePlugin  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.inference import outputs  # pylint: disable=g-import-not-at-top
+  older = PngImagePlugin.PngInfo()
+  older.add_text(*outputs.MARKER)
+  Image.new("RGB", (5, 4)).save(single_out / "crop_1.png", pnginfo=older)
   single = _start(cli + ["--input", str(photo_dir / "crop.png"), "--output", str(single_out),
                          "--samples", "2", "--seed", "3", "--overwrite"])
   first = _run(cli + ["--input", str(photo_dir), "--output", str(out), "--k", "3", "--grid"])

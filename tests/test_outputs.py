@@ -370,3 +370,44 @@ def test_an_output_that_is_a_file_is_one_line_before_any_photo(colorizer, faces,
                               input_root=str(photos), k=2)
     assert str(raised.value).startswith(f"{output}: ") and says in str(raised.value)
   assert taken.read_text() == "mine"
+
+
+def test_a_file_the_project_did_not_write_is_never_replaced(colorizer, faces, tmp_path):
+  """issue 29, row 1: --skip_existing and --overwrite replaced a user's own file named like an
+  output (a text file, a PNG of another size) and, in an in-place run, an input photo named
+  ``face_1.png``. Now such a photo fails with one line naming the file, which stays as it was;
+  the rest of the run goes on, and the project's own files are still replaced."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  photos = _photo_folder(tmp_path / "in", faces, 3)
+  out = tmp_path / "out"
+  out.mkdir()
+  (out / "p00_1.png").write_text("my notes")
+  Image.new("RGB", (7, 5), (200, 10, 10)).save(out / "p01_2.png")  # a PNG of another size
+  (out / "p02_1.png").mkdir()  # not even a file
+  mine = {p: p.read_bytes() for p in (out / "p00_1.png", out / "p01_2.png")}
+  for flags in ({"skip_existing": True}, {"overwrite": True}):
+    errors = []
+    summary = outputs.colorize_photos(colorizer, data.list_images(str(photos)), str(out),
+                                      input_root=str(photos), k=2, on_error=errors.append, **flags)
+    assert summary.done == 0 and len(summary.failed) == 3, (flags, summary, errors)
+    assert len(errors) == 3 and all("was not written by divcolor_tf; not replaced" in e
+                                    for e in errors), errors
+    assert {p: p.read_bytes() for p in mine} == mine and (out / "p02_1.png").is_dir()
+  # Its own files it replaces: a run into a fresh folder, then --overwrite of it.
+  fresh = tmp_path / "fresh"
+  for flags in ({}, {"overwrite": True}):
+    summary = outputs.colorize_photos(colorizer, data.list_images(str(photos)), str(fresh),
+                                      input_root=str(photos), k=2, **flags)
+    assert summary.done == 3, (flags, summary)
+  assert all(outputs.ours(str(p)) for p in fresh.iterdir())
+
+  # In place: the output folder is the input folder, and one input photo is named like an output.
+  inplace = _photo_folder(tmp_path / "inplace", faces, 2)
+  shutil.copy(inplace / "p00.jpg", inplace / "p01_1.png")  # a photo of the user's
+  photo = (inplace / "p01_1.png").read_bytes()
+  errors = []
+  summary = outputs.colorize_photos(colorizer, [str(inplace / "p01.jpg")], str(inplace),
+                                    input_root=str(inplace), k=2, on_error=errors.append,
+                                    overwrite=True)
+  assert summary.failed == [str(inplace / "p01.jpg")] and "p01_1.png" in errors[0], errors
+  assert (inplace / "p01_1.png").read_bytes() == photo
