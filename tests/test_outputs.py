@@ -411,3 +411,43 @@ def test_a_file_the_project_did_not_write_is_never_replaced(colorizer, faces, tm
                                     overwrite=True)
   assert summary.failed == [str(inplace / "p01.jpg")] and "p01_1.png" in errors[0], errors
   assert (inplace / "p01_1.png").read_bytes() == photo
+
+
+def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(colorizer, faces, tmp_path):
+  """issue 29, row 13: temporary files of a writer that no longer runs are removed by the next run
+  in that folder; a running writer's are left alone; the user's own dot-files too."""
+  photos = _photo_folder(tmp_path / "in", faces, 1)
+  out = tmp_path / "out"
+  out.mkdir()
+  gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True)
+  dead = int(gone.stdout)
+  live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  try:
+    stale = [out / f".tmp-{dead}-0a1b2c3d-p00_1.png", out / f".tmp-{dead}-deadbeef-other_grid.png"]
+    kept = [out / f".tmp-{live.pid}-0a1b2c3d-p00_2.png", out / ".tmp-notes"]
+    for path in stale + kept:
+      path.write_bytes(b"partial")
+    summary = outputs.colorize_photos(colorizer, data.list_images(str(photos)), str(out),
+                                      input_root=str(photos), k=2)
+    assert summary.done == 1
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+  finally:
+    live.kill()
+    live.wait()
+
+
+def test_a_read_only_output_folder_is_one_line_before_any_photo(colorizer, faces, tmp_path):
+  """issue 29, row 13: it named a hidden temporary file, after every photo was colorized."""
+  if os.geteuid() == 0:
+    pytest.skip("root writes into a read-only folder (only a read-only mount stops it)")
+  photos = _photo_folder(tmp_path / "in", faces, 2)
+  out = tmp_path / "out"
+  out.mkdir()
+  out.chmod(0o555)
+  try:
+    with pytest.raises(ValueError, match="the output folder is not writable"):
+      outputs.colorize_photos(colorizer, data.list_images(str(photos)), str(out / "sub"),
+                              input_root=str(photos), k=2)
+  finally:
+    out.chmod(0o755)

@@ -312,6 +312,13 @@ def write_set(photo_set, rgb, result, sampled, replace=False, keep_complete=Fals
           atomic.remove(final)
         raise
     return True
+  except FileExistsError:
+    raise
+  except OSError as e:  # name the file the user asked for, not its hidden temporary name
+    finals = {temp: final for final, temp in temps.items()}
+    if e.filename in finals:
+      raise OSError(e.errno, e.strerror, finals[e.filename]) from None
+    raise
   finally:
     for temp in temps.values():
       atomic.remove(temp)
@@ -340,8 +347,9 @@ def sample_seed(seed, index):
 
 
 def _require_folder(output_dir):
-  """ValueError (one line) when ``output_dir`` or a folder above it exists but is not a folder:
-  every photo's write would fail (issue 29, row 4: "30 failed" and no reason)."""
+  """ValueError (one line) when ``output_dir`` or the nearest folder above it that exists is not a
+  folder or not writable: every photo's write would fail (issue 29, rows 4 and 13: "30 failed"
+  and no reason, or a message naming a hidden temporary file, after every photo was colorized)."""
   folder = os.path.abspath(os.fspath(output_dir))
   while not os.path.lexists(folder):
     parent = os.path.dirname(folder)
@@ -351,6 +359,9 @@ def _require_folder(output_dir):
   if not os.path.isdir(folder):
     where = "" if folder == os.path.abspath(os.fspath(output_dir)) else f" ({folder} is a file)"
     raise ValueError(f"{os.fspath(output_dir)}: the output is not a folder{where}")
+  if not os.access(folder, os.W_OK | os.X_OK):
+    where = "" if folder == os.path.abspath(os.fspath(output_dir)) else f" ({folder})"
+    raise ValueError(f"{os.fspath(output_dir)}: the output folder is not writable{where}")
 
 
 def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, samples=0, seed=None,
@@ -393,6 +404,10 @@ def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, sampl
   if sampled and seed is None:
     seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
   sets = plan(paths, input_root, output_dir, count, grid)
+  for folder in sorted({os.path.dirname(photo_set.stem) or "." for photo_set in sets}):
+    removed = atomic.remove_stale_temps(folder)  # a killed run's (issue 29, row 13)
+    if removed:
+      logging.info("%s: removed %d temporary file(s) a killed run left", folder, len(removed))
 
   def existing_outcome(photo_set):
     """Not overwriting: "existing" when every file of the set is there, "failed" (one error)

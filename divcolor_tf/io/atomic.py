@@ -55,6 +55,39 @@ def temp_path(final):
   return os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{name}")
 
 
+def _alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except (PermissionError, OverflowError, ValueError):  # another user's process; a foreign name
+    return True
+  return True
+
+
+def remove_stale_temps(folder):
+  """Removes the temporary files (and folders) that writers killed midway left in ``folder``:
+  those named :func:`temp_path`'s way whose process is no longer running on this machine. A live
+  writer's are left alone. Returns the names removed."""
+  try:
+    names = os.listdir(folder)
+  except OSError:
+    return []
+  removed = []
+  for name in names:
+    if not name.startswith(TEMP_PREFIX):
+      continue
+    pid = name[len(TEMP_PREFIX):].split("-", 1)[0]
+    if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+      continue
+    try:
+      remove(os.path.join(folder, name))
+      removed.append(name)
+    except OSError:  # read-only folder, or removed by another run meanwhile
+      pass
+  return removed
+
+
 def remove(path):
   """Removes a temporary file or folder if it is there (after a failure, or a lost race)."""
   try:
