@@ -106,7 +106,8 @@ def _module_variants(path):
     ("mdn.batch_size=-4", "config field mdn.batch_size=-4: must be an integer >= 1"),
     ("train.epochs=-1", "config field train.epochs=-1: must be an integer >= 0"),
     ("train.optimizer=adamx", "config field train.optimizer='adamx': must be 'adam' or 'sgd'"),
-    ("train.learning_rate=0.0", "config field train.learning_rate=0.0: must be a number > 0"),
+    ("train.learning_rate=-0.1", "config field train.learning_rate=-0.1: must be a number >= 0"),
+    ("vae.width=0.0", "config field vae.width=0.0: must be a number > 0"),
     ("cgan.dropout=1.0", "config field cgan.dropout=1.0: must be a number in [0, 1)"),
     ("loss.kl_factor=-1.0", "config field loss.kl_factor=-1.0: must be a number >= 0"),
 ])

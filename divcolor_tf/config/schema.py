@@ -229,11 +229,11 @@ def _rule(name):
     return integer(1)
   if name in ("epochs", "steps_per_epoch", "checkpoint_steps", "num_devices"):
     return integer(0)
-  if name in ("learning_rate", "width"):
+  if name == "width":
     return number(lambda v: v > 0, "a number > 0")
   if name.endswith("dropout") or name == "val_fraction":
     return number(lambda v: 0 <= v < 1, "a number in [0, 1)")
-  if name.endswith("_factor") or name in ("checkpoint_minutes", "clipnorm"):
+  if name.endswith("_factor") or name in ("learning_rate", "checkpoint_minutes", "clipnorm"):
     return number(lambda v: v >= 0, "a number >= 0")
   if name == "optimizer":
     return (lambda v: v in OPTIMIZERS, " or ".join(repr(o) for o in OPTIMIZERS))
