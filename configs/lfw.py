@@ -134,14 +134,15 @@ STUDY_VARIANTS = {
 
 def cpu_baselines(c):
   """The paper's two baselines (Table 3) sized for this CPU and for the repository: the CVAE
-  (divcolor-train-cvae) and the cGAN (divcolor-train-cgan) at a quarter width, the paper's 10
-  epochs each, decoded examples cached in memory after the first epoch. A quarter, not the half
-  of Ours' VAE: at half width the CVAE's decoder alone holds 7.9M weights (32 MB) and the cGAN's
-  generator 9.0M (36 MB), over the 20 MB an export of a baseline may take; at a quarter they are
-  2.0M and 2.3M. The cGAN trains 40 epochs, not 10: at 10 (17 min) its error-of-best on lfw/ci
-  was 0.0641 and its top-ranked output's 0.0659, behind palette-5 (0.0532) and the training mean
-  field (0.0614), so not yet trained (issue 27's bar); 40 epochs stay inside the wall time of
-  Ours' three stages (about 111 min for the plain decoder). Each trains in a workdir of its own:
+  (divcolor-train-cvae) and the cGAN (divcolor-train-cgan) at a quarter width, decoded examples
+  cached in memory after the first epoch. A quarter, not the half of Ours' VAE: at half width the
+  CVAE's decoder alone holds 7.9M weights (32 MB) and the cGAN's generator 9.0M (36 MB), over the
+  20 MB an export of a baseline may take; at a quarter they are 2.3M each. Epochs: at the paper's
+  10 neither baseline was trained yet by issue 27's bar (lfw/ci error-of-best: CVAE 0.0550 in
+  25 min, cGAN 0.0641 in 17 min, against palette-5's 0.0532), so the CVAE trains 30 (88 min
+  here: 0.0515) and the cGAN 40 (42 min: 0.0610, still behind palette-5; docs/quality.md
+  section 16), both inside the wall time of Ours' three stages (about 111 min). Each trains in a
+  workdir of its own; saved_models/cvae_lfw/1 and cgan_lfw/1 are these runs:
 
     divcolor-train-cvae --config configs/lfw.py:cpu_baselines --workdir workdirs/cvae_lfw
     divcolor-train-cgan --config configs/lfw.py:cpu_baselines --workdir workdirs/cgan_lfw
@@ -151,6 +152,7 @@ def cpu_baselines(c):
   c.cvae.width = 0.25
   c.cgan.width = 0.25
   c.cgan.epochs = 40
+  c.cvae.epochs = 30
 
 
 VARIANTS = {
