@@ -350,18 +350,20 @@ def _require_folder(output_dir):
   """ValueError (one line) when ``output_dir`` or the nearest folder above it that exists is not a
   folder or not writable: every photo's write would fail (issue 29, rows 4 and 13: "30 failed"
   and no reason, or a message naming a hidden temporary file, after every photo was colorized)."""
-  folder = os.path.abspath(os.fspath(output_dir))
+  output_dir = os.fspath(output_dir)
+  target = folder = os.path.abspath(output_dir)
   while not os.path.lexists(folder):
     parent = os.path.dirname(folder)
     if parent == folder:
       return
     folder = parent
+  above = folder != target  # the nearest existing folder above the output is the one at fault
   if not os.path.isdir(folder):
-    where = "" if folder == os.path.abspath(os.fspath(output_dir)) else f" ({folder} is a file)"
-    raise ValueError(f"{os.fspath(output_dir)}: the output is not a folder{where}")
+    raise ValueError(f"{output_dir}: the output is not a folder"
+                     + (f" ({folder} is a file)" if above else ""))
   if not os.access(folder, os.W_OK | os.X_OK):
-    where = "" if folder == os.path.abspath(os.fspath(output_dir)) else f" ({folder})"
-    raise ValueError(f"{os.fspath(output_dir)}: the output folder is not writable{where}")
+    raise ValueError(f"{output_dir}: the output folder is not writable"
+                     + (f" ({folder})" if above else ""))
 
 
 def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, samples=0, seed=None,

@@ -21,8 +21,13 @@ from divcolor_tf.io import atomic
 
 CHECKPOINT_DIR = "checkpoints"  # in a stage's workdir
 STATE_FILE = "state.json"
-# What a damaged checkpoint's one-line error tells the user: nothing is removed for them.
-_START_OVER = "move {ckpt_dir} away to start this stage over"
+
+
+def _damaged(file, problem, ckpt_dir):
+  """The one-line error of a damaged checkpoint file: which file, why, and what the user can do
+  (nothing is removed for them)."""
+  return atomic.UnreadableFileError(
+      f"{file}: {problem}; move {ckpt_dir} away to start this stage over")
 
 
 def all_finite(model):
@@ -117,14 +122,13 @@ def read_state(ckpt_dir):
     return None
   try:
     state = atomic.read_json(path)
-  except atomic.UnreadableFileError as e:
-    raise atomic.UnreadableFileError(f"{e}; {_START_OVER.format(ckpt_dir=ckpt_dir)}") from None
+  except atomic.UnreadableFileError as e:  # "<path>: not valid JSON (...)"
+    raise _damaged(path, str(e).removeprefix(f"{path}: "), ckpt_dir) from None
   try:
     int(state["epoch"]), int(state.get("step", 0)), os.fspath(state["weights"])
   except (KeyError, TypeError, ValueError) as e:
-    raise atomic.UnreadableFileError(
-        f"{path}: not a checkpoint state ({type(e).__name__}: {atomic.brief(e)}); "
-        f"{_START_OVER.format(ckpt_dir=ckpt_dir)}") from None
+    raise _damaged(path, f"not a checkpoint state ({type(e).__name__}: {atomic.brief(e)})",
+                   ckpt_dir) from None
   return state
 
 
@@ -144,9 +148,8 @@ def check(ckpt_dir):
     with h5py.File(weights, "r"):
       pass
   except (OSError, ValueError) as e:  # missing, empty, truncated, not HDF5
-    raise atomic.UnreadableFileError(
-        f"{weights}: cannot be restored ({type(e).__name__}: {atomic.brief(e)}); "
-        f"{_START_OVER.format(ckpt_dir=ckpt_dir)}") from None
+    raise _damaged(weights, f"cannot be restored ({type(e).__name__}: {atomic.brief(e)})",
+                   ckpt_dir) from None
   return state
 
 
@@ -171,9 +174,8 @@ def restore(model, ckpt_dir):
   try:
     model.load_weights(weights)
   except (OSError, ValueError, KeyError) as e:  # h5py's truncated / foreign / empty files
-    raise atomic.UnreadableFileError(
-        f"{weights}: cannot be restored ({type(e).__name__}: {atomic.brief(e)}); "
-        f"{_START_OVER.format(ckpt_dir=ckpt_dir)}") from None
+    raise _damaged(weights, f"cannot be restored ({type(e).__name__}: {atomic.brief(e)})",
+                   ckpt_dir) from None
   for generator, value in zip(_seed_generators(model), state.get("seed_generators", ())):
     generator.state.assign(np.asarray(value, generator.state.dtype))
   position = Position(int(state["epoch"]), int(state.get("step", 0)))
