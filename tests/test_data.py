@@ -303,6 +303,12 @@ def test_display_path_is_one_printable_line():
   assert data.display_path(b"/p/" + BAD_NAME) == "/p/" + BAD_SHOWN
   assert data.display_path("a\tb\u2028c\x7f.jpg") == "a\\tb\\u2028c\\x7f.jpg"
   assert data.display_path("lone \ud800 surrogate") == "lone \\ud800 surrogate"
+  # issue 29: a RIGHT-TO-LEFT OVERRIDE in a name (printed raw, 'photo_\u202egnp.exe' shows as
+  # 'photo_exe.png') is escaped, as is every bidirectional control; emoji joiners are kept.
+  assert data.display_path("photo_\u202egnp.exe") == "photo_\\u202egnp.exe"
+  assert data.display_path("a\u2066b\u200fc.jpg") == "a\\u2066b\\u200fc.jpg"
+  assert data.display_path("\U0001f468\u200d\U0001f469.jpg") == "\U0001f468\u200d\U0001f469.jpg"
+  assert str(data.ImageError("in/x\u202egpj.png", "no such file")) == "in/x\\u202egpj.png: no such file"
 
 
 def test_any_file_name_goes_through_the_pipeline_and_a_bad_one_is_named_in_one_line(

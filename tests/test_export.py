@@ -245,6 +245,15 @@ def test_bad_requests_fail_clearly_and_the_model_keeps_serving(exported, coloriz
       (lambda: serve(image=tf.constant(photo[None, :2, :2])), r"at least 8 pixels"),
       (lambda: from_bytes(image_bytes=tf.constant([b"this is not a photo"])),
        r"not an encoded JPEG, PNG, GIF, BMP or WebP image"),
+      # Issue 29, row 9: an 8200x8200 request ran 69 s to a 5.3 GB peak; the pixel budget of
+      # colorize_bytes and the command line (64 megapixels) now holds for every signature, for
+      # one photo and for a batch's total, before any work is done.
+      (lambda: serve(image=tf.zeros([1, 8200, 8200, 3], tf.uint8)),
+       r"image: over the limit of 64 megapixels in a request"),
+      (lambda: serve(image=tf.zeros([1000, 256, 256, 3], tf.uint8)),
+       r"image: over the limit of 64 megapixels in a request"),
+      (lambda: model.signatures["mixture"](image=tf.zeros([1, 8200, 8200, 3], tf.uint8)),
+       r"image: over the limit of 64 megapixels in a request"),
   ]
   for call, message in bad:
     with pytest.raises((TypeError, ValueError, tf.errors.InvalidArgumentError), match=message):
@@ -446,6 +455,32 @@ def test_tflite_pipeline_and_decoder_match_tf_with_the_same_settings(tflite_file
   assert errors[0] <= tolerance["levels"] and level_error.mean() <= tolerance["levels_mean"]
   assert errors[1] <= tolerance["ab"] and ab_error.mean() <= tolerance["ab_mean"]
   assert errors[2] <= tolerance["weights"] and decoder_error <= tolerance["ab"]
+
+
+def test_tflite_states_a_batch_of_one_and_refuses_other_shapes(tflite_files):
+  # Issue 29, row 10: a batch of 2 returned the first photo's result alone, a batch of 0 a set
+  # of weights. Each input states batch 1 (shape and shape signature) and the model refuses any
+  # other shape when it runs; a good call after a refused one still answers.
+  from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  for part in export.PARTS:
+    interpreter = Interpreter(model_path=str(tflite_files[part, "dynamic"]["path"]))
+    for detail in interpreter.get_input_details():
+      assert detail["shape"][0] == 1 and list(detail["shape_signature"]) == list(detail["shape"])
+    runner = interpreter.get_signature_runner("serving_default")
+
+    def inputs(batch, details=runner.get_input_details()):
+      return {name: (rng.integers(0, 256, (batch,) + tuple(d["shape"][1:]), dtype=np.uint8)
+                     if d["dtype"] == np.uint8 else
+                     rng.normal(size=(batch,) + tuple(d["shape"][1:])).astype(np.float32))
+              for name, d in details.items()}
+
+    good = runner(**inputs(1))
+    for batch in (2, 0):
+      with pytest.raises(Exception, match="failed to prepare"):  # LiteRT's RuntimeError
+        runner(**inputs(batch))
+      again = runner(**inputs(1))
+      assert {k: v.shape for k, v in again.items()} == {k: v.shape for k, v in good.items()}
 
 
 def test_tflite_fp16_and_dynamic_files_are_smaller(tflite_files):

@@ -451,3 +451,89 @@ def test_a_read_only_output_folder_is_one_line_before_any_photo(colorizer, faces
                               input_root=str(photos), k=2)
   finally:
     out.chmod(0o755)
+
+
+def _in_time(function, seconds=120):
+  """function()'s result, or a failure if it has not returned within ``seconds`` (a hang)."""
+  import threading  # pylint: disable=g-import-not-at-top
+  result = {}
+
+  def run():
+    try:
+      result["value"] = function()
+    except BaseException as e:  # pylint: disable=broad-except  (re-raised below)
+      result["error"] = e
+
+  thread = threading.Thread(target=run, daemon=True)
+  thread.start()
+  thread.join(seconds)
+  assert not thread.is_alive(), f"still running after {seconds} s: it hangs"
+  if "error" in result:
+    raise result["error"]
+  return result["value"]
+
+
+@pytest.fixture
+def awkward_folder(tmp_path, faces):
+  """Two faces, a FIFO named a.png, a directory symlink loop (self -> .) and a 13000x13000 PNG
+  bomb (a small file; issue 29, rows 2, 3 and 12). The FIFO is opened for writing at teardown,
+  so a reader that blocked on it (the old behaviour) is let go."""
+  folder = _photo_folder(tmp_path / "in", faces, 2)
+  fifo = folder / "a.png"
+  os.mkfifo(fifo)
+  os.symlink(".", folder / "self")
+  Image.new("1", (13000, 13000)).save(folder / "bomb.png")
+  yield folder
+  try:
+    handle = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    os.close(handle)
+  except OSError:  # no reader waits on it: nothing to release
+    pass
+
+
+def test_a_fifo_a_symlink_loop_and_a_png_bomb_are_one_line_each(colorizer, awkward_folder,
+                                                                 tmp_path):
+  """issue 29: a FIFO among the photos hung colorize, stats and figure forever (row 2); a
+  ``self -> .`` loop colorized a photo 41 times into out/self/self/... (row 3); a 13000x13000 PNG
+  bomb was refused only after a full decode, 2.8-3.8 GB, with Pillow's two-line warning (row 12).
+  Now the walk lists each photo once, the FIFO is one line at once, the bomb is one line before
+  any pixel is decoded, and the two faces are colorized."""
+  import warnings  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.evaluation import figures  # pylint: disable=g-import-not-at-top
+  folder = awkward_folder
+  paths = data.list_images(str(folder))
+  assert sorted(os.path.relpath(p, folder) for p in paths) == ["a.png", "bomb.png", "p00.jpg",
+                                                               "p01.jpg"]
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")  # Pillow's DecompressionBombWarning must not leak
+    errors = []
+    summary = _in_time(lambda: outputs.colorize_photos(
+        colorizer, paths, str(tmp_path / "out"), input_root=str(folder), k=2,
+        on_error=errors.append))
+  assert summary.done == 2 and len(summary.failed) == 2, (summary, errors)
+  assert sorted(errors) == [
+      f"{folder / 'a.png'}: a FIFO (named pipe), not a regular file: not read",
+      f"{folder / 'bomb.png'}: 13000x13000 pixels (169 megapixels) is over the limit of 64 "
+      "megapixels (max_megapixels; divcolor-colorize --max_megapixels); not decoded"], errors
+  assert not (tmp_path / "out" / "self").exists()
+  assert len(_visible(tmp_path / "out")) == 2 * 2  # two sets of k = 2
+
+  log = data.SkipLog(warn=False)
+  _in_time(lambda: stats_lib.compute(str(folder), n_components=2, skip_log=log))
+  assert "a FIFO (named pipe)" in log.skipped[str(folder / "a.png")], log.skipped
+  assert log.skipped[str(folder / "bomb.png")].endswith(
+      "over the limit of 64 megapixels (the training reader's, data.TRAINING_MAX_MEGAPIXELS); "
+      "not decoded"), log.skipped
+
+  rows = _in_time(lambda: figures.colorized_rows(colorizer, [str(folder / "a.png")] + paths[2:],
+                                                 2, on_error=errors.append))
+  assert len(rows) == 2 and errors[-1].endswith("a FIFO (named pipe), not a regular file: not read")
+
+  with pytest.raises(data.DataPathError,
+                     match=r"a\.png: a FIFO \(named pipe\), not a photo, a list file or a directory"):
+    data.list_images(str(folder / "a.png"))
+  # The glob route lists the FIFO (to be named, not dropped) and each photo once despite the loop.
+  globbed = data.list_images(str(folder / "**" / "*.*"))
+  assert sorted(os.path.basename(p) for p in globbed) == ["a.png", "bomb.png", "p00.jpg",
+                                                          "p01.jpg"]

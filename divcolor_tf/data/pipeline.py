@@ -31,7 +31,8 @@ def _decoder(skip_log):
   def decode(path):
     path = os.fsdecode(path)  # the tf.string's bytes -> the OS's name for the file
     try:
-      return sources.load_rgb(path), True
+      return sources.load_rgb(path, max_megapixels=sources.TRAINING_MAX_MEGAPIXELS,
+                              budget_name="the training reader's, data.TRAINING_MAX_MEGAPIXELS"), True
     except sources.ImageError as e:
       skip_log.add(path, e.problem)
       return np.zeros((sources.MIN_SIDE, sources.MIN_SIDE, 3), np.uint8), False

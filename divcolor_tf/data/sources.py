@@ -22,6 +22,7 @@ bytes and control characters backslash-escaped), so logging or printing one neve
 import glob
 import hashlib
 import os
+import stat
 import threading
 import unicodedata
 
@@ -32,6 +33,10 @@ import numpy as np
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 FORMATS = "JPEG, PNG, BMP, GIF, TIFF, WebP"  # what load_rgb reads (Pillow), for messages
 MIN_SIDE = 8  # smaller photos carry no colour field worth learning: skipped as "too small"
+# The training and statistics reader's pixel limit, read from a photo's header before it is
+# decoded (a colorizer's default budget, fullres.MAX_MEGAPIXELS, is the same 64): a larger photo,
+# or a decompression bomb, is skipped as "over the limit" at the cost of a small one.
+TRAINING_MAX_MEGAPIXELS = 64.0
 
 # Mean chroma (ab/128 units) below which a photo counts as black-and-white, calibrated on the
 # near_gray.txt lists of ../shared/data (64x64 fields; tests/test_data.py pins it): listed photos
@@ -40,6 +45,11 @@ MIN_SIDE = 8  # smaller photos carry no colour field worth learning: skipped as 
 # 3 of the first 2,000 lie below the threshold).
 NEAR_GREY_THRESHOLD = 0.0115
 _LINE_BREAKING = ("Cc", "Zl", "Zp")  # Unicode categories display_path escapes
+# The bidirectional controls (LRM, RLM, ALM, the embeddings and overrides, the isolates): one in
+# a name (U+202E, RIGHT-TO-LEFT OVERRIDE) makes 'gpj.exe' print as 'exe.jpg' and reverses the rest
+# of the message line; display_path escapes them too.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                           "\u2066\u2067\u2068\u2069")
 
 # A named source: "shared:lfw/train" is lfw/train under the project's shared data folder
 # (:func:`shared_data`), wherever that is on the machine reading it. Configs name their photos
@@ -82,14 +92,16 @@ def display_path(path):
   """``path`` (str or bytes) as printable one-line text: its bytes decoded as UTF-8, with bytes
   that are not UTF-8 and control characters (a newline is legal in a Linux file name)
   backslash-escaped ('caf\\xe9.jpg', 'a\\nb.jpg'; also U+2028 and U+2029, which
-  ``str.splitlines`` breaks on). A UTF-8 name without control characters is returned unchanged."""
+  ``str.splitlines`` breaks on, and the bidirectional controls such as U+202E, which reorder what
+  a terminal shows). A UTF-8 name without control characters is returned unchanged."""
   try:
     raw = os.fsencode(path)
   except UnicodeEncodeError:  # a lone surrogate no file name decodes to: escape it as well
     raw = path.encode("utf-8", "backslashreplace")
   text = raw.decode("utf-8", "backslashreplace")
   return "".join(c.encode("unicode_escape").decode("ascii")
-                 if unicodedata.category(c) in _LINE_BREAKING else c for c in text)
+                 if unicodedata.category(c) in _LINE_BREAKING or c in _BIDI_CONTROLS else c
+                 for c in text)
 
 
 class DataPathError(ValueError):
@@ -135,10 +147,7 @@ def list_images(source):
   source = resolve_source(os.fsdecode(source))
   shown = display_path(source)
   if os.path.isdir(source):
-    paths = []
-    for root, dirs, files in os.walk(source, followlinks=True):
-      dirs.sort()
-      paths.extend(os.path.join(root, f) for f in sorted(files) if _is_image(f))
+    paths = _walk_images(source)
     if not paths:
       raise DataPathError(f"{shown}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this directory")
     return paths
@@ -160,31 +169,84 @@ def list_images(source):
     if not paths:
       raise DataPathError(f"{shown}: the list file names no images")
     return paths
+  if os.path.exists(source):  # a FIFO, socket or device named as the source
+    raise DataPathError(f"{shown}: {file_kind(os.stat(source).st_mode)}, not a photo, a list "
+                        "file or a directory")
   if glob.has_magic(source):
-    paths = sorted(p for p in glob.glob(source, recursive=True) if os.path.isfile(p))
+    # Files of every kind but folders: a FIFO among them is named by load_rgb, not dropped. A
+    # symlink loop under '**' reaches the same file by ever longer names: it is listed once.
+    matches = [p for p in glob.glob(source, recursive=True)
+               if os.path.lexists(p) and not os.path.isdir(p)]
+    first = {}
+    for p in sorted(matches, key=lambda p: (p.count(os.sep), p)):
+      first.setdefault(os.path.realpath(p), p)
+    paths = sorted(first.values())
     if not paths:
       raise DataPathError(f"{shown}: the pattern matches no files")
     return paths
   raise DataPathError(f"{shown}: no such file or directory")
 
 
-def load_rgb(path, min_side=MIN_SIDE):
+def _walk_images(top):
+  """The image files under ``top``, sorted, following symlinked folders but never into a folder
+  already walked: a loop (``in/self -> .``) or a second link to the same folder is walked once,
+  with a warning naming it."""
+  paths, seen = [], set()
+  for root, dirs, files in os.walk(top, followlinks=True):
+    try:
+      info = os.stat(root)
+    except OSError:
+      dirs[:] = []
+      continue
+    if (info.st_dev, info.st_ino) in seen:  # reached again through a symlink
+      logging.warning("skipped %s: a link to a folder already listed (%s)", display_path(root),
+                      display_path(os.path.realpath(root)))
+      dirs[:] = []
+      continue
+    seen.add((info.st_dev, info.st_ino))
+    dirs.sort()
+    paths.extend(os.path.join(root, f) for f in sorted(files) if _is_image(f))
+  return paths
+
+
+def load_rgb(path, min_side=MIN_SIDE, max_megapixels=None,
+             budget_name="max_megapixels; divcolor-colorize --max_megapixels"):
   """Decodes one photo to uint8 RGB [H, W, 3] with Pillow (EXIF orientation applied).
 
+  The file is opened without blocking and must be a regular file, so a FIFO named ``a.png`` (or a
+  device) fails at once instead of waiting forever for a writer. With ``max_megapixels`` (a
+  colorizer's pixel budget), the size the file's header declares is checked before any pixel is
+  decoded: a refused photo, a decompression bomb among them, costs what opening a small one does.
+  Pillow's own DecompressionBombWarning is silenced (the budget speaks instead); its error, at
+  twice its MAX_IMAGE_PIXELS, still refuses a photo when no budget is set.
+
+  ``budget_name`` is what the message calls the limit (the setting that changes it).
+
   Raises:
-    ImageError: the file is missing, not an image, truncated, or smaller than min_side.
+    ImageError: the file is missing, not a regular file, not an image, truncated, smaller than
+      min_side or over max_megapixels.
   """
+  import warnings  # pylint: disable=g-import-not-at-top
   from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
   path = os.fspath(path)
   try:
-    with Image.open(path) as image:
-      image.seek(0)  # GIF / multi-frame: the first frame
-      image.load()
-      try:
-        image = ImageOps.exif_transpose(image)
-      except Exception:  # pylint: disable=broad-except  (a corrupt EXIF block: keep the pixels)
-        pass
-      rgb = _to_rgb(image)
+    with _open_regular(path) as f, warnings.catch_warnings():
+      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+      with Image.open(f) as image:
+        width, height = image.size
+        if max_megapixels and width * height > max_megapixels * 1e6:
+          raise ImageError(path, f"{width}x{height} pixels ({width * height / 1e6:.3g} "
+                                 f"megapixels) is over the limit of {max_megapixels:g} megapixels "
+                                 f"({budget_name}); not decoded")
+        image.seek(0)  # GIF / multi-frame: the first frame
+        image.load()
+        try:
+          image = ImageOps.exif_transpose(image)
+        except Exception:  # pylint: disable=broad-except  (a corrupt EXIF block: keep the pixels)
+          pass
+        rgb = _to_rgb(image)
+  except ImageError:
+    raise
   except FileNotFoundError:
     raise ImageError(path, "no such file") from None
   except IsADirectoryError:
@@ -203,6 +265,33 @@ def load_rgb(path, min_side=MIN_SIDE):
   if min(height, width) < min_side:
     raise ImageError(path, f"too small ({width}x{height}); need at least {min_side}x{min_side}")
   return rgb
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def file_kind(mode):
+  """What a non-regular file of ``os.stat`` mode ``mode`` is, in words ("a FIFO (named pipe)")."""
+  if stat.S_ISDIR(mode):
+    return "a directory"
+  return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def _open_regular(path):
+  """A binary file object for ``path``, opened without blocking (O_NONBLOCK: a FIFO with no writer
+  does not wait); IsADirectoryError / ImageError when it is not a regular file."""
+  fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+  try:
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISDIR(mode):
+      raise IsADirectoryError(path)
+    if not stat.S_ISREG(mode):
+      raise ImageError(path, f"{file_kind(mode)}, not a regular file: not read")
+    return os.fdopen(fd, "rb")
+  except BaseException:
+    os.close(fd)
+    raise
 
 
 def _to_rgb(image):

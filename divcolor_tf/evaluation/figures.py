@@ -127,7 +127,7 @@ def colorized_rows(colorizer, paths, k, *, samples=0, seed=0, on_error=None, pro
   rows = []
   for index, path in enumerate(paths, start=first_index):
     try:
-      photo = data.load_rgb(path)
+      photo = data.load_rgb(path, max_megapixels=getattr(colorizer, "max_megapixels", None))
       if samples:
         result = colorizer.colorize(photo, samples=samples, seed=outputs.sample_seed(seed, index))
       else:

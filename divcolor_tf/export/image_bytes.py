@@ -71,8 +71,11 @@ def rgb_over_white(image):
                          [None, None, 3])
 
 
-def checked_image(image, name="image"):
-  """The uint8 image batch, after asserting it is non-empty and at least MIN_SIZE a side."""
+def checked_image(image, name="image", max_megapixels=None):
+  """The uint8 image batch, after asserting it is non-empty, at least MIN_SIZE a side and, with
+  ``max_megapixels``, that the whole batch holds at most that many million pixels (a batch is
+  colorized at once, so its memory grows with its pixels, as one photo's does on the command
+  line: the same budget, before any work is done)."""
   # A loaded signature does not always check its input's rank and channels (tf.saved_model.load
   # passes a [H, W, 3] tensor through), and checks on tf.shape are folded away at trace time:
   # EnsureShape checks at run time ("... is not compatible with expected shape [?,?,?,3]").
@@ -84,5 +87,12 @@ def checked_image(image, name="image"):
           tf.reduce_min(shape[1:3]), MIN_SIZE,
           message=f"{name}: height and width must be at least {MIN_SIZE} pixels"),
   ]
+  if max_megapixels:
+    pixels = tf.cast(shape[0], tf.float64) * tf.cast(shape[1], tf.float64) * tf.cast(shape[2], tf.float64)
+    checks.append(tf.debugging.Assert(
+        pixels <= max_megapixels * 1e6,
+        [f"{name}: over the limit of {max_megapixels:g} megapixels in a request (the exported "
+         "Colorizer's max_megapixels; send fewer or smaller photos); batch, height, width:",
+         shape[0], shape[1], shape[2]]))
   with tf.control_dependencies(checks):
     return tf.identity(image)

@@ -24,7 +24,8 @@ class Endpoints:
 
   def colorize(self, image):
     """uint8 [B, H, W, 3] -> {colorizations, ab, weights}: all K = M means, descending."""
-    colorizations, ab, weights = self.c.colorize_tensor(image_bytes_lib.checked_image(image), k=self.k)
+    image = image_bytes_lib.checked_image(image, max_megapixels=self.c.max_megapixels)
+    colorizations, ab, weights = self.c.colorize_tensor(image, k=self.k)
     return {"colorizations": colorizations, "ab": ab, "weights": weights}
 
   def colorize_bytes(self, image_bytes):
@@ -100,7 +101,8 @@ class Endpoints:
 
   def mixture(self, image):
     """uint8 [B, H, W, 3] -> {means [B, M, d], weights [B, M]} in component order."""
-    lightness = self.c.lightness(image_bytes_lib.checked_image(image))
+    lightness = self.c.lightness(image_bytes_lib.checked_image(
+        image, max_megapixels=self.c.max_megapixels))
     grey = self.c.squash(lightness, self.c.grey_size)
     means, logits = self.c.mixture(grey)
     return {"means": means, "weights": tf.cast(mdn_lib.mixture_weights(logits), tf.float32)}

@@ -25,6 +25,45 @@ def tflite_filename(part, quantization, size=256):
   return f"divcolor_{stem}_{quantization}.tflite"
 
 
+def batch_of_one(function, specs):
+  """(guarded function, input signature) of a TFLite model with a fixed batch of 1 that refuses
+  any other input shape when it runs.
+
+  TFLite has no Assert op, and a converter given the fixed input shapes ``specs`` folds every
+  shape computation to constants: an interpreter resized to a batch of 2 (LiteRT's signature
+  runner resizes to whatever it is given) then ran and returned the first photo's result alone,
+  and a batch of 0 returned a whole set of weights. So the model is traced with an unknown batch
+  and each input is first reshaped to its fixed shape: a RESHAPE the converter cannot fold, which
+  refuses at run time every input of another element count ("num_input_elements !=
+  num_output_elements ... (RESHAPE) failed to prepare"). :func:`state_batch_of_one` then marks
+  the inputs' batch as fixed in the file again, so the model states the batch of 1 it takes.
+  """
+  fixed = [tuple(spec.shape) for spec in specs]
+  unknown = [tf.TensorSpec([None] + list(spec.shape[1:]), spec.dtype, name=spec.name)
+             for spec in specs]
+  if len(specs) == 1:
+    guarded = lambda a: function(tf.reshape(a, fixed[0]))  # pylint: disable=unnecessary-lambda-assignment
+  elif len(specs) == 2:
+    guarded = lambda a, b: function(tf.reshape(a, fixed[0]), tf.reshape(b, fixed[1]))  # pylint: disable=unnecessary-lambda-assignment
+  else:
+    raise ValueError(f"batch_of_one takes 1 or 2 inputs, got {len(specs)}")
+  return guarded, unknown
+
+
+def state_batch_of_one(flatbuffer):
+  """The .tflite bytes with every input whose batch is unknown (shape signature -1) marked as a
+  fixed batch of 1, as :func:`batch_of_one`'s guard enforces."""
+  from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top
+  model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
+  for subgraph in model.subgraphs:
+    for index in subgraph.inputs:
+      tensor = subgraph.tensors[index]
+      if tensor.shapeSignature is not None and len(tensor.shapeSignature) \
+          and tensor.shapeSignature[0] == -1:
+        tensor.shapeSignature[0] = 1
+  return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def export_tflite(colorizer_or_workdir, out_path, quantization="fp32", size=256,
                   part="pipeline", overwrite=False):
   """Converts the colorize pipeline (fixed size) or the decoder alone to a .tflite file.
@@ -63,9 +102,12 @@ def export_tflite(colorizer_or_workdir, out_path, quantization="fp32", size=256,
                      f"{colorizer.method} baseline exports as a SavedModel only")
   endpoints = signatures.Endpoints(colorizer)
   if part == "pipeline":
-    endpoint = ("serving_default", endpoints.colorize, [signatures.image_spec(size, size, batch=1)])
+    specs = [signatures.image_spec(size, size, batch=1)]
+    function = endpoints.colorize
   else:
-    endpoint = ("serving_default", signatures.decode_fn(endpoints), signatures.decode_signature(colorizer, batch=1))
+    specs = signatures.decode_signature(colorizer, batch=1)
+    function = signatures.decode_fn(endpoints)
+  endpoint = ("serving_default",) + batch_of_one(function, specs)
   with tempfile.TemporaryDirectory() as tmp:
     signatures.archive(colorizer, [endpoint]).write_out(tmp, verbose=False)
     converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
@@ -80,6 +122,7 @@ def export_tflite(colorizer_or_workdir, out_path, quantization="fp32", size=256,
       problem = " ".join(str(e).split())[:300]
       raise ValueError(f"{out_path}: TFLite conversion failed ({type(e).__name__}: "
                        f"{problem})") from None
+  flatbuffer = state_batch_of_one(flatbuffer)
   os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
   atomic.write_bytes(out_path, flatbuffer)
   info = {"path": out_path, "bytes": len(flatbuffer), "part": part,

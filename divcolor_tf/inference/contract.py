@@ -80,7 +80,8 @@ class LazyColorizations:
     if not -len(self) <= i < len(self):
       raise IndexError(f"colorization {i} of {len(self)}")
     i %= len(self)
-    return self._join(self._lightness, self._ab[:, i:i + 1])[0, 0].numpy()
+    # .numpy() first: slicing the eager tensor would copy the whole colorization once more.
+    return self._join(self._lightness, self._ab[:, i:i + 1]).numpy()[0, 0]
 
   def __iter__(self):
     return (self[i] for i in range(len(self)))
