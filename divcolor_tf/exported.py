@@ -88,7 +88,7 @@ def export_variables(export_dir):
       key = f"{_ARCHIVE_VARIABLES}/{child.local_name}/.ATTRIBUTES/VARIABLE_VALUE"
       values[name.split(":")[0]] = reader.get_tensor(key)
   except (OSError, IndexError, ValueError, tf.errors.OpError) as e:
-    problem = " ".join(str(e).split())[:200]
+    problem = atomic.brief(e, 200)
     raise ValueError(f"{export_dir}: cannot read the exported weights ({problem})") from None
   return values
 

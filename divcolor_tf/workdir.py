@@ -124,7 +124,7 @@ def load_keras(workdir, name, trainable=None):
   try:
     model = keras.models.load_model(file, compile=False)
   except Exception as e:  # pylint: disable=broad-except  (corrupt or foreign file)
-    problem = " ".join(str(e).split())[:200]
+    problem = atomic.brief(e, 200)
     raise StageFileError(f"{file}: cannot load ({type(e).__name__}: {problem})") from None
   if trainable is not None:
     model.trainable = trainable

@@ -155,6 +155,36 @@ def test_a_cgan_step_moves_both_networks_each_with_its_own_optimizer(tiny_config
   assert int(trainer.optimizer.iterations) == int(trainer.d_optimizer.iterations) == 1
 
 
+def test_pix2pix_jitter_moves_lightness_and_field_together_and_follows_the_seed(tiny_config,
+                                                                               lfw_ci):
+  batch = _batch(lfw_ci, n=16)
+  lightness = tf.cast(batch["lightness"], tf.float32)
+  tied = {"lightness": lightness, "colour_field": tf.concat([lightness, -lightness], -1)}
+  seed = tf.constant([3, 4])
+  out = train_cgan.jitter(tied, seed, 286 / 256)
+  assert out["colour_field"].shape == tied["colour_field"].shape
+  # One crop and mirror for L and the field of each example: the tie survives (bilinear alike).
+  np.testing.assert_allclose(out["colour_field"][..., :1], out["lightness"], atol=1e-3)
+  np.testing.assert_allclose(out["colour_field"][..., 1:], -out["lightness"], atol=1e-3)
+  np.testing.assert_array_equal(out["lightness"], train_cgan.jitter(tied, seed, 286 / 256)["lightness"])
+  assert not np.allclose(out["lightness"], train_cgan.jitter(tied, seed + 1, 286 / 256)["lightness"])
+  # Scale 1: no crop, each example as it was or mirrored left-right, both kinds among 16+.
+  plain = train_cgan.jitter(tied, seed, 1.0)["lightness"].numpy()
+  same = [np.allclose(p, l, atol=1e-3) for p, l in zip(plain, lightness.numpy())]
+  mirrored = [np.allclose(p, l[:, ::-1], atol=1e-3) for p, l in zip(plain, lightness.numpy())]
+  assert all(a or b for a, b in zip(same, mirrored)), (same, mirrored)
+  assert any(same) and any(m and not s for m, s in zip(mirrored, same)), (same, mirrored)
+  # In a step: the trainer takes it from config cgan.jitter_scale, and the config checks it.
+  config = tiny_config.copy_and_resolve_references()  # the fixture stays as it is
+  config.cgan.jitter_scale = 286 / 256
+  trainer = train_cgan.build_trainer(config)
+  assert trainer.jitter_scale == pytest.approx(286 / 256)
+  trainer.train_step(batch)
+  config.cgan.jitter_scale = 0.5
+  with pytest.raises(config_lib.ConfigError, match=r"cgan.jitter_scale=0.5: must be 0 \(none\)"):
+    config_lib.validate(config)
+
+
 def test_kmeans_finds_the_clusters_ranks_them_by_share_and_is_deterministic():
   rng = np.random.default_rng(0)
   centres = np.array([[0.0, 0.0], [5.0, 5.0], [-5.0, 5.0]])

@@ -167,6 +167,7 @@ def base_config():
   c.cgan.dropout = 0.5  # in the generator's first three decoder layers, on at test time
   c.cgan.l1_factor = 100.0  # pix2pix's lambda
   c.cgan.disc_layers = 3  # pix2pix's n_layers_D: 3 = its 70x70 PatchGAN, 1 = its 16x16 one
+  c.cgan.jitter_scale = 0.0  # pix2pix's jitter + mirror (trainers/cgan.jitter): 286 / 256; 0 none
   c.cgan.epochs = 10
   c.cgan.batch_size = 32
   c.cgan.learning_rate = 2e-4  # pix2pix: Adam 2e-4, beta_1 0.5, both networks
@@ -235,6 +236,8 @@ def _rule(name):
     return number(lambda v: 0 <= v < 1, "a number in [0, 1)")
   if name.endswith("_factor") or name in ("learning_rate", "checkpoint_minutes", "clipnorm"):
     return number(lambda v: v >= 0, "a number >= 0")
+  if name == "jitter_scale":
+    return number(lambda v: v == 0 or v >= 1, "0 (none) or a number >= 1")
   if name == "optimizer":
     return (lambda v: v in OPTIMIZERS, " or ".join(repr(o) for o in OPTIMIZERS))
   return None

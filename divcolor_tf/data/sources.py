@@ -226,12 +226,11 @@ def load_rgb(path, min_side=MIN_SIDE, max_megapixels=None,
     ImageError: the file is missing, not a regular file, not an image, truncated, smaller than
       min_side or over max_megapixels.
   """
-  import warnings  # pylint: disable=g-import-not-at-top
   from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  _quiet_pillow_bomb_warning()
   path = os.fspath(path)
   try:
-    with _open_regular(path) as f, warnings.catch_warnings():
-      warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    with _open_regular(path) as f:
       with Image.open(f) as image:
         width, height = image.size
         if max_megapixels and width * height > max_megapixels * 1e6:
@@ -265,6 +264,17 @@ def load_rgb(path, min_side=MIN_SIDE, max_megapixels=None,
   if min(height, width) < min_side:
     raise ImageError(path, f"too small ({width}x{height}); need at least {min_side}x{min_side}")
   return rgb
+
+
+def _quiet_pillow_bomb_warning():
+  """Ignores Pillow's DecompressionBombWarning: the callers' pixel budget refuses such photos in
+  one line before decoding, and Pillow's two-line warning leaked into the command lines' output.
+  A process-wide filter (put back if something reset the filters since), not
+  ``warnings.catch_warnings``, which is not thread-safe (load_rgb runs in tf.data's threads)."""
+  import warnings  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  if ("ignore", None, Image.DecompressionBombWarning, None, 0) not in warnings.filters:
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),

@@ -123,6 +123,7 @@ def colorized_rows(colorizer, paths, k, *, samples=0, seed=0, on_error=None, pro
   (photo i from its own stream of ``seed``; ``paths[0]`` is photo ``first_index``) instead of the
   top-k means."""
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top
   from divcolor_tf.inference import outputs  # pylint: disable=g-import-not-at-top
   rows = []
   for index, path in enumerate(paths, start=first_index):
@@ -136,7 +137,7 @@ def colorized_rows(colorizer, paths, k, *, samples=0, seed=0, on_error=None, pro
     except (data.ImageError, OSError, ValueError) as e:
       if on_error is not None:
         on_error(str(e) if isinstance(e, data.ImageError)
-                 else f"{data.display_path(path)}: {' '.join(str(e).split())}")
+                 else f"{data.display_path(path)}: {atomic.brief(e, None)}")
     if progress is not None:
       progress.update()
   return rows

@@ -119,7 +119,7 @@ def export_tflite(colorizer_or_workdir, out_path, quantization="fp32", size=256,
     try:
       flatbuffer = converter.convert()
     except Exception as e:  # pylint: disable=broad-except  (converter errors are verbose)
-      problem = " ".join(str(e).split())[:300]
+      problem = atomic.brief(e, 300)
       raise ValueError(f"{out_path}: TFLite conversion failed ({type(e).__name__}: "
                        f"{problem})") from None
   flatbuffer = state_batch_of_one(flatbuffer)

@@ -202,7 +202,7 @@ def png_problem(path, size, tolerance=0, mode=None):
   except FileNotFoundError:
     return "missing"
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-    return f"does not decode ({' '.join(str(e).split()) or type(e).__name__})"
+    return f"does not decode ({atomic.brief(e, None)})"
   if any(abs(a - b) > tolerance for a, b in zip(actual, size)):
     return f"{actual[0]}x{actual[1]}, not {round(size[0])}x{round(size[1])}"
   if mode and actual_mode != mode:
@@ -482,7 +482,7 @@ def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, sampl
       on_error(str(e))
       return "failed"
     except (OSError, ValueError) as e:
-      on_error(f"{_display(path)}: {' '.join(str(e).split())}")
+      on_error(f"{_display(path)}: {atomic.brief(e, None)}")
       return "failed"
     return "done" if installed else "skipped"
 

@@ -45,7 +45,7 @@ class SavedModelColorizer(contract.Sampling):
       self._mixture = signatures["mixture"]
       self._decode = signatures["decode"]
     except (OSError, KeyError, ValueError, tf.errors.OpError) as e:
-      problem = " ".join(str(e).split())[:200]
+      problem = atomic.brief(e, 200)
       raise ValueError(f"{path}: not a divcolor SavedModel ({type(e).__name__}: {problem})") \
           from None
     self.max_megapixels = fullres.megapixel_budget(max_megapixels)

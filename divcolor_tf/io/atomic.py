@@ -190,7 +190,8 @@ class UnreadableFileError(ValueError):
 
 
 def brief(problem, limit=160):
-  """An exception's message on one line, at most ``limit`` characters."""
+  """An exception's message on one line, at most ``limit`` characters (None: all of it); its
+  type's name when it has no message."""
   return " ".join(str(problem).split())[:limit] or type(problem).__name__
 
 

@@ -41,6 +41,28 @@ def patch_accuracy(real_logits, fake_logits):
   return 0.5 * (right(real_logits > 0) + right(fake_logits < 0))
 
 
+def jitter(batch, seed, scale):
+  """pix2pix's random jitter and mirroring (its ``resize_and_crop`` + flip: 256 -> 286, a random
+  256 crop, a mirror half the time), done in the step so that it follows cached examples: each
+  example's L and colour field together are shrunk to a random crop ``1 / scale`` of their side,
+  resized back (bilinear), and mirrored left-right when a coin says so. ``seed`` (int32 [2], the
+  step's) fixes the draws, so a resumed run jitters as the uninterrupted one did. ``scale`` 1 is
+  no jitter (only the mirror)."""
+  lightness = tf.cast(batch["lightness"], tf.float32)
+  field = tf.cast(batch["colour_field"], tf.float32)
+  count = tf.shape(field)[0]
+  share = 1.0 / float(scale)
+  draws = tf.random.stateless_uniform(tf.stack([count, 3]), tf.cast(seed, tf.int32))
+  top, left = draws[:, 0] * (1.0 - share), draws[:, 1] * (1.0 - share)
+  mirror = draws[:, 2] < 0.5  # a box whose x1 > x2 is read right to left
+  x1 = tf.where(mirror, left + share, left)
+  x2 = tf.where(mirror, left, left + share)
+  boxes = tf.stack([top, x1, top + share, x2], axis=1)
+  both = tf.image.crop_and_resize(tf.concat([lightness, field], -1), boxes, tf.range(count),
+                                  tf.shape(field)[1:3], method="bilinear")
+  return dict(batch, lightness=both[..., :1], colour_field=both[..., 1:])
+
+
 def l1_loss(target, pred):
   """[B] mean absolute error per pixel and channel (pix2pix's L1, in ab/128)."""
   return tf.reduce_mean(tf.abs(tf.cast(target, tf.float32) - tf.cast(pred, tf.float32)),
@@ -50,10 +72,11 @@ def l1_loss(target, pred):
 class CGANTrainer(training.ObjectiveTrainer):
   """G and D with an optimizer each; ``optimizer`` is G's (the learning-rate callbacks' one)."""
 
-  def __init__(self, generator, discriminator, *, l1_factor, **kwargs):
+  def __init__(self, generator, discriminator, *, l1_factor, jitter_scale=0.0, **kwargs):
     super().__init__(("loss",) + LOSS_TERMS, **kwargs)
     self.generator, self.discriminator = generator, discriminator
     self.l1_factor = float(l1_factor)
+    self.jitter_scale = float(jitter_scale)  # 0: none; else :func:`jitter`'s scale
     self.d_optimizer = None
     self.built = True
 
@@ -89,6 +112,8 @@ class CGANTrainer(training.ObjectiveTrainer):
 
   def train_step(self, batch):
     seed = self.noise_seed(batch["colour_field"], True)
+    if self.jitter_scale:
+      batch = jitter(batch, tf.reverse(seed, [0]), self.jitter_scale)  # not the dropout's seed
     g_vars = self.generator.trainable_variables
     d_vars = self.discriminator.trainable_variables
     with tf.GradientTape() as g_tape:
@@ -119,7 +144,8 @@ def build_trainer(config):
   c = config.cgan
   generator = unet.build_generator(c, field_size=config.data.field_size)
   discriminator = patchgan.build_discriminator(c, field_size=config.data.field_size)
-  trainer = CGANTrainer(generator, discriminator, l1_factor=c.l1_factor, seed=config.train.seed)
+  trainer = CGANTrainer(generator, discriminator, l1_factor=c.l1_factor,
+                        jitter_scale=c.get("jitter_scale", 0.0), seed=config.train.seed)
   adam = lambda: keras.optimizers.Adam(c.learning_rate, beta_1=c.beta_1)
   trainer.compile(optimizer=adam(), d_optimizer=adam(), jit_compile=config.train.jit_compile)
   trainer.build_optimizers()
