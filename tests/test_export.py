@@ -469,17 +469,19 @@ def test_tflite_states_a_batch_of_one_and_refuses_other_shapes(tflite_files):
       assert detail["shape"][0] == 1 and list(detail["shape_signature"]) == list(detail["shape"])
     runner = interpreter.get_signature_runner("serving_default")
 
-    def inputs(batch, details=runner.get_input_details()):
-      return {name: (rng.integers(0, 256, (batch,) + tuple(d["shape"][1:]), dtype=np.uint8)
+    def inputs(shape_of, details=runner.get_input_details()):
+      shapes = {name: shape_of(tuple(int(v) for v in d["shape"])) for name, d in details.items()}
+      return {name: (rng.integers(0, 256, shapes[name], dtype=np.uint8)
                      if d["dtype"] == np.uint8 else
-                     rng.normal(size=(batch,) + tuple(d["shape"][1:])).astype(np.float32))
+                     rng.normal(size=shapes[name]).astype(np.float32))
               for name, d in details.items()}
 
-    good = runner(**inputs(1))
-    for batch in (2, 0):
+    good = runner(**inputs(lambda shape: shape))
+    for shape_of in (lambda s: (2,) + s[1:], lambda s: (0,) + s[1:],
+                     lambda s: (2, s[1] // 2) + s[2:]):  # the last: the element count of batch 1
       with pytest.raises(Exception, match="failed to prepare"):  # LiteRT's RuntimeError
-        runner(**inputs(batch))
-      again = runner(**inputs(1))
+        runner(**inputs(shape_of))
+      again = runner(**inputs(lambda shape: shape))
       assert {k: v.shape for k, v in again.items()} == {k: v.shape for k, v in good.items()}
 
 

@@ -538,3 +538,33 @@ def test_a_fifo_a_symlink_loop_and_a_png_bomb_are_one_line_each(colorizer, awkwa
   globbed = data.list_images(str(folder / "**" / "*.*"))
   assert sorted(os.path.basename(p) for p in globbed) == ["a.png", "bomb.png", "p00.jpg",
                                                           "p01.jpg"]
+  # Two links to one photo in a folder stay two photos.
+  os.symlink("p00.jpg", folder / "link_a.jpg")
+  os.symlink("p00.jpg", folder / "link_b.jpg")
+  assert sorted(os.path.basename(p) for p in data.list_images(str(folder / "*.jpg"))) == [
+      "link_a.jpg", "link_b.jpg", "p00.jpg", "p01.jpg"]
+
+
+def test_a_fifo_is_never_opened_and_a_socket_is_named_as_one(tmp_path):
+  """Refused from its stat: opening a FIFO would release a writer waiting on it (which then gets
+  SIGPIPE); a socket is named as a socket, not "No such device or address"."""
+  import socket  # pylint: disable=g-import-not-at-top
+  fifo = tmp_path / "waiting.png"
+  os.mkfifo(fifo)
+  writer = subprocess.Popen([sys.executable, "-c", f"open({str(fifo)!r}, 'wb').write(b'x')"])
+  try:
+    with pytest.raises(data.ImageError, match=r"a FIFO \(named pipe\), not a regular file"):
+      data.load_rgb(str(fifo))
+    time.sleep(0.5)
+    assert writer.poll() is None  # still waiting for a reader: the FIFO was not opened
+  finally:
+    with open(fifo, "rb") as f:  # let it go
+      f.read()
+    writer.wait(timeout=30)
+  server = socket.socket(socket.AF_UNIX)
+  try:
+    server.bind(str(tmp_path / "sock.png"))
+    with pytest.raises(data.ImageError, match=r"sock\.png: a socket, not a regular file: not read"):
+      data.load_rgb(str(tmp_path / "sock.png"))
+  finally:
+    server.close()

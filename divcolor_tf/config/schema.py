@@ -262,4 +262,9 @@ def validate(config):
       if rule is not None and not rule[0](value):
         raise ConfigError(f"config field {dotted}={value!r}: must be {rule[1]}")
   walk(config, "")
+  cgan, train = config.get("cgan"), config.get("train")
+  if cgan is not None and train is not None and cgan.get("jitter_scale") \
+      and train.get("jit_compile"):  # pix2pix's jitter is tf.image.crop_and_resize
+    raise ConfigError(f"config field cgan.jitter_scale={cgan.jitter_scale!r}: not with "
+                      "train.jit_compile=True (XLA has no CropAndResize kernel); turn one off")
   return config

@@ -174,12 +174,13 @@ def list_images(source):
                         "file or a directory")
   if glob.has_magic(source):
     # Files of every kind but folders: a FIFO among them is named by load_rgb, not dropped. A
-    # symlink loop under '**' reaches the same file by ever longer names: it is listed once.
+    # symlink loop under '**' reaches the same folder by ever longer names: each name in a folder
+    # is listed once (two links to one photo in a folder stay two photos).
     matches = [p for p in glob.glob(source, recursive=True)
                if os.path.lexists(p) and not os.path.isdir(p)]
     first = {}
     for p in sorted(matches, key=lambda p: (p.count(os.sep), p)):
-      first.setdefault(os.path.realpath(p), p)
+      first.setdefault((os.path.realpath(os.path.dirname(p) or "."), os.path.basename(p)), p)
     paths = sorted(first.values())
     if not paths:
       raise DataPathError(f"{shown}: the pattern matches no files")
@@ -199,8 +200,8 @@ def _walk_images(top):
       dirs[:] = []
       continue
     if (info.st_dev, info.st_ino) in seen:  # reached again through a symlink
-      logging.warning("skipped %s: a link to a folder already listed (%s)", display_path(root),
-                      display_path(os.path.realpath(root)))
+      logging.warning("skipped %s: the same folder as one already listed (%s; reached again "
+                      "through a link)", display_path(root), display_path(os.path.realpath(root)))
       dirs[:] = []
       continue
     seen.add((info.st_dev, info.st_ino))
@@ -227,7 +228,8 @@ def load_rgb(path, min_side=MIN_SIDE, max_megapixels=None,
       min_side or over max_megapixels.
   """
   from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
-  _quiet_pillow_bomb_warning()
+  if max_megapixels:
+    _quiet_pillow_bomb_warning()
   path = os.fspath(path)
   try:
     with _open_regular(path) as f:
@@ -267,14 +269,16 @@ def load_rgb(path, min_side=MIN_SIDE, max_megapixels=None,
 
 
 def _quiet_pillow_bomb_warning():
-  """Ignores Pillow's DecompressionBombWarning: the callers' pixel budget refuses such photos in
-  one line before decoding, and Pillow's two-line warning leaked into the command lines' output.
-  A process-wide filter (put back if something reset the filters since), not
-  ``warnings.catch_warnings``, which is not thread-safe (load_rgb runs in tf.data's threads)."""
+  """Ignores Pillow's DecompressionBombWarning once a pixel budget is in force (load_rgb with
+  ``max_megapixels``): the budget refuses such photos in one line before decoding, and Pillow's
+  two-line warning leaked into the command lines' output. A filter appended to the process's
+  list (put back if something reset the filters since), so a program's own choice for the
+  warning, e.g. ``simplefilter("error")``, still wins; not ``warnings.catch_warnings``, which is
+  not thread-safe (load_rgb runs in tf.data's threads)."""
   import warnings  # pylint: disable=g-import-not-at-top
   from PIL import Image  # pylint: disable=g-import-not-at-top
   if ("ignore", None, Image.DecompressionBombWarning, None, 0) not in warnings.filters:
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, append=True)
 
 
 _KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
@@ -288,20 +292,26 @@ def file_kind(mode):
   return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 
 
+def _refuse_irregular(path, mode):
+  if stat.S_ISDIR(mode):
+    raise IsADirectoryError(path)
+  if not stat.S_ISREG(mode):
+    raise ImageError(path, f"{file_kind(mode)}, not a regular file: not read")
+
+
 def _open_regular(path):
-  """A binary file object for ``path``, opened without blocking (O_NONBLOCK: a FIFO with no writer
-  does not wait); IsADirectoryError / ImageError when it is not a regular file."""
+  """A binary file object for ``path``; IsADirectoryError / ImageError when it is not a regular
+  file. A FIFO, socket or device is refused from its ``stat``, never opened (opening a FIFO would
+  release a writer waiting on it; opening a device can act); the open itself does not block
+  (O_NONBLOCK) and is checked again (``fstat``), in case the name was replaced meanwhile."""
+  _refuse_irregular(path, os.stat(path).st_mode)
   fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
   try:
-    mode = os.fstat(fd).st_mode
-    if stat.S_ISDIR(mode):
-      raise IsADirectoryError(path)
-    if not stat.S_ISREG(mode):
-      raise ImageError(path, f"{file_kind(mode)}, not a regular file: not read")
-    return os.fdopen(fd, "rb")
+    _refuse_irregular(path, os.fstat(fd).st_mode)
   except BaseException:
     os.close(fd)
     raise
+  return os.fdopen(fd, "rb")
 
 
 def _to_rgb(image):

@@ -33,18 +33,30 @@ def batch_of_one(function, specs):
   shape computation to constants: an interpreter resized to a batch of 2 (LiteRT's signature
   runner resizes to whatever it is given) then ran and returned the first photo's result alone,
   and a batch of 0 returned a whole set of weights. So the model is traced with an unknown batch
-  and each input is first reshaped to its fixed shape: a RESHAPE the converter cannot fold, which
-  refuses at run time every input of another element count ("num_input_elements !=
-  num_output_elements ... (RESHAPE) failed to prepare"). :func:`state_batch_of_one` then marks
+  and each input first goes through a RESHAPE to its fixed shape, which refuses at run time every
+  input of another element count ("num_input_elements != num_output_elements ... (RESHAPE)
+  failed to prepare"), and a SLICE of the fixed shape, which refuses one with a side too short
+  (a [2, 128, 256, 3] batch has the element count of [1, 256, 256, 3]); the converter can fold
+  neither, the batch being unknown when it runs. :func:`state_batch_of_one` then marks
   the inputs' batch as fixed in the file again, so the model states the batch of 1 it takes.
   """
   fixed = [tuple(spec.shape) for spec in specs]
   unknown = [tf.TensorSpec([None] + list(spec.shape[1:]), spec.dtype, name=spec.name)
              for spec in specs]
+
+  def exact(tensor, shape):
+    # RESHAPE checks the element count, SLICE that no side is short of the fixed one; together,
+    # the shape itself ([2, 128, 256, 3] has the count of [1, 256, 256, 3]). Their maximum is the
+    # input (both are it when the shape is right), which the converter cannot fold away.
+    # (TFLite's MAXIMUM has no uint8 kernel: an image is compared as float32, exact for 0..255.)
+    both = [tf.cast(t, tf.float32) for t in (tf.reshape(tensor, shape),
+                                              tf.slice(tensor, [0] * len(shape), shape))]
+    return tf.cast(tf.maximum(*both), tensor.dtype)
+
   if len(specs) == 1:
-    guarded = lambda a: function(tf.reshape(a, fixed[0]))  # pylint: disable=unnecessary-lambda-assignment
+    guarded = lambda a: function(exact(a, fixed[0]))  # pylint: disable=unnecessary-lambda-assignment
   elif len(specs) == 2:
-    guarded = lambda a, b: function(tf.reshape(a, fixed[0]), tf.reshape(b, fixed[1]))  # pylint: disable=unnecessary-lambda-assignment
+    guarded = lambda a, b: function(exact(a, fixed[0]), exact(b, fixed[1]))  # pylint: disable=unnecessary-lambda-assignment
   else:
     raise ValueError(f"batch_of_one takes 1 or 2 inputs, got {len(specs)}")
   return guarded, unknown
