@@ -29,14 +29,16 @@ import unicodedata
 from absl import logging
 import numpy as np
 
+from divcolor_tf.io import photos
+
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 FORMATS = "JPEG, PNG, BMP, GIF, TIFF, WebP"  # what load_rgb reads (Pillow), for messages
 MIN_SIDE = 8  # smaller photos carry no colour field worth learning: skipped as "too small"
 # The training and statistics reader's pixel limit, read from a photo's header before it is
-# decoded (a colorizer's default budget, fullres.MAX_MEGAPIXELS, is the same 64): a larger photo,
-# or a decompression bomb, is skipped as "over the limit" at the cost of a small one.
-TRAINING_MAX_MEGAPIXELS = 64.0
+# decoded (a colorizer's default budget, the same 64): a larger photo, or a decompression bomb,
+# is skipped as "over the limit" at the cost of a small one.
+TRAINING_MAX_MEGAPIXELS = photos.MAX_MEGAPIXELS
 
 # Mean chroma (ab/128 units) below which a photo counts as black-and-white, calibrated on the
 # near_gray.txt lists of ../shared/data (64x64 fields; tests/test_data.py pins it): listed photos
@@ -176,8 +178,7 @@ def list_images(source):
     # Files of every kind but folders: a FIFO among them is named by load_rgb, not dropped. A
     # symlink loop under '**' reaches the same folder by ever longer names: each name in a folder
     # is listed once (two links to one photo in a folder stay two photos).
-    matches = [p for p in glob.glob(source, recursive=True)
-               if os.path.lexists(p) and not os.path.isdir(p)]
+    matches = [p for p in glob.glob(source, recursive=True) if not os.path.isdir(p)]
     first = {}
     for p in sorted(matches, key=lambda p: (p.count(os.sep), p)):
       first.setdefault((os.path.realpath(os.path.dirname(p) or "."), os.path.basename(p)), p)
@@ -210,8 +211,7 @@ def _walk_images(top):
   return paths
 
 
-def load_rgb(path, min_side=MIN_SIDE, max_megapixels=None,
-             budget_name="max_megapixels; divcolor-colorize --max_megapixels"):
+def load_rgb(path, min_side=MIN_SIDE, max_megapixels=None, budget_name=photos.BUDGET_NAME):
   """Decodes one photo to uint8 RGB [H, W, 3] with Pillow (EXIF orientation applied).
 
   The file is opened without blocking and must be a regular file, so a FIFO named ``a.png`` (or a
@@ -234,11 +234,9 @@ def load_rgb(path, min_side=MIN_SIDE, max_megapixels=None,
   try:
     with _open_regular(path) as f:
       with Image.open(f) as image:
-        width, height = image.size
-        if max_megapixels and width * height > max_megapixels * 1e6:
-          raise ImageError(path, f"{width}x{height} pixels ({width * height / 1e6:.3g} "
-                                 f"megapixels) is over the limit of {max_megapixels:g} megapixels "
-                                 f"({budget_name}); not decoded")
+        problem = photos.over_budget(*image.size, max_megapixels, budget_name)
+        if problem:
+          raise ImageError(path, f"{problem}; not decoded")
         image.seek(0)  # GIF / multi-frame: the first frame
         image.load()
         try:

@@ -88,7 +88,7 @@ def checked_image(image, name="image", max_megapixels=None):
           message=f"{name}: height and width must be at least {MIN_SIZE} pixels"),
   ]
   if max_megapixels:
-    pixels = tf.cast(shape[0], tf.float64) * tf.cast(shape[1], tf.float64) * tf.cast(shape[2], tf.float64)
+    pixels = tf.reduce_prod(tf.cast(shape[:3], tf.float64))  # float64: no int32 overflow
     checks.append(tf.debugging.Assert(
         pixels <= max_megapixels * 1e6,
         [f"{name}: over the limit of {max_megapixels:g} megapixels in a request (the exported "

@@ -53,12 +53,9 @@ def batch_of_one(function, specs):
                                               tf.slice(tensor, [0] * len(shape), shape))]
     return tf.cast(tf.maximum(*both), tensor.dtype)
 
-  if len(specs) == 1:
-    guarded = lambda a: function(exact(a, fixed[0]))  # pylint: disable=unnecessary-lambda-assignment
-  elif len(specs) == 2:
-    guarded = lambda a, b: function(exact(a, fixed[0]), exact(b, fixed[1]))  # pylint: disable=unnecessary-lambda-assignment
-  else:
-    raise ValueError(f"batch_of_one takes 1 or 2 inputs, got {len(specs)}")
+  def guarded(*inputs):
+    return function(*[exact(tensor, shape) for tensor, shape in zip(inputs, fixed)])
+
   return guarded, unknown
 
 

@@ -27,18 +27,16 @@ from divcolor_tf.io import photos
 
 
 STRIP_PIXELS = 1 << 18  # pixels per strip of one field (rows = this / width)
-MAX_MEGAPIXELS = 64.0  # a colorizer's default pixel budget (module docstring, "Memory and time")
+MAX_MEGAPIXELS = photos.MAX_MEGAPIXELS  # a colorizer's default budget (docstring, "Memory and time")
 _UNROLL_LIMIT = 16  # static shapes with at most this many strips are unrolled (TFLite: no loop)
 
 
 def check_size(shape, name, max_megapixels):
   """Raises a one-line ValueError naming ``name`` if a photo of ``shape`` [H, W, ...] has more
   than ``max_megapixels`` million pixels (0 or None: no limit)."""
-  height, width = int(shape[0]), int(shape[1])
-  if max_megapixels and height * width > max_megapixels * 1e6:
-    raise ValueError(f"{name}: {width}x{height} pixels ({height * width / 1e6:.3g} megapixels) is "
-                     f"over the limit of {max_megapixels:g} megapixels (max_megapixels; "
-                     "divcolor-colorize --max_megapixels)")
+  problem = photos.over_budget(int(shape[1]), int(shape[0]), max_megapixels)
+  if problem:
+    raise ValueError(f"{name}: {problem}")
 
 
 def _strip_plan(height, width, batch, strip_rows, static):

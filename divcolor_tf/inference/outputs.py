@@ -145,8 +145,8 @@ def release_memory():
   """Hands the heap memory freed so far back to the OS (glibc's ``malloc_trim``; a no-op where
   there is none). TensorFlow's and Pillow's threads free a big photo's strips and copies in
   several malloc arenas, which glibc keeps: trimmed after each colorization, a 24-megapixel
-  set's peak RSS fell from 1.52-1.56 GB to 1.41 GB (bench/photo_memory.py); trimming on every free instead
-  (MALLOC_TRIM_THRESHOLD_=0) made the run 20% slower."""
+  set's peak RSS fell from 1.52-1.56 GB to 1.41 GB (bench/photo_memory.py); trimming on every
+  free instead (MALLOC_TRIM_THRESHOLD_=0) made the run 20% slower."""
   global _MALLOC_TRIM
   if _MALLOC_TRIM is None:
     try:
@@ -305,7 +305,8 @@ def write_set(photo_set, rgb, result, sampled, replace=False, keep_complete=Fals
     # Above OVERLAP_PIXELS, one at a time: each colorization in flight costs 7 bytes a pixel (its
     # uint8 array and Pillow's 4-byte copy), and a 24-megapixel set with two in flight peaked
     # over the 1.5 GB bar (bench/photo_memory.py).
-    workers = 1 if rgb.shape[0] * rgb.shape[1] > OVERLAP_PIXELS else min(len(temps), os.cpu_count() or 1)
+    workers = (1 if rgb.shape[0] * rgb.shape[1] > OVERLAP_PIXELS
+               else min(len(temps), os.cpu_count() or 1))
     thumbnails = []
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
       pending = collections.deque()

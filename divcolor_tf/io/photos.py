@@ -1,6 +1,21 @@
-"""Photos as numpy arrays in and out of the pipeline: checked float RGB in, rounded uint8 out."""
+"""Photos as numpy arrays in and out of the pipeline: checked float RGB in, rounded uint8 out;
+and the pixel budget a photo is held to (checked on an array's shape or on a file's header)."""
 
 import numpy as np
+
+
+MAX_MEGAPIXELS = 64.0  # the default pixel budget (inference.fullres, "Memory and time")
+BUDGET_NAME = "max_megapixels; divcolor-colorize --max_megapixels"  # the setting that moves it
+
+
+def over_budget(width, height, max_megapixels, budget_name=BUDGET_NAME):
+  """Why a width x height photo is refused ("WxH pixels (N megapixels) is over the limit of M
+  megapixels (<budget_name>)"), or None when it is within ``max_megapixels`` (0 or None: no
+  limit)."""
+  if max_megapixels and width * height > max_megapixels * 1e6:
+    return (f"{width}x{height} pixels ({width * height / 1e6:.3g} megapixels) is over the limit "
+            f"of {max_megapixels:g} megapixels ({budget_name})")
+  return None
 
 
 def as_float_rgb(image, name="image"):
