@@ -3,7 +3,7 @@ bare step, with and without XLA, with and without oneDNN.
 
   python bench/train_throughput.py                        # vae, features, mdn; every variant
   python bench/train_throughput.py --stage vae --variants trainer --onednn on \
-      --setting vae.width=0.5 --setting vae.width=0.5,train.mixed_precision=True
+      --setting vae.width=0.5 --setting vae.width=0.5,train.precision=mixed_bfloat16
   python bench/train_throughput.py --stage features --setting features.width=0.5,data.grey_size=128
 
 Stages: "vae" (train_vae.build_trainer), "features" (train_features.build_trainer), "mdn"
@@ -184,12 +184,12 @@ def mdn_stage(config, paths):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   n = BATCH.value or config.mdn.batch_size
-  training.set_precision(config.train.mixed_precision)  # the frozen networks' own
+  training.set_precision(training.precision_of(config.train))  # the frozen networks' own
   trunk = features.build_trunk(features.build_feature_network(
       config.features, grey_size=config.data.grey_size))
   encoder = vae.build_encoder(config.vae, field_size=config.data.field_size)
   batch = train_mdn.frozen_features(_batch(paths, n, config.data.grey_size), trunk, encoder)
-  training.set_precision(config.mdn.mixed_precision)
+  training.set_precision(training.precision_of(config.mdn, training.precision_of(config.train)))
   config.mdn.cache_features = True  # the trainer reads the features, not the photos
 
   def build():
@@ -331,7 +331,7 @@ def _measure(stage, setting, onednn):
   from divcolor_tf import training  # pylint: disable=g-import-not-at-top
 
   config = config_lib.load(CONFIG.value, [s for s in setting.split(",") if s])
-  training.set_precision(config.train.mixed_precision)
+  training.set_precision(training.precision_of(config.train))
   paths = data.list_images(IMAGES.value or config.data.train)
   spec = STAGES[stage](config, paths)
   steps, results = {}, {}

@@ -91,6 +91,8 @@ def _filter_stderr(noise):
     progress.route(os.fdopen(os.dup(real), "w", buffering=1))
   os.dup2(write_end, 2)
   os.close(write_end)
+  # Where a line must go when the process ends at once (training/strategy.py's watchers).
+  os.environ["DIVCOLOR_STDERR_FD"] = str(real)
 
   def pump():
     with os.fdopen(read_end, "rb") as pipe:
@@ -116,8 +118,15 @@ def define_stage_flags(variants, workdir_help):
   """The flags of every trainer's command line: --config (with its :variants), --workdir and
   --verbose, the first two required."""
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  config_flags.DEFINE_config_file("config", None, f"Config file (configs/*.py[:{variants}]).",
-                                  lock_config=True)
+  config_flags.DEFINE_config_file(
+      "config", None, f"Config file (configs/*.py[:{variants}]); any field is set with "
+      "--config.FIELD=VALUE. Devices and machines (docs/training.md): "
+      "--config.train.strategy=default|mirrored|multi_worker (multi_worker: the cluster of "
+      "TF_CONFIG), --config.train.num_devices=N (mirrored; 0: all), "
+      "--config.train.cpu_devices=N (split the CPU into N devices), "
+      "--config.train.cluster_timeout=SECONDS, "
+      "--config.train.precision=float32|mixed_bfloat16|mixed_float16; "
+      "--config.train.batch_size is the global batch.", lock_config=True)
   flags.DEFINE_string("workdir", None, workdir_help)
   flags.DEFINE_integer("verbose", 1, "Keras progress: 1 = progress bar, 2 = one line per epoch.")
   flags.mark_flags_as_required(["config", "workdir"])

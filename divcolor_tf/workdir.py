@@ -148,11 +148,13 @@ def load_or_compute_stats(config, workdir, train_paths):
   """The stats file named by the config, the workdir's own, or one computed on the training split
   (and saved as WORKDIR/stats.npz, which every later stage shares)."""
   from divcolor_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.training import strategy  # pylint: disable=g-import-not-at-top
   own = path(workdir, STATS)
   if config.stats.path:
     stats = stats_lib.load(config.stats.path)
     if not os.path.exists(own):
-      atomic.write_with(lambda temp: shutil.copyfile(config.stats.path, temp), own)
+      atomic.write_with(lambda temp: shutil.copyfile(config.stats.path, temp),
+                        strategy.writable(own))
     return stats
   if os.path.exists(own):
     return stats_lib.load(own)
@@ -162,7 +164,7 @@ def load_or_compute_stats(config, workdir, train_paths):
       uniform_mix=config.stats.uniform_mix, max_images=config.stats.max_images,
       drop_near_grey=config.data.drop_near_grey,
       name=f"the training split of config data.train={config.data.train}")
-  stats.save(own)
+  stats.save(strategy.writable(own))  # a multi-worker job's chief writes the workdir
   return stats
 
 

@@ -14,7 +14,6 @@ import os
 import pathlib
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
@@ -231,64 +230,3 @@ def console_script(name):
     return [str(script)]
   module = name.removeprefix("divcolor-").replace("-", "_")
   return [sys.executable, "-m", f"divcolor_tf.bin.{module}"]
-
-
-_TWO_DEVICES = """
-import numpy as np
-from divcolor_tf import training
-training.split_cpu(2)
-import keras, tensorflow as tf
-{setup}
-weights, after = None, {{}}
-for n in (1, 2):
-  strategy = training.get_strategy(n)
-  with strategy.scope():
-    trainer = {build}
-    trainer.compile(optimizer=keras.optimizers.SGD({learning_rate}))
-  assert strategy.num_replicas_in_sync == n
-  if weights is None:
-    weights = trainer.get_weights()
-    trainable = [v.trainable for v in trainer.weights]
-  trainer.set_weights(weights)
-  trainer.fit({data}, epochs=1, verbose=0)
-  after[n] = trainer.get_weights()
-for group in (True, False):  # trainable weights, then BN moving statistics
-  pick = [i for i, t in enumerate(trainable) if t == group]
-  moved = max(np.abs(after[1][i] - weights[i]).max() for i in pick)
-  diff = max(np.abs(after[1][i] - after[2][i]).max() for i in pick)
-  print("RESULT", moved, diff)
-"""
-
-
-def tiny_batch_setup(lfw_ci):
-  """Setup code for :func:`assert_two_devices_take_the_same_step_as_one`: seeds, colour statistics
-  of 16 LFW CI faces (``stats``) and one batch of 8 of them without its paths (``batch``); needs
-  ``data`` and ``stats_lib`` imported."""
-  return textwrap.dedent(f"""
-      keras.utils.set_random_seed(0)
-      paths = data.list_images({str(lfw_ci)!r})[:16]
-      stats = stats_lib.compute(paths, n_components=20)
-      batch = next(iter(data.make_dataset(paths[:8], grey_size=64, batch_size=8)))
-      batch = {{k: v for k, v in batch.items() if k != "path"}}
-      """)
-
-
-def assert_two_devices_take_the_same_step_as_one(setup, build, data, learning_rate=1e-3):
-  """One SGD step of a trainer on 1 and on 2 logical CPUs (MirroredStrategy), from the same
-  weights on the same batch, in a fresh process (the CPU is split before TensorFlow starts).
-
-  ``setup`` is Python run first (it defines what ``build`` and ``data`` use); ``build`` an
-  expression giving the trainer (evaluated inside the strategy scope); ``data`` the dataset
-  expression for ``fit``. The trainable weights and the BN moving statistics are compared
-  separately, each against its own move, so one group's large move cannot hide the other's error.
-  """
-  script = _TWO_DEVICES.format(setup=setup, build=build, data=data, learning_rate=learning_rate)
-  out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                       cwd=str(ROOT), timeout=300)
-  assert out.returncode == 0, out.stderr[-3000:]
-  results = [tuple(map(float, line.split()[1:])) for line in out.stdout.splitlines()
-             if line.startswith("RESULT")]
-  assert len(results) == 2, out.stdout
-  for (moved, diff), group in zip(results, ("trainable weights", "BN moving statistics")):
-    assert moved > 1e-4, group  # the step did something
-    assert diff < 1e-3 * moved, (group, moved, diff)

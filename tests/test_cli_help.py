@@ -30,6 +30,18 @@ def test_help_shows_the_tools_description_and_flags(tool):
     assert "helpfull" not in own_flags and len(done.stdout.splitlines()) < 80
 
 
+@pytest.mark.parametrize("tool", [t for t in TOOLS if t.startswith("divcolor-train-")])
+def test_every_trainers_help_names_the_strategy_and_precision_flags(tool):
+  done = subprocess.run(console_script(tool) + ["--help"], capture_output=True, text=True,
+                        env=tool_env(), timeout=120)
+  text = " ".join(done.stdout.split())
+  for flag in ("--config.train.strategy=default|mirrored|multi_worker", "TF_CONFIG",
+               "--config.train.num_devices", "--config.train.cpu_devices",
+               "--config.train.precision=float32|mixed_bfloat16|mixed_float16",
+               "docs/training.md"):
+    assert flag in text, (tool, flag)
+
+
 def test_quiet_by_default_and_verbose_on_request(tmp_path):
   """A tool that loads TensorFlow and fails prints its one line and nothing of TensorFlow's
   start-up (oneDNN, CUDA stubs, cuInit); -v 1 lets every line through."""

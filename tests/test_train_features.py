@@ -6,7 +6,6 @@ import json
 import math
 import os
 import subprocess
-import textwrap
 
 import keras
 import numpy as np
@@ -14,7 +13,6 @@ import pytest
 import tensorflow as tf
 
 from conftest import console_script
-import conftest
 import tiny_models
 from divcolor_tf import color
 from divcolor_tf import config as config_lib
@@ -107,26 +105,6 @@ def test_the_loss_falls_when_overfitting_one_batch(tiny_config, small_stats, fac
   assert np.isfinite(before) and np.isfinite(after)
   assert after < 0.6 * before, (before, after)
   assert set(history.history) == {"loss", "accuracy"}
-
-
-def test_two_devices_take_the_same_step_as_one(repo_root, lfw_ci):
-  """MirroredStrategy over 2 logical CPUs: loss averaged over the global batch and synchronised BN
-  (statistics of the global batch), so one SGD step on a batch of 8 equals the single-device step.
-
-  The trainable weights (the step itself) and the BN moving statistics are compared separately,
-  each against its own move: the moving variances move ~1e3 times more than the kernels, so one
-  maximum over both would hide a wrong gradient. SGD at 1e-2 (one step: the move is linear in
-  it) keeps the kernels' move well above the float32 rounding of their values."""
-  conftest.assert_two_devices_take_the_same_step_as_one(
-      setup=textwrap.dedent(f"""
-          from divcolor_tf import config as config_lib, data
-          from divcolor_tf.data import stats as stats_lib
-          from divcolor_tf.trainers import features as train_features
-          config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny")
-          """) + conftest.tiny_batch_setup(lfw_ci),
-      build="train_features.build_trainer(config, stats)",
-      data="train_features.model_inputs(tf.data.Dataset.from_tensors(batch))",
-      learning_rate=1e-2)
 
 
 def test_train_writes_everything_and_resumes(tiny_config, tmp_path, face_batch):

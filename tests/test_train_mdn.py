@@ -7,10 +7,8 @@ import math
 import os
 import shutil
 import subprocess
-import textwrap
 
 from conftest import console_script
-import conftest
 import keras
 import numpy as np
 from PIL import Image
@@ -139,39 +137,6 @@ def test_a_train_step_changes_the_mdn_only(trainer, face_batch):
     after = (trunk if name == "trunk" else encoder).get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(before[name], after)), name
   assert any(not np.array_equal(a, b) for a, b in zip(before["mdn"], trainer.mdn.get_weights()))
-
-
-def test_two_devices_take_the_same_step_as_one(repo_root, lfw_ci):
-  """MirroredStrategy over 2 logical CPUs: loss averaged over the global batch and synchronised BN
-  (statistics of the global batch), so one SGD step on a batch of 8 photos equals the
-  single-device step. The trunk and encoder are tiny untrained ones, frozen and built outside the
-  strategy scope (as ``train_mdn.train`` loads them). Randomness is switched off to isolate the
-  reduction: z = mean (no posterior sampling) and no dropout (its masks differ per replica),
-  which is not what training does.
-
-  The trainable weights (the step itself) and the BN moving statistics are compared separately,
-  each against its own move, so that the larger move of one group cannot hide an error in the
-  other."""
-  conftest.assert_two_devices_take_the_same_step_as_one(
-      setup=textwrap.dedent(f"""
-          from divcolor_tf import config as config_lib, data
-          from divcolor_tf.trainers import mdn as train_mdn
-          from divcolor_tf.models import features, vae
-          train_mdn.vae.sample_z = lambda mean, log_var, **kwargs: mean
-          config = config_lib.load({str(repo_root / 'configs' / 'lfw.py')!r} + ":tiny",
-                                   ["mdn.dropout=0.0", "mdn.cache_features=False"])
-          keras.utils.set_random_seed(0)
-          trunk = features.build_trunk(features.build_feature_network(
-              config.features, grey_size=config.data.grey_size))
-          encoder = vae.build_encoder(config.vae, config.data.field_size)
-          trunk.trainable = encoder.trainable = False
-          paths = data.list_images({str(lfw_ci)!r})[:8]
-          batch = next(iter(data.make_dataset(paths, grey_size=config.data.grey_size,
-                                              field_size=config.data.field_size, batch_size=8)))
-          batch = {{"grey": batch["grey"], "colour_field": batch["colour_field"]}}
-          """),
-      build="train_mdn.build_trainer(config, trunk, encoder)",
-      data="tf.data.Dataset.from_tensors(batch)")
 
 
 def test_train_logs_every_term_resumes_and_caches_features(stages, tiny_config, tmp_path):

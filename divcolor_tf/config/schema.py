@@ -77,7 +77,11 @@ def base_config():
   c.train.lr_decay_factor = 0.1
   c.train.clipnorm = 0.0  # 0: no clipping
   c.train.seed = 0
-  c.train.mixed_precision = False  # bf16 compute, fp32 variables
+  # Keras' dtype policy for every stage: "float32", "mixed_bfloat16" (bf16 compute, float32
+  # variables) or "mixed_float16" (float16 compute, dynamic loss scaling); the output layers and
+  # the losses stay float32. mixed_precision=True is the older switch for mixed_bfloat16.
+  c.train.precision = "float32"
+  c.train.mixed_precision = False
   # XLA-compile each trainer's training step (Keras compile(jit_compile=...); validation steps
   # are not). Off: slower on this CPU with oneDNN (bench/train_throughput.py: VAE 0.65x, MDN
   # 0.4-0.75x). The feature trainer's step does not compile (its antialiased target resize,
@@ -85,7 +89,13 @@ def base_config():
   # seeds, so resume a run with the setting it started with.
   c.train.jit_compile = False
   c.train.steps_per_epoch = 0  # 0: one pass over the training split
-  c.train.num_devices = 0  # 0: every visible device (MirroredStrategy when > 1)
+  # tf.distribute strategy (docs/training.md): "default" (one device), "mirrored" (num_devices
+  # devices of this process, 0: all) or "multi_worker" (the cluster of TF_CONFIG; the chief
+  # writes the workdir, which every worker must see). train.batch_size is the global batch.
+  c.train.strategy = "default"
+  c.train.num_devices = 0
+  c.train.cpu_devices = 0  # > 0: split the CPU into this many logical devices (tests, no GPU)
+  c.train.cluster_timeout = 300.0  # seconds a multi-worker job waits for every worker to join
   c.train.image_summaries = 8  # reconstructions shown in TensorBoard per epoch
   # Checkpoints inside an epoch as well (every stage): after this many minutes / steps (0: off).
   c.train.checkpoint_minutes = 10.0
@@ -117,7 +127,8 @@ def base_config():
   c.mdn.optimizer = "adam"  # read by training.make_optimizer, with clipnorm
   c.mdn.clipnorm = 0.0  # 0: no clipping
   c.mdn.steps_per_epoch = 0  # 0: one pass over the training split
-  c.mdn.mixed_precision = False  # bf16 compute for the MDN (the frozen networks keep their own)
+  c.mdn.precision = ""  # the MDN's own dtype policy ("": train.precision's)
+  c.mdn.mixed_precision = False  # the older switch for mdn.precision="mixed_bfloat16"
   # Compute G and the VAE posterior once per photo and keep them in memory (z is still sampled at
   # every step): the frozen networks then run in the first epoch only. Memory: H*W*c of G per photo.
   c.mdn.cache_features = False
@@ -213,6 +224,8 @@ class ConfigError(ValueError):
 
 
 OPTIMIZERS = ("adam", "sgd")  # training.make_optimizer's
+STRATEGIES = ("default", "mirrored", "multi_worker")  # training.strategy's (no TensorFlow here)
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def _rule(name):
@@ -228,13 +241,18 @@ def _rule(name):
   if name in ("batch_size", "samples", "clusters", "latent_dim", "num_components", "field_size",
               "grey_size"):
     return integer(1)
-  if name in ("epochs", "steps_per_epoch", "checkpoint_steps", "num_devices"):
+  if name in ("epochs", "steps_per_epoch", "checkpoint_steps", "num_devices", "cpu_devices"):
     return integer(0)
+  if name == "strategy":
+    return (lambda v: v in STRATEGIES, " or ".join(repr(o) for o in STRATEGIES))
+  if name == "precision":
+    return (lambda v: v in PRECISIONS + ("",), " or ".join(repr(o) for o in PRECISIONS))
   if name == "width":
     return number(lambda v: v > 0, "a number > 0")
   if name.endswith("dropout") or name == "val_fraction":
     return number(lambda v: 0 <= v < 1, "a number in [0, 1)")
-  if name.endswith("_factor") or name in ("learning_rate", "checkpoint_minutes", "clipnorm"):
+  if name.endswith("_factor") or name in ("learning_rate", "checkpoint_minutes", "clipnorm",
+                                          "cluster_timeout"):
     return number(lambda v: v >= 0, "a number >= 0")
   if name == "jitter_scale":
     return number(lambda v: v == 0 or v >= 1, "0 (none) or a number >= 1")
@@ -267,4 +285,7 @@ def validate(config):
       and train.get("jit_compile"):  # pix2pix's jitter is tf.image.crop_and_resize
     raise ConfigError(f"config field cgan.jitter_scale={cgan.jitter_scale!r}: not with "
                       "train.jit_compile=True (XLA has no CropAndResize kernel); turn one off")
+  if train is not None and train.get("strategy") == "multi_worker" and train.get("jit_compile"):
+    raise ConfigError("config field train.jit_compile=True: not with train.strategy=multi_worker "
+                      "(its strategy.run loop is not XLA-compiled); turn one off")
   return config

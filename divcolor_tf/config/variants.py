@@ -56,11 +56,11 @@ def cpu(c):
   stable on LFW before the project existed, where a quarter-width VAE with Adam 1e-3 diverged (its
   KL ran away). float32: this CPU (AMD EPYC, no AVX512-BF16) runs bf16 convolutions ~13x SLOWER
   than float32 (`python bench/train_throughput.py --stage vae --setting vae.width=0.5
-  --setting vae.width=0.5,train.mixed_precision=True`), so mixed precision stays off.
+  --setting vae.width=0.5,train.precision=mixed_bfloat16`), so mixed precision stays off.
   """
   c.vae.width = 0.5
   c.vae.log_variance_limit = 5.0  # without it the KL exploded within 10 steps (models/vae.py)
-  c.train.mixed_precision = False
+  c.train.precision = "float32"
   c.train.learning_rate = 2e-4
   # 8 epochs, the last 2 at a quarter of the rate (~80 min here, 1.9 s per step of 32). At a constant
   # 2e-4 the held-out loss stalled and wandered after epoch 6 (val loss 64.0, 60.8, 58.4, 61.0,

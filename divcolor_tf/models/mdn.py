@@ -36,6 +36,7 @@ import keras
 import tensorflow as tf
 
 from divcolor_tf import config as config_lib
+from divcolor_tf.models import vae
 
 
 PAPER_GREY_FEATURES_SHAPE = (28, 28, 512)  # conv7 of Zhang et al. on a 224x224 grey image
@@ -61,7 +62,7 @@ def B(x, name):
 def F(x, n, act, dropout, name):
   """F(n): dropout (rate ``dropout``; none if 0), then a fully connected layer with n outputs."""
   if dropout > 0:
-    x = keras.layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    x = vae.RowDropout(dropout, name=f"{name}_dropout")(x)  # Keras' Dropout, any replica count
   return keras.layers.Dense(n, activation=act, name=name)(x)
 
 
@@ -112,7 +113,7 @@ def build_mdn(mdn_config, latent_dim, grey_features_shape=PAPER_GREY_FEATURES_SH
   x = B(C(x, 5, 1, n(128), "relu", "mdn_conv5"), "mdn_bn5")
   x = keras.layers.Flatten(name="mdn_flatten")(x)
   x = F(x, n(4096), "tanh", dropout, "mdn_fc1")
-  x = keras.layers.Dropout(dropout, name="mdn_fc2_dropout")(x) if dropout > 0 else x
+  x = vae.RowDropout(dropout, name="mdn_fc2_dropout")(x) if dropout > 0 else x
   means = keras.layers.Dense(m * d, name="mdn_fc_means")(x)  # with mdn_fc_logits: F(8d + 8)
   means = keras.layers.Reshape((m, d), name="means")(means)
   logits = keras.layers.Dense(m, name="mdn_fc_logits")(x)

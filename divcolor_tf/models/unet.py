@@ -37,7 +37,8 @@ class SeededDropout(keras.layers.Layer):
   """D: dropout on in training and at test time alike, its mask drawn statelessly from a seed.
 
   Inputs [x, seed]: x [B, ...], seed int32 [B, 2] whose row 0 seeds the whole batch's mask
-  (each layer folds in its ``salt``, so layers draw different masks). Kept values are scaled by
+  (each layer folds in its ``salt``, so layers draw different masks; under a strategy the mask
+  is the global batch's, cut to the replica's rows: ``vae.replica_rows``). Kept values are scaled by
   1 / (1 - rate), as Keras' and PyTorch's dropout do.
   """
 
@@ -50,7 +51,9 @@ class SeededDropout(keras.layers.Layer):
     if self.rate <= 0:
       return x
     seed = tf.random.experimental.stateless_fold_in(tf.cast(seed[0], tf.int32), self.salt)
-    keep = tf.random.stateless_uniform(tf.shape(x), seed=seed, dtype=tf.float32) >= self.rate
+    keep = vae.replica_rows(  # the global batch's mask, this replica's rows
+        lambda full: tf.random.stateless_uniform(full, seed=seed, dtype=tf.float32),
+        tf.shape(x)) >= self.rate
     return tf.where(keep, x / (1.0 - self.rate), tf.zeros_like(x))
 
   def compute_output_shape(self, input_shape):

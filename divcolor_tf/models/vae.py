@@ -244,7 +244,7 @@ def encoder_layers(x, vae_config, field_size=64):
   x = unit(x, 5, 2, n(512), i=3)
   x = unit(x, 4, 2, n(1024), i=4)
   if s.encoder_dropout > 0:  # authors' code: keep_prob 0.7 before the FC; the paper has none
-    x = keras.layers.Dropout(s.encoder_dropout, name="enc_dropout")(x)
+    x = RowDropout(s.encoder_dropout, name="enc_dropout")(x)
   x = keras.layers.Flatten(name="enc_flatten")(x)
   mean = F(x, d, "enc_fc_mean")
   log_variance = F(x, d, "enc_fc_log_variance")
@@ -381,7 +381,45 @@ def build_vae(vae_config, field_size=64):
   return VAEModels(build_encoder(vae_config, field_size), build_decoder(vae_config, field_size))
 
 
+@keras.saving.register_keras_serializable(package="divcolor_tf")
+class RowDropout(keras.layers.Dropout):
+  """Keras' Dropout, its mask drawn for the global batch and cut to this replica's rows
+  (:func:`replica_rows`), so a run on 2 devices or 2 workers drops what one device drops; on one
+  device it is Keras' Dropout draw for draw (the same seed generator, stateless uniform, keep
+  where >= rate, kept values times 1 / (1 - rate))."""
+
+  def call(self, inputs, training=False):
+    if not training or self.rate <= 0:
+      return inputs
+    if self.noise_shape is not None:
+      raise ValueError(f"{self.name}: RowDropout takes no noise_shape")
+    seed = self.seed_generator.next()
+    if seed.dtype != tf.int32:  # as Keras' TensorFlow backend casts its seed state
+      seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), tf.int32)
+    keep = replica_rows(
+        lambda full: tf.random.stateless_uniform(full, seed=seed, dtype=inputs.dtype),
+        tf.shape(inputs)) >= self.rate
+    return inputs * tf.cast(1.0 / (1.0 - self.rate), inputs.dtype) * tf.cast(keep, inputs.dtype)
+
+
 # The reparameterisation (Section 2, Eq. 1).
+
+def replica_rows(draw, shape):
+  """``draw(shape)`` of stateless noise, drawn for the GLOBAL batch and cut to this replica's rows.
+
+  Under a strategy of R replicas, each holding B rows of the global batch (replica r the rows
+  r*B..(r+1)*B-1, as tf.distribute splits a batch), the noise of a row is then the same whatever
+  R is: a run on 2 devices or 2 workers draws what one device draws for the same global batch.
+  Outside a strategy (R = 1) it is ``draw(shape)``.
+  """
+  context = tf.distribute.get_replica_context()
+  replicas = context.num_replicas_in_sync if context is not None else 1
+  if replicas == 1:
+    return draw(shape)
+  shape = tf.convert_to_tensor(shape, tf.int32)
+  start = tf.cast(context.replica_id_in_sync_group, tf.int32) * shape[0]
+  full = tf.concat([[shape[0] * replicas], shape[1:]], 0)
+  return tf.slice(draw(full), tf.concat([[start], tf.zeros_like(shape[1:])], 0), shape)
 
 def sample_z(mean, log_variance, seed=None, truncated=False):
   """z = mean + exp(log_variance / 2) * eps, eps ~ N(0, I) or truncated at 2 std.
@@ -396,7 +434,8 @@ def sample_z(mean, log_variance, seed=None, truncated=False):
       ``keras.random.SeedGenerator`` or ``tf.random.Generator`` (create it inside the strategy
       scope): fresh, reproducible noise at every call. An int: stateless noise, the SAME at
       every call with that int (for tests, not for a training step). A tensor [2]: stateless
-      noise of that seed (the trainers' per-step seed, ``ObjectiveTrainer.noise_seed``).
+      noise of that seed (the trainers' per-step seed, ``ObjectiveTrainer.noise_seed``), drawn
+      for the global batch under a strategy (:func:`replica_rows`).
     truncated: eps from a normal truncated at 2 standard deviations (authors' code,
       ``tf.truncated_normal``; its variance is 0.774, not 1) instead of N(0, I) (paper).
 
@@ -411,7 +450,7 @@ def sample_z(mean, log_variance, seed=None, truncated=False):
     eps = draw(shape, dtype=mean.dtype)
   elif tf.is_tensor(seed):
     draw = tf.random.stateless_truncated_normal if truncated else tf.random.stateless_normal
-    eps = draw(shape, seed=seed, dtype=mean.dtype)
+    eps = replica_rows(lambda full: draw(full, seed=seed, dtype=mean.dtype), shape)
   elif isinstance(seed, tf.random.Generator):
     eps = (seed.truncated_normal if truncated else seed.normal)(shape, dtype=mean.dtype)
   elif isinstance(seed, (int, keras.random.SeedGenerator)) and not isinstance(seed, bool):

@@ -147,7 +147,9 @@ def build_trainer(config):
   trainer = CGANTrainer(generator, discriminator, l1_factor=c.l1_factor,
                         jitter_scale=c.get("jitter_scale", 0.0), seed=config.train.seed)
   adam = lambda: keras.optimizers.Adam(c.learning_rate, beta_1=c.beta_1)
-  trainer.compile(optimizer=adam(), d_optimizer=adam(), jit_compile=config.train.jit_compile)
+  # Under mixed_float16 compile wraps G's optimizer in dynamic loss scaling; D's is wrapped here.
+  trainer.compile(optimizer=adam(), d_optimizer=training.loss_scaled(adam()),
+                  jit_compile=config.train.jit_compile)
   trainer.build_optimizers()
   return trainer
 
@@ -158,7 +160,7 @@ def train(config, workdir, verbose=1):
   Writes into workdir: config.json, stats.npz (for the photo-blind rows), checkpoints/,
   tensorboard/, history.csv(.png), and at the end generator.keras and discriminator.keras.
   """
-  stage = training.start_stage(config, workdir, config.train.mixed_precision)
+  stage = training.start_stage(config, workdir)
   c = config.cgan
   workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths)
   steps = c.steps_per_epoch or None

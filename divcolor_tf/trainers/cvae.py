@@ -130,7 +130,7 @@ def train(config, workdir, verbose=1):
   Writes into workdir: config.json, stats.npz, checkpoints/, tensorboard/, history.csv(.png), and
   at the end cvae_encoder.keras and cvae_decoder.keras.
   """
-  stage = training.start_stage(config, workdir, config.train.mixed_precision)
+  stage = training.start_stage(config, workdir)
   c = config.cvae
   stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths)
   steps = c.steps_per_epoch or None

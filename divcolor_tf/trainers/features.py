@@ -126,7 +126,7 @@ def train(config, workdir, verbose=1):
     raise ValueError("config: set one of init_from and features.zhang_weights, not both")
   if released and not os.path.isfile(released):
     raise FileNotFoundError(f"{released}: no such weight file (config.features.zhang_weights)")
-  stage = training.start_stage(config, out, config.train.mixed_precision)
+  stage = training.start_stage(config, out)
   strategy = stage.strategy
   global_batch = config.features.batch_size
   stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths)

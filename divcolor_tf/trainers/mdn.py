@@ -244,7 +244,8 @@ def train(config, workdir, verbose=1, config_hint=None):
   paths = stage_paths(workdir)
   out = paths["dir"]
   mdn_config = config.mdn
-  stage = training.start_stage(config, out, mdn_config.mixed_precision)
+  stage = training.start_stage(config, out, training.precision_of(
+      mdn_config, training.precision_of(config.train)))
   strategy, skip_log = stage.strategy, stage.skip_log
   train_paths, val_paths = stage.train_paths, stage.val_paths
   cache = bool(mdn_config.cache_features)

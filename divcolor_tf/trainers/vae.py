@@ -129,7 +129,7 @@ def train(config, workdir, verbose=1):
   Writes into workdir: config.json (resolved), stats.npz, checkpoints/, tensorboard/,
   history.csv, and at the end encoder.keras and decoder.keras.
   """
-  stage = training.start_stage(config, workdir, config.train.mixed_precision)
+  stage = training.start_stage(config, workdir)
   strategy = stage.strategy
   global_batch = config.train.batch_size
   stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths)

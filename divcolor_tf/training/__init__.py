@@ -1,6 +1,6 @@
 """What every trainer of the project shares (``from divcolor_tf import training``):
 
-  strategy     the device strategy (1..N devices) and the precision policy
+  strategy     the device strategy (default, mirrored, multi_worker), the chief, the precision
   step         the gradient step (``ObjectiveTrainer``), the optimizer and its step decay
   checkpoints  resumable checkpoints: weights, optimizer state, the run's position
   callbacks    the NaN guard, history.png, the progress bar, epoch timing, colour-field images
@@ -12,7 +12,7 @@ ends, to float tolerance (tests/test_faults.py; the loop module says how).
 """
 
 from divcolor_tf.training.strategy import (
-    split_cpu, get_strategy, set_precision)
+    ClusterError, split_cpu, get_strategy, set_precision, precision_of, loss_scaled, is_chief, writable)
 from divcolor_tf.training.step import (
     ObjectiveTrainer, make_optimizer, step_decay_rate, step_decay)
 from divcolor_tf.training.checkpoints import (
@@ -26,7 +26,8 @@ from divcolor_tf.training.stage import (
     Stage, start_stage, photo_datasets, init_from, finish_stage, Frozen, check_stages, load_frozen)
 
 __all__ = [
-    "split_cpu", "get_strategy", "set_precision", "ObjectiveTrainer", "make_optimizer",
+    "ClusterError", "split_cpu", "get_strategy", "set_precision", "precision_of", "loss_scaled", "is_chief",
+    "writable", "ObjectiveTrainer", "make_optimizer",
     "step_decay_rate", "step_decay", "STATE_FILE", "all_finite", "Position", "Checkpointer",
     "read_state", "latest_epoch", "restore", "trim_history", "NanGuard", "plot_history",
     "CurvesPNG", "Progress", "EpochSeconds", "FieldImages", "fit", "Stage", "start_stage", "photo_datasets", "init_from",

@@ -57,7 +57,10 @@ class Checkpointer(keras.callbacks.Callback):
   puts the running means back at the start of the resumed epoch (Keras resets them there).
   """
 
-  def __init__(self, ckpt_dir, keep=2, every_steps=0, every_minutes=0.0, resume=None):
+  AGREE_EVERY = 10  # steps between a multi-worker job's checks of the clock
+
+  def __init__(self, ckpt_dir, keep=2, every_steps=0, every_minutes=0.0, resume=None,
+               agree=None):
     super().__init__()
     self.ckpt_dir = ckpt_dir
     self.keep = keep
@@ -67,6 +70,9 @@ class Checkpointer(keras.callbacks.Callback):
     self.step_offset = 0  # batches of the current epoch taken before this fit call
     self.epoch = 0
     self.last_save = time.time()
+    # Multi-worker: flag -> whether any worker's flag is set, so that every worker takes a timed
+    # checkpoint at the same step (a save reads all-reduced values); None: this process alone.
+    self.agree = agree
     os.makedirs(ckpt_dir, exist_ok=True)
 
   def on_epoch_begin(self, epoch, logs=None):
@@ -83,6 +89,8 @@ class Checkpointer(keras.callbacks.Callback):
     step = self.step_offset + batch + 1
     due_steps = self.every_steps and step % self.every_steps == 0
     due_time = self.every_seconds and time.time() - self.last_save >= self.every_seconds
+    if self.agree is not None and self.every_seconds:
+      due_time = step % self.AGREE_EVERY == 0 and self.agree(due_time)
     if due_steps or due_time:
       self._save(Position(self.epoch, step), logs)
 
@@ -168,11 +176,12 @@ def restore(model, ckpt_dir):
   state = read_state(ckpt_dir)
   if state is None:
     return Position(), None
-  if not model.optimizer.built:
-    model.optimizer.build(model.trainable_variables)
   weights = os.path.join(ckpt_dir, state["weights"])
   try:
-    model.load_weights(weights)
+    with model.distribute_strategy.scope():  # the optimizer's slots are the strategy's variables
+      if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+      model.load_weights(weights)
   except (OSError, ValueError, KeyError) as e:  # h5py's truncated / foreign / empty files
     raise _damaged(weights, f"cannot be restored ({type(e).__name__}: {atomic.brief(e)})",
                    ckpt_dir) from None

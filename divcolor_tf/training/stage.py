@@ -23,9 +23,12 @@ class Stage(NamedTuple):
   val_paths: list
 
 
-def start_stage(config, out_dir, mixed_precision=False):
-  """The set-up every trainer shares: its output folder with the resolved config, the precision
-  policy, the seed, the device strategy, the skip log and the config's train/validation split."""
+def start_stage(config, out_dir, precision=None):
+  """The set-up every trainer shares: the device strategy (``train.strategy``; a multi-worker job
+  forms its cluster here), its output folder with the resolved config (the chief's: another
+  worker writes to a folder of its own, ``strategy.writable``), the precision policy
+  (``precision``, default ``train.precision``), the seed, the skip log and the config's
+  train/validation split."""
   if config.get("smoke_test"):
     logging.warning("config variant 'tiny' is a smoke test (a few steps of a 1/16-width network; "
                     "its colorizations come out flat grey): not a usable model")
@@ -38,11 +41,27 @@ def start_stage(config, out_dir, mixed_precision=False):
                             "such as saved_models/divcolor_lfw, or a workdir)")
   train_paths, val_paths = data.config_paths(config.data)  # before anything is written
   checkpoints.check(os.path.join(out_dir, checkpoints.CHECKPOINT_DIR))  # likewise
-  os.makedirs(out_dir, exist_ok=True)
-  config_lib.save_resolved(config, out_dir)
-  strategy_lib.set_precision(bool(mixed_precision))
+  strategy = configure(config.train)
+  written = strategy_lib.writable(out_dir)
+  os.makedirs(written, exist_ok=True)
+  config_lib.save_resolved(config, written)
+  strategy_lib.set_precision(precision or strategy_lib.precision_of(config.train))
   keras.utils.set_random_seed(config.train.seed)
-  return Stage(strategy_lib.get_strategy(config.train.num_devices), data.SkipLog(), train_paths, val_paths)
+  return Stage(strategy, data.SkipLog(), train_paths, val_paths)
+
+
+def configure(train_config):
+  """The strategy of ``train_config`` (module ``strategy``), the CPU split first when
+  ``train.cpu_devices`` asks for it.
+
+  Raises:
+    strategy.ClusterError: one line (a mis-set cluster or device count).
+  """
+  if train_config.get("cpu_devices", 0):
+    strategy_lib.split_cpu(int(train_config.cpu_devices))
+  return strategy_lib.get_strategy(
+      train_config.get("strategy", "default"), int(train_config.get("num_devices", 0)),
+      float(train_config.get("cluster_timeout", 300.0)))
 
 
 def photo_datasets(config, stage, *, grey_size, batch_size, steps):
@@ -81,10 +100,12 @@ def finish_stage(stage, outputs):
   """The wrap-up every trainer shares: saves each (model, path) of ``outputs``, then reports the
   photos the run left out, once."""
   for model, path in outputs:
-    atomic.write_with(model.save, path)
+    atomic.write_with(model.save, strategy_lib.writable(path))
+  strategy_lib.barrier(stage.strategy)  # another worker goes on once the chief has written
   report = stage.skip_log.report()
-  if report:
+  if report and strategy_lib.is_chief():
     logging.warning("%s", report)
+  strategy_lib.remove_temporary()  # another worker's copies of the chief's files
 
 
 class Frozen:

@@ -24,19 +24,19 @@ class ObjectiveTrainer(keras.Model):
     """The stateless seed [2] of a step's noise, so that a resumed run draws the noise the
     uninterrupted run drew.
 
-    Training: a function of the run's seed, the optimizer's step (restored with a checkpoint) and
-    the replica (replicas draw different noise). Validation, which takes no optimizer step: a
+    Training: a function of the run's seed and the optimizer's step (restored with a checkpoint);
+    the draws are made for the global batch and cut to each replica's rows
+    (``models.vae.replica_rows``), so 1, 2 or N replicas draw the same noise for a row.
+    Validation, which takes no optimizer step: a
     function of the run's seed and the batch's content (``inputs``, a fingerprint), so each
     validation batch gets its own noise, the same in every epoch and every process.
     """
     if training:
-      context = tf.distribute.get_replica_context()
-      replica = context.replica_id_in_sync_group if context else 0
-      replicas = context.num_replicas_in_sync if context else 1
-      key = tf.cast(self.optimizer.iterations, tf.int64) * replicas + tf.cast(replica, tf.int64)
+      key = tf.cast(self.optimizer.iterations, tf.int64)
     else:
       rows = tf.reshape(inputs, [tf.shape(inputs)[0], -1])
-      key = tf.bitcast(tf.fingerprint(rows)[0], tf.int64) // 2 - (1 << 62)  # < 0: not a step
+      first = tf.concat([tf.fingerprint(rows), tf.zeros([1, 8], tf.uint8)], 0)[0]  # 0 rows: 0
+      key = tf.bitcast(first, tf.int64) // 2 - (1 << 62)  # < 0: not a step
     return tf.stack([tf.constant(self.seed, tf.int64), key])
 
   @property

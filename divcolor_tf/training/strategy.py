@@ -1,40 +1,415 @@
-"""The device strategy and the precision policy every trainer runs under.
+"""The device strategy, the cluster and the precision policy every trainer runs under.
 
-One code path for 1..N devices: trainers build their models inside ``strategy.scope()`` and scale
-per-example losses by the global batch (``tf.nn.compute_average_loss``); Keras then all-reduces the
-gradients. On CPU, several devices are simulated with
-``tf.config.set_logical_device_configuration`` (see ``split_cpu``).
+``train.strategy`` picks one of tf.distribute's strategies:
+
+  default       tf.distribute's default strategy: this process, one device (the first GPU if
+                any, else the CPU).
+  mirrored      MirroredStrategy over ``train.num_devices`` devices of this process (0: all; the
+                GPUs, else the CPU's logical devices: ``train.cpu_devices`` splits the CPU into
+                that many, for tests on a machine without GPUs).
+  multi_worker  MultiWorkerMirroredStrategy over the cluster of ``TF_CONFIG`` (every GPU of every
+                worker, or each worker's CPU); batch norm is synchronised over all replicas.
+
+One code path for all three: trainers build their models inside ``strategy.scope()`` and average
+per-example losses over the GLOBAL batch (``tf.nn.compute_average_loss``); the gradients are
+all-reduced. ``train.batch_size`` is always the global batch.
+
+Multi-worker roles, the TensorFlow way: the chief (TF_CONFIG's ``chief`` task, else worker 0)
+writes the workdir; every other worker reads it (the chief's checkpoints, the earlier stages'
+networks, stats.npz) but writes to a temporary folder of its own (:func:`writable`), removed when
+its stage ends. The workdir must therefore be one folder every worker sees (shared storage).
+A worker that does not join within ``train.cluster_timeout`` seconds, or one that stops
+answering during training, ends every other worker with one line (:class:`PeerWatch`), instead of
+the collective that would wait for it forever; restarting every worker with the same command
+resumes from the chief's newest checkpoint.
+
+``train.precision`` is Keras' dtype policy: float32, mixed_bfloat16 (bf16 compute, float32
+variables) or mixed_float16 (float16 compute with dynamic loss scaling, which Keras' compile
+adds; the cGAN's second optimizer is wrapped by its trainer). The models' output layers and every
+loss are float32 (they cast).
 """
 
+import atexit
+import json
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+from typing import NamedTuple
+
+from absl import logging
 import keras
 import tensorflow as tf
 
+from divcolor_tf.config import schema
+from divcolor_tf.config.schema import PRECISIONS, STRATEGIES
+CHIEF_JOBS = ("chief", "worker")  # the tasks that train; "ps" and "evaluator" do not
+
+
+class ClusterError(schema.ConfigError):
+  """A mis-set strategy or cluster (TF_CONFIG, device counts); str(error) is one line (the
+  command lines print it as every ConfigError, without a traceback)."""
+
+
+class Role(NamedTuple):
+  """This process's place in the job."""
+  task_type: str = "worker"
+  task_index: int = 0
+  tasks: int = 1  # training tasks in the cluster (chief + workers)
+  chief: bool = True
+
+  def __str__(self):
+    return f"{self.task_type} {self.task_index} of {self.tasks}"
+
+
+_STATE = {"strategy": None, "key": None, "role": Role(), "temp": None}
+
 
 def split_cpu(n):
-  """Splits the physical CPU into n logical devices (call before TensorFlow initialises)."""
-  cpu = tf.config.list_physical_devices("CPU")[0]
-  tf.config.set_logical_device_configuration(
-      cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+  """Splits the physical CPU into n logical devices (before TensorFlow initialises its devices).
 
-
-def get_strategy(num_devices=0):
-  """MirroredStrategy over the first ``num_devices`` devices (0: all); the default strategy for one.
-
-  GPUs are preferred when present; otherwise the (possibly split) CPU devices are used.
+  Raises:
+    ClusterError: the devices are already initialised with another count.
   """
-  devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+  cpu = tf.config.list_physical_devices("CPU")[0]
+  try:
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(n)])
+  except RuntimeError:  # "Virtual devices cannot be modified after being initialized"
+    have = len(tf.config.list_logical_devices("CPU"))
+    if have != n:
+      raise ClusterError(
+          f"train.cpu_devices={n}: TensorFlow already runs on {have} CPU device(s) in this "
+          "process; split the CPU before anything else uses TensorFlow") from None
+
+
+def tf_config(environ=None):
+  """TF_CONFIG as a dict ({"cluster": {job: [address, ...]}, "task": {"type", "index"}}), or None.
+
+  Raises:
+    ClusterError: TF_CONFIG is not JSON, or names a task outside its cluster.
+  """
+  text = (os.environ if environ is None else environ).get("TF_CONFIG", "").strip()
+  if not text:
+    return None
+  try:
+    value = json.loads(text)
+    cluster = {str(job): [str(a) for a in addresses]
+               for job, addresses in dict(value.get("cluster") or {}).items()}
+    task = dict(value.get("task") or {})
+    task = {"type": str(task.get("type", "worker")), "index": int(task.get("index", 0))}
+  except (ValueError, TypeError, AttributeError) as e:
+    raise ClusterError(f"TF_CONFIG is not a cluster description ({type(e).__name__}: "
+                       f"{' '.join(str(e).split())[:120]}); expected "
+                       '{"cluster": {"worker": ["host:port", ...]}, '
+                       '"task": {"type": "worker", "index": 0}}') from None
+  addresses = cluster.get(task["type"], [])
+  if not 0 <= task["index"] < len(addresses):
+    raise ClusterError(f"TF_CONFIG: task {task['type']} {task['index']} is not in its cluster "
+                       f"({len(addresses)} {task['type']} task(s))")
+  return {"cluster": cluster, "task": task}
+
+
+def training_tasks(config):
+  """[(job, index, address)] of a TF_CONFIG's training tasks, the chief first."""
+  return [(job, i, address) for job in CHIEF_JOBS
+          for i, address in enumerate(config["cluster"].get(job, []))]
+
+
+def loopback_cluster(n):
+  """TF_CONFIG values (JSON strings) of an n-worker cluster on this machine's loopback, one per
+  worker, on ports free when it is called (tests, benchmarks, trying multi_worker out)."""
+  sockets = [socket.socket() for _ in range(n)]
+  for s in sockets:
+    s.bind(("127.0.0.1", 0))
+  workers = [f"localhost:{s.getsockname()[1]}" for s in sockets]
+  for s in sockets:
+    s.close()
+  return [json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})
+          for i in range(n)]
+
+
+def role_of(config):
+  """The :class:`Role` a TF_CONFIG (:func:`tf_config`) gives this process."""
+  if config is None:
+    return Role()
+  tasks = training_tasks(config)
+  job, index = config["task"]["type"], config["task"]["index"]
+  chief = tasks[0][:2] == (job, index) if tasks else True
+  return Role(job, index, len(tasks), chief)
+
+
+def role():
+  """This process's :class:`Role` in the current strategy (single process: the chief)."""
+  return _STATE["role"]
+
+
+def is_chief():
+  return _STATE["role"].chief
+
+
+def writable(path):
+  """Where this process writes ``path``: the path itself for the chief (and a single process);
+  for another worker the same relative place under its own temporary folder (created on first
+  use, removed by :func:`remove_temporary` and at exit), so only the chief writes the workdir."""
+  if is_chief():
+    return path
+  if _STATE["temp"] is None:
+    _STATE["temp"] = tempfile.mkdtemp(prefix=f"divcolor-{_STATE['role'].task_type}"
+                                             f"{_STATE['role'].task_index}-")
+    atexit.register(remove_temporary)
+  local = os.path.join(_STATE["temp"], os.path.abspath(path).lstrip(os.sep))
+  os.makedirs(os.path.dirname(local), exist_ok=True)
+  return local
+
+
+def remove_temporary():
+  """Removes a non-chief worker's temporary folder (:func:`writable`), if it made one."""
+  temp, _STATE["temp"] = _STATE["temp"], None
+  if temp:
+    shutil.rmtree(temp, ignore_errors=True)
+
+
+def _devices():
+  return tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+
+
+def get_strategy(name="default", num_devices=0, cluster_timeout=300.0, environ=None):
+  """The tf.distribute strategy ``train.strategy`` names (module docstring).
+
+  Raises:
+    ClusterError: one line: more devices asked for than visible, a TF_CONFIG cluster without
+      ``multi_worker`` (or ``multi_worker`` without TF_CONFIG), an unknown name.
+  """
+  if name not in STRATEGIES:
+    raise ClusterError(f"train.strategy={name!r}: expected one of {', '.join(STRATEGIES)}")
+  cluster = tf_config(environ)
+  tasks = len(training_tasks(cluster)) if cluster else 1
+  if name != "multi_worker" and tasks > 1:
+    raise ClusterError(
+        f"TF_CONFIG names a cluster of {tasks} training tasks, but train.strategy={name} trains "
+        "in this process alone: set --config.train.strategy=multi_worker (or unset TF_CONFIG)")
+  if name == "multi_worker":
+    if cluster is None:
+      raise ClusterError("train.strategy=multi_worker reads its cluster from TF_CONFIG, which is "
+                         "not set (docs/training.md shows one)")
+    if num_devices:
+      raise ClusterError(f"train.num_devices={num_devices} is for train.strategy=mirrored; a "
+                         "multi-worker job uses every GPU of each worker (limit them with "
+                         "CUDA_VISIBLE_DEVICES) or its CPU")
+    return _multi_worker(cluster, float(cluster_timeout))
+  _STATE["role"] = Role()
+  devices = _devices()
+  if name == "default":
+    if num_devices > 1:
+      raise ClusterError(f"train.num_devices={num_devices} needs train.strategy=mirrored "
+                         "(the default strategy trains on one device)")
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+      logging.warning("%d GPUs are visible but train.strategy=default trains on one: set "
+                      "--config.train.strategy=mirrored to use them all", len(gpus))
+    return tf.distribute.get_strategy()
   if num_devices:
     if num_devices > len(devices):
-      raise ValueError(f"num_devices={num_devices} but only {len(devices)} devices are visible")
+      kind = "GPU" if tf.config.list_logical_devices("GPU") else "CPU"
+      hint = (f"; on a CPU, split it with --config.train.cpu_devices={num_devices}"
+              if kind == "CPU" else "")
+      raise ClusterError(f"train.num_devices={num_devices} but this process sees "
+                         f"{len(devices)} {kind} device(s){hint}")
     devices = devices[:num_devices]
-  if len(devices) > 1:
-    # Reduction through one device works on CPU and GPU alike (NCCL needs GPUs).
-    return tf.distribute.MirroredStrategy(
-        [d.name for d in devices],
-        cross_device_ops=tf.distribute.ReductionToOneDevice())
-  return tf.distribute.get_strategy()
+  if tf.config.list_logical_devices("GPU"):
+    return tf.distribute.MirroredStrategy([d.name for d in devices])  # NCCL all-reduce
+  # On CPU devices NCCL is not available: reduce through one device.
+  return tf.distribute.MirroredStrategy(
+      [d.name for d in devices], cross_device_ops=tf.distribute.ReductionToOneDevice())
 
 
-def set_precision(mixed):
-  """bf16 compute with fp32 variables (measured ~1.5x faster on this CPU), or plain fp32."""
-  keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
+def _multi_worker(cluster, timeout):
+  """One MultiWorkerMirroredStrategy per process (a later stage in the same process reuses it)."""
+  key = json.dumps(cluster, sort_keys=True)
+  if _STATE["strategy"] is not None:
+    if _STATE["key"] != key:
+      raise ClusterError("TF_CONFIG changed inside one process: a process joins one cluster")
+    return _STATE["strategy"]
+  me = role_of(cluster)
+  peers = [(job, i, a) for job, i, a in training_tasks(cluster) if (job, i) != me[:2]]
+  logging.info("multi-worker: %s; waiting up to %.0f s for %s", me, timeout,
+               ", ".join(f"{job} {i} at {a}" for job, i, a in peers) or "nobody")
+  with _deadline(timeout, peers):
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+  _STATE.update(strategy=strategy, key=key, role=me)
+  logging.info("multi-worker: %d replicas in sync; this process is %s%s",
+               strategy.num_replicas_in_sync, me, " (the chief)" if me.chief else "")
+  return strategy
+
+
+def _answers(address, timeout=1.0):
+  """True when something listens at host:port."""
+  host, _, port = address.rpartition(":")
+  try:
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+      return True
+  except (OSError, ValueError):
+    return False
+
+
+def _stderr_fd():
+  """The terminal's stderr: a command line routes fd 2 through a filtering thread
+  (bin/cli.py), which a process ending at once would not let finish."""
+  try:
+    fd = int(os.environ.get("DIVCOLOR_STDERR_FD", "2"))
+    os.fstat(fd)
+    return fd
+  except (ValueError, OSError):
+    return 2
+
+
+def _fail(message, code):
+  """Ends the process from a watch thread (the main thread is blocked in a collective): one line
+  on stderr, the worker's temporary folder removed."""
+  prog = os.path.basename(sys.argv[0]) or "divcolor"
+  os.write(_stderr_fd(), f"{prog}: {' '.join(message.split())}\n".encode())
+  remove_temporary()
+  os._exit(code)  # pylint: disable=protected-access
+
+
+# The cluster's deadline is kept by a small process of its own: while TensorFlow forms the
+# cluster it holds the interpreter's lock, so no thread of this process could act in time.
+_WATCHER = r"""
+import os, select, signal, socket, sys
+parent, timeout, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+peers = sys.argv[4:]
+ready, _, _ = select.select([sys.stdin], [], [], timeout)
+if ready:  # the parent formed its cluster ("done") or ended (end of file)
+    sys.exit(0)
+def answers(address):
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
+        return True
+    except (OSError, ValueError):
+        return False
+silent = [peer for peer in peers if not answers(peer.rpartition("=")[2])]
+detail = ("no answer from " + ", ".join(p.replace("=", " at ") for p in silent) if silent
+          else "every peer answers, but not every one joined")
+sys.stderr.write(message.replace("DETAIL", detail) + "\n")
+sys.stderr.flush()
+os.kill(parent, signal.SIGKILL)  # it holds the interpreter's lock: no handler would run
+"""
+
+
+class _deadline:  # pylint: disable=invalid-name
+  """Ends the process with one line when the cluster has not formed within ``timeout`` seconds
+  (a watcher process, :data:`_WATCHER`, prints it and ends the process)."""
+
+  def __init__(self, timeout, peers):
+    self.timeout, self.peers = timeout, peers
+    self.watcher = None
+
+  def __enter__(self):
+    if self.timeout > 0:
+      import subprocess  # pylint: disable=g-import-not-at-top
+      prog = os.path.basename(sys.argv[0]) or "divcolor"
+      message = (f"{prog}: TF_CONFIG: the cluster did not form within {self.timeout:.0f} s "
+                 "(train.cluster_timeout): DETAIL; start every worker with the same command")
+      self.watcher = subprocess.Popen(
+          [sys.executable, "-c", _WATCHER, str(os.getpid()), str(self.timeout), message]
+          + [f"{job} {i}={address}" for job, i, address in self.peers],
+          stdin=subprocess.PIPE, stderr=_stderr_fd(), text=True)
+    return self
+
+  def __exit__(self, *exc):
+    if self.watcher is not None:
+      try:
+        self.watcher.communicate("done\n", timeout=10)
+      except Exception:  # pylint: disable=broad-except
+        self.watcher.kill()
+
+
+class PeerWatch:
+  """While training under multi_worker, checks every ``interval`` seconds that each other worker
+  still answers at its TF_CONFIG address; after ``misses`` misses in a row this process ends with
+  one line (its collectives would otherwise wait for the dead worker forever). A context manager;
+  a no-op outside multi-worker jobs."""
+
+  def __init__(self, interval=2.0, misses=3, describe=lambda: ""):
+    self.interval, self.misses, self.describe = interval, misses, describe
+    self.done = threading.Event()
+    cluster = tf_config() if _STATE["strategy"] is not None else None
+    me = _STATE["role"]
+    self.peers = [] if cluster is None else [
+        (job, i, a) for job, i, a in training_tasks(cluster) if (job, i) != me[:2]]
+
+  def _watch(self):
+    missed = {peer: 0 for peer in self.peers}
+    while not self.done.wait(self.interval):
+      for peer in self.peers:
+        missed[peer] = 0 if _answers(peer[2]) else missed[peer] + 1
+        if missed[peer] >= self.misses and not self.done.is_set():
+          job, i, address = peer
+          _fail(f"{job} {i} at {address} stopped answering during training "
+                f"({self.misses * self.interval:.0f} s); this worker stops too. Restart every "
+                f"worker with the same command and --workdir: the job resumes from the chief's "
+                f"newest checkpoint{self.describe()}", 3)
+
+  def __enter__(self):
+    if self.peers:
+      threading.Thread(target=self._watch, daemon=True, name="peer-watch").start()
+    return self
+
+  def __exit__(self, *exc):
+    self.done.set()
+
+
+def all_sum(strategy, value):
+  """The sum of ``value`` (a number) over every replica of every worker: a collective, so every
+  worker must call it at the same point."""
+  add = getattr(strategy, "_divcolor_sum", None)
+  if add is None:
+    add = tf.function(lambda v: strategy.reduce("SUM", strategy.run(tf.identity, (v,)), axis=None))
+    strategy._divcolor_sum = add  # pylint: disable=protected-access
+  return float(add(tf.constant(value, tf.float64)))
+
+
+def barrier(strategy):
+  """Under multi_worker, returns once every worker has reached it (the chief's files are then
+  written); a no-op otherwise."""
+  if is_multi_worker(strategy):
+    all_sum(strategy, 1.0)
+
+
+def is_multi_worker(strategy):
+  return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+
+
+def precision_of(section, fallback="float32"):
+  """A config section's precision: its ``precision`` field ("" : ``fallback``, the MDN's being
+  the train section's), mixed_bfloat16 where that is float32 but the older
+  ``mixed_precision=True`` is set (configs and workdirs written before ``train.precision``)."""
+  name = section.get("precision", "") or fallback
+  if section.get("mixed_precision", False) and name in ("", "float32"):
+    name = "mixed_bfloat16"
+  return name or "float32"
+
+
+def set_precision(name):
+  """Sets Keras' global dtype policy: ``float32``, ``mixed_bfloat16`` or ``mixed_float16`` (a
+  bool, as before ``train.precision``: True is mixed_bfloat16)."""
+  if isinstance(name, bool) or name is None:
+    name = "mixed_bfloat16" if name else "float32"
+  if name not in PRECISIONS:
+    raise ClusterError(f"precision {name!r}: expected one of {', '.join(PRECISIONS)}")
+  keras.mixed_precision.set_global_policy(name)
+  return name
+
+
+def loss_scaled(optimizer):
+  """``optimizer`` wrapped in Keras' dynamic loss scaling under mixed_float16 (what compile does
+  for a model's own optimizer), unchanged otherwise."""
+  if (keras.mixed_precision.global_policy().name == "mixed_float16"
+      and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+  return optimizer
+
