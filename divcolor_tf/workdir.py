@@ -144,17 +144,17 @@ def load_stats(workdir):
     raise StageFileError(str(e)) from None
 
 
-def load_or_compute_stats(config, workdir, train_paths):
+def load_or_compute_stats(config, workdir, train_paths, writable=lambda path: path):
   """The stats file named by the config, the workdir's own, or one computed on the training split
-  (and saved as WORKDIR/stats.npz, which every later stage shares)."""
+  (and saved as WORKDIR/stats.npz, which every later stage shares; at ``writable(path)``, which a
+  multi-worker job's other workers point at a folder of their own: ``training.writable``)."""
   from divcolor_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top
-  from divcolor_tf.training import strategy  # pylint: disable=g-import-not-at-top
   own = path(workdir, STATS)
   if config.stats.path:
     stats = stats_lib.load(config.stats.path)
     if not os.path.exists(own):
       atomic.write_with(lambda temp: shutil.copyfile(config.stats.path, temp),
-                        strategy.writable(own))
+                        writable(own))
     return stats
   if os.path.exists(own):
     return stats_lib.load(own)
@@ -164,7 +164,7 @@ def load_or_compute_stats(config, workdir, train_paths):
       uniform_mix=config.stats.uniform_mix, max_images=config.stats.max_images,
       drop_near_grey=config.data.drop_near_grey,
       name=f"the training split of config data.train={config.data.train}")
-  stats.save(strategy.writable(own))  # a multi-worker job's chief writes the workdir
+  stats.save(writable(own))  # a multi-worker job's chief writes the workdir
   return stats
 
 

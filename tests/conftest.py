@@ -230,3 +230,16 @@ def console_script(name):
     return [str(script)]
   module = name.removeprefix("divcolor-").replace("-", "_")
   return [sys.executable, "-m", f"divcolor_tf.bin.{module}"]
+
+
+@pytest.fixture(scope="session")
+def stats_setting(tmp_path_factory, lfw_ci):
+  """The tiny config's colour statistics, computed once (as a trainer computes them) and given
+  to every run (stats.path), which then skips that step (tests/test_distributed*.py)."""
+  from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.load(f"{ROOT}/configs/lfw.py:tiny", [f"data.train={lfw_ci}"])
+  folder = tmp_path_factory.mktemp("stats")
+  workdir_lib.load_or_compute_stats(config, str(folder), data.config_paths(config.data)[0])
+  return f"stats.path={folder / 'stats.npz'}"

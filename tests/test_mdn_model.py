@@ -6,6 +6,7 @@ import pytest
 
 from divcolor_tf import config as config_lib
 from divcolor_tf.models import mdn
+from divcolor_tf.models import vae
 
 M, D = 8, 64  # the paper's 8 components, d = 64
 
@@ -76,6 +77,7 @@ def test_paper_mdn_layers(paper_mdn):
 def test_paper_mdn_order_and_dropout(paper_mdn):
   kinds = {keras.layers.Conv2D: "C", keras.layers.BatchNormalization: "B",
            keras.layers.Flatten: "flatten", keras.layers.Dropout: "dropout",
+           vae.RowDropout: "dropout",  # Keras' Dropout, the global batch's mask
            keras.layers.Dense: "F", keras.layers.Reshape: "reshape"}
   signature = [kinds[type(layer)] for layer in paper_mdn.layers if type(layer) in kinds]
   assert signature == (["C", "B"] * 5 + ["flatten", "dropout", "F", "dropout", "F", "F",

@@ -75,7 +75,8 @@ def signature(model):
   """The model's layers as the paper's symbols, in order (C:activation, B, A:activation, U, F)."""
   names = {keras.layers.BatchNormalization: "B", keras.layers.UpSampling2D: "U",
            keras.layers.Dense: "F", keras.layers.Flatten: "flatten",
-           keras.layers.Reshape: "reshape", keras.layers.Dropout: "dropout"}
+           keras.layers.Reshape: "reshape", keras.layers.Dropout: "dropout",
+           vae.RowDropout: "dropout"}  # Keras' Dropout, the global batch's mask
   out = []
   for layer in model.layers:
     if isinstance(layer, keras.layers.Conv2D):

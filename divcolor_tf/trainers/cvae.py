@@ -132,7 +132,8 @@ def train(config, workdir, verbose=1):
   """
   stage = training.start_stage(config, workdir)
   c = config.cvae
-  stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths)
+  stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths,
+                                               training.writable)
   steps = c.steps_per_epoch or None
   train_data, val_ds = training.photo_datasets(
       config, stage, grey_size=config.data.field_size, batch_size=c.batch_size, steps=steps)

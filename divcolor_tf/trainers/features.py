@@ -129,7 +129,8 @@ def train(config, workdir, verbose=1):
   stage = training.start_stage(config, out)
   strategy = stage.strategy
   global_batch = config.features.batch_size
-  stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths)
+  stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths,
+                                               training.writable)
   steps = config.features.steps_per_epoch or None
   train_data, val_ds = training.photo_datasets(
       config, stage, grey_size=config.data.grey_size, batch_size=global_batch, steps=steps)

@@ -124,7 +124,8 @@ class TopKImages(keras.callbacks.Callback):
   def __init__(self, colorizer, photos, log_dir, k):
     super().__init__()
     self.colorizer, self.photos, self.k = colorizer, photos, int(k)
-    self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
+    self.writer = tf.summary.create_file_writer(  # another worker's go to its own folder
+        training.writable(os.path.join(log_dir, "images")))
 
   def on_epoch_end(self, epoch, logs=None):
     rows = []

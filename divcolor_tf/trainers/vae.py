@@ -95,7 +95,8 @@ class ReconstructionImages(keras.callbacks.Callback):
   def __init__(self, batch, log_dir):
     super().__init__()
     self.batch = batch
-    self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
+    self.writer = tf.summary.create_file_writer(  # another worker's go to its own folder
+        training.writable(os.path.join(log_dir, "images")))
 
   def on_epoch_end(self, epoch, logs=None):
     reconstruction = self.model(self.batch, training=False)
@@ -132,7 +133,8 @@ def train(config, workdir, verbose=1):
   stage = training.start_stage(config, workdir)
   strategy = stage.strategy
   global_batch = config.train.batch_size
-  stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths)
+  stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths,
+                                               training.writable)
   steps = config.train.steps_per_epoch or None
   # The VAE reads only the colour field and its lightness: no large grey input to resize.
   train_data, val_ds = training.photo_datasets(

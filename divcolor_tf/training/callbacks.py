@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from divcolor_tf.io import atomic
 from divcolor_tf.training import checkpoints as checkpoints_lib
+from divcolor_tf.training import strategy as strategy_lib
 
 
 class NanGuard(keras.callbacks.Callback):
@@ -128,7 +129,8 @@ class FieldImages(keras.callbacks.Callback):
   def __init__(self, batch, log_dir, render, title):
     super().__init__()
     self.batch, self.render, self.title = batch, render, title
-    self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "images"))
+    self.writer = tf.summary.create_file_writer(  # another worker's go to its own folder
+        strategy_lib.writable(os.path.join(log_dir, "images")))
 
   def on_epoch_end(self, epoch, logs=None):
     from divcolor_tf import color  # pylint: disable=g-import-not-at-top

@@ -153,16 +153,34 @@ def is_chief():
 def writable(path):
   """Where this process writes ``path``: the path itself for the chief (and a single process);
   for another worker the same relative place under its own temporary folder (created on first
-  use, removed by :func:`remove_temporary` and at exit), so only the chief writes the workdir."""
+  use, removed by :func:`remove_temporary` and at exit; a killed worker's is removed by the
+  next process of its task), so only the chief writes the workdir."""
   if is_chief():
     return path
   if _STATE["temp"] is None:
-    _STATE["temp"] = tempfile.mkdtemp(prefix=f"divcolor-{_STATE['role'].task_type}"
-                                             f"{_STATE['role'].task_index}-")
+    prefix = f"divcolor-{_STATE['role'].task_type}{_STATE['role'].task_index}-"
+    _remove_dead(prefix)
+    _STATE["temp"] = tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
     atexit.register(remove_temporary)
   local = os.path.join(_STATE["temp"], os.path.abspath(path).lstrip(os.sep))
   os.makedirs(os.path.dirname(local), exist_ok=True)
   return local
+
+
+def _remove_dead(prefix):
+  """Removes the temporary folders (:func:`writable`) of earlier processes of this task that
+  ended without removing theirs (a killed worker), named ``<prefix><pid>-*``."""
+  root = tempfile.gettempdir()
+  for name in os.listdir(root):
+    pid = name[len(prefix):].split("-", 1)[0] if name.startswith(prefix) else ""
+    if not pid.isdigit() or int(pid) == os.getpid():
+      continue
+    try:
+      os.kill(int(pid), 0)
+    except ProcessLookupError:  # its process is gone
+      shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    except OSError:  # alive (another user's): not ours to remove
+      pass
 
 
 def remove_temporary():
