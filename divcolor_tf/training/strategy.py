@@ -64,7 +64,9 @@ class Role(NamedTuple):
     return f"{self.task_type} {self.task_index} of {self.tasks}"
 
 
-_STATE = {"strategy": None, "key": None, "role": Role(), "temp": None}
+# The multi-worker strategy of this process, its TF_CONFIG (as JSON), its role, the other
+# training tasks [(job, index, address)] and the non-chief's temporary folder.
+_STATE = {"strategy": None, "key": None, "role": Role(), "peers": [], "temp": None}
 
 
 def split_cpu(n):
@@ -139,11 +141,6 @@ def role_of(config):
   job, index = config["task"]["type"], config["task"]["index"]
   chief = tasks[0][:2] == (job, index) if tasks else True
   return Role(job, index, len(tasks), chief)
-
-
-def role():
-  """This process's :class:`Role` in the current strategy (single process: the chief)."""
-  return _STATE["role"]
 
 
 def is_chief():
@@ -257,7 +254,7 @@ def _multi_worker(cluster, timeout):
                ", ".join(f"{job} {i} at {a}" for job, i, a in peers) or "nobody")
   with _deadline(timeout, peers):
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
-  _STATE.update(strategy=strategy, key=key, role=me)
+  _STATE.update(strategy=strategy, key=key, role=me, peers=peers)
   logging.info("multi-worker: %d replicas in sync; this process is %s%s",
                strategy.num_replicas_in_sync, me, " (the chief)" if me.chief else "")
   return strategy
@@ -355,10 +352,7 @@ class PeerWatch:
   def __init__(self, interval=2.0, misses=3, describe=lambda: ""):
     self.interval, self.misses, self.describe = interval, misses, describe
     self.done = threading.Event()
-    cluster = tf_config() if _STATE["strategy"] is not None else None
-    me = _STATE["role"]
-    self.peers = [] if cluster is None else [
-        (job, i, a) for job, i, a in training_tasks(cluster) if (job, i) != me[:2]]
+    self.peers = list(_STATE["peers"])  # those of this process's multi-worker cluster, if any
 
   def _watch(self):
     missed = {peer: 0 for peer in self.peers}
