@@ -59,7 +59,7 @@ setuptools.setup(
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5"],  # -n 2: both cores
+        "test": ["pytest>=8", "pytest-xdist>=3.5"],  # -n 3: both cores busy
         "deploy": ["ai-edge-litert>=2.3,<3", f"tensorflow-serving-api{TF_RANGE}"],
         # TensorFlow with its CUDA libraries from pip (Linux, NVIDIA GPU).
         "gpu": [f"tensorflow[and-cuda]{TF_RANGE}"],

@@ -5,6 +5,7 @@ bare step, with and without XLA, with and without oneDNN.
   python bench/train_throughput.py --stage vae --variants trainer --onednn on \
       --setting vae.width=0.5 --setting vae.width=0.5,train.precision=mixed_bfloat16
   python bench/train_throughput.py --stage features --setting features.width=0.5,data.grey_size=128
+  python bench/train_throughput.py --stage= --compare_workers    # 1 worker against 2, only
 
 Stages: "vae" (train_vae.build_trainer), "features" (train_features.build_trainer), "mdn"
 (train_mdn.build_trainer on cached features {"grey_features", "mean", "log_var"}, as
@@ -34,6 +35,11 @@ measures that). In a process the variants are timed in turns (--rounds), each tu
 --steps steps and --seconds seconds, after two untimed steps (the first traces and compiles); the
 best turn is reported. One table at the end: images/s and the ratio to the stage's best bare
 variant. Not a test: figures go in the notes.
+
+--compare_workers adds one worker against two (issue 30): the VAE step of the config in one
+process (train.strategy=default) and in two worker processes on loopback (multi_worker, TF_CONFIG,
+free ports), and the gradients' all-reduce alone, as bench/multi_worker.py measures it (run here
+once per --setting).
 
 Each --setting is a comma-separated list of config overrides (key=value) applied on top of
 --config to every stage; one measurement each (default: the config as it is).
@@ -68,6 +74,9 @@ STEPS = flags.DEFINE_integer("steps", 3, "timed steps per turn, at least")
 SECONDS = flags.DEFINE_float("seconds", 2.0, "timed seconds per turn, at least")
 ROUNDS = flags.DEFINE_integer("rounds", 2, "turns per variant; the best is reported")
 BATCH = flags.DEFINE_integer("batch_size", 0, "batch size; 0: the stage's own from the config")
+COMPARE_WORKERS = flags.DEFINE_bool(
+    "compare_workers", False, "also time the VAE step in 1 process against 2 workers on loopback "
+    "and the all-reduce's share (bench/multi_worker.py)")
 WORKER = flags.DEFINE_bool("worker", False, "internal: measure in this process (under the "
                            "TF_ENABLE_ONEDNN_OPTS its parent set) and print RESULT lines")
 
@@ -406,6 +415,26 @@ def main(argv):
   if WORKER.value:
     _worker()
     return
+  if STAGE.value:
+    _stage_tables()
+  if COMPARE_WORKERS.value:
+    _compare_workers()
+
+
+def _compare_workers():
+  """bench/multi_worker.py's table, once per --setting (its --setting takes one key=value)."""
+  script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "multi_worker.py")
+  for setting in SETTINGS.value or [""]:
+    command = [sys.executable, script, f"--config={CONFIG.value}"]
+    command += [f"--setting={item}" for item in setting.split(",") if item]
+    if IMAGES.value:
+      command.append(f"--images={IMAGES.value}")
+    print(f"-- one worker against two{': ' + setting if setting else ''}", flush=True)
+    if subprocess.run(command, check=False).returncode:
+      raise SystemExit("bench/multi_worker.py failed")
+
+
+def _stage_tables():
   print(f"config {CONFIG.value}; stages {','.join(STAGE.value)}; {os.cpu_count()} cores; "
         f"{ROUNDS.value} turns of >= {STEPS.value} steps and {SECONDS.value:g} s", flush=True)
   results = []

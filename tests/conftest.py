@@ -23,6 +23,18 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("DIVCOLOR_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+# The longest files (measured: each 2-5 minutes of one core), handed out first: xdist's loadfile
+# gives files to its workers in collection order, and a long file started last ends the run alone.
+LONGEST_FIRST = ("test_distributed.py", "test_distributed_faults.py", "test_faults.py",
+                 "test_baselines.py", "test_train_joint.py", "test_export.py", "test_train_vae.py",
+                 "test_fullres.py", "test_exported.py")
+
+
+def pytest_collection_modifyitems(items):
+  rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: in-file order kept
+
+
 def _need(path, what="the real photos of ../shared/data"):
   if not path.exists():
     pytest.skip(f"{path} is missing: needs {what}, not on this machine")
@@ -174,7 +186,7 @@ def skip_stages(repo_root, lfw_ci, tmp_path_factory):
 
 def once_per_run(tmp_path_factory, name, build):
   """A directory ``build(directory)`` fills once per test run: under pytest-xdist (the README's
-  ``-n 2``) the first worker to ask builds it while the others wait on a file lock, then all read
+  ``-n 3``) the first worker to ask builds it while the others wait on a file lock, then all read
   it; without xdist, a fresh temporary directory."""
   if not os.environ.get("PYTEST_XDIST_WORKER"):
     directory = str(tmp_path_factory.mktemp(name))

@@ -205,13 +205,14 @@ def test_kmeans_finds_the_clusters_ranks_them_by_share_and_is_deterministic():
 
 @pytest.fixture(scope="module")
 def baseline_workdirs(repo_root, lfw_ci, tmp_path_factory):
-  """The tiny CVAE and cGAN, trained through their command lines."""
+  """The tiny CVAE and cGAN, trained through their command lines (the cGAN for 2 epochs: the
+  uninterrupted run of the resume test)."""
   def build(directory):
-    for tool in ("cvae", "cgan"):
+    for tool, extra in (("cvae", []), ("cgan", ["--config.cgan.epochs=2"])):
       result = subprocess.run(
           conftest.console_script(f"divcolor-train-{tool}") + [
               f"--config={repo_root}/configs/lfw.py:tiny", f"--config.data.train={lfw_ci}",
-              f"--workdir={directory}/{tool}", "--verbose=2"],
+              f"--workdir={directory}/{tool}", "--verbose=2", *extra],
           capture_output=True, text=True, env=conftest.tool_env(), timeout=300)
       assert result.returncode == 0, result.stderr[-2000:]
   directory = conftest.once_per_run(tmp_path_factory, "baseline_workdirs", build)
@@ -236,18 +237,18 @@ def _weights(model):
   return [w.numpy() for w in model.weights]
 
 
-def test_a_resumed_cgan_run_is_the_same_run_both_optimizers_included(repo_root, lfw_ci, tmp_path):
+def test_a_resumed_cgan_run_is_the_same_run_both_optimizers_included(repo_root, lfw_ci, tmp_path,
+                                                                      baseline_workdirs):
   def config(epochs):
     return config_lib.load(str(repo_root / "configs" / "lfw.py") + ":tiny",
                            [f"data.train={lfw_ci}", f"cgan.epochs={epochs}"])
-  train_cgan.train(config(2), str(tmp_path / "straight"), verbose=0)
   train_cgan.train(config(1), str(tmp_path / "resumed"), verbose=0)
   train_cgan.train(config(2), str(tmp_path / "resumed"), verbose=0)
   models = {}
-  for run in ("straight", "resumed"):
+  for run in (baseline_workdirs["cgan"], tmp_path / "resumed"):  # straight: 2 epochs at once
     trainer = train_cgan.build_trainer(config(2))
-    trainer.load_weights(str(tmp_path / run / "checkpoints" / "epoch-0002.weights.h5"))
-    models[run] = trainer
+    trainer.load_weights(os.path.join(run, "checkpoints", "epoch-0002.weights.h5"))
+    models["resumed" if run == tmp_path / "resumed" else "straight"] = trainer
   a, b = models["straight"], models["resumed"]
   for x, y in zip(_weights(a) + [v.numpy() for v in a.d_optimizer.variables],
                   _weights(b) + [v.numpy() for v in b.d_optimizer.variables]):

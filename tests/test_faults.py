@@ -50,53 +50,54 @@ _SCHEDULE = ["--config.train.epochs=3", "--config.train.steps_per_epoch=5",
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory, lfw_ci):
-  """The uninterrupted run of _SCHEDULE, shared by both kill points."""
+  """The uninterrupted run of _SCHEDULE (its colour statistics computed by the trainer)."""
   reference = tmp_path_factory.mktemp("uninterrupted")
   done = conftest.finish_tool(_train_vae(reference, lfw_ci, *_SCHEDULE))
   assert done.returncode == 0, done.stderr[-2000:]
   return reference
 
 
-@pytest.mark.parametrize("kill_at", [4, 13])  # inside epoch 1 and inside epoch 3 (of 5 steps)
-def test_a_killed_and_resumed_run_ends_where_the_uninterrupted_run_ends(
-    tmp_path, uninterrupted, lfw_ci, kill_at):
-  """SIGKILL once a checkpoint at global step ``kill_at`` (or later) is on disk, resume with the
-  same command: the final weights and the logged losses equal the uninterrupted run's."""
+def test_a_run_killed_twice_and_resumed_ends_where_the_uninterrupted_run_ends(
+    tmp_path, uninterrupted, lfw_ci, stats_setting):
+  """SIGKILL once a checkpoint at global step 4 (inside epoch 1 of 5 steps) is on disk, resume
+  with the same command, SIGKILL again past step 13 (inside epoch 3), resume once more: the final
+  weights and the logged losses equal the uninterrupted run's."""
   steps_per_epoch = 5
-
   resumed = tmp_path / "resumed"
-  process = _train_vae(resumed, lfw_ci, *_SCHEDULE)
-  deadline = time.time() + 240
-  killed_at = None
-  while time.time() < deadline and process.poll() is None:
-    position = _position(resumed)
-    if position and position[0] * steps_per_epoch + position[1] >= kill_at:
-      process.send_signal(signal.SIGKILL)
-      process.wait()
-      killed_at = position
-      break
-    time.sleep(0.02)
-  assert killed_at is not None, "the run ended before it could be killed"
-  assert process.returncode == -signal.SIGKILL
-  again = conftest.finish_tool(_train_vae(resumed, lfw_ci, *_SCHEDULE))
+  schedule = [*_SCHEDULE, f"--config.{stats_setting}"]
+  killed = []
+  for kill_at in (4, 13):
+    process = _train_vae(resumed, lfw_ci, *schedule)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+      position = _position(resumed)
+      if position and position[0] * steps_per_epoch + position[1] >= kill_at:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        killed.append(position)
+        break
+      time.sleep(0.02)
+    assert len(killed) == (1 if kill_at == 4 else 2), f"the run ended before step {kill_at}"
+    assert process.returncode == -signal.SIGKILL
+  again = conftest.finish_tool(_train_vae(resumed, lfw_ci, *schedule))
   assert again.returncode == 0, again.stderr[-2000:]
 
   for a, b in zip(_weights(uninterrupted), _weights(resumed)):
-    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=f"killed at {killed_at}")
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=f"killed at {killed}")
   rows_a, rows_b = _rows(uninterrupted), _rows(resumed)
   assert [r["epoch"] for r in rows_b] == ["0", "1", "2"], rows_b
   for row_a, row_b in zip(rows_a, rows_b):
     for key in ("loss", "hist", "kl", "val_loss"):
-      assert float(row_b[key]) == pytest.approx(float(row_a[key]), rel=1e-5), (key, killed_at)
+      assert float(row_b[key]) == pytest.approx(float(row_a[key]), rel=1e-5), (key, killed)
 
 
-def test_the_nan_stop_is_one_line_and_its_advice_works(tmp_path, lfw_ci):
+def test_the_nan_stop_is_one_line_and_its_advice_works(tmp_path, lfw_ci, stats_setting):
   """A good first epoch, then a learning rate that blows the run up: it stops with one line (exit
   1, no checkpoint of the bad epoch); following the line's advice (a lower rate, same workdir)
   resumes from the good epoch at the lower rate and finishes."""
   workdir = tmp_path / "run"
   common = ["--config.train.steps_per_epoch=4", "--config.train.optimizer=sgd",
-            "--config.vae.log_variance_limit=5"]
+            "--config.vae.log_variance_limit=5", f"--config.{stats_setting}"]
   first = conftest.finish_tool(_train_vae(
       workdir, lfw_ci, "--config.train.epochs=1", "--config.train.learning_rate=1e-4", *common))
   assert first.returncode == 0, first.stderr[-2000:]

@@ -55,6 +55,7 @@ def fit(trainer, train_data, val_ds, workdir, *, epochs, steps_per_epoch=None, c
     _same_position(strategy, position, ckpt_dir)
   if state is None and initialize is not None:
     initialize()
+  _build_optimizers(trainer)
   if position.epoch >= epochs:
     logging.info("%s already holds epoch %d of %d: nothing to train", workdir, position.epoch,
                  epochs)
@@ -153,15 +154,23 @@ def distribute(strategy, ds):
   return strategy.distribute_datasets_from_function(per_worker, options)
 
 
+def _build_optimizers(trainer):
+  """The optimizers' slots made before the first step: made inside it, they would make
+  TensorFlow trace the step twice (once creating variables, once without), seconds a stage."""
+  with trainer.distribute_strategy.scope():
+    if hasattr(trainer, "build_optimizers"):  # more than one optimizer (the cGAN)
+      trainer.build_optimizers()
+    elif not trainer.optimizer.built:
+      trainer.optimizer.build(trainer.optimized_variables)
+
+
 def _step_functions(trainer):
   """The trainer's train and test steps as tf.functions over its strategy, their per-replica logs
   averaged (cached on the trainer)."""
   functions = getattr(trainer, "_distributed_steps", None)
   if functions is None:
     strategy = trainer.distribute_strategy
-    if not trainer.optimizer.built:  # its slots made here, not traced twice in the first step
-      with strategy.scope():
-        trainer.optimizer.build(trainer.optimized_variables)
+    _build_optimizers(trainer)
     mean = lambda logs: {k: strategy.reduce("MEAN", v, axis=None) for k, v in logs.items()}
     train = tf.function(lambda batch: mean(strategy.run(trainer.train_step, args=(batch,))))
     test = tf.function(lambda batch: mean(strategy.run(trainer.test_step, args=(batch,))))

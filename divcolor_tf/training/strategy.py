@@ -37,6 +37,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 from typing import NamedTuple
 
 from absl import logging
@@ -270,6 +271,16 @@ def _answers(address, timeout=1.0):
     return False
 
 
+def _answers_within(address, tries, interval):
+  """True when ``address`` answers at one of ``tries`` attempts ``interval`` seconds apart."""
+  for attempt in range(tries):
+    if _answers(address):
+      return True
+    if attempt + 1 < tries:
+      time.sleep(interval)
+  return False
+
+
 def _stderr_fd():
   """The terminal's stderr: a command line routes fd 2 through a filtering thread
   (bin/cli.py), which a process ending at once would not let finish."""
@@ -360,19 +371,31 @@ class PeerWatch:
       for peer in self.peers:
         missed[peer] = 0 if _answers(peer[2]) else missed[peer] + 1
         if missed[peer] >= self.misses and not self.done.is_set():
-          job, i, address = peer
-          _fail(f"{job} {i} at {address} stopped answering during training "
-                f"({self.misses * self.interval:.0f} s); this worker stops too. Restart every "
-                f"worker with the same command and --workdir: the job resumes from the chief's "
-                f"newest checkpoint{self.describe()}", 3)
+          self._stop(peer, f"stopped answering during training "
+                           f"({self.misses * self.interval:.0f} s)")
+
+  def _stop(self, peer, what):
+    job, i, address = peer
+    _fail(f"{job} {i} at {address} {what}; this worker stops too. Restart every worker with the "
+          f"same command and --workdir: the job resumes from the chief's newest "
+          f"checkpoint{self.describe()}", 3)
 
   def __enter__(self):
     if self.peers:
       threading.Thread(target=self._watch, daemon=True, name="peer-watch").start()
     return self
 
-  def __exit__(self, *exc):
+  def __exit__(self, kind, value, traceback):
+    """An error out of training while a peer no longer answers (a collective that lost the
+    peer fails with an op error, at times before the watch's misses add up): the peer's end is
+    the cause, and the same one line ends this worker."""
     self.done.set()
+    if kind is not None and issubclass(kind, Exception) and self.peers:
+      for peer in self.peers:
+        if not _answers_within(peer[2], self.misses, self.interval):
+          self._stop(peer, f"stopped answering during training ({kind.__name__} in a "
+                           f"collective)")
+    return False
 
 
 def all_sum(strategy, value):
