@@ -386,9 +386,9 @@ class PeerWatch:
     return self
 
   def __exit__(self, kind, value, traceback):
-    """An error out of training while a peer no longer answers (a collective that lost the
-    peer fails with an op error, at times before the watch's misses add up): the peer's end is
-    the cause, and the same one line ends this worker."""
+    """Any exception out of training while a peer no longer answers: the peer's end is taken as
+    the cause, and the same one line ends this worker. (Measured here: with the watch off, a
+    collective that lost its peer hung rather than raising, so this path is a backstop.)"""
     self.done.set()
     if kind is not None and issubclass(kind, Exception) and self.peers:
       for peer in self.peers:
