@@ -384,7 +384,8 @@ def _worker():
 
 def _table(results):
   """One line per (stage, setting, oneDNN, variant): images/s and the ratio to the best bare."""
-  lines = [f"{'stage':9s}{'setting':22s}{'oneDNN':8s}{'variant':13s}{'img/s':>8s}"
+  width = max([21] + [len(r["setting"] or "-") for r in results]) + 1  # the setting column
+  lines = [f"{'stage':9s}{'setting':{width}s}{'oneDNN':8s}{'variant':13s}{'img/s':>8s}"
            f"{'vs best bare':>14s}{'1st step s':>12s}  notes"]
   groups = {}
   for r in results:
@@ -399,7 +400,7 @@ def _table(results):
       ratio = f"{rate / best:.2f}" if best and rate else "-"
       first = f"{r['first_s']:.1f}" if r["first_s"] is not None else "-"
       notes = r["error"] or r["note"]
-      lines.append(f"{stage:9s}{setting or '-':22s}{r['onednn']:8s}{r['variant']:13s}"
+      lines.append(f"{stage:9s}{setting or '-':{width}s}{r['onednn']:8s}{r['variant']:13s}"
                    f"{rate:8.1f}{ratio:>14s}{first:>12s}  {notes}")
   return "\n".join(lines)
 

@@ -245,10 +245,12 @@ def test_a_resumed_cgan_run_is_the_same_run_both_optimizers_included(repo_root, 
   train_cgan.train(config(1), str(tmp_path / "resumed"), verbose=0)
   train_cgan.train(config(2), str(tmp_path / "resumed"), verbose=0)
   models = {}
-  for run in (baseline_workdirs["cgan"], tmp_path / "resumed"):  # straight: 2 epochs at once
+  # straight: the fixture's 2 epochs at once
+  runs = {"straight": baseline_workdirs["cgan"], "resumed": tmp_path / "resumed"}
+  for name, run in runs.items():
     trainer = train_cgan.build_trainer(config(2))
     trainer.load_weights(os.path.join(run, "checkpoints", "epoch-0002.weights.h5"))
-    models["resumed" if run == tmp_path / "resumed" else "straight"] = trainer
+    models[name] = trainer
   a, b = models["straight"], models["resumed"]
   for x, y in zip(_weights(a) + [v.numpy() for v in a.d_optimizer.variables],
                   _weights(b) + [v.numpy() for v in b.d_optimizer.variables]):
