@@ -126,3 +126,35 @@ def test_every_stage_trains_in_each_precision(lfw_ci, tmp_path, precision, stage
     assert np.isfinite(float(last[header.index("loss")])), (history, rows[-1])
   config = json.loads((workdir / "config.json").read_text())
   assert config["train"]["precision"] == precision
+
+
+_LOST_PEER = r"""
+import socket, sys
+from divcolor_tf.training import strategy
+listening = socket.create_server(("localhost", 0))
+port = listening.getsockname()[1]
+if sys.argv[1] == "gone":
+  listening.close()  # nobody answers there any more
+strategy._STATE["peers"] = [("worker", 1, f"localhost:{port}")]
+# interval 60: the watch thread does not look before the exception leaves the block.
+with strategy.PeerWatch(interval=60, misses=1, describe=lambda: " (step 7)"):
+  raise RuntimeError("a collective failed")
+"""
+
+
+@pytest.mark.parametrize("peer", ["gone", "alive"])
+def test_an_error_out_of_training_while_a_peer_is_gone_is_the_peer_line(peer):
+  """PeerWatch.__exit__: an exception leaving training while a peer no longer answers ends the
+  worker with the lost peer's one line (exit 3); while every peer answers, the exception is the
+  worker's own and propagates unchanged."""
+  done = subprocess.run([sys.executable, "-c", _LOST_PEER, peer], env=env(), capture_output=True,
+                        text=True, timeout=120)
+  last = done.stderr.strip().splitlines()[-1]
+  if peer == "gone":
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert last.startswith("-c: worker 1 at localhost:"), last
+    assert ("stopped answering during training (RuntimeError in a collective); this worker stops "
+            "too" in last and last.endswith("newest checkpoint (step 7)")), last
+  else:
+    assert done.returncode == 1 and last == "RuntimeError: a collective failed", last
