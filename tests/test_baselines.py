@@ -244,14 +244,12 @@ def test_a_resumed_cgan_run_is_the_same_run_both_optimizers_included(repo_root, 
                            [f"data.train={lfw_ci}", f"cgan.epochs={epochs}"])
   train_cgan.train(config(1), str(tmp_path / "resumed"), verbose=0)
   train_cgan.train(config(2), str(tmp_path / "resumed"), verbose=0)
-  models = {}
-  # straight: the fixture's 2 epochs at once
-  runs = {"straight": baseline_workdirs["cgan"], "resumed": tmp_path / "resumed"}
-  for name, run in runs.items():
+  def at_epoch_2(run):
     trainer = train_cgan.build_trainer(config(2))
     trainer.load_weights(os.path.join(run, "checkpoints", "epoch-0002.weights.h5"))
-    models[name] = trainer
-  a, b = models["straight"], models["resumed"]
+    return trainer
+  # a: the fixture's 2 epochs at once; b: 1 epoch, then resumed for the second.
+  a, b = at_epoch_2(baseline_workdirs["cgan"]), at_epoch_2(tmp_path / "resumed")
   for x, y in zip(_weights(a) + [v.numpy() for v in a.d_optimizer.variables],
                   _weights(b) + [v.numpy() for v in b.d_optimizer.variables]):
     np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)

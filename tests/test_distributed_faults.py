@@ -1,6 +1,7 @@
 """Training beyond one process, when things go wrong, and in each precision: a worker killed
-mid-epoch, a mis-set cluster, every stage under mixed_bfloat16 and mixed_float16 (the helpers and
-the measured tolerances: tests/test_distributed.py)."""
+mid-epoch, a mis-set cluster, a peer lost while training fails, every stage under mixed_float16
+and the VAE under mixed_bfloat16 (the helpers and the measured tolerances:
+tests/test_distributed.py)."""
 
 import json
 import os

@@ -66,8 +66,7 @@ def test_a_run_killed_twice_and_resumed_ends_where_the_uninterrupted_run_ends(
   resumed = tmp_path / "resumed"
   schedule = [*_SCHEDULE, f"--config.{stats_setting}"]
   killed = []
-  for kill_at in (4, 13):
-    kills_before = len(killed)
+  for passes, kill_at in enumerate((4, 13), 1):
     process = _train_vae(resumed, lfw_ci, *schedule)
     deadline = time.time() + 240
     while time.time() < deadline and process.poll() is None:
@@ -78,7 +77,7 @@ def test_a_run_killed_twice_and_resumed_ends_where_the_uninterrupted_run_ends(
         killed.append(position)
         break
       time.sleep(0.02)
-    assert len(killed) == kills_before + 1, f"the run ended before step {kill_at}"
+    assert len(killed) == passes, f"the run ended before step {kill_at}"
     assert process.returncode == -signal.SIGKILL
   again = conftest.finish_tool(_train_vae(resumed, lfw_ci, *schedule))
   assert again.returncode == 0, again.stderr[-2000:]
