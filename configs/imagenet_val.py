@@ -10,6 +10,7 @@ the final model. The CPU recipe, stage by stage (each command resumes if interru
   divcolor-train-vae      --config configs/imagenet_val.py:cpu_general --workdir workdirs/imagenet
   divcolor-train-features --config configs/imagenet_val.py:cpu_general --workdir workdirs/imagenet
   divcolor-train-mdn      --config configs/imagenet_val.py:cpu_general --workdir workdirs/imagenet
+  divcolor-train-joint    --config configs/imagenet_val.py:cpu_general --workdir workdirs/imagenet
   divcolor-evaluate-vae   --workdir workdirs/imagenet                 # Tables 1-2 (validation)
   divcolor-evaluate       --model workdirs/imagenet                   # Table 3 (validation)
 
@@ -26,7 +27,10 @@ def cpu_general(c):
   a ~48,000-photo pool on 2 CPU cores: 6 VAE epochs (the last 2 at a quarter of the rate; at 3
   epochs the validation loss was still falling 20% an epoch, docs/quality.md section 15), the
   grey feature network at the photos' own 64x64 (G 8x8), 1 epoch, and a quarter-width MDN (6
-  epochs; its G and posterior cached after the first)."""
+  epochs; its G and posterior cached after the first), then the joint stage (not in the paper) as
+  the LFW model's version 5 had it (``configs/lfw.py:cpu_joint_gap``): plain absolute error of the
+  best decoded mean, held to the truth's chroma (0.5) and spatial variation (0.3), 2 epochs of 285
+  steps of 16 photos (~9,000 photos, a fifth of the pool), validated after each."""
   config_lib.cpu_skip(c)
   c.train.epochs = 6
   c.train.lr_decay_epochs = (4,)
@@ -34,6 +38,8 @@ def cpu_general(c):
   c.features.epochs = 1
   c.mdn.width = 0.25
   c.mdn.epochs = 6
+  c.joint.update(weighted=False, chroma_factor=0.5, spatial_factor=0.3, steps_per_epoch=285,
+                 epochs=2)
 
 
 VARIANTS = {"cpu_general": cpu_general}

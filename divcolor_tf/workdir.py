@@ -115,8 +115,47 @@ def require(workdir, *names, config_hint="CONFIG"):
                               f"`{MADE_BY[name]} --config {config_hint} --workdir {workdir}`")
 
 
+def in_process_policy(model):
+  """``model`` with its mixed-precision layers computing in this process's dtype policy.
+
+  A stage trained under ``train.precision=mixed_bfloat16`` / ``mixed_float16`` saves its .keras
+  files with that policy in every layer (the variables are float32 all the same). Loaded as they
+  are, they would colorize, evaluate and export in 16 bits, which most CPUs run far slower than
+  float32 (docs/training.md, "Precision") and TFLite does not take. So a layer saved under a
+  ``mixed_*`` policy takes the process's policy instead (float32 unless a trainer set a mixed one);
+  layers pinned to float32 (the output layers) keep it. The weights are the file's, unchanged.
+  ``model`` itself is returned when no layer needs a change.
+  """
+  import keras  # pylint: disable=g-import-not-at-top
+  policy = keras.config.dtype_policy()
+
+  def foreign(layer):
+    name = getattr(getattr(layer, "dtype_policy", None), "name", "")
+    return name.startswith("mixed_") and name != policy.name
+
+  def layers(m):
+    for layer in m.layers:
+      yield layer
+      if isinstance(layer, keras.Model):
+        yield from layers(layer)
+
+  if not any(foreign(layer) for layer in layers(model)):
+    return model
+
+  def clone(layer):
+    config = layer.get_config()
+    if foreign(layer):
+      config["dtype"] = policy.name
+    return layer.__class__.from_config(config)
+
+  copy = keras.models.clone_model(model, clone_function=clone, recursive=True)
+  copy.set_weights(model.get_weights())
+  return copy
+
+
 def load_keras(workdir, name, trainable=None):
-  """A .keras model of the workdir; StageFileError (one line) when it exists but cannot be loaded."""
+  """A .keras model of the workdir, its mixed-precision layers in this process's policy
+  (:func:`in_process_policy`); StageFileError (one line) when it exists but cannot be loaded."""
   import keras  # pylint: disable=g-import-not-at-top
   from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top,unused-import  (layers)
   require(workdir, name)
@@ -126,6 +165,7 @@ def load_keras(workdir, name, trainable=None):
   except Exception as e:  # pylint: disable=broad-except  (corrupt or foreign file)
     problem = atomic.brief(e, 200)
     raise StageFileError(f"{file}: cannot load ({type(e).__name__}: {problem})") from None
+  model = in_process_policy(model)
   if trainable is not None:
     model.trainable = trainable
   return model

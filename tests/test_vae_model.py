@@ -401,6 +401,32 @@ def test_keras_format_round_trip(tmp_path, real_batch):
       np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept:DeprecationWarning")
+def test_a_mixed_precision_file_loads_in_the_process_policy(tmp_path, real_batch):
+  """A stage trained under mixed_bfloat16 saves bf16 layers; loaded for colorizing, evaluating or
+  exporting (float32 process) every layer computes in float32, with the file's weights; a trainer
+  under the same mixed policy gets the file as saved."""
+  from divcolor_tf import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  config = vae_config(width=1 / 16, latent_dim=8, skip=True)  # the skip decoder nests a model
+  inputs = {"z": tf.reshape(tf.linspace(-1.0, 1.0, 4 * 8), (4, 8)),
+            "lightness": tf.convert_to_tensor(real_batch["lightness"][:4])}
+  keras.config.set_dtype_policy("mixed_bfloat16")
+  try:
+    trained = vae.build_decoder(config)
+    trained.save(tmp_path / "decoder.keras")
+    assert workdir_lib.load_keras(tmp_path, "decoder.keras").layers[-2].compute_dtype == "bfloat16"
+  finally:
+    keras.config.set_dtype_policy("float32")
+  loaded = workdir_lib.load_keras(tmp_path, "decoder.keras")
+  nested = [layer for m in loaded.layers if isinstance(m, keras.Model) for layer in m.layers]
+  assert nested and {layer.compute_dtype for layer in loaded.layers + nested} == {"float32"}
+  reference = vae.build_decoder(config)  # the same network built in float32, the file's weights
+  reference.set_weights(trained.get_weights())
+  np.testing.assert_array_equal(loaded(inputs).numpy(), reference(inputs).numpy())
+  bf16 = trained(inputs).numpy()
+  assert 0 < np.abs(bf16 - reference(inputs).numpy()).max() < 0.1  # it did compute in bf16
+
+
 def test_parameter_counts():
   counts = vae.build_vae(vae_config(width=0.25)).parameter_counts()
   # The paper's topology at width 0.25 (a quarter-width VAE has 2.65 M).
