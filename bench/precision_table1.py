@@ -8,8 +8,9 @@ Table 1 and 2's code on the same photos (the validation split by default).
 
 Each precision trains in a process of its own (divcolor-train-vae, one epoch of --steps steps of
 the config's global batch) into --root/<precision>, which is reused when it already holds the
-trained networks (delete it to train again); the networks are evaluated as saved, their layers
-computing in the precision they trained in. Prints one table: training wall
+trained networks (delete it to train again); the networks are evaluated in the precision they
+trained in (the process's dtype policy set to it, so that ``workdir.load_keras`` keeps their 16-bit
+layers; a colorizer or an export computes in float32). Prints one table: training wall
 time, images/s of the whole run (input pipeline and checkpoints included) and Table 1 / Table 2
 (abs. error All and Grid, colourfulness-weighted All), ab/128. Not a test: figures go in the notes.
 """
@@ -49,6 +50,7 @@ def _train(precision, workdir):
 
 def main(argv):
   del argv
+  import keras  # pylint: disable=g-import-not-at-top
   from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf.evaluation import tables  # pylint: disable=g-import-not-at-top
@@ -62,7 +64,11 @@ def main(argv):
       paths = data.list_images(IMAGES.value)
     else:
       _, paths = data.config_paths(config_lib.load_resolved(workdir).data)
-    rows, count, _ = tables.evaluate_vae(workdir, paths)[:3]
+    keras.config.set_dtype_policy(precision)  # evaluated as trained (workdir.in_process_policy)
+    try:
+      rows, count, _ = tables.evaluate_vae(workdir, paths)[:3]
+    finally:
+      keras.config.set_dtype_policy("float32")
     model = dict(rows)["model"]
     timing = (f"{seconds:7.0f} {STEPS.value * batch / seconds:9.1f}" if seconds is not None
               else f"{'(reused)':>17s}")

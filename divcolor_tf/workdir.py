@@ -123,7 +123,7 @@ def in_process_policy(model):
   are, they would colorize, evaluate and export in 16 bits, which most CPUs run far slower than
   float32 (docs/training.md, "Precision") and TFLite does not take. So a layer saved under a
   ``mixed_*`` policy takes the process's policy instead (float32 unless a trainer set a mixed one);
-  layers pinned to float32 (the output layers) keep it. The weights are the file's, unchanged.
+  a layer pinned to float32 keeps it. The weights are the file's, unchanged.
   ``model`` itself is returned when no layer needs a change.
   """
   import keras  # pylint: disable=g-import-not-at-top
@@ -161,11 +161,10 @@ def load_keras(workdir, name, trainable=None):
   require(workdir, name)
   file = path(workdir, name)
   try:
-    model = keras.models.load_model(file, compile=False)
+    model = in_process_policy(keras.models.load_model(file, compile=False))
   except Exception as e:  # pylint: disable=broad-except  (corrupt or foreign file)
     problem = atomic.brief(e, 200)
     raise StageFileError(f"{file}: cannot load ({type(e).__name__}: {problem})") from None
-  model = in_process_policy(model)
   if trainable is not None:
     model.trainable = trainable
   return model
