@@ -14,6 +14,14 @@ the final model. The CPU recipe, stage by stage (each command resumes if interru
   divcolor-evaluate-vae   --workdir workdirs/imagenet                 # Tables 1-2 (validation)
   divcolor-evaluate       --model workdirs/imagenet                   # Table 3 (validation)
 
+Wall times on an Intel Xeon with AMX (docs/quality.md, section 19): the VAE ~26 min an epoch in
+float32, ~11.6 with ``--config.train.precision=mixed_bfloat16`` (2.2x; on CPUs without bf16
+units keep float32), so 6 epochs take ~2 h 40 in float32 or ~1 h 10 in bf16; the feature network
+7 min; the MDN 10 min; the joint stage ~19 min an epoch of 285 steps, validation included. What
+they give on the validation split (section 19): Tables 1-2 abs. error 0.0361 after the VAE (the
+paper's all-terms row 0.039); Table 3 error-of-best 0.0652 before the joint stage, level with
+the photo-blind palette-5 (0.0656). Not yet the bundled general model (issue 28).
+
 The paper-sized config is the default (no variant). Variants after a colon: cpu_general (this
 file's CPU recipe), tiny (test twin on ../shared/data/imagenet_val/ci), the variants every config
 takes (cpu, cpu_skip, l2 / mah / all, skip, authors: divcolor_tf.config.VARIANTS).
