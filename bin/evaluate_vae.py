@@ -36,7 +36,7 @@ def main(argv):
   from divcolor_tf.evaluation import tables  # pylint: disable=g-import-not-at-top
   from divcolor_tf import exported  # pylint: disable=g-import-not-at-top
   from divcolor_tf.evaluation import metrics  # pylint: disable=g-import-not-at-top
-  workdir = exported.workdir_for(FLAGS.workdir)
+  workdir = exported.workdir_for(FLAGS.workdir, need_encoder=True)
   if FLAGS.images:
     paths = data.list_images(FLAGS.images)
   else:

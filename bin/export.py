@@ -2,13 +2,17 @@ r"""divcolor-export: a trained model directory -> SavedModel for TF Serving, and
 
   divcolor-export --model workdirs/lfw --out saved_models/divcolor_lfw --version 1 \
       --tflite fp32,fp16,dynamic --tflite_size 256
+  divcolor-export --model workdirs/imagenet --out saved_models/divcolor_imagenet \
+      --weights float16 --noencoder --tflite fp16
 
 Writes OUT/<version>/ (TF Serving's layout: saved_model.pb, variables/ sharded under 20 MiB a
 file, assets.extra/{config.json, export.json, baselines.npz}) with the signatures
 serving_default, colorize_bytes, decode, mixture, grey_mixture and (when the workdir has the VAE
-encoder) encode (docs/deploy.md, divcolor_tf/export.py). With --tflite, also
-OUT/tflite/divcolor_pipeline_<size>_<q>.tflite (uint8 [1, size, size, 3] -> K colorizations)
-and OUT/tflite/divcolor_decoder_<q>.tflite (z [1, d] -> ab) for each quantisation q.
+encoder, unless --noencoder) encode (docs/deploy.md, divcolor_tf/export). --weights float16
+stores the variables in float16 (half the size; serving still computes in float32). With
+--tflite, also OUT/tflite/divcolor_pipeline_<size>_<q>.tflite (uint8 [1, size, size, 3] -> K
+colorizations) and OUT/tflite/divcolor_decoder_<q>.tflite (z [1, d] -> ab) for each
+quantisation q.
 
 Nothing is replaced without --overwrite: if any output exists, each is named in a one-line error
 and nothing is written. Errors are one line on stderr; the exit status is 1.
@@ -27,6 +31,12 @@ flags.DEFINE_string("out", None, "The model's base path, e.g. saved_models/divco
 flags.DEFINE_integer("version", 1, "The SavedModel version folder (a positive integer).")
 flags.DEFINE_list("tflite", [], "TFLite quantisations to write: fp32, fp16, dynamic.")
 flags.DEFINE_integer("tflite_size", 256, "Input height and width of the TFLite pipeline.")
+flags.DEFINE_enum("weights", "float32", ["float32", "float16"], "The SavedModel's variables: "
+                  "float32, or float16 (half the bytes; the signatures cast them to float32 and "
+                  "compute in float32).")
+flags.DEFINE_bool("encoder", True, "Keep the VAE encoder (the encode signature) when the model "
+                  "has it; --noencoder leaves it and its weights out (divcolor-evaluate-vae then "
+                  "needs the model directory).")
 flags.DEFINE_bool("overwrite", False, "Replace existing outputs.")
 flags.mark_flags_as_required(["model", "out"])
 FLAGS = flags.FLAGS
@@ -63,7 +73,8 @@ def main(argv):
   try:
     colorizer = export.as_colorizer(FLAGS.model)
     written = [export.export_saved_model(colorizer, FLAGS.out, FLAGS.version,
-                                         overwrite=FLAGS.overwrite)]
+                                         overwrite=FLAGS.overwrite, weights=FLAGS.weights,
+                                         encoder=FLAGS.encoder)]
     for part, quantization, path in tflites:
       info = export.export_tflite(colorizer, path, quantization, FLAGS.tflite_size, part,
                                   overwrite=FLAGS.overwrite)

@@ -3,9 +3,13 @@ that ship (saved_models/divcolor_lfw), without the training workdir they came fr
 
 An export (``divcolor_tf.export``) holds every weight its signatures use, each variable named by
 its Keras path ("dec_conv1/kernel", "conv7_3/bias", "mdn_bn1/moving_mean"; the layers of the
-encoder, decoder, feature trunk and MDN have distinct names), and in ``assets.extra/`` the config
-the model was trained with (``config.json``), its photo-blind baselines and (exports written
-since the bundled model's version 3 was re-exported) its colour statistics (``stats.npz``).
+encoder, decoder, feature trunk and MDN have distinct names; float16 values in an export written
+with ``--weights float16``, which every reader here casts to the Keras model's float32), and in
+``assets.extra/`` the config the model was trained with (``config.json``), its photo-blind
+baselines and (exports written since the bundled model's version 3 was re-exported) its colour
+statistics (``stats.npz``). An export written with ``--noencoder`` lacks the VAE encoder:
+:func:`unpack` writes no encoder.keras, and :func:`workdir_for` refuses it in one line to a tool
+that needs it.
 
 * :func:`unpack` rebuilds the Keras models from that config, assigns the exported weights by
   name and writes them in a workdir's layout (``divcolor_tf.workdir``); :func:`workdir_for` does
@@ -64,6 +68,35 @@ def export_method(export_dir):
   return method
 
 
+def _saved_model_proto(export_dir):
+  """The parsed saved_model.pb of an export (ValueError when it is not one)."""
+  from google.protobuf import message  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  saved = saved_model_pb2.SavedModel()
+  with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
+    try:
+      saved.ParseFromString(f.read())
+    except message.DecodeError as e:
+      raise ValueError(f"not a SavedModel ({e})") from None
+  return saved
+
+
+def has_encoder(export_dir):
+  """Whether an export holds the VAE encoder (its ``encode`` signature: an export written with
+  ``divcolor-export --noencoder``, from a model directory without encoder.keras, or by a
+  baseline has neither the signature nor the encoder's weights).
+
+  Raises:
+    atomic.UnreadableFileError: one line (a ValueError), when saved_model.pb cannot be read.
+  """
+  try:
+    return "encode" in _saved_model_proto(export_dir).meta_graphs[0].signature_def
+  except (OSError, IndexError, ValueError) as e:
+    raise atomic.UnreadableFileError(
+        f"{os.path.join(export_dir, 'saved_model.pb')}: cannot read ({atomic.brief(e, 200)})") \
+        from None
+
+
 def export_variables(export_dir):
   """{Keras path: numpy value} of every variable of an export's version directory.
 
@@ -71,13 +104,8 @@ def export_variables(export_dir):
     ValueError: one line, when the SavedModel was not written by ``divcolor_tf.export``.
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
-  model_pb = os.path.join(export_dir, "saved_model.pb")
-  saved = saved_model_pb2.SavedModel()
   try:
-    with open(model_pb, "rb") as f:
-      saved.ParseFromString(f.read())
-    graph = saved.meta_graphs[0].object_graph_def
+    graph = _saved_model_proto(export_dir).meta_graphs[0].object_graph_def
     listing = [c.node_id for c in graph.nodes[0].children if c.local_name == _ARCHIVE_VARIABLES]
     if not listing:
       raise ValueError(f"no '{_ARCHIVE_VARIABLES}' list (not written by divcolor-export)")
@@ -268,13 +296,29 @@ def _copy_extras(extra, export_dir, workdir):
 _UNPACKED = {}  # export version directory -> its temporary workdir, for this process
 
 
-def workdir_for(path):
+def workdir_for(path, need_encoder=False):
   """``path`` itself when it is a workdir; a temporary workdir unpacked from it when it is an
-  export (once per process; removed when the process ends)."""
+  export (once per process; removed when the process ends).
+
+  Args:
+    path: a workdir or an export.
+    need_encoder: the caller needs the VAE encoder (``divcolor-evaluate-vae``): an export
+      without it is refused before anything is unpacked.
+
+  Raises:
+    workdir.MissingStageError: one line naming the export, when ``need_encoder`` and it holds no
+      encoder (:func:`has_encoder`).
+  """
   path = os.fspath(path)
   export_dir = saved_model_dir(path)
   if export_dir is None:
     return path
+  if need_encoder and not has_encoder(export_dir):
+    raise workdir_lib.MissingStageError(
+        f"{export_dir}: an export without the VAE encoder (no encode signature: written with "
+        "divcolor-export --noencoder, or from a model directory without encoder.keras); this "
+        "needs the encoder: pass the model directory it was exported from, or an export of it "
+        "with the encoder")
   key = os.path.realpath(export_dir)
   if key not in _UNPACKED:
     temp = tempfile.mkdtemp(prefix="divcolor-unpacked-")

@@ -27,7 +27,7 @@ SHARED_DATA = pathlib.Path(os.environ.get("DIVCOLOR_SHARED_DATA", ROOT.parent / 
 # gives files to its workers in collection order, and a long file started last ends the run alone.
 LONGEST_FIRST = ("test_distributed.py", "test_distributed_faults.py", "test_faults.py",
                  "test_baselines.py", "test_train_joint.py", "test_export.py", "test_train_vae.py",
-                 "test_fullres.py", "test_exported.py")
+                 "test_fullres.py", "test_exported.py", "test_export_options.py")
 
 
 def pytest_collection_modifyitems(items):

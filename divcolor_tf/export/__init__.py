@@ -34,7 +34,7 @@ colorizations and weights in descending order of mixture weight):
                     [0, 100] at the trunk's size S)             training pipeline's own inputs)
   encode            colour_field: float32 [batch, F, F, 2]      mean: float32 [batch, d] (the VAE
                     (ab/128; only when the workdir had the      encoder's; Table 1 and the
-                    encoder)                                    evaluation's reconstruction row)
+                    encoder and not ``encoder=False``)          evaluation's reconstruction row)
   ================  ==========================================  ===================================
 
 The PNG output is named ``png_bytes``, not ``png``: TF Serving's REST API base64-encodes a string
@@ -55,6 +55,25 @@ Keras 3 models held in a plain ``tf.Module`` and saved with ``tf.saved_model.sav
 writes variables that loader finds, so it is used here. Variables are sharded so that each file
 is at most ``max_shard_bytes`` (default 20 MiB; the repository's cap on a file is 25 MB).
 
+Two options make an export smaller, each recorded in ``export.json`` when used:
+
+* ``weights="float16"`` (``divcolor-export --weights float16``) stores every variable in
+  float16, half the bytes, under its Keras path as a float32 export names it; the signatures,
+  their inputs and outputs unchanged, read each variable through a Cast to float32 and compute
+  in float32 as the default export does (:mod:`.weights`: a ``keras.StatelessScope`` maps the
+  Keras variables to the casts, so the archive saves only the float16 copies). The session
+  loader, ``exported.unpack`` and ``config.init_from`` read them as before (unpacking gives
+  float32 models holding the float16-rounded weights). Such an export is sharded in whole
+  tensors, as TF restores no slice of a float16 tensor. The baselines' exports (CVAE, cGAN)
+  take it alike. ``"weights": "float16"``.
+* ``encoder=False`` (``divcolor-export --noencoder``) leaves out the ``encode`` signature and so
+  the VAE encoder's weights; only Table 1 (``divcolor-evaluate-vae``, which then refuses the
+  export in one line) and the reconstruction row of ``divcolor-evaluate`` need them.
+  ``"encoder": false``.
+
+The default export (float32, with the encoder) is what it was, and its export.json has neither
+key.
+
 TFLite (``export_tflite``): ``part="pipeline"`` is the whole colorize pipeline at a fixed input
 size (``image`` uint8 [1, size, size, 3] -> ``colorizations`` uint8 [1, K, size, size, 3],
 ``ab`` float32 [1, K, F, F, 2], ``weights`` float32 [1, K]); ``part="decoder"`` is the decoder
@@ -73,6 +92,7 @@ The package's modules:
 
   image_bytes  an encoded photo's format and declared size from its header; the image checks
   signatures   the signatures above as traced functions of one Colorizer; the ExportArchive
+  weights      float16 storage of the variables, float32 computation; whole-tensor shards
   saved_model  export_saved_model (TF Serving's layout), export_metadata, as_colorizer
   tflite       export_tflite, tflite_filename
 """
@@ -81,10 +101,11 @@ from divcolor_tf.export.image_bytes import MIN_SIZE, rgb_over_white
 from divcolor_tf.export.saved_model import (
     FILE_CAP_BYTES, MAX_SHARD_BYTES, STATS_FILE, as_colorizer, export_metadata, export_saved_model)
 from divcolor_tf.export.signatures import OPTIONAL_SIGNATURES, SIGNATURES, archive
+from divcolor_tf.export.weights import WEIGHTS
 from divcolor_tf.export.tflite import PARTS, QUANTIZATIONS, TFLITE_SETTINGS, export_tflite, tflite_filename
 
 __all__ = [
     "MIN_SIZE", "rgb_over_white", "FILE_CAP_BYTES", "MAX_SHARD_BYTES", "STATS_FILE", "as_colorizer",
     "export_metadata", "export_saved_model", "OPTIONAL_SIGNATURES", "SIGNATURES", "archive", "PARTS",
-    "QUANTIZATIONS", "TFLITE_SETTINGS", "export_tflite", "tflite_filename",
+    "QUANTIZATIONS", "TFLITE_SETTINGS", "export_tflite", "tflite_filename", "WEIGHTS",
 ]

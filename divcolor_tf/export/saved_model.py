@@ -2,6 +2,7 @@
 a temporary name, then published; its metadata (``export.json``).
 """
 
+import copy
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import tensorflow as tf
 from divcolor_tf import config as config_lib
 from divcolor_tf.export import image_bytes
 from divcolor_tf.export import signatures
+from divcolor_tf.export import weights as weights_lib
 from divcolor_tf.inference import colorizer as colorizer_lib
 from divcolor_tf.io import atomic
 
@@ -37,13 +39,19 @@ def as_colorizer(colorizer_or_workdir, **settings):
   return colorizer_lib.load_keras(colorizer_or_workdir, **settings)
 
 
-def save_options(max_shard_bytes):
-  policy = tf.train.experimental.MaxShardSizePolicy(max_shard_size=int(max_shard_bytes))
+def save_options(max_shard_bytes, whole_tensors=False):
+  """Variables sharded at ``max_shard_bytes`` a file: each shard filled to the byte (a tensor
+  sliced at its end), or, with ``whole_tensors`` (float16 exports: TF restores no slice of a
+  float16 tensor; ``weights.WholeTensorShards``), no tensor sliced."""
+  if whole_tensors:
+    policy = weights_lib.WholeTensorShards(max_shard_bytes)
+  else:
+    policy = tf.train.experimental.MaxShardSizePolicy(max_shard_size=int(max_shard_bytes))
   return tf.saved_model.SaveOptions(experimental_sharding_callback=policy)
 
 
 def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False,
-                       max_shard_bytes=MAX_SHARD_BYTES):
+                       max_shard_bytes=MAX_SHARD_BYTES, weights="float32", encoder=True):
   """Writes the SavedModel ``out_dir/<version>/`` for TF Serving (signatures: module docstring).
 
   The version folder is written under a temporary name in ``out_dir`` and renamed when complete,
@@ -55,16 +63,22 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
     version: positive integer version.
     overwrite: replace an existing ``out_dir/<version>``.
     max_shard_bytes: the largest variables file.
+    weights: the variables' storage dtype: "float32", or "float16" (half the bytes; the
+      signatures cast them to float32 and compute in float32: :mod:`.weights`).
+    encoder: keep the VAE encoder (the ``encode`` signature) when the colorizer has it; False
+      leaves it and its weights out (evaluation's Table 1 then needs the workdir).
 
   Returns:
     The version directory's path.
 
   Raises:
     FileExistsError: one line, when ``out_dir/<version>`` exists and not ``overwrite``.
-    ValueError: a version that is not a positive integer.
+    ValueError: a version that is not a positive integer, or unknown ``weights``.
   """
   if isinstance(version, bool) or int(version) != version or version < 1:
     raise ValueError(f"version must be a positive integer, got {version!r}")
+  if weights not in weights_lib.WEIGHTS:
+    raise ValueError(f"weights must be one of {', '.join(weights_lib.WEIGHTS)}, got {weights!r}")
   out_dir = os.fspath(out_dir)
   target = os.path.join(out_dir, str(int(version)))
   if os.path.exists(target) and not overwrite:
@@ -77,13 +91,23 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
   baselines = None
   if colorizer.workdir:
     baselines = workdir_baselines(colorizer.workdir, colorizer)
+  extra_metadata = {}
+  if not encoder:  # recorded even when there was none to leave out
+    colorizer = without_encoder(colorizer)
+    extra_metadata["encoder"] = False
   endpoints = signatures.Endpoints(colorizer)
-  archive = signatures.archive(colorizer, signatures.endpoint_list(colorizer, endpoints))
+  functions = signatures.endpoint_list(colorizer, endpoints)
+  if weights == "float16":
+    stored = weights_lib.Float16Weights(weights_lib.keras_models(colorizer))
+    functions = [(name, stored.wrap(fn), signature) for name, fn, signature in functions]
+    extra_metadata["weights"] = weights
+  archive = signatures.archive(colorizer, functions)
   os.makedirs(out_dir, exist_ok=True)
   partial = tempfile.mkdtemp(prefix=f".{int(version)}.partial-", dir=out_dir)
   os.chmod(partial, 0o755)  # mkdtemp's 0700 would hide the model from a TF Serving user
   try:
-    archive.write_out(partial, options=save_options(max_shard_bytes), verbose=False)
+    archive.write_out(partial, options=save_options(max_shard_bytes, weights == "float16"),
+                      verbose=False)
     extra = os.path.join(partial, "assets.extra")
     os.makedirs(extra, exist_ok=True)
     config_lib.save_resolved(colorizer.config, extra)
@@ -93,7 +117,7 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
       from divcolor_tf.evaluation import blind as baselines_lib  # pylint: disable=g-import-not-at-top
       baselines_lib.save(baselines, os.path.join(extra, baselines_lib.FILE))
     with open(os.path.join(extra, "export.json"), "w") as f:
-      json.dump(export_metadata(colorizer), f, indent=2, sort_keys=True)
+      json.dump(export_metadata(colorizer, **extra_metadata), f, indent=2, sort_keys=True)
       f.write("\n")
     atomic.publish_dir(partial, target, overwrite=overwrite)  # exclusive unless overwrite
   finally:
@@ -104,10 +128,20 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
     if size > max_shard_bytes:
       logging.warning("%s: %d bytes, over the %d-byte shard cap (one variable larger than it?)",
                       os.path.join(target, "variables", name), size, max_shard_bytes)
-  logging.info("wrote %s (signatures %s; K=%d)", target,
-               ", ".join(name for name, _, _ in signatures.endpoint_list(colorizer, endpoints)),
-               colorizer.num_components)
+  logging.info("wrote %s (signatures %s; K=%d; %s weights)", target,
+               ", ".join(name for name, _, _ in functions), colorizer.num_components, weights)
   return target
+
+
+def without_encoder(colorizer):
+  """A copy of ``colorizer`` without its VAE encoder (no ``encode`` signature: the export holds
+  none of the encoder's weights); the same Keras models otherwise."""
+  if getattr(colorizer, "encoder", None) is None:
+    return colorizer
+  other = copy.copy(colorizer)
+  other.encoder = None
+  other._functions = {}  # pylint: disable=protected-access  (traced over the original)
+  return other
 
 
 def workdir_baselines(workdir, colorizer):
@@ -122,7 +156,12 @@ def workdir_baselines(workdir, colorizer):
 
 
 def export_metadata(colorizer, **extra):
-  """What a client needs to know about an export (written to assets.extra/export.json)."""
+  """What a client needs to know about an export (written to assets.extra/export.json).
+
+  ``extra``: what ``export_saved_model`` records of its options when they are not the defaults,
+  ``"weights": "float16"`` (the variables' storage dtype; absent: float32) and ``"encoder":
+  false`` (the VAE encoder left out; absent: the ``encode`` signature says whether it is there).
+  """
   from divcolor_tf import __version__  # pylint: disable=g-import-not-at-top
   return {
       "divcolor_tf_version": __version__,
