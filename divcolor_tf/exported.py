@@ -18,7 +18,9 @@ that needs it.
 * :func:`initialize` is ``config.init_from``: before a stage's first step (never on a resume),
   every variable of the stage's models takes the value of the variable of the same name in an
   export or a workdir; variables the source lacks (the feature network's 313-bin head, which no
-  export holds) keep their fresh initialisation, and the log says which. Shapes must agree (same
+  export holds) keep their fresh initialisation, and the log says which; not the VAE stage's
+  encoder (an export written with ``--noencoder``): the VAE stage refuses such a source in one
+  line rather than fine-tune its decoder under a fresh encoder. Shapes must agree (same
   widths, sizes and latent size as the source's config), else a one-line error names the first
   variable that differs.
 
@@ -176,16 +178,29 @@ def assign(models, values, source):
   return assigned, missing
 
 
-def initialize(models, source, stage):
+def initialize(models, source, stage, whole=()):
   """``config.init_from``: ``models`` take the weights of ``source`` (an export or a workdir).
 
+  Args:
+    whole: models of ``models`` that must not start fresh, not even in part: the VAE stage's
+      encoder (a trained decoder under a fresh encoder is no fine-tune of the VAE; an export
+      written with ``--noencoder`` lacks it). Other missing weights stay fresh, and are logged.
+
   Raises:
-    ValueError: one line, when no weight of ``models`` is in ``source`` or a shape differs.
+    ValueError: one line, when no weight of ``models`` is in ``source``, a model of ``whole``
+      lacks any, or a shape differs; then no weight is assigned.
   """
   values = source_variables(source)
-  assigned, missing = assign(models, values, source)
-  if not assigned:
+  if not any(weight.path in values for model in models for weight in model.weights):
     raise ValueError(f"{source}: has none of the {stage} stage's weights (init_from)")
+  for model in whole:
+    lacking = [weight.path for weight in model.weights if weight.path not in values]
+    if lacking:
+      raise ValueError(
+          f"{source}: holds no {model.name} (first missing: {lacking[0]}; written with "
+          f"divcolor-export --noencoder?), and the {stage} stage does not start from part of "
+          "the model (init_from): name its model directory, or an export with the encoder")
+  assigned, missing = assign(models, values, source)
   layers = sorted({path.split("/")[0] for path in missing})
   logging.info("%s: %d weights initialised from %s%s", stage, assigned, source,
                f"; fresh: {', '.join(layers)}" if layers else "")
@@ -314,6 +329,11 @@ def workdir_for(path, need_encoder=False):
   if export_dir is None:
     return path
   if need_encoder and not has_encoder(export_dir):
+    method = export_method(export_dir)
+    if method != "divcolor":  # a baseline's export: no VAE at all, whatever it was written with
+      raise workdir_lib.MissingStageError(
+          f"{export_dir}: an export of the {method} baseline, which has no VAE encoder; this needs "
+          "a divcolor-train-vae model directory, or an export of one")
     raise workdir_lib.MissingStageError(
         f"{export_dir}: an export without the VAE encoder (no encode signature: written with "
         "divcolor-export --noencoder, or from a model directory without encoder.keras); this "

@@ -28,6 +28,7 @@ from divcolor_tf import colorize
 from divcolor_tf import data
 from divcolor_tf import export
 from divcolor_tf import exported
+from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.export import weights as weights_lib
 from divcolor_tf.inference import clustered
@@ -162,8 +163,9 @@ def _assert_close(got, expected, tolerance, what):
 
 def test_float16_signatures_compute_in_float32_with_the_rounded_weights(exports, full, rounded,
                                                                         photos):
-  """serving_default, mixture, grey_mixture, decode and encode of the float16 export: the float32
-  pipeline over the float16-rounded weights, and near the original float32 pipeline."""
+  """serving_default, colorize_bytes, mixture, grey_mixture, decode and encode of the float16
+  export: the float32 pipeline over the float16-rounded weights, and near the original float32
+  pipeline."""
   served = tf.saved_model.load(exports["float16"]).signatures
   for name, photo in photos.items():
     out = {k: v.numpy()[0] for k, v in served["serving_default"](
@@ -189,6 +191,12 @@ def test_float16_signatures_compute_in_float32_with_the_rounded_weights(exports,
     decoded = served["decode"](z=z)["ab"].numpy()
     np.testing.assert_allclose(decoded, rounded.decoder(z, training=False), atol=SAME["ab"])
     np.testing.assert_allclose(decoded, full.decoder(z, training=False), atol=ROUNDED["ab"])
+    # colorize_bytes reads the copies inside map_fn's loop body (a graph of its own).
+    png = served["colorize_bytes"](image_bytes=tf.stack([tf.io.encode_png(photo)]))
+    expected = rounded.colorize(photo, k=M)
+    np.testing.assert_allclose(png["weights"][0], expected.weights, atol=SAME["weights"])
+    first = tf.io.decode_png(png["png_bytes"][0, 0]).numpy().astype(int)
+    assert np.abs(first - expected.colorizations[0]).max() <= SAME["levels"], name
   field = tf.random.stateless_uniform([3, F, F, 2], seed=[1, 2], minval=-0.5, maxval=0.5)
   np.testing.assert_allclose(served["encode"](colour_field=field)["mean"], rounded.encode(field),
                              atol=1e-5)
@@ -310,6 +318,23 @@ def test_float16_weights_keep_out_of_range_variables_in_float32():
   assert not np.allclose(got, model(x))  # the rounding is there to see
 
 
+def test_float16_weights_refuse_a_float_variable_of_no_exported_model():
+  """A float variable without a copy would be served otherwise than the export says: another
+  model's in float32, one created while tracing as its initializer's values (a constant)."""
+  inputs = keras.Input((3,))
+  given = keras.Model(inputs, keras.layers.Dense(2, name="dense_given")(inputs))
+  stored = weights_lib.Float16Weights([given])
+  x = np.zeros((1, 3), np.float32)
+  other = keras.layers.Dense(2, name="dense_other")
+  other.build((None, 2))
+  lazy = keras.layers.Dense(2, name="dense_lazy")  # built while tracing
+  for layer in (other, lazy):
+    traced = tf.function(stored.wrap(lambda t, layer=layer: layer(given(t, training=False))))
+    with pytest.raises(ValueError, match=f"{layer.name}/kernel is read by a signature but "
+                       "belongs to none of the exported models"):
+      traced(x)
+
+
 @pytest.mark.parametrize("method", ["cvae", "cgan"])
 def test_a_baselines_float16_export_is_its_colorizer_over_the_rounded_weights(method, tiny_config,
                                                                               photos, tmp_path):
@@ -329,6 +354,9 @@ def test_a_baselines_float16_export_is_its_colorizer_over_the_rounded_weights(me
       image=tf.constant(photo[None])).items()}
   _assert_close(out, rounded.colorize(photo, k=k), SAME, f"{method}: vs rounded weights")
   assert _metadata(path)["method"] == method and _metadata(path)["weights"] == "float16"
+  # divcolor-evaluate-vae's refusal names a baseline's export as such, not as a --noencoder one.
+  with pytest.raises(workdir_lib.MissingStageError, match=f"an export of the {method} baseline"):
+    exported.workdir_for(path, need_encoder=True)
 
 
 def test_export_refuses_unknown_weights(full, tmp_path):
@@ -358,6 +386,27 @@ def test_an_export_without_the_encoder_has_no_encode_signature_nor_its_weights(e
   assert os.path.exists(workdir_lib.path(unpacked, workdir_lib.DECODER))
   with_encoder = exported.workdir_for(exports["float32"], need_encoder=True)
   assert os.path.exists(workdir_lib.path(with_encoder, workdir_lib.ENCODER))
+
+
+def test_the_vae_stage_does_not_start_from_an_export_without_the_encoder(exports, full):
+  """config.init_from: a trained decoder under a fresh encoder is no fine-tune of the VAE, so the
+  VAE stage refuses such a source in one line and assigns nothing; other stages take it."""
+  encoder = vae.build_encoder(full.config.vae, field_size=F)
+  decoder = vae.build_decoder(full.config.vae, F)
+  fresh = [w.numpy() for w in decoder.weights]
+  initialize = training.init_from({"init_from": exports["noencoder"]}, [encoder, decoder], "VAE",
+                                  whole=[encoder])
+  with pytest.raises(ValueError, match="holds no vae_encoder .*--noencoder") as e:
+    initialize()
+  assert "\n" not in str(e.value) and str(e.value).startswith(exports["noencoder"])
+  for weight, value in zip(decoder.weights, fresh):
+    np.testing.assert_array_equal(weight.numpy(), value, err_msg=weight.path)
+  _, mdn, _ = tiny_models.build(full.config)
+  assigned, missing = exported.initialize([mdn], exports["noencoder"], "MDN")
+  assert assigned == len(mdn.weights) and not missing
+  assigned, missing = exported.initialize([encoder, decoder], exports["float32"], "VAE",
+                                          [encoder])
+  assert not missing and assigned == len(encoder.weights) + len(decoder.weights)
 
 
 def test_evaluate_vae_on_an_export_without_the_encoder_says_so_in_one_line(exports, tools):

@@ -68,7 +68,9 @@ Two options make an export smaller, each recorded in ``export.json`` when used:
   take it alike. ``"weights": "float16"``.
 * ``encoder=False`` (``divcolor-export --noencoder``) leaves out the ``encode`` signature and so
   the VAE encoder's weights; only Table 1 (``divcolor-evaluate-vae``, which then refuses the
-  export in one line) and the reconstruction row of ``divcolor-evaluate`` need them.
+  export in one line) and the reconstruction row of ``divcolor-evaluate`` need them, and the VAE
+  stage's ``config.init_from`` (refused in one line: the decoder would start under a fresh
+  encoder).
   ``"encoder": false``.
 
 The default export (float32, with the encoder) is what it was, and its export.json has neither
@@ -101,8 +103,8 @@ from divcolor_tf.export.image_bytes import MIN_SIZE, rgb_over_white
 from divcolor_tf.export.saved_model import (
     FILE_CAP_BYTES, MAX_SHARD_BYTES, STATS_FILE, as_colorizer, export_metadata, export_saved_model)
 from divcolor_tf.export.signatures import OPTIONAL_SIGNATURES, SIGNATURES, archive
-from divcolor_tf.export.weights import WEIGHTS
 from divcolor_tf.export.tflite import PARTS, QUANTIZATIONS, TFLITE_SETTINGS, export_tflite, tflite_filename
+from divcolor_tf.export.weights import WEIGHTS
 
 __all__ = [
     "MIN_SIZE", "rgb_over_white", "FILE_CAP_BYTES", "MAX_SHARD_BYTES", "STATS_FILE", "as_colorizer",

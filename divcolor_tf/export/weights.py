@@ -55,7 +55,8 @@ class Float16Weights:
     """
     self.copies = {}  # id(Keras variable) -> its float16 tf.Variable
     self.kept = []  # Keras paths kept in float32 (values beyond float16's range)
-    self._variables = []  # the Keras variables copied, held so that their ids stay theirs
+    self._kept_ids = set()
+    self._variables = []  # the Keras variables copied or kept, held so their ids stay theirs
     seen = set()
     for model in models:
       for variable in model.variables:
@@ -65,6 +66,8 @@ class Float16Weights:
         value = np.asarray(variable.numpy())
         if value.size and not np.all(np.abs(value) <= FLOAT16_MAX):
           self.kept.append(variable.path)
+          self._kept_ids.add(id(variable))
+          self._variables.append(variable)
           continue
         self.copies[id(variable)] = tf.Variable(value.astype(np.float16),
                                                 trainable=variable.trainable, name=variable.path)
@@ -74,9 +77,21 @@ class Float16Weights:
                       ", ".join(self.kept))
 
   def read(self, variable):
-    """The float16 copy of a Keras variable cast to its dtype, or None when it has none."""
+    """The float16 copy of a Keras variable cast to its dtype; None for one kept in float32 or
+    not a float.
+
+    Raises:
+      ValueError: one line, for a float variable of none of the models (one created while
+        tracing would be read as its initializer's values, one of another model saved in
+        float32: neither is what the export claims to hold).
+    """
     copy = self.copies.get(id(variable))
-    return None if copy is None else tf.cast(copy, variable.dtype)
+    if copy is not None:
+      return tf.cast(copy, variable.dtype)
+    if id(variable) not in self._kept_ids and keras.backend.is_float_dtype(variable.dtype):
+      raise ValueError(f"float16 export: {variable.path} is read by a signature but belongs to "
+                       "none of the exported models (created while tracing?)")
+    return None
 
   def wrap(self, fn):
     """``fn`` run inside a :class:`Float16Scope` over these copies (same parameters)."""
@@ -90,7 +105,8 @@ class Float16Weights:
 class Float16Scope(keras.StatelessScope):
   """A ``keras.StatelessScope`` whose reads of a Keras variable give its float16 copy, cast to
   float32 (a fresh Cast at each read, so a read inside a loop body, e.g. ``colorize_bytes``'s
-  ``map_fn``, stays in its own graph); variables without a copy read as usual, and an update
+  ``map_fn``, stays in its own graph); one kept in float32 or not a float reads as usual, a
+  float variable of no exported model is refused (:meth:`Float16Weights.read`), and an update
   made inside the scope (none at inference) is read back as StatelessScope reads it."""
 
   def __init__(self, weights):

@@ -159,7 +159,8 @@ def train(config, workdir, verbose=1):
       steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
       checkpoint_steps=config.train.checkpoint_steps,
       checkpoint_minutes=config.train.checkpoint_minutes,
-      initialize=training.init_from(config, [trainer.encoder, trainer.decoder], "VAE"))
+      initialize=training.init_from(config, [trainer.encoder, trainer.decoder], "VAE",
+                                    whole=[trainer.encoder]))  # not from a --noencoder export
   training.finish_stage(stage, [
       (trainer.encoder, workdir_lib.path(workdir, workdir_lib.ENCODER)),
       (trainer.decoder, workdir_lib.path(workdir, workdir_lib.DECODER))])

@@ -86,14 +86,15 @@ def photo_datasets(config, stage, *, grey_size, batch_size, steps):
   return train_data, val_ds
 
 
-def init_from(config, models, stage):
+def init_from(config, models, stage, whole=()):
   """:func:`fit`'s ``initialize`` for ``config.init_from``: ``models`` take the source's weights
-  by layer name (``exported.initialize``); None when the config names no source."""
+  by layer name (``exported.initialize``; ``whole``: those that may not start fresh even in
+  part); None when the config names no source."""
   source = config.get("init_from", "")
   if not source:
     return None
   from divcolor_tf import exported  # pylint: disable=g-import-not-at-top
-  return lambda: exported.initialize(models, source, stage)
+  return lambda: exported.initialize(models, source, stage, whole)
 
 
 def finish_stage(stage, outputs):
