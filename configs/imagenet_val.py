@@ -22,6 +22,14 @@ they give on the validation split (section 19): Tables 1-2 abs. error 0.0361 aft
 paper's all-terms row 0.039); Table 3 error-of-best 0.0652 before the joint stage, level with
 the photo-blind palette-5 (0.0656). Not yet the bundled general model (issue 28).
 
+Session 24 (section 20; a slower machine of the same kind) ran every stage from scratch with the
+VAE, the feature network and the joint stage in bf16 (``--config.train.precision=
+mixed_bfloat16``), the VAE cut to 5 epochs, the feature network at 4 and the MDN at 10: the VAE
+96 min (bf16 from the first step lost an epoch to a KL spike: Table 1 0.0395, so train epoch 1
+in float32 where time allows), the feature network 35 min beside it, the MDN 15 min, and the
+joint stage 4.6 min an epoch in bf16 (5x its float32 step), whose validation error-of-best
+stopped at 0.0638 after 2 epochs (the bar 0.059).
+
 The paper-sized config is the default (no variant). Variants after a colon: cpu_general (this
 file's CPU recipe), tiny (test twin on ../shared/data/imagenet_val/ci), the variants every config
 takes (cpu, cpu_skip, l2 / mah / all, skip, authors: divcolor_tf.config.VARIANTS).
