@@ -2,7 +2,6 @@
 a temporary name, then published; its metadata (``export.json``).
 """
 
-import copy
 import json
 import os
 import shutil
@@ -93,7 +92,7 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
     baselines = workdir_baselines(colorizer.workdir, colorizer)
   extra_metadata = {}
   if not encoder:  # recorded even when there was none to leave out
-    colorizer = without_encoder(colorizer)
+    colorizer = colorizer.without_encoder()
     extra_metadata["encoder"] = False
   endpoints = signatures.Endpoints(colorizer)
   functions = signatures.endpoint_list(colorizer, endpoints)
@@ -131,17 +130,6 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
   logging.info("wrote %s (signatures %s; K=%d; %s weights)", target,
                ", ".join(name for name, _, _ in functions), colorizer.num_components, weights)
   return target
-
-
-def without_encoder(colorizer):
-  """A copy of ``colorizer`` without its VAE encoder (no ``encode`` signature: the export holds
-  none of the encoder's weights); the same Keras models otherwise."""
-  if getattr(colorizer, "encoder", None) is None:
-    return colorizer
-  other = copy.copy(colorizer)
-  other.encoder = None
-  other._functions = {}  # pylint: disable=protected-access  (traced over the original)
-  return other
 
 
 def workdir_baselines(workdir, colorizer):

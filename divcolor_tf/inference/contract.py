@@ -154,7 +154,7 @@ class Pipeline(Sampling):
     ``max_megapixels`` (itself when they are already these)."""
     if all(getattr(self, key) == value for key, value in settings.items()):
       return self
-    other = copy.copy(self)
+    other = self._copy()
     for key, value in settings.items():
       if key not in ("gamut", "antialias", "max_megapixels"):
         raise TypeError(f"with_settings: unknown setting {key!r}")
@@ -162,8 +162,22 @@ class Pipeline(Sampling):
     if other.gamut not in ("chroma", "clip"):
       raise ValueError(f"gamut must be 'chroma' or 'clip', got {other.gamut!r}")
     other.max_megapixels = fullres.megapixel_budget(other.max_megapixels)
-    other._functions = {}  # pylint: disable=protected-access
     other._join = fullres.traced_join(other.gamut)  # pylint: disable=protected-access
+    return other
+
+  def without_encoder(self):
+    """This colorizer over the same Keras models without its VAE encoder (no ``encode``
+    signature, so an export of it holds none of the encoder's weights); itself when it has none."""
+    if self.encoder is None:
+      return self
+    other = self._copy()
+    other.encoder = None
+    return other
+
+  def _copy(self):
+    """A shallow copy sharing the Keras models, with its own traced functions (traced anew)."""
+    other = copy.copy(self)
+    other._functions = {}  # pylint: disable=protected-access
     return other
 
   def colour_fields(self, grey, field_lightness, k=None, samples=None, seed=(0, 0)):
