@@ -30,6 +30,7 @@ from divcolor_tf import export
 from divcolor_tf import exported
 from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.data import stats as stats_lib
 from divcolor_tf.export import weights as weights_lib
 from divcolor_tf.inference import clustered
 from divcolor_tf.models import cvae
@@ -126,7 +127,7 @@ def tools(exports, photos, model_dir, tmp_path_factory):
       "bad_weights": _start(console_script("divcolor-export") + [
           "--model", str(model_dir), "--out", str(tmp / "x"), "--weights", "bfloat16"]),
   }
-  yield {"tmp": tmp, "out": out, **started}
+  yield {"tmp": tmp, "out": out, "model_dir": model_dir, **started}
   for process in started.values():
     if process.poll() is None:
       process.kill()
@@ -429,6 +430,14 @@ def test_export_cli_writes_float16_weights_without_the_encoder(tools):
   assert {str(v.dtype) for v in variables.values()} == {"float16"}
   assert not any(name.startswith("enc_") for name in variables)
   assert "encode" not in tf.saved_model.load(path).signatures
+  # The colour statistics in float32 (half the file), the workdir's values rounded.
+  with np.load(os.path.join(path, "assets.extra", "stats.npz")) as stored:
+    assert stored["pca_components"].dtype == np.float32 and stored["prior"].dtype == np.float32
+  original = stats_lib.load(tools["model_dir"] / workdir_lib.STATS)
+  copied = stats_lib.load(os.path.join(path, "assets.extra", "stats.npz"))
+  np.testing.assert_array_equal(copied.pca_components,
+                                original.pca_components.astype(np.float32))
+  assert copied.image_count == original.image_count and copied.source == original.source
   bad = _finish(tools["bad_weights"])
   assert bad.returncode == 1
   errors = [line for line in bad.stderr.splitlines() if line.startswith("divcolor-export:")]

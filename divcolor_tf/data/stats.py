@@ -302,8 +302,11 @@ class ColourStats:
     """The mean colour field [field_size, field_size, 2] in ab/128, float32."""
     return unflatten_field(self.pca_mean, field_size or self.field_size).astype(np.float32)
 
-  def save(self, path):
-    """Writes one ``.npz`` (arrays and metadata; no pickles), atomically; returns ``path``."""
+  def save(self, path, float_dtype=np.float64):
+    """Writes one ``.npz`` (arrays and metadata; no pickles), atomically; returns ``path``.
+
+    ``float_dtype``: the arrays' dtype on disk (np.float32 halves the file, as a float16 export
+    stores it; :func:`load` reads either as float64)."""
     created = self.created or datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec="seconds")
     record = {
@@ -313,7 +316,8 @@ class ColourStats:
     }
     for field in dataclasses.fields(self):
       if field.name != "created":
-        record[field.name] = np.asarray(getattr(self, field.name))
+        value = np.asarray(getattr(self, field.name))
+        record[field.name] = value.astype(float_dtype) if value.dtype.kind == "f" else value
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     # A file object: np.savez would append ".npz" to a name.

@@ -8,9 +8,11 @@ import shutil
 import tempfile
 
 from absl import logging
+import numpy as np
 import tensorflow as tf
 
 from divcolor_tf import config as config_lib
+from divcolor_tf.data import stats as stats_lib
 from divcolor_tf.export import image_bytes
 from divcolor_tf.export import signatures
 from divcolor_tf.export import weights as weights_lib
@@ -111,7 +113,12 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
     os.makedirs(extra, exist_ok=True)
     config_lib.save_resolved(colorizer.config, extra)
     if colorizer.workdir and os.path.isfile(os.path.join(colorizer.workdir, STATS_FILE)):
-      shutil.copyfile(os.path.join(colorizer.workdir, STATS_FILE), os.path.join(extra, STATS_FILE))
+      if weights == "float16":  # float32 statistics: half the file (read back as float64)
+        stats_lib.load(os.path.join(colorizer.workdir, STATS_FILE)).save(
+            os.path.join(extra, STATS_FILE), float_dtype=np.float32)
+      else:
+        shutil.copyfile(os.path.join(colorizer.workdir, STATS_FILE),
+                        os.path.join(extra, STATS_FILE))
     if baselines is not None:
       from divcolor_tf.evaluation import blind as baselines_lib  # pylint: disable=g-import-not-at-top
       baselines_lib.save(baselines, os.path.join(extra, baselines_lib.FILE))

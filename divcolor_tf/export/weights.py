@@ -121,7 +121,9 @@ class Float16Scope(keras.StatelessScope):
 class WholeTensorShards(tf.train.experimental.ShardingCallback):
   """Checkpoint shards of at most ``max_shard_bytes`` holding whole tensors (none sliced: TF
   cannot restore a slice of a float16 tensor); a tensor larger than the cap has a shard of its
-  own."""
+  own. A string counts by its bytes (the object graph, ~14 kB on the tiny models, once went
+  uncounted and took the last shard over the cap); one whose length is known only when the graph
+  runs goes into a last shard of its own."""
 
   def __init__(self, max_shard_bytes):
     self.max_shard_bytes = int(max_shard_bytes)
@@ -131,14 +133,27 @@ class WholeTensorShards(tf.train.experimental.ShardingCallback):
     return f"Whole tensors in shards of at most {self.max_shard_bytes} bytes."
 
   def __call__(self, shardable_tensors):
-    shards, used = [{}], 0
+    shards, used, unsized = [{}], 0, {}
     for shardable in shardable_tensors:
-      size = 0
-      if shardable.dtype not in (tf.string, tf.variant) and shardable.shape.is_fully_defined():
-        size = shardable.shape.num_elements() * tf.as_dtype(shardable.dtype).size
+      size = _static_bytes(shardable)
+      if size is None:  # a string or variant whose bytes only running the graph would tell
+        unsized.setdefault(shardable.checkpoint_key, {})[shardable.slice_spec] = shardable.tensor
+        continue
       if shards[-1] and used + size > self.max_shard_bytes:
         shards.append({})
         used = 0
       shards[-1].setdefault(shardable.checkpoint_key, {})[shardable.slice_spec] = shardable.tensor
       used += size
-    return shards
+    if unsized:  # a shard of their own, so that no sized shard goes over the cap
+      shards.append(unsized)
+    return [shard for shard in shards if shard]
+
+
+def _static_bytes(shardable):
+  """The bytes of a shardable tensor, or None when only running the graph would tell."""
+  if shardable.dtype in (tf.string, tf.variant) or not shardable.shape.is_fully_defined():
+    value = tf.get_static_value(shardable.tensor) if shardable.dtype == tf.string else None
+    if value is None:
+      return None
+    return sum(len(v) for v in np.asarray(value, dtype=object).ravel())
+  return shardable.shape.num_elements() * tf.as_dtype(shardable.dtype).size
