@@ -252,6 +252,15 @@ def test_decoder_loss_weights_the_terms():
                              rtol=1e-12)
 
 
+def test_the_all_terms_ablation_is_the_papers_loss_after_any_recipe():
+  paper = config_lib.base_config().loss
+  for variants in ("all", "cpu_skip,all", "cpu,l2,all"):
+    loss = config_lib.apply_variants(config_lib.base_config(), variants).loss
+    assert {k: loss[k] for k in config_lib.ABLATIONS["all"]} == {
+        k: paper[k] for k in config_lib.ABLATIONS["all"]}, variants
+  assert config_lib.apply_variants(config_lib.base_config(), "cpu_skip").loss.mah_factor == 0.0
+
+
 def test_decoder_loss_skips_zero_factor_terms():
   l2_only = _loss_config(**config_lib.ABLATIONS["l2"])
   terms = losses.decoder_loss(TARGET, PRED, weights=None, components=None, variances=None,

@@ -111,8 +111,9 @@ ABLATIONS = {
     "l2": dict(hist_factor=1.0, mah_factor=0.0, grad_factor=0.0, colourfulness="uniform"),
     # "mah": the specificity loss L_mah alone.
     "mah": dict(hist_factor=0.0, mah_factor=1.0, grad_factor=0.0),
-    # "all": every term of Eq. 2-4 with the paper's weights (the default).
-    "all": dict(),
+    # "all": every term of Eq. 2-4 with the paper's weights (the base config's), set explicitly:
+    # after cpu_skip, which leaves L_mah out, an empty "all" kept it out (issue 28's ablation).
+    "all": dict(hist_factor=1.0, mah_factor=0.1, grad_factor=1e-3, colourfulness="stable"),
 }
 
 
