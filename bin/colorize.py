@@ -1,6 +1,11 @@
 r"""divcolor-colorize: diverse colorizations of photos, at their own size (paper Section 4).
 
-  divcolor-colorize --model workdirs/lfw --input photos/ --output colorized/ --k 5 --grid
+  divcolor-colorize --input photos/ --output colorized/ --k 5 --grid
+  divcolor-colorize --model lfw --input faces/ --output colorized/   # the faces model
+
+Without --model, the bundled general model (saved_models/divcolor_imagenet, everyday photos)
+colorizes; --model lfw names the bundled faces model, and a training workdir or an export works
+by its path.
 
 For each photo, writes OUTPUT/<stem>_<i>.png, i = 1..K: the top-K means of the MDN's mixture in
 descending order of mixture weight, each decoded by the VAE and joined with the photo's own
@@ -33,9 +38,9 @@ from absl import flags
 
 from divcolor_tf.bin import cli
 
-flags.DEFINE_string("model", None, "A model directory (divcolor-train-vae, -features, -mdn), "
-                    "an exported SavedModel (divcolor-export; e.g. saved_models/divcolor_lfw) or "
-                    "a bundled model's name: lfw (faces), imagenet (everyday photos).")
+flags.DEFINE_string("model", "imagenet", "A bundled model's name: imagenet (everyday photos, "
+                    "the default) or lfw (faces); a model directory (divcolor-train-vae, "
+                    "-features, -mdn) or an exported SavedModel (divcolor-export).")
 flags.DEFINE_string("input", None, "A photo, a directory (searched recursively), a list file "
                     "or a glob.")
 flags.DEFINE_string("output", None, "Where the colorizations go (created if missing).")
@@ -51,7 +56,7 @@ flags.DEFINE_bool("skip_existing", False, "Resume a folder run: skip photos whos
 flags.DEFINE_float("max_megapixels", None, "The largest photo colorized, in megapixels "
                    "(default: the library's, divcolor_tf.inference.fullres.MAX_MEGAPIXELS = 64); a "
                    "larger one is a one-line error naming it. 0: no limit.")
-flags.mark_flags_as_required(["model", "input", "output"])
+flags.mark_flags_as_required(["input", "output"])
 FLAGS = flags.FLAGS
 
 PROG = "divcolor-colorize"
@@ -94,8 +99,8 @@ def main(argv):
     why = ("outputs exist; --overwrite replaces them, --skip_existing checks them"
            if summary.existing == summary.skipped else "already complete")
     skipped = f"; {summary.skipped} skipped ({why})"
-  print(f"{PROG}: colorized {summary.done} of {summary.total} photo(s) ({summary.mode}) into "
-        f"{FLAGS.output}{skipped}; {len(summary.failed)} failed")
+  print(f"{PROG}: colorized {summary.done} of {summary.total} photo(s) ({summary.mode}) with "
+        f"{FLAGS.model} into {FLAGS.output}{skipped}; {len(summary.failed)} failed")
   sys.exit(0 if not summary.failed else 1)
 
 

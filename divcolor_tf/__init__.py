@@ -19,8 +19,8 @@ Units used throughout the project:
 __version__ = "0.2.0"
 
 
-def load(path, **kwargs):
-  """A colorizer for an exported SavedModel, a training workdir or a bundled model by name
-  ("lfw": faces; "imagenet": everyday photos, where bundled) (``colorize.load``)."""
+def load(path="imagenet", **kwargs):
+  """A colorizer for a bundled model by name ("imagenet": everyday photos, the default; "lfw":
+  faces), an exported SavedModel or a training workdir (``colorize.load``)."""
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top  (keeps import cheap)
   return colorize.load(path, **kwargs)

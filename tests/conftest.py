@@ -24,8 +24,10 @@ SHARED_DATA = pathlib.Path(os.environ.get("DIVCOLOR_SHARED_DATA", ROOT.parent / 
 
 
 # The longest files (measured: each 2-5 minutes of one core), handed out first: xdist's loadfile
-# gives files to its workers in collection order, and a long file started last ends the run alone.
-LONGEST_FIRST = ("test_distributed.py", "test_distributed_faults.py", "test_faults.py",
+# gives files to its workers in collection order, and a long file started last ends the run alone
+# (test_jit_compile.py's XLA step of the VAE alone took 100 s, and was handed out late).
+LONGEST_FIRST = ("test_distributed.py", "test_distributed_faults.py", "test_jit_compile.py",
+                 "test_faults.py",
                  "test_baselines.py", "test_train_joint.py", "test_export.py", "test_train_vae.py",
                  "test_fullres.py", "test_exported.py", "test_export_options.py")
 

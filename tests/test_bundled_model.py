@@ -1,27 +1,38 @@
-"""The shipped model (saved_models/divcolor_lfw) colorizes out of the box, in TF and in LiteRT.
+"""The shipped models (saved_models/divcolor_lfw, the faces model, and saved_models/
+divcolor_imagenet, the general model and the default) colorize out of the box, in TF and in LiteRT.
 
-Needs nothing from ../shared: the photo is scikit-image's astronaut, as in the README's first
-command. The bounds are loose multiples of what the bundled model measured (version 3,
-2026-11-25, noted beside each; versions 4 and 5 are within them), so a broken, untrained or wrongly
-exported model fails them.
+Needs nothing from ../shared: the photo is scikit-image's astronaut (the README's faces
+example). The bounds are loose multiples of what the bundled models measured (the faces model's
+version 3, 2026-11-25, noted beside each; its versions 4 and 5 and the general model's version 1
+are within them: chroma 9.5 .. 30, pairs 0.046, TFLite weights 0.0051 and ab 0.0048, corner 1.7),
+so a broken, untrained or wrongly exported model fails them.
 """
 
+import functools
 import importlib.util
+import json
+import os
 import pathlib
+import subprocess
 
 import numpy as np
 import pytest
 import skimage.color
 import skimage.data
+import skimage.io
 import skimage.transform
 
+from conftest import console_script
+import divcolor_tf as dc
 from divcolor_tf import colorize
 from divcolor_tf.inference import saved_model
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-BUNDLED = REPO / "saved_models" / "divcolor_lfw"
-TFLITE = BUNDLED / "tflite" / "divcolor_pipeline_256_dynamic.tflite"
+SAVED_MODELS = REPO / "saved_models"
+NAMES = {"lfw": "divcolor_lfw", "imagenet": "divcolor_imagenet"}
+TFLITE = pathlib.Path("tflite") / "divcolor_pipeline_256_dynamic.tflite"
 K = 5
+BUDGET_BYTES = 40_000_000  # issue 28: the general model, SavedModel and one TFLite file, <= 40 MB
 
 
 def _astronaut(height, width):
@@ -29,9 +40,19 @@ def _astronaut(height, width):
   return (rgb * 255).round().astype(np.uint8)
 
 
+@pytest.fixture(scope="module", params=sorted(NAMES))
+def name(request):
+  return request.param
+
+
+@functools.lru_cache(maxsize=None)
+def _load(name):
+  return colorize.load(name)  # a bundled model by name, loaded once per test process
+
+
 @pytest.fixture(scope="module")
-def model():
-  return colorize.load(str(BUNDLED))
+def model(name):
+  return _load(name)
 
 
 def _check_colorizations(colorizations, ab, photo):
@@ -45,8 +66,9 @@ def _check_colorizations(colorizations, ab, photo):
   assert min(pairs) > 0.01, pairs  # measured 0.029 (ab/128)
 
 
-def test_the_bundled_savedmodel_gives_k_diverse_colorizations_at_the_photos_size(model):
+def test_the_bundled_savedmodel_gives_k_diverse_colorizations_at_the_photos_size(name, model):
   assert isinstance(model, saved_model.SavedModelColorizer)
+  assert pathlib.Path(model.path).resolve().parent == (SAVED_MODELS / NAMES[name]).resolve()
   for height, width in ((256, 256), (200, 312)):  # any size and aspect
     photo = _astronaut(height, width)
     result = model.colorize(photo, k=K)
@@ -58,13 +80,13 @@ def test_the_bundled_savedmodel_gives_k_diverse_colorizations_at_the_photos_size
     _check_colorizations(result.colorizations, result.ab, photo)
 
 
-def test_the_bundled_tflite_runs_in_litert_like_the_savedmodel(model):
+def test_the_bundled_tflite_runs_in_litert_like_the_savedmodel(name, model):
   spec = importlib.util.spec_from_file_location("tflite_demo", REPO / "examples" /
                                                 "tflite_demo.py")
   demo = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(demo)
   photo = _astronaut(256, 256)
-  colorizations, weights, ab = demo.colorize(str(TFLITE), photo)
+  colorizations, weights, ab = demo.colorize(str(SAVED_MODELS / NAMES[name] / TFLITE), photo)
   m = len(weights)
   assert colorizations.shape == (m, 256, 256, 3) and ab.shape == (m, 64, 64, 2)
   assert np.all(np.diff(weights) <= 0) and weights.sum() == pytest.approx(1.0, abs=1e-4)
@@ -98,7 +120,8 @@ def test_no_corner_blotch(model):
       skimage.data.astronaut(), skimage.data.chelsea(), skimage.data.coffee(),
       skimage.data.camera())]
   bias = corner_bias(np.concatenate(fields))
-  assert bias.max() < 6.0, bias  # ab units; v5: 2.9, v3: 2.8, v2: 3.1; v1: 14.0 (b, bottom left)
+  # ab units; faces v5: 2.9, v3: 2.8, v2: 3.1; v1: 14.0 (b, bottom left); general v1: 1.7
+  assert bias.max() < 6.0, bias
 
 
 def test_corner_bias_catches_a_one_pixel_corner_artifact():
@@ -107,3 +130,31 @@ def test_corner_bias_catches_a_one_pixel_corner_artifact():
   bias = corner_bias(fields)
   assert bias[2, 1] == np.float64(10.0) and bias.max() == bias[2, 1]  # -40 / 4 pixels
   assert corner_bias(np.full((2, 64, 64, 2), 0.3)).max() < 1e-9  # a tint has no corner bias
+
+
+def test_the_general_model_fits_its_budget_as_one_version_and_one_tflite_file():
+  """Issue 28: SavedModel (TF Serving's layout, float16 weights, no encoder) + one TFLite file."""
+  root = SAVED_MODELS / NAMES["imagenet"]
+  files = [p for p in root.rglob("*") if p.is_file()]
+  assert sum(p.stat().st_size for p in files) <= BUDGET_BYTES
+  assert sorted(p.name for p in root.iterdir()) == ["1", "tflite"]
+  assert [p.name for p in (root / "tflite").iterdir()] == [TFLITE.name]
+  metadata = json.loads((root / "1" / "assets.extra" / "export.json").read_text())
+  assert metadata["weights"] == "float16" and metadata["encoder"] is False
+  assert max(p.stat().st_size for p in files) < 25_000_000  # the repository's cap on a file
+
+
+def test_the_general_model_is_the_default_of_the_api_and_the_command_line(tmp_path):
+  default = dc.load()
+  assert pathlib.Path(default.path).resolve().parent == (SAVED_MODELS / NAMES["imagenet"]).resolve()
+  photo = tmp_path / "in" / "astronaut.png"
+  photo.parent.mkdir()
+  skimage.io.imsave(photo, _astronaut(96, 128))
+  run = subprocess.run(console_script("divcolor-colorize") + [
+      "--input", str(photo), "--output", str(tmp_path / "out"), "--k", "2"],
+      capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+  assert run.returncode == 0, run.stderr[-2000:]
+  assert "colorized 1 of 1 photo(s) (top-2 means by mixture weight) with imagenet" in run.stdout
+  written = skimage.io.imread(tmp_path / "out" / "astronaut_1.png")
+  expected = default.colorize(_astronaut(96, 128), k=1).colorizations[0]
+  assert np.abs(written.astype(int) - expected).max() <= 1
