@@ -5,6 +5,7 @@ a registry of name -> function(config) (:data:`VARIANTS`) applied in order by
 """
 
 from divcolor_tf.config import files
+from divcolor_tf.config import schema
 
 
 def tiny(c):
@@ -111,9 +112,10 @@ ABLATIONS = {
     "l2": dict(hist_factor=1.0, mah_factor=0.0, grad_factor=0.0, colourfulness="uniform"),
     # "mah": the specificity loss L_mah alone.
     "mah": dict(hist_factor=0.0, mah_factor=1.0, grad_factor=0.0),
-    # "all": every term of Eq. 2-4 with the paper's weights (the base config's), set explicitly:
+    # "all": every term of Eq. 2-4 with the paper's weights, the base config's, set explicitly:
     # after cpu_skip, which leaves L_mah out, an empty "all" kept it out (issue 28's ablation).
-    "all": dict(hist_factor=1.0, mah_factor=0.1, grad_factor=1e-3, colourfulness="stable"),
+    "all": {key: schema.base_config().loss[key]
+            for key in ("hist_factor", "mah_factor", "grad_factor", "colourfulness")},
 }
 
 
