@@ -35,6 +35,8 @@ import tempfile
 
 from absl import logging
 
+from divcolor_tf import config as config_lib
+from divcolor_tf import methods
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.io import atomic
 
@@ -52,22 +54,6 @@ def saved_model_dir(path):
   versions = [int(v) for v in (os.listdir(path) if os.path.isdir(path) else [])
               if v.isdigit() and os.path.isfile(os.path.join(path, v, "saved_model.pb"))]
   return os.path.join(path, str(max(versions))) if versions else None
-
-
-def export_method(export_dir):
-  """The method an export holds (``workdir.METHODS``), from its assets.extra/export.json
-  ("divcolor", ours, for exports that do not say).
-
-  Raises:
-    ValueError: one line naming export.json when it cannot be read.
-  """
-  path = os.path.join(export_dir, EXTRA, "export.json")
-  if not os.path.isfile(path):
-    return "divcolor"
-  method = atomic.read_json(path).get("method", "divcolor")
-  if method not in workdir_lib.METHODS:
-    raise ValueError(f"{path}: unknown method {method!r} (known: {', '.join(workdir_lib.METHODS)})")
-  return method
 
 
 def _saved_model_proto(export_dir):
@@ -207,65 +193,18 @@ def initialize(models, source, stage, whole=()):
   return assigned, missing
 
 
-def _build_baseline(config, method):
-  """Fresh [(model, workdir file)] of a baseline sized by ``config``: the CVAE's encoder and
-  decoder, the cGAN's generator (an export holds no discriminator)."""
-  field_size = config.data.field_size
-  if method == "cvae":
-    from divcolor_tf.models import cvae  # pylint: disable=g-import-not-at-top
-    return [(cvae.build_decoder(config.cvae, field_size), workdir_lib.CVAE_DECODER),
-            (cvae.build_encoder(config.cvae, field_size), workdir_lib.CVAE_ENCODER)]
-  from divcolor_tf.models import unet  # pylint: disable=g-import-not-at-top
-  return [(unet.build_generator(config.cgan, field_size), workdir_lib.GENERATOR)]
-
-
-def _unpack_baseline(export_dir, config, method, workdir):
-  """:func:`unpack` for the CVAE and cGAN exports (the encoder, as ours, may be missing)."""
-  from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
-  values = export_variables(export_dir)
-  outputs = []
-  for model, name in _build_baseline(config, method):
-    _, missing = assign([model], values, export_dir)
-    if missing and name == workdir_lib.CVAE_ENCODER:
-      continue
-    if missing:
-      raise ValueError(f"{export_dir}: lacks {len(missing)} weights of the {method} model its "
-                       f"config describes (first: {missing[0]})")
-    outputs.append((model, name))
-  config_lib.save_resolved(config, workdir)
-  for model, name in outputs:
-    atomic.write_with(model.save, workdir_lib.path(workdir, name))
-
-
-def _build(config):
-  """Fresh (encoder, decoder, feature trunk, MDN) sized by ``config``."""
-  from divcolor_tf.models import features  # pylint: disable=g-import-not-at-top
-  from divcolor_tf.models import mdn as mdn_lib  # pylint: disable=g-import-not-at-top
-  from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top
-  encoder = vae.build_encoder(config.vae, field_size=config.data.field_size)
-  decoder = vae.build_decoder(config.vae, field_size=config.data.field_size)
-  trunk = features.build_trunk(features.build_feature_network(
-      config.features, grey_size=config.data.grey_size,
-      lightness_norm=float(config.features.get("lightness_norm", 1.0))))
-  mdn = mdn_lib.build_mdn(config.mdn, latent_dim=int(encoder.output[0].shape[-1]),
-                          grey_features_shape=tuple(int(v) for v in trunk.output.shape[1:]))
-  return encoder, decoder, trunk, mdn
-
-
 def unpack(export_path, workdir):
   """Writes the models of an export into ``workdir`` in a workdir's layout; returns ``workdir``.
 
-  Writes config.json, encoder.keras (when the export has the encoder), decoder.keras,
-  features/trunk.keras, mdn/mdn.keras (a baseline's export: cvae_decoder.keras and
-  cvae_encoder.keras, or generator.keras), and the export's stats.npz and baselines.npz if it has
-  them. Nothing is written when the export cannot be read.
+  Writes config.json, the models its method's registry record lists (``methods.Method.models``:
+  ours decoder.keras, features/trunk.keras, mdn/mdn.keras and encoder.keras when the export has
+  the encoder; the CVAE's cvae_decoder.keras and cvae_encoder.keras; the cGAN's generator.keras),
+  and the export's stats.npz and baselines.npz if it has them. Nothing is written when the export
+  cannot be read.
 
   Raises:
     FileNotFoundError / ValueError: one line naming the export and the problem.
   """
-  from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   export_dir = saved_model_dir(export_path)
   if export_dir is None:
     raise FileNotFoundError(f"{export_path}: not an export (no saved_model.pb in it or in a "
@@ -275,26 +214,19 @@ def unpack(export_path, workdir):
     raise FileNotFoundError(f"{os.path.join(extra, workdir_lib.CONFIG)}: missing (exports before "
                             "divcolor_tf 0.2 do not carry their config)")
   config = config_lib.load_resolved(extra)
-  method = export_method(export_dir)
-  if method != "divcolor":  # the CVAE's or the cGAN's models
-    _unpack_baseline(export_dir, config, method, workdir)
-    return _copy_extras(extra, export_dir, workdir)
+  method = methods.of_export(export_dir)
   values = export_variables(export_dir)
-  encoder, decoder, trunk, mdn = _build(config)
-  _, missing = assign([encoder, decoder, trunk, mdn], values, export_dir)
-  encoder_paths = {w.path for w in encoder.weights}  # an export may lack the encoder, no more
-  has_encoder = encoder_paths.isdisjoint(missing)
-  lacking = [path for path in missing if path not in encoder_paths]
-  if lacking:
-    raise ValueError(f"{export_dir}: lacks {len(lacking)} weights of the models its config "
-                     f"describes (first: {lacking[0]})")
-  os.makedirs(os.path.join(workdir, workdir_lib.FEATURES_DIR), exist_ok=True)
-  os.makedirs(os.path.join(workdir, workdir_lib.MDN_DIR), exist_ok=True)
+  outputs = []
+  for model, name, required in method.fresh_models(config):
+    _, missing = assign([model], values, export_dir)
+    if missing and required:
+      raise ValueError(f"{export_dir}: lacks {len(missing)} weights of the {method.label} models "
+                       f"its config describes (first: {missing[0]})")
+    if not missing:  # an optional model (an encoder) is written whole or not at all
+      outputs.append((model, name))
   config_lib.save_resolved(config, workdir)
-  outputs = [(decoder, workdir_lib.DECODER), (trunk, workdir_lib.TRUNK), (mdn, workdir_lib.MDN)]
-  if has_encoder:
-    outputs.append((encoder, workdir_lib.ENCODER))
   for model, name in outputs:
+    os.makedirs(os.path.dirname(workdir_lib.path(workdir, name)), exist_ok=True)
     atomic.write_with(model.save, workdir_lib.path(workdir, name))
   return _copy_extras(extra, export_dir, workdir)
 
@@ -329,11 +261,11 @@ def workdir_for(path, need_encoder=False):
   if export_dir is None:
     return path
   if need_encoder and not has_encoder(export_dir):
-    method = export_method(export_dir)
-    if method != "divcolor":  # a baseline's export: no VAE at all, whatever it was written with
+    method = methods.of_export(export_dir)
+    if not method.vae:  # no VAE at all, whatever it was written with
       raise workdir_lib.MissingStageError(
-          f"{export_dir}: an export of the {method} baseline, which has no VAE encoder; this needs "
-          "a divcolor-train-vae model directory, or an export of one")
+          f"{export_dir}: an export of the {method.label} baseline, which has no VAE encoder; "
+          "this needs a divcolor-train-vae model directory, or an export of one")
     raise workdir_lib.MissingStageError(
         f"{export_dir}: an export without the VAE encoder (no encode signature: written with "
         "divcolor-export --noencoder, or from a model directory without encoder.keras); this "

@@ -26,7 +26,8 @@ history.csv, tensorboard/ as above, and baselines.npz once evaluated or exported
     generator.keras           the cGAN's U-Net generator G(L)             divcolor-train-cgan
     discriminator.keras       its PatchGAN discriminator D(L, C)
 
-:func:`method` tells the three kinds apart by these files.
+Which method a workdir holds, and which of these files each method needs, is the method
+registry's (``divcolor_tf.methods``): config.json records it.
 
 Missing or unreadable files raise one-line errors naming the file and, for a missing stage, the
 command that makes it.
@@ -58,7 +59,6 @@ CVAE_ENCODER = "cvae_encoder.keras"
 CVAE_DECODER = "cvae_decoder.keras"
 GENERATOR = "generator.keras"
 DISCRIMINATOR = "discriminator.keras"
-METHODS = ("divcolor", "cvae", "cgan")  # ours (VAE + MDN), the paper's two baselines
 
 # The command that writes each file.
 MADE_BY = {
@@ -77,19 +77,6 @@ MADE_BY = {
     GENERATOR: "divcolor-train-cgan",
     DISCRIMINATOR: "divcolor-train-cgan",
 }
-COLORIZER_FILES = (CONFIG, DECODER, TRUNK, MDN)  # what colorizing needs
-METHOD_FILES = {"divcolor": COLORIZER_FILES, "cvae": (CONFIG, CVAE_DECODER),
-                "cgan": (CONFIG, GENERATOR)}
-
-
-def method(workdir):
-  """Which method a model directory holds: "cgan" (generator.keras), "cvae" (cvae_decoder.keras)
-  or "divcolor" (ours, the default: a VAE + MDN workdir, finished or not)."""
-  if os.path.isfile(path(workdir, GENERATOR)):
-    return "cgan"
-  if os.path.isfile(path(workdir, CVAE_DECODER)):
-    return "cvae"
-  return "divcolor"
 
 
 class MissingStageError(FileNotFoundError):

@@ -14,6 +14,7 @@ from divcolor_tf import colorize
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import export
+from divcolor_tf import methods
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.evaluation import tables
 from divcolor_tf.inference import clustered
@@ -230,7 +231,10 @@ def test_the_trainers_write_their_models_history_and_logs(baseline_workdirs):
   cgan_log = open(os.path.join(cgan_dir, "history.csv")).readline().strip().split(",")
   assert {"d_loss", "d_accuracy", "g_adv", "l1", "val_d_accuracy"} <= set(cgan_log)
   assert os.listdir(os.path.join(cvae_dir, "tensorboard", "images"))
-  assert workdir_lib.method(cvae_dir) == "cvae" and workdir_lib.method(cgan_dir) == "cgan"
+  # each trainer records its method in config.json; an older workdir is told by its files
+  assert methods.of_workdir(cvae_dir).name == "cvae" and methods.of_workdir(cgan_dir).name == "cgan"
+  for workdir, name in ((cvae_dir, "cvae"), (cgan_dir, "cgan")):
+    assert json.load(open(os.path.join(workdir, workdir_lib.CONFIG)))["method"] == name
 
 
 def _weights(model):

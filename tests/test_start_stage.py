@@ -9,6 +9,7 @@ import pytest
 
 from divcolor_tf import config as config_lib
 from divcolor_tf import training
+from divcolor_tf.methods import ours as ours_method
 
 LFW = str(pathlib.Path(__file__).resolve().parents[1] / "configs" / "lfw.py")
 
@@ -19,7 +20,7 @@ def test_start_stage_warns_once_when_the_config_is_a_smoke_test(tmp_path, caplog
   Image.new("RGB", (32, 32), (200, 120, 40)).save(photo)
   config = config_lib.load(f"{LFW}:{variant}", [f"data.train={photo}"])
   with caplog.at_level(py_logging.WARNING):
-    stage = training.start_stage(config, str(tmp_path / "out"))
+    stage = training.start_stage(config, str(tmp_path / "out"), ours_method.METHOD)
   warnings = [r for r in caplog.records if "smoke test" in r.getMessage()]
   assert len(warnings) == (1 if warns else 0)
   if warns:

@@ -17,6 +17,7 @@ def base_config():
   """The paper's settings; dataset configs override paths and the few dataset-specific values."""
   c = ml_collections.ConfigDict()
   c.dataset = ""  # name, for logs and file names
+  c.method = ""  # set by the trainer: the method its workdir holds (divcolor_tf.methods)
   c.smoke_test = False  # the tiny variant sets it: every trainer then warns "not a usable model"
   # Fine-tuning: an export (e.g. saved_models/divcolor_lfw) or a workdir whose weights every
   # stage starts from (by layer name; not on a resume). Empty: fresh initialisation.

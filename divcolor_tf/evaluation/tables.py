@@ -11,7 +11,10 @@ from divcolor_tf import data
 from divcolor_tf import losses
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.data import stats as stats_lib
+from divcolor_tf.evaluation import blind as baselines_lib
 from divcolor_tf.evaluation import metrics
+from divcolor_tf.inference import colorizer as colorizer_lib
+from divcolor_tf.inference import contract
 from divcolor_tf.models import vae
 
 
@@ -183,20 +186,11 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
   Returns:
     (rows, count, skip_log): rows a list of (name, {column: value}); count the photos scored.
   """
-  from divcolor_tf.evaluation import blind as baselines_lib  # pylint: disable=g-import-not-at-top
-  from divcolor_tf.inference import colorizer as colorizer_lib  # pylint: disable=g-import-not-at-top
-  from divcolor_tf.inference import saved_model  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-  model_dir = None
-  if isinstance(workdir_or_colorizer, (colorizer_lib.Pipeline, saved_model.SavedModelColorizer)):
+  if isinstance(workdir_or_colorizer, contract.Sampling):
     colorizer = workdir_or_colorizer
   else:
-    model_dir = os.fspath(workdir_or_colorizer)
-    colorizer = colorizer_lib.load(model_dir)
-  if isinstance(colorizer, saved_model.SavedModelColorizer):
-    model_dir = colorizer.path
-  elif colorizer.workdir:
-    model_dir = colorizer.workdir
+    colorizer = colorizer_lib.load(os.fspath(workdir_or_colorizer))
+  model_dir = colorizer.model_dir
   if isinstance(k, bool) or int(k) != k or not 1 <= k <= colorizer.num_components:
     raise ValueError(f"k must be in [1, {colorizer.num_components}], got {k!r}")
   k = int(k)
@@ -215,34 +209,8 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
   if baselines and model_dir:
     fitted = baselines_lib.for_model(model_dir, config, stats, max_k=colorizer.num_components)
 
-  if hasattr(colorizer, "evaluation_fields"):  # a baseline: its draws, one photo at a time
-    name, oracle = colorizer.describe(k)
-    recon = f"{colorizer.label} reconstruction (decoder fed the encoder's mean of the true field)"
-    top = f"top-{k} clusters"
-    one_photo = tf.function(lambda lightness, colour_field: colorizer.evaluation_fields(
-        lightness, colour_field, k))
-
-    def predict(grey, lightness, colour_field):
-      del grey  # a baseline reads the 64x64 lightness
-      outs = [one_photo(lightness[i:i + 1], colour_field[i:i + 1])
-              for i in range(int(lightness.shape[0]))]
-      return {key: tf.concat([out[key] for out in outs], 0) for key in outs[0]}
-  else:
-    name = f"{'Ours+skip' if colorizer.skip else 'Ours'} (this model, top-{k} means)"
-    oracle = f"oracle: best of all {colorizer.num_components} means"
-    recon = "VAE reconstruction (decoder fed the encoder's mean of the true field)"
-    top = f"top-{k} means"
-
-    @tf.function
-    def predict(grey, lightness, colour_field):
-      means, logits = colorizer.mixture(grey)
-      every = colorizer.decode(means, lightness)  # [B, M, F, F, 2], component order
-      order = tf.math.top_k(logits, k, sorted=True).indices
-      out = {"top_k": tf.gather(every, order, batch_dims=1), "all": every}
-      if colorizer.can_encode:
-        out["reconstruction"] = colorizer.decode(colorizer.encode(colour_field)[:, None],
-                                                 lightness)
-      return out
+  names = colorizer.table3_names(k)
+  name, oracle, recon, top = (names[key] for key in ("model", "oracle", "reconstruction", "top"))
   tinted = f"re-tinted: {top}, each given the true mean colour (the layout's error)"
   tables = {name: metrics.Table3(), oracle: metrics.Table3(), tinted: metrics.Table3()}
   if colorizer.can_encode:
@@ -258,7 +226,7 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
     tables[row] = metrics.Table3()
   for batch in ds:
     target = batch["colour_field"].numpy()
-    out = predict(batch["grey"], batch["lightness"], batch["colour_field"])
+    out = colorizer.evaluation_fields(batch["grey"], batch["lightness"], batch["colour_field"], k)
     top_k = out["top_k"].numpy()
     tables[name].update(target, top_k)
     tables[oracle].update(target, out["all"].numpy())

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from divcolor_tf import config as config_lib
+from divcolor_tf import methods
 from divcolor_tf.data import stats as stats_lib
 from divcolor_tf.export import image_bytes
 from divcolor_tf.export import signatures
@@ -86,9 +87,9 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
     raise FileExistsError(f"{target}: exists; pass overwrite=True (divcolor-export --overwrite) "
                           "to replace it")
   colorizer = as_colorizer(colorizer_or_workdir)
-  if colorizer.method == "prior":
-    raise ValueError("a \"prior:\" model is a test-time reading of a +skip model; export that "
-                     "model itself")
+  method = methods.get(colorizer.method)
+  if method.models is None:
+    raise ValueError(method.why_not_exported)
   baselines = None
   if colorizer.workdir:
     baselines = workdir_baselines(colorizer.workdir, colorizer)

@@ -5,6 +5,7 @@
 
 import tensorflow as tf
 
+from divcolor_tf import methods
 from divcolor_tf.export import image_bytes as image_bytes_lib
 from divcolor_tf.io import exif
 from divcolor_tf.models import mdn as mdn_lib
@@ -130,28 +131,26 @@ def archive(colorizer, endpoints):
 
 
 def endpoint_list(colorizer, endpoints):
-  """[(name, function, input_signature)] of an export: every signature for ours; for a baseline
-  (``colorizer.method`` "cvae" / "cgan" / "prior") ``serving_default`` and ``colorize_bytes``,
-  and ``decode`` where it has a decoder f(z, G) (the CVAE's)."""
-  field = colorizer.field_size
-  common = [
-      ("serving_default", endpoints.colorize, [image_spec()]),
-      ("colorize_bytes", endpoints.colorize_bytes,
-       [tf.TensorSpec([None], tf.string, name="image_bytes")]),
-  ]
-  if colorizer.method != "divcolor":
-    if getattr(colorizer, "decoder", None) is not None:
-      common.append(("decode", decode_fn(endpoints), decode_signature(colorizer)))
-    return common
-  return common + [
-      ("decode", decode_fn(endpoints), decode_signature(colorizer)),
-      ("mixture", endpoints.mixture, [image_spec()]),
-      ("grey_mixture", endpoints.grey_mixture,
-       [tf.TensorSpec([None, colorizer.grey_size, colorizer.grey_size, 1], tf.float32,
-                      name="grey")]),
-  ] + ([("encode", endpoints.encode,
-         [tf.TensorSpec([None, field, field, 2], tf.float32, name="colour_field")])]
-       if colorizer.can_encode else [])
+  """[(name, function, input_signature)] of an export: the signatures its method's registry
+  record lists (``methods.Method.endpoints``; ours: all of them, the CVAE: serving_default,
+  colorize_bytes and decode, the cGAN: the first two), "encode" only when the colorizer has an
+  encoder."""
+  field, grey = colorizer.field_size, getattr(colorizer, "grey_size", None)
+  every = {
+      "serving_default": lambda: (endpoints.colorize, [image_spec()]),
+      "colorize_bytes": lambda: (endpoints.colorize_bytes,
+                                 [tf.TensorSpec([None], tf.string, name="image_bytes")]),
+      "decode": lambda: (decode_fn(endpoints), decode_signature(colorizer)),
+      "mixture": lambda: (endpoints.mixture, [image_spec()]),
+      "grey_mixture": lambda: (endpoints.grey_mixture,
+                               [tf.TensorSpec([None, grey, grey, 1], tf.float32, name="grey")]),
+      "encode": lambda: (endpoints.encode,
+                         [tf.TensorSpec([None, field, field, 2], tf.float32,
+                                        name="colour_field")]),
+  }
+  wanted = [name for name in methods.get(colorizer.method).endpoints
+            if name != "encode" or colorizer.can_encode]
+  return [(name,) + every[name]() for name in wanted]
 
 
 def image_spec(height=None, width=None, batch=None):

@@ -8,6 +8,7 @@ import tempfile
 from absl import logging
 import tensorflow as tf
 
+from divcolor_tf import methods
 from divcolor_tf.export import image_bytes
 from divcolor_tf.export import saved_model as saved_model_lib
 from divcolor_tf.export import signatures
@@ -106,9 +107,10 @@ def export_tflite(colorizer_or_workdir, out_path, quantization="fp32", size=256,
     raise FileExistsError(f"{out_path}: exists; pass overwrite=True (divcolor-export "
                           "--overwrite) to replace it")
   colorizer = saved_model_lib.as_colorizer(colorizer_or_workdir, **TFLITE_SETTINGS)
-  if colorizer.method != "divcolor":
+  method = methods.get(colorizer.method)
+  if not method.tflite:
     raise ValueError(f"{out_path}: TFLite files are made for our VAE + MDN models; the "
-                     f"{colorizer.method} baseline exports as a SavedModel only")
+                     f"{method.label} baseline exports as a SavedModel only")
   endpoints = signatures.Endpoints(colorizer)
   if part == "pipeline":
     specs = [signatures.image_spec(size, size, batch=1)]

@@ -34,11 +34,13 @@ from divcolor_tf import config as config_lib
 from divcolor_tf import exported
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.inference import contract
+from divcolor_tf.methods import cgan as cgan_method
+from divcolor_tf.methods import cvae as cvae_method
+from divcolor_tf.methods import prior as prior_method
 from divcolor_tf.models import unet
 from divcolor_tf.models import vae
 
 KMEANS_ITERATIONS = 10
-PRIOR = "prior:"  # load("prior:PATH"): the authors' CVAE row over our +skip decoder at PATH
 
 
 def _squared_distances(points, centres):
@@ -135,27 +137,36 @@ class ClusteredColorizer(contract.Pipeline):
     return {"ab": tf.reshape(centres, tf.stack([shape[0], self.num_components, f, f, 2])),
             "weights": shares, "z": z, "components": components}
 
-  def evaluation_fields(self, lightness, colour_field, k):
-    """Table 3's inputs for ONE photo ([1, F, F, 1], [1, F, F, 2]): the top-k clusters, every
+  def evaluation_fields(self, grey, lightness, colour_field, k):
+    """Table 3's inputs (``contract.Sampling``), one photo at a time: the top-k clusters, every
     draw (the oracle row's pool) and, with an encoder, the reconstruction from the true field."""
+    del grey  # a baseline reads the 64x64 lightness
+    one_photo = contract.traced_once(self, ("evaluation", k), lambda: tf.function(
+        lambda l, c: self._photo_fields(l, c, k)))
+    outs = [one_photo(lightness[i:i + 1], colour_field[i:i + 1])
+            for i in range(int(lightness.shape[0]))]
+    return {key: tf.concat([out[key] for out in outs], 0) for key in outs[0]}
+
+  def _photo_fields(self, lightness, colour_field, k):
     fields, codes = self.draw(lightness, self.samples, tf.constant([0, 0], tf.int32))
     out = {"top_k": self.cluster(fields, codes)["ab"][:, :k], "all": fields}
     if self.can_encode:
       out["reconstruction"] = self.reconstruct(lightness, colour_field)[:, None]
     return out
 
-  def describe(self, k):
-    """(this model's row, the oracle row) names of Table 3."""
-    return (f"{self.label} (this model, top-{k} of {self.samples} draws clustered)",
-            f"oracle: best of all {self.samples} draws")
+  def table3_names(self, k):
+    return {"model": f"{self.label} (this model, top-{k} of {self.samples} draws clustered)",
+            "oracle": f"oracle: best of all {self.samples} draws",
+            "reconstruction": (f"{self.label} reconstruction (decoder fed the encoder's mean of "
+                               "the true field)"),
+            "top": f"top-{k} clusters"}
 
 
 class CVAEColorizer(ClusteredColorizer):
   """The CVAE baseline: z ~ N(0, I) decoded with the photo's L by f(z, G)."""
 
   section = "cvae"
-  method = "cvae"
-  label = "CVAE"
+  method, label = cvae_method.METHOD.name, cvae_method.METHOD.label
 
   def __init__(self, decoder, config, *, encoder=None, **settings):
     super().__init__(config, field_size=int(decoder.output.shape[1]),
@@ -163,15 +174,15 @@ class CVAEColorizer(ClusteredColorizer):
     self.decoder, self.encoder = decoder, encoder
 
   @classmethod
-  def load(cls, workdir, **settings):
-    workdir_lib.require(workdir, *workdir_lib.METHOD_FILES[cls.method])
+  def load(cls, path, **settings):
+    """From a divcolor-train-cvae workdir or an export of one."""
+    workdir = _workdir(path, cvae_method.METHOD)
     encoder = None
     if os.path.isfile(workdir_lib.path(workdir, workdir_lib.CVAE_ENCODER)):
       encoder = workdir_lib.load_keras(workdir, workdir_lib.CVAE_ENCODER)
     colorizer = cls(workdir_lib.load_keras(workdir, workdir_lib.CVAE_DECODER),
                     workdir_lib.load_config(workdir), encoder=encoder, **settings)
-    colorizer.workdir = workdir
-    return colorizer
+    return _loaded(colorizer, path, workdir)
 
   def decode(self, z, field_lightness):
     """z [B, K, d] -> colour fields [B, K, F, F, 2] with each photo's L."""
@@ -193,20 +204,18 @@ class PriorColorizer(CVAEColorizer):
   codes z ~ N(0, I) per photo, clustered into 5; no MDN. Its config is the model's own, with the
   CVAE's samples and clusters."""
 
-  method = "prior"
-  label = "prior through our +skip decoder (the authors' code's CVAE row)"
+  method, label = prior_method.METHOD.name, prior_method.METHOD.label
 
   @classmethod
   def load(cls, path, **settings):
-    workdir = exported.workdir_for(os.fspath(path))
-    workdir_lib.require(workdir, workdir_lib.CONFIG, workdir_lib.DECODER)
+    """From one of our "+skip" models (a workdir or an export)."""
+    workdir = _workdir(path, prior_method.METHOD)
     decoder = workdir_lib.load_keras(workdir, workdir_lib.served(workdir, workdir_lib.DECODER))
     if not vae.is_skip(decoder):
       raise ValueError(f"{path}: a prior-sampled CVAE row needs a \"+skip\" decoder (one that "
                        "reads the photo's lightness); this model's decoder reads z alone")
     colorizer = cls(decoder, workdir_lib.load_config(workdir), **settings)
-    colorizer.workdir = workdir
-    return colorizer
+    return _loaded(colorizer, path, workdir)
 
   @property
   def can_encode(self):
@@ -217,8 +226,7 @@ class CGANColorizer(ClusteredColorizer):
   """The cGAN baseline: the U-Net G(L) with dropout on, one mask set per draw."""
 
   section = "cgan"
-  method = "cgan"
-  label = "cGAN"
+  method, label = cgan_method.METHOD.name, cgan_method.METHOD.label
 
   def __init__(self, generator, config, **settings):
     super().__init__(config, field_size=int(generator.output.shape[1]), latent_dim=0,
@@ -226,12 +234,12 @@ class CGANColorizer(ClusteredColorizer):
     self.generator = generator
 
   @classmethod
-  def load(cls, workdir, **settings):
-    workdir_lib.require(workdir, *workdir_lib.METHOD_FILES[cls.method])
+  def load(cls, path, **settings):
+    """From a divcolor-train-cgan workdir or an export of one."""
+    workdir = _workdir(path, cgan_method.METHOD)
     colorizer = cls(workdir_lib.load_keras(workdir, workdir_lib.GENERATOR),
                     workdir_lib.load_config(workdir), **settings)
-    colorizer.workdir = workdir
-    return colorizer
+    return _loaded(colorizer, path, workdir)
 
   def draw(self, field_lightness, n, seed):
     shape = tf.shape(field_lightness)
@@ -243,21 +251,16 @@ class CGANColorizer(ClusteredColorizer):
             tf.zeros(tf.stack([b, n, 0]), tf.float32))
 
 
-LOADERS = {"cvae": CVAEColorizer.load, "cgan": CGANColorizer.load}
+def _workdir(path, method):
+  """The workdir of ``path`` (an export unpacked: ``exported.workdir_for``), with the files
+  ``method`` needs to colorize (one line naming the first missing and its command)."""
+  workdir = exported.workdir_for(os.fspath(path))
+  workdir_lib.require(workdir, *method.files)
+  return workdir
 
 
-def load(path, **settings):
-  """A baseline's colorizer from its workdir or its export (unpacked: ``exported.workdir_for``),
-  or, for ``"prior:PATH"``, :class:`PriorColorizer` over the +skip model at PATH."""
-  path = os.fspath(path)
-  if path.startswith(PRIOR):
-    return PriorColorizer.load(path[len(PRIOR):], **settings)
-  workdir = exported.workdir_for(path)
-  method = workdir_lib.method(workdir)
-  if method not in LOADERS:
-    raise ValueError(f"{path}: not a CVAE or cGAN model directory")
-  colorizer = LOADERS[method](workdir, **settings)
-  logging.info("loaded %s: the %s baseline, %d draws clustered into %d", path, colorizer.label,
+def _loaded(colorizer, path, workdir):
+  colorizer.workdir = workdir
+  logging.info("loaded %s: %s, %d draws clustered into %d", path, colorizer.label,
                colorizer.samples, colorizer.num_components)
   return colorizer
-

@@ -41,8 +41,11 @@ import tensorflow as tf
 
 from divcolor_tf import config as config_lib
 from divcolor_tf import exported
+from divcolor_tf import methods
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.inference import contract
+from divcolor_tf.inference import saved_model
+from divcolor_tf.methods import ours
 from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf.models import vae
 
@@ -50,7 +53,7 @@ from divcolor_tf.models import vae
 Pipeline = contract.Pipeline  # the base of every Keras-model colorizer (contract.py)
 
 
-class Colorizer(Pipeline):
+class Colorizer(contract.MixtureEvaluation, Pipeline):
   """The paper's test-time pipeline over a trained feature trunk, MDN and VAE decoder.
 
   Build it from a model directory with :meth:`load`, or from in-memory Keras models.
@@ -102,7 +105,7 @@ class Colorizer(Pipeline):
       ValueError: one line naming a file that exists but cannot be loaded.
     """
     workdir = exported.workdir_for(os.fspath(workdir))
-    workdir_lib.require(workdir, *workdir_lib.COLORIZER_FILES)
+    workdir_lib.require(workdir, *ours.METHOD.files)
     joint = workdir_lib.served(workdir, workdir_lib.DECODER) == workdir_lib.JOINT_DECODER
     config = workdir_lib.load_config(workdir, workdir_lib.JOINT_DIR if joint else "")  # + joint.*
     decoder, trunk, mdn = (workdir_lib.load_keras(workdir, workdir_lib.served(workdir, name))
@@ -191,40 +194,34 @@ def load(path, **kwargs):
   """A colorizer for a training workdir (:meth:`Colorizer.load`), an exported SavedModel
   (``saved_model.SavedModelColorizer``: its version directory, or the model directory above it, in
   which case the highest version is used, as TF Serving does), e.g. saved_models/divcolor_lfw, or
-  a bundled model by name (:data:`BUNDLED`: "lfw", "imagenet"). The paper's baselines' workdirs
-  and exports (divcolor-train-cvae, -cgan) and "prior:PATH" give the colorizers of
-  :mod:`.clustered`, over Keras models.
+  a bundled model by name (:data:`BUNDLED`: "lfw", "imagenet"). Another method's workdir or
+  export (the paper's baselines: divcolor-train-cvae, -cgan), or "prior:PATH", gives that
+  method's colorizer (``divcolor_tf.methods``), over Keras models.
 
   Raises:
     FileNotFoundError / ValueError: one line naming the path and the problem.
   """
-  from divcolor_tf.inference import saved_model  # pylint: disable=g-import-not-at-top
-  if os.fspath(path).startswith("prior:") or method_of(path) != "divcolor":
-    return load_keras(path, **kwargs)
-  path = resolve_model(path)
-  export_dir = exported.saved_model_dir(path)
+  method, path = model_method(path)
+  export_dir = exported.saved_model_dir(path) if method.serves_export else None
   if export_dir:
     return saved_model.SavedModelColorizer(export_dir, **kwargs)
-  return Colorizer.load(path, **kwargs)
+  return method.load(path, **kwargs)
 
 
-def method_of(path):
-  """The method (``workdir.METHODS``) of a model argument: a workdir's by its files, an
-  export's from its export.json."""
+def model_method(path):
+  """(method, directory) of a model argument: "NAME:PATH" for a prefixed method (``prior:``),
+  else the method a workdir records (``methods.of_workdir``) or an export's export.json says,
+  with a bundled model's name resolved (:func:`resolve_model`)."""
+  method, path = methods.split(path)
   path = resolve_model(path)
-  export_dir = exported.saved_model_dir(path)
-  return exported.export_method(export_dir) if export_dir else workdir_lib.method(path)
+  if method is None:
+    export_dir = exported.saved_model_dir(path)
+    method = methods.of_export(export_dir) if export_dir else methods.of_workdir(path)
+  return method, path
 
 
 def load_keras(path, **kwargs):
   """A colorizer over Keras models (what the export traces) for any method's workdir or export,
-  or "prior:PATH" (``clustered.PriorColorizer``)."""
-  path = os.fspath(path)
-  if path.startswith("prior:"):
-    path = "prior:" + resolve_model(path[len("prior:"):])
-  else:
-    path = resolve_model(path)
-    if method_of(path) == "divcolor":
-      return Colorizer.load(path, **kwargs)
-  from divcolor_tf.inference import clustered  # pylint: disable=g-import-not-at-top
-  return clustered.load(path, **kwargs)
+  or "prior:PATH"."""
+  method, path = model_method(path)
+  return method.load(path, **kwargs)

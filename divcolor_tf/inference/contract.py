@@ -5,6 +5,7 @@ in-memory Keras models shares (:class:`Pipeline`). :mod:`.colorizer`, :mod:`.clu
 :mod:`.saved_model` build on it.
 """
 
+import abc
 import copy
 from typing import NamedTuple
 
@@ -12,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from divcolor_tf import config as config_lib
+from divcolor_tf import methods
 from divcolor_tf.inference import fullres
 
 
@@ -91,14 +93,71 @@ class LazyColorizations:
     return np.stack(list(self)).astype(dtype or self.dtype, copy=False)
 
 
-class Sampling:
-  """What every colorizer (a workdir's :class:`Colorizer`, an export's
-  ``saved_model.SavedModelColorizer``) offers beside ``colorize``."""
+class Sampling(abc.ABC):
+  """What every colorizer offers (a workdir's :class:`Colorizer`, an export's
+  ``saved_model.SavedModelColorizer``, the baselines' colorizers): ``colorize`` and ``sample``,
+  and Table 3's inputs (``table3_names``, ``evaluation_fields``), which evaluation asks for
+  through this contract alone. A subclass that leaves one out cannot be made (abc)."""
+
+  @abc.abstractmethod
+  def colorize(self, images, k=None, samples=None, seed=None, lazy=False):
+    """K colorizations of each photo, at its own size (:meth:`Pipeline.colorize`)."""
 
   def sample(self, images, n, seed=None):
     """``n`` colorizations of each photo from ``n`` draws z ~ the mixture (reproducible with
     ``seed``; the same seed gives the same draws from a workdir and from its export)."""
     return self.colorize(images, samples=n, seed=seed)
+
+  @property
+  @abc.abstractmethod
+  def model_dir(self):
+    """Where the model's files are (its workdir, or its export's version directory), or None for
+    a colorizer over in-memory models."""
+
+  @abc.abstractmethod
+  def table3_names(self, k):
+    """Table 3's row names of this model: {"model", "oracle", "reconstruction", "top"}."""
+
+  @abc.abstractmethod
+  def evaluation_fields(self, grey, lightness, colour_field, k):
+    """Table 3's inputs for a batch (grey L at the grey size, L and the true colour field at the
+    field size): {"top_k" [B, k, F, F, 2], "all" [B, N, F, F, 2] (the oracle row's pool), and
+    "reconstruction" [B, 1, F, F, 2] when ``can_encode``}."""
+
+
+def traced_once(owner, key, make):
+  """The tf.function ``make()`` gives, made once per ``owner`` and ``key``."""
+  traced = owner.__dict__.setdefault("_traced", {})
+  if key not in traced:
+    traced[key] = make()
+  return traced[key]
+
+
+class MixtureEvaluation:
+  """Table 3's inputs of a model with a mixture over codes (ours): the top-k means by weight,
+  all M means (the oracle's pool) and the VAE's reconstruction of the true field. Needs
+  ``mixture``, ``decode``, ``encode``, ``can_encode``, ``skip`` and ``num_components``."""
+
+  def table3_names(self, k):
+    top = f"top-{k} means"
+    return {"model": f"{'Ours+skip' if self.skip else 'Ours'} (this model, {top})",
+            "oracle": f"oracle: best of all {self.num_components} means",
+            "reconstruction": ("VAE reconstruction (decoder fed the encoder's mean of the true "
+                               "field)"),
+            "top": top}
+
+  def evaluation_fields(self, grey, lightness, colour_field, k):
+    return traced_once(self, ("evaluation", k), lambda: tf.function(
+        lambda g, l, c: self._mixture_fields(g, l, c, k)))(grey, lightness, colour_field)
+
+  def _mixture_fields(self, grey, lightness, colour_field, k):
+    means, logits = self.mixture(grey)
+    every = self.decode(means, lightness)  # [B, M, F, F, 2], component order
+    order = tf.math.top_k(logits, k, sorted=True).indices
+    out = {"top_k": tf.gather(every, order, batch_dims=1), "all": every}
+    if self.can_encode:
+      out["reconstruction"] = self.decode(self.encode(colour_field)[:, None], lightness)
+    return out
 
 
 def colorize_arguments(colorizer, images, k, samples, seed):
@@ -126,8 +185,9 @@ class Pipeline(Sampling):
   pipeline (one trace per k or n, input dtype and join), ``colorize_tensor`` (what the export
   traces) and ``colorize``.
 
-  A subclass sets ``grey_size``, ``field_size``, ``num_components``, ``latent_dim`` and ``skip``,
-  and defines ``colour_fields(grey, field_lightness, k, samples, seed)``.
+  A subclass sets ``grey_size``, ``field_size``, ``num_components``, ``latent_dim`` and ``skip``
+  (the ``decode`` signature takes L too), and defines ``colour_fields(grey, field_lightness, k,
+  samples, seed)`` and Table 3's inputs (:class:`Sampling`); abc refuses a class without them.
   """
 
   def __init__(self, config, *, gamut="chroma", antialias=True, max_megapixels=None):
@@ -142,12 +202,16 @@ class Pipeline(Sampling):
     self._functions = {}  # ("top_k", k) / ("samples", n) -> a tf.function traced once
     self._join = fullres.traced_join(self.gamut)  # lazy colorizations, one at a time
 
-  method = "divcolor"  # workdir.METHODS
+  method = methods.DEFAULT.name  # the registry's name of the method (divcolor_tf.methods)
   encoder = None
 
   @property
   def can_encode(self):
     return self.encoder is not None
+
+  @property
+  def model_dir(self):
+    return self.workdir
 
   def with_settings(self, **settings):
     """This colorizer over the same Keras models with other ``gamut`` / ``antialias`` /
@@ -178,10 +242,12 @@ class Pipeline(Sampling):
     """A shallow copy sharing the Keras models, with its own traced functions (traced anew)."""
     other = copy.copy(self)
     other._functions = {}  # pylint: disable=protected-access
+    other.__dict__.pop("_traced", None)
     return other
 
+  @abc.abstractmethod
   def colour_fields(self, grey, field_lightness, k=None, samples=None, seed=(0, 0)):
-    raise NotImplementedError
+    """The 64x64 level of the pipeline: {ab [B, K, F, F, 2], weights, z, components}."""
 
   # The numeric core: TF ops only.
 

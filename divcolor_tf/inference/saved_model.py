@@ -20,7 +20,7 @@ from divcolor_tf.io import photos
 from divcolor_tf.models import mdn as mdn_lib
 
 
-class SavedModelColorizer(contract.Sampling):
+class SavedModelColorizer(contract.MixtureEvaluation, contract.Sampling):
   """:meth:`Colorizer.colorize` over an exported SavedModel's signatures (``divcolor_tf.export``).
 
   The mixture comes from the ``grey_mixture`` signature (older exports: ``mixture``); top-k takes
@@ -104,6 +104,10 @@ class SavedModelColorizer(contract.Sampling):
   @property
   def can_encode(self):
     return self._encode is not None
+
+  @property
+  def model_dir(self):
+    return self.path
 
   def encode(self, colour_field):
     """As :meth:`Colorizer.encode` (exports that carry the ``encode`` signature)."""

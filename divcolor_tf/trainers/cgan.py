@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.methods import cgan as cgan_method
 from divcolor_tf.models import patchgan
 from divcolor_tf.models import unet
 
@@ -160,7 +161,7 @@ def train(config, workdir, verbose=1):
   Writes into workdir: config.json, stats.npz (for the photo-blind rows), checkpoints/,
   tensorboard/, history.csv(.png), and at the end generator.keras and discriminator.keras.
   """
-  stage = training.start_stage(config, workdir)
+  stage = training.start_stage(config, workdir, cgan_method.METHOD)
   c = config.cgan
   workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths,
                                                training.writable)

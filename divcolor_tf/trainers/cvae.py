@@ -26,6 +26,7 @@ from divcolor_tf import losses
 from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.data import stats as stats_lib
+from divcolor_tf.methods import cvae as cvae_method
 from divcolor_tf.models import cvae
 from divcolor_tf.models import vae
 
@@ -130,7 +131,7 @@ def train(config, workdir, verbose=1):
   Writes into workdir: config.json, stats.npz, checkpoints/, tensorboard/, history.csv(.png), and
   at the end cvae_encoder.keras and cvae_decoder.keras.
   """
-  stage = training.start_stage(config, workdir)
+  stage = training.start_stage(config, workdir, cvae_method.METHOD)
   c = config.cvae
   stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths,
                                                training.writable)

@@ -39,6 +39,7 @@ from divcolor_tf import color
 from divcolor_tf import losses
 from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.methods import ours as ours_method
 from divcolor_tf.models import features
 from divcolor_tf.models import zhang_weights
 
@@ -126,7 +127,7 @@ def train(config, workdir, verbose=1):
     raise ValueError("config: set one of init_from and features.zhang_weights, not both")
   if released and not os.path.isfile(released):
     raise FileNotFoundError(f"{released}: no such weight file (config.features.zhang_weights)")
-  stage = training.start_stage(config, out)
+  stage = training.start_stage(config, out, ours_method.METHOD)
   strategy = stage.strategy
   global_batch = config.features.batch_size
   stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths,

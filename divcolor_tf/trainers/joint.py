@@ -51,6 +51,7 @@ from divcolor_tf import losses
 from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.data import stats as stats_lib
+from divcolor_tf.methods import ours as ours_method
 from divcolor_tf.models import vae
 
 
@@ -205,7 +206,7 @@ def train(config, workdir, verbose=1, config_hint=None):
   workdir_lib.require(workdir, workdir_lib.ENCODER, workdir_lib.DECODER, workdir_lib.STATS,
                       workdir_lib.TRUNK, workdir_lib.MDN, config_hint=hint)  # before writing
   out = workdir_lib.path(workdir, SUBDIR)
-  stage = training.start_stage(config, out)
+  stage = training.start_stage(config, out, ours_method.METHOD)
   trunk, encoder = training.load_frozen(workdir, hint)
   stats = workdir_lib.load_stats(workdir)
   with stage.strategy.scope():

@@ -39,6 +39,7 @@ from divcolor_tf import data
 from divcolor_tf import losses
 from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.methods import ours as ours_method
 from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf.models import vae
 
@@ -245,7 +246,7 @@ def train(config, workdir, verbose=1, config_hint=None):
   paths = stage_paths(workdir)
   out = paths["dir"]
   mdn_config = config.mdn
-  stage = training.start_stage(config, out, training.precision_of(
+  stage = training.start_stage(config, out, ours_method.METHOD, training.precision_of(
       mdn_config, training.precision_of(config.train)))
   strategy, skip_log = stage.strategy, stage.skip_log
   train_paths, val_paths = stage.train_paths, stage.val_paths

@@ -22,6 +22,7 @@ from divcolor_tf import losses
 from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.data import stats as stats_lib
+from divcolor_tf.methods import ours as ours_method
 from divcolor_tf.models import vae
 
 
@@ -130,7 +131,7 @@ def train(config, workdir, verbose=1):
   Writes into workdir: config.json (resolved), stats.npz, checkpoints/, tensorboard/,
   history.csv, and at the end encoder.keras and decoder.keras.
   """
-  stage = training.start_stage(config, workdir)
+  stage = training.start_stage(config, workdir, ours_method.METHOD)
   strategy = stage.strategy
   global_batch = config.train.batch_size
   stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths,

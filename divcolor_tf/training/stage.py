@@ -23,18 +23,22 @@ class Stage(NamedTuple):
   val_paths: list
 
 
-def start_stage(config, out_dir, precision=None):
+def start_stage(config, out_dir, method, precision=None):
   """The set-up every trainer shares: the device strategy (``train.strategy``; a multi-worker job
   forms its cluster here), its output folder with the resolved config (the chief's: another
-  worker writes to a folder of its own, ``strategy.writable``), the precision policy
-  (``precision``, default ``train.precision``), the seed, the skip log and the config's
-  train/validation split."""
+  worker writes to a folder of its own, ``strategy.writable``) recording ``method`` (a
+  ``methods.Method``: what the workdir holds), the precision policy (``precision``, default
+  ``train.precision``), the seed, the skip log and the config's train/validation split."""
   if config.get("smoke_test"):
     logging.warning("config variant 'tiny' is a smoke test (a few steps of a 1/16-width network; "
                     "its colorizations come out flat grey): not a usable model")
   from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   config_lib.validate(config)  # ConfigError (one line) before anything is written
+  if config.get("method", "") not in ("", method.name):
+    raise config_lib.ConfigError(f"config field method={config.method!r}: this command trains "
+                                 f"{method.label} ({method.name!r}); leave the field unset")
+  config.method = method.name
   source = config.get("init_from", "")
   if source and not os.path.isdir(source):
     raise FileNotFoundError(f"{source}: no such model to start from (config.init_from: an export "
