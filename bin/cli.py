@@ -151,6 +151,23 @@ def stage_main(module, config_hint=False):
   return main
 
 
+def output_file_problem(path, overwrite, flag):
+  """Why the file ``path`` that ``flag`` names cannot be written, in one line, or None: it is a
+  folder, it exists and not ``overwrite``, or its folder is missing, a file or not writable.
+  A tool asks before its work starts, not after. (No TensorFlow here.)"""
+  if os.path.isdir(path):
+    return f"{path}: {flag} names a folder, not a file"
+  if os.path.lexists(path) and not overwrite:
+    return f"{path}: exists; pass --overwrite to replace it"
+  folder = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(folder):
+    why = "is not a folder" if os.path.lexists(folder) else "does not exist"
+    return f"{path}: {flag}'s folder {folder} {why}"
+  if not os.access(folder, os.W_OK | os.X_OK):
+    return f"{path}: {flag}'s folder {folder} is not writable"
+  return None
+
+
 def one_line(prog, message):
   """"<prog>: <message>" on one line (the message's line breaks and runs of spaces folded)."""
   return f"{prog}: {' '.join(str(message).split())}"

@@ -12,7 +12,9 @@ the top-k re-tinted (each shifted to the true mean colour: the error of the layo
 VAE's reconstruction from the true field's code, then photo-blind baselines fitted on the training
 split (palette-k: the same k k-means colour fields for every photo; the training mean field; grey)
 and the paper's rows. ``--model`` is a workdir or an export
-(saved_models/divcolor_lfw); ``--json PATH`` also writes the table for scripts.
+(saved_models/divcolor_lfw); ``--json PATH`` also writes the table for scripts (an existing file
+is only replaced with --overwrite; a PATH that cannot be written is refused before the
+evaluation starts).
 
 The paper's Table 3 compares methods: give ``--model`` once per model,
 
@@ -43,6 +45,7 @@ flags.DEFINE_integer("k", 5, "Colorizations per photo (paper: 5).")
 flags.DEFINE_integer("max_images", 0, "Evaluate at most this many photos (0: all).")
 flags.DEFINE_integer("batch_size", 32, "Photos per step.")
 flags.DEFINE_string("json", None, "Also write the table to this JSON file.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing --json file.")
 flags.mark_flags_as_required(["model"])
 FLAGS = flags.FLAGS
 
@@ -52,6 +55,10 @@ PROG = "divcolor-evaluate"
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  problem = FLAGS.json and cli.output_file_problem(FLAGS.json, FLAGS.overwrite, "--json")
+  if problem:  # before the evaluation, not after it
+    cli.error(PROG, problem)
+    sys.exit(1)
   from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
@@ -90,7 +97,11 @@ def main(argv):
               "images": FLAGS.images or "validation split",
               "count": count, "k": FLAGS.k, "units": "ab/128, 64x64 colour fields",
               "rows": [{"name": name, **values} for name, values in rows]}
-    atomic.write_json(FLAGS.json, record, indent=2)
+    try:  # exclusive: a file made meanwhile is not replaced either
+      atomic.write_json(FLAGS.json, record, exclusive=not FLAGS.overwrite, indent=2)
+    except FileExistsError as e:
+      cli.error(PROG, f"{e}; pass --overwrite to replace it")
+      sys.exit(1)
   report = skip_log.report()
   if report:
     print(report)

@@ -2,6 +2,7 @@
 
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -76,3 +77,46 @@ def test_a_missing_photo_folder_is_one_line_and_writes_nothing(tool, tmp_path):
   assert lines[0] == (f"{tool}: {tmp_path / 'nowhere'}: no such file or directory (config "
                       "data.train: set --config.data.train=PHOTOS)")
   assert not workdir.exists()
+
+
+# Runs divcolor-colorize with TensorFlow unimportable: `import tensorflow` raises ImportError.
+_WITHOUT_TENSORFLOW = ("import sys\n"
+                       "sys.modules['tensorflow'] = None\n"
+                       "sys.argv[0] = 'divcolor-colorize'\n"
+                       "from divcolor_tf.bin import colorize\n"
+                       "colorize.run()\n")
+
+
+def test_colorize_answers_bad_flags_in_one_line_before_importing_tensorflow(tmp_path):
+  """issue 47, first hour: --k 0, --k 9 (the bundled model has 8 components), --model foo, a
+  missing --input took TensorFlow's start-up before their error, and --samples 3 --k 2 ignored
+  --k. Each is one line, exit 1, answered with TensorFlow not importable (so never imported)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  photo = tmp_path / "photo.png"
+  Image.new("RGB", (32, 32), (200, 120, 40)).save(photo)
+  out = tmp_path / "out"
+  good = ["--input", str(photo), "--output", str(out)]
+  cases = [
+      (good + ["--k", "0"], "--k must be in [1, 8] (the mixture's components), got 0"),
+      (good + ["--k", "9"], "--k must be in [1, 8] (the mixture's components), got 9"),
+      (good + ["--samples", "3", "--k", "2"], "--k 2 and --samples 3: give one of them"),
+      (good + ["--model", "foo"],
+       "--model foo: neither a bundled model (imagenet, lfw) nor an existing path"),
+      (good + ["--model", "prior:foo"],
+       "--model prior:foo: neither a bundled model (imagenet, lfw) nor an existing path"),
+      (["--input", str(tmp_path / "missing"), "--output", str(out)],
+       f"{tmp_path / 'missing'}: no such file or directory"),
+      (["--output", str(out)], "--input"),
+  ]
+  for args, says in cases:
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW, *args], cwd=tmp_path,
+                          capture_output=True, text=True, env=tool_env(), timeout=120)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 1 and len(lines) == 1, (args, done.stderr[-2000:])
+    assert lines[0].startswith("divcolor-colorize: ") and says in lines[0], (args, lines)
+    assert not out.exists()
+  # The same run with good flags does reach TensorFlow's import, which fails there: the check
+  # above is not vacuous.
+  done = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW, *good, "--k", "2"],
+                        cwd=tmp_path, capture_output=True, text=True, env=tool_env(), timeout=120)
+  assert done.returncode == 1 and "import of tensorflow halted" in done.stderr, done.stderr[-2000:]

@@ -7,6 +7,7 @@ components, and the mixture weights are far from uniform: otherwise an untrained
 near-zero ab would make the lightness and ordering checks pass vacuously.
 """
 
+import json
 import shutil
 import subprocess
 
@@ -367,6 +368,31 @@ def test_colorize_cli(model_dir, photos, imagenet_ci, tmp_path, evaluate_cli):
   assert "colorized 1 of 4 photo(s)" in again.stdout and "; 2 skipped (outputs exist" in \
       again.stdout and "; 1 failed" in again.stdout, again.stdout
   assert (out / "crop_1.png").read_bytes() == before and (out / "face_3.png").exists()
+
+
+def test_evaluate_json_never_replaces_a_file_and_a_bad_path_stops_it_first(model_dir, lfw_ci,
+                                                                           tmp_path):
+  """issue 47, row 5: --json over a user's file replaced it silently, and a --json into a missing
+  folder failed only once the evaluation was done. Now as divcolor-figure, -stats, -export: one
+  line and exit 1 unless --overwrite, and a bad path is refused before the evaluation runs."""
+  notes = tmp_path / "notes.txt"
+  notes.write_text("my notes\n")
+  evaluate = console_script("divcolor-evaluate") + [
+      "--model", str(model_dir), "--images", str(lfw_ci), "--max_images", "2", "--k", "2"]
+  for json_path, problem in ((notes, f"{notes}: exists; pass --overwrite to replace it"),
+                             (tmp_path / "missing" / "t.json", "folder"),
+                             (notes / "t.json", "is not a folder"),
+                             (tmp_path, "names a folder")):
+    done = _run(evaluate + ["--json", str(json_path)])
+    assert done.returncode == 1, (json_path, done.stderr[-2000:])
+    errors = _errors(done.stderr, "divcolor-evaluate")
+    assert len(errors) == 1 and str(json_path) in errors[0] and problem in errors[0], done.stderr
+    assert "Table 3" not in done.stdout  # refused before the evaluation
+  assert notes.read_text() == "my notes\n" and sorted(p.name for p in tmp_path.iterdir()) == [
+      "notes.txt"]
+  done = _run(evaluate + ["--json", str(notes), "--overwrite"])
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert json.loads(notes.read_text())["count"] == 2
 
 
 def test_evaluate_cli_prints_table3(evaluate_cli):

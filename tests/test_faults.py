@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -42,6 +43,18 @@ def _rows(workdir):
   with open(os.path.join(workdir, "history.csv")) as f:
     lines = [line.strip().split(",") for line in f if line.strip()]
   return [dict(zip(lines[0], row)) for row in lines[1:]]
+
+
+def _assert_same_run(uninterrupted, resumed, how):
+  """The resumed workdir ends as the uninterrupted one: its final weights and the logged losses of
+  each of the 3 epochs, to float tolerance."""
+  for a, b in zip(_weights(uninterrupted), _weights(resumed)):
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=how)
+  rows_a, rows_b = _rows(uninterrupted), _rows(resumed)
+  assert [r["epoch"] for r in rows_b] == ["0", "1", "2"], (how, rows_b)
+  for row_a, row_b in zip(rows_a, rows_b):
+    for key in ("loss", "hist", "kl", "val_loss"):
+      assert float(row_b[key]) == pytest.approx(float(row_a[key]), rel=1e-5), (key, how)
 
 
 _SCHEDULE = ["--config.train.epochs=3", "--config.train.steps_per_epoch=5",
@@ -82,13 +95,69 @@ def test_a_run_killed_twice_and_resumed_ends_where_the_uninterrupted_run_ends(
   again = conftest.finish_tool(_train_vae(resumed, lfw_ci, *schedule))
   assert again.returncode == 0, again.stderr[-2000:]
 
-  for a, b in zip(_weights(uninterrupted), _weights(resumed)):
-    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6, err_msg=f"killed at {killed}")
-  rows_a, rows_b = _rows(uninterrupted), _rows(resumed)
-  assert [r["epoch"] for r in rows_b] == ["0", "1", "2"], rows_b
-  for row_a, row_b in zip(rows_a, rows_b):
-    for key in ("loss", "hist", "kl", "val_loss"):
-      assert float(row_b[key]) == pytest.approx(float(row_a[key]), rel=1e-5), (key, killed)
+  _assert_same_run(uninterrupted, resumed, f"killed at {killed}")
+
+
+_ONE_PASS = ["--config.train.epochs=3", "--config.train.steps_per_epoch=0",  # an epoch: one pass
+             "--config.train.checkpoint_steps=1"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_one_pass(tmp_path_factory, lfw_ci, stats_setting):
+  """The uninterrupted run of _ONE_PASS."""
+  reference = tmp_path_factory.mktemp("uninterrupted_one_pass")
+  done = conftest.finish_tool(_train_vae(reference, lfw_ci, *_ONE_PASS,
+                                         f"--config.{stats_setting}"))
+  assert done.returncode == 0, done.stderr[-2000:]
+  return reference
+
+
+@pytest.mark.parametrize("schedule", ["steps_per_epoch", "one pass"])
+def test_a_run_killed_between_an_epochs_last_step_and_its_end_resumes_with_the_next_epoch(
+    request, tmp_path, lfw_ci, stats_setting, schedule):
+  """issue 47, row 8: SIGKILL after the step checkpoint at epoch 2's last step, before its
+  epoch-end checkpoint (the kill is placed there exactly: at the start of the checkpointer's
+  epoch end). Resumed, with train.steps_per_epoch 5 - 5 = 0 steps reached Keras' fit, which took
+  0 for "until the data ends" on data that repeats: it trained on and never ended; with epochs of
+  one pass over the photos, it logged no training terms (history.csv's columns shifted). Now the
+  resumed run ends epoch 2 (its validation, its history row, its checkpoint) and trains epoch 3
+  only: it ends where the uninterrupted run ends."""
+  one_pass = schedule == "one pass"
+  uninterrupted = request.getfixturevalue("uninterrupted_one_pass" if one_pass else "uninterrupted")
+  resumed = tmp_path / "resumed"
+  schedule = [*(_ONE_PASS if one_pass else _SCHEDULE), f"--config.{stats_setting}"]
+  kill_at_epoch_end = ("import os, signal\n"
+                       "from divcolor_tf.training import checkpoints\n"
+                       "end = checkpoints.Checkpointer.on_epoch_end\n"
+                       "def on_epoch_end(self, epoch, logs=None):\n"
+                       "  if epoch == 1:\n"
+                       "    os.kill(os.getpid(), signal.SIGKILL)\n"
+                       "  end(self, epoch, logs)\n"
+                       "checkpoints.Checkpointer.on_epoch_end = on_epoch_end\n"
+                       "from divcolor_tf.bin import train_vae\n"
+                       "train_vae.run()\n")
+  killed = conftest.finish_tool(conftest.start_tool(
+      [sys.executable, "-c", kill_at_epoch_end, "--config", TINY, "--workdir", str(resumed),
+       "--verbose", "0", f"--config.data.train={lfw_ci}", *schedule]))
+  assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+  epoch, steps = _position(resumed)
+  assert epoch == 1 and steps == (steps if one_pass else 5) > 0  # epoch 2's last step, not its end
+
+  process = _train_vae(resumed, lfw_ci, *schedule)
+  try:
+    deadline = time.time() + 300  # a guard against the hang, not a measure
+    while process.poll() is None and time.time() < deadline:
+      position = _position(resumed)
+      assert position is None or position[1] <= steps, (
+          f"epoch {position[0] + 1} went on to step {position[1]} of {steps}")
+      time.sleep(0.05)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  again = conftest.finish_tool(process)
+  assert again.returncode == 0, again.stderr[-2000:]
+  assert _position(resumed) == (3, 0)
+  _assert_same_run(uninterrupted, resumed, "killed at epoch 2's end")
 
 
 def test_the_nan_stop_is_one_line_and_its_advice_works(tmp_path, lfw_ci, stats_setting):

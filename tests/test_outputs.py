@@ -7,6 +7,7 @@ real LFW faces.
 """
 
 import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -108,6 +109,38 @@ def test_an_atomic_write_that_raises_midway_leaves_no_partial_file(tmp_path):
       f.write(b"weights")
   assert (tmp_path / "m.weights.h5").read_bytes() == b"weights"
   assert sorted(os.listdir(tmp_path)) == ["m.weights.h5", "report.json"]
+
+
+def _dead_pid():
+  """The id of a process that has ended (and was waited for): nobody's, for now."""
+  gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True, check=True)
+  return int(gone.stdout)
+
+
+def test_the_stale_temporary_sweep_removes_only_what_this_project_made(tmp_path):
+  """issue 47, row 4: a user's .tmp-99999-my-backup/notes.txt and .tmp-424242-draft.txt were
+  deleted (any .tmp-<dead pid>-*, folders too). Only this project's temporaries of a dead writer
+  go: its distinctive name, and for a folder the marker inside; earlier versions' .tmp- ones
+  stay."""
+  dead = _dead_pid()
+  users = [tmp_path / ".tmp-99999-my-backup" / "notes.txt", tmp_path / ".tmp-424242-draft.txt",
+           tmp_path / f".tmp-{dead}-my-backup" / "notes.txt", tmp_path / f".tmp-{dead}-draft.txt",
+           # an earlier version's temporaries: left alone, whoever made them
+           tmp_path / f".tmp-{dead}-0a1b2c3d-p00_1.png",
+           # our name without our marker inside: not known to be ours
+           tmp_path / f"{atomic.TEMP_PREFIX}{dead}-0a1b2c3d-export" / "notes.txt"]
+  ours_file = tmp_path / f"{atomic.TEMP_PREFIX}{dead}-0a1b2c3d-p00_1.png"
+  ours_dir = tmp_path / f"{atomic.TEMP_PREFIX}{dead}-deadbeef-1"
+  mine = atomic.temp_path(tmp_path / "p00_2.png")  # this process's: running
+  for path in users + [ours_file, ours_dir / "saved_model.pb", pathlib.Path(mine)]:
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(b"partial")
+  atomic.mark_temp_dir(ours_dir)
+  removed = atomic.remove_stale_temps(tmp_path)
+  assert sorted(removed) == sorted([ours_file.name, ours_dir.name])
+  assert all(p.read_bytes() == b"partial" for p in users) and os.path.exists(mine)
+  assert not ours_file.exists() and not ours_dir.exists()
 
 
 def test_a_racing_exclusive_create_gets_file_exists(tmp_path):
@@ -419,13 +452,14 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(colorizer, fa
   photos = _photo_folder(tmp_path / "in", faces, 1)
   out = tmp_path / "out"
   out.mkdir()
-  gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                        capture_output=True, text=True, check=True)
-  dead = int(gone.stdout)
+  dead = _dead_pid()
   live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
   try:
-    stale = [out / f".tmp-{dead}-0a1b2c3d-p00_1.png", out / f".tmp-{dead}-deadbeef-other_grid.png"]
-    kept = [out / f".tmp-{live.pid}-0a1b2c3d-p00_2.png", out / ".tmp-notes"]
+    ours = atomic.TEMP_PREFIX
+    stale = [out / f"{ours}{dead}-0a1b2c3d-p00_1.png",
+             out / f"{ours}{dead}-deadbeef-other_grid.png"]
+    kept = [out / f"{ours}{live.pid}-0a1b2c3d-p00_2.png", out / ".tmp-notes",
+            out / f".tmp-{dead}-0a1b2c3d-p00_1.png"]  # an earlier version's: left alone
     for path in stale + kept:
       path.write_bytes(b"partial")
     summary = outputs.colorize_photos(colorizer, data.list_images(str(photos)), str(out),
@@ -435,6 +469,44 @@ def test_a_killed_runs_temporary_files_are_removed_by_the_next_run(colorizer, fa
   finally:
     live.kill()
     live.wait()
+
+
+def test_a_grid_that_cannot_be_written_closes_its_figure(colorizer, faces):
+  """issue 47, row 12: --grid onto a full disk left each photo's matplotlib figure open (memory
+  grew per photo; after 20, matplotlib's RuntimeWarning). /dev/full is a real full disk: every
+  write there fails with ENOSPC."""
+  import errno  # pylint: disable=g-import-not-at-top
+  import warnings  # pylint: disable=g-import-not-at-top
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  if not os.path.exists("/dev/full"):
+    pytest.skip("no /dev/full on this system")
+  plt.close("all")
+  rgb = data.load_rgb(faces[0])
+  result = colorizer.colorize(rgb, k=2)
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")  # matplotlib's "More than 20 figures" RuntimeWarning
+    for _ in range(21):
+      with pytest.raises(OSError) as raised:
+        outputs.write_grid("/dev/full", rgb, result, sampled=False)
+      assert raised.value.errno == errno.ENOSPC
+  assert plt.get_fignums() == []
+
+
+def test_training_curves_that_cannot_be_written_close_their_figure(tmp_path):
+  """issue 47, row 12, the trainers' history.png: CurvesPNG logs a failed write and training goes
+  on, so each epoch's unclosed figure stayed (a real failing write: history.png's folder is a
+  file)."""
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.training import callbacks  # pylint: disable=g-import-not-at-top
+  plt.close("all")
+  history = tmp_path / "history.csv"
+  history.write_text("epoch,loss,val_loss\n0,2.0,2.5\n1,1.5,2.0\n")
+  (tmp_path / "file").write_text("not a folder\n")
+  with pytest.raises(OSError):
+    callbacks.plot_history(history, tmp_path / "file" / "history.png")
+  assert plt.get_fignums() == []
+  assert callbacks.plot_history(history, tmp_path / "history.png")  # the same curves, drawn
+  assert plt.get_fignums() == [] and (tmp_path / "history.png").stat().st_size > 0
 
 
 def test_a_read_only_output_folder_is_one_line_before_any_photo(colorizer, faces, tmp_path):

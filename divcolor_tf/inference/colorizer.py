@@ -45,6 +45,7 @@ from divcolor_tf import methods
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.inference import contract
 from divcolor_tf.inference import saved_model
+from divcolor_tf.inference.bundled import BUNDLED, resolve_model  # noqa: F401  (the API's names)
 from divcolor_tf.methods import ours
 from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf.models import vae
@@ -108,6 +109,10 @@ class Colorizer(contract.MixtureEvaluation, Pipeline):
     workdir_lib.require(workdir, *ours.METHOD.files)
     joint = workdir_lib.served(workdir, workdir_lib.DECODER) == workdir_lib.JOINT_DECODER
     config = workdir_lib.load_config(workdir, workdir_lib.JOINT_DIR if joint else "")  # + joint.*
+    if os.path.isfile(workdir_lib.path(workdir, os.path.join(workdir_lib.FEATURES_DIR,
+                                                             workdir_lib.CONFIG))):
+      # the trunk is the feature stage's: its network and size (what an export rebuilds)
+      config.features = workdir_lib.load_config(workdir, workdir_lib.FEATURES_DIR).features
     decoder, trunk, mdn = (workdir_lib.load_keras(workdir, workdir_lib.served(workdir, name))
                            for name in (workdir_lib.DECODER, workdir_lib.TRUNK, workdir_lib.MDN))
     if os.path.isfile(workdir_lib.path(workdir, workdir_lib.ENCODER)) and "encoder" not in kwargs:
@@ -115,6 +120,7 @@ class Colorizer(contract.MixtureEvaluation, Pipeline):
         kwargs["encoder"] = workdir_lib.load_keras(workdir, workdir_lib.ENCODER)
       except ValueError as e:  # only evaluation needs it
         logging.warning("%s; colorizing without it", e)
+    config.data.grey_size = int(trunk.input.shape[1])
     colorizer = cls(trunk, mdn, decoder, config, **kwargs)
     colorizer.workdir = workdir
     logging.info("loaded %s: grey %dx%d, M=%d, d=%d, colour field %dx%d%s", workdir,
@@ -167,28 +173,6 @@ class Colorizer(contract.MixtureEvaluation, Pipeline):
       z, weights, components = self.top_k(means, logits, self.k if k is None else k)
     ab = self.decode(z, field_lightness)
     return {"ab": ab, "weights": weights, "z": z, "components": components}
-
-# The bundled models by name (``load("lfw")``, ``--model lfw``): folders of saved_models/.
-BUNDLED = {"lfw": "divcolor_lfw", "imagenet": "divcolor_imagenet"}
-_SAVED_MODELS = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "saved_models")
-
-
-def resolve_model(path):
-  """The directory a model argument names: a bundled model's name (:data:`BUNDLED`) unless a
-  file or folder of that name exists here, otherwise the path as given.
-
-  Raises:
-    FileNotFoundError: one line, for a bundled name whose export is not in this checkout.
-  """
-  path = os.fspath(path)
-  if path in BUNDLED and not os.path.exists(path):
-    bundled = os.path.join(_SAVED_MODELS, BUNDLED[path])
-    if not os.path.isdir(bundled):
-      raise FileNotFoundError(f"{path}: the bundled model {bundled} is not in this installation")
-    return bundled
-  return path
-
 
 def load(path, **kwargs):
   """A colorizer for a training workdir (:meth:`Colorizer.load`), an exported SavedModel

@@ -173,19 +173,21 @@ def write_grid(path, rgb, result, sampled):
   grey = skcolor.rgb2lab(_thumbnail(rgb, side))[..., 0]
   panels = 1 + len(result.colorizations)
   fig, axes = plt.subplots(1, panels, figsize=_grid_inches(height, width, panels), squeeze=False)
-  axes = axes[0]
-  axes[0].imshow(grey, cmap="gray", vmin=0, vmax=100)
-  axes[0].set_title("input (L)", fontsize=9)
-  for i, (image, weight, component) in enumerate(zip(
-      result.colorizations, result.weights, result.components), start=1):
-    axes[i].imshow(_thumbnail(image, side))
-    label = f"sample {i}, m={component}" if sampled else f"#{i}"
-    axes[i].set_title(f"{label}: pi={weight:.3f}", fontsize=9)
-  for ax in axes:
-    ax.axis("off")
-  fig.tight_layout()
-  fig.savefig(path, dpi=GRID_DPI, format="png", metadata=dict([MARKER]))
-  plt.close(fig)
+  try:  # closed however it ends: a full disk failing savefig left one open figure per photo
+    axes = axes[0]
+    axes[0].imshow(grey, cmap="gray", vmin=0, vmax=100)
+    axes[0].set_title("input (L)", fontsize=9)
+    for i, (image, weight, component) in enumerate(zip(
+        result.colorizations, result.weights, result.components), start=1):
+      axes[i].imshow(_thumbnail(image, side))
+      label = f"sample {i}, m={component}" if sampled else f"#{i}"
+      axes[i].set_title(f"{label}: pi={weight:.3f}", fontsize=9)
+    for ax in axes:
+      ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=GRID_DPI, format="png", metadata=dict([MARKER]))
+  finally:
+    plt.close(fig)
 
 
 def png_problem(path, size, tolerance=0, mode=None):

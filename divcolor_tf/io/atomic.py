@@ -1,12 +1,15 @@
 """Files that appear under their final name only when complete.
 
 Every file the project writes goes through here. It is written under a temporary name in the same
-folder, ``.tmp-<pid>-<random>-<final name>`` (hidden, and ending in the final name so that writers
-that insist on a suffix accept it: Keras' ``.keras`` and ``.weights.h5``, Pillow's and
-matplotlib's ``.png``), flushed to disk, then renamed to the final name with ``os.replace``
-(atomic within one file system, POSIX and Windows). A reader sees the old file or the new one,
-never a mix of two writers' bytes; a writer killed midway leaves at most a hidden temporary file,
-never a truncated file under the final name; a writer that raises removes its temporary file.
+folder, ``.divcolor-tmp-<pid>-<8 hex digits>-<final name>`` (hidden, and ending in the final name
+so that writers that insist on a suffix accept it: Keras' ``.keras`` and ``.weights.h5``,
+Pillow's and matplotlib's ``.png``), flushed to disk, then renamed to the final name with
+``os.replace`` (atomic within one file system, POSIX and Windows). A reader sees the old file or
+the new one, never a mix of two writers' bytes; a writer killed midway leaves at most a hidden
+temporary file, never a truncated file under the final name; a writer that raises removes its
+temporary file. :func:`remove_stale_temps` removes a killed writer's temporaries, and nothing
+else: a name of that exact shape, and for a folder the marker file :func:`mark_temp_dir` puts in
+it (a user's ``.tmp-*`` files, and earlier versions' ``.tmp-<pid>-*`` temporaries, stay).
 
 ``exclusive=True`` is for files two runs may race to create: the complete temporary file is
 hard-linked to the final name (``os.link`` fails when the name exists), so the second writer gets
@@ -26,11 +29,17 @@ import contextlib
 import errno
 import json
 import os
+import re
 import secrets
 import shutil
 
 
-TEMP_PREFIX = ".tmp-"
+TEMP_PREFIX = ".divcolor-tmp-"
+# What temp_path makes, and all remove_stale_temps removes: group 1 is the writer's pid. (Earlier
+# versions wrote ".tmp-<pid>-<random>-<name>", a shape a user's own files can have: left alone.)
+_TEMP_NAME = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-[0-9a-f]{8}-.")
+# In a temporary folder (one publish_dir renamed aside): the sweep removes a folder only with it.
+TEMP_MARKER = ".divcolor-tmp"
 # os.link's errors on a file system that has no hard links (FAT, some network and FUSE mounts).
 _NO_HARD_LINKS = frozenset(
     getattr(errno, name) for name in ("EPERM", "ENOTSUP", "EOPNOTSUPP", "EXDEV", "EMLINK", "ENOSYS")
@@ -50,7 +59,7 @@ def exists_error(final):
 
 
 def temp_path(final):
-  """A fresh temporary name beside ``final``: ``.tmp-<pid>-<random>-<name of final>``."""
+  """A fresh temporary name beside ``final``: ``.divcolor-tmp-<pid>-<random>-<name of final>``."""
   folder, name = os.path.split(os.fspath(final))
   return os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{name}")
 
@@ -65,23 +74,35 @@ def _alive(pid):
   return True
 
 
+def mark_temp_dir(path):
+  """Marks the folder ``path`` (named by :func:`temp_path`) as this project's temporary, which
+  :func:`remove_stale_temps` may then remove once its writer is gone."""
+  with open(os.path.join(path, TEMP_MARKER), "wb"):
+    pass
+
+
 def remove_stale_temps(folder):
   """Removes the temporary files (and folders) that writers killed midway left in ``folder``:
-  those named :func:`temp_path`'s way whose process is no longer running on this machine. A live
-  writer's are left alone. Returns the names removed."""
+  those named :func:`temp_path`'s way (a folder only with :func:`mark_temp_dir`'s marker inside)
+  whose process is no longer running on this machine. A live writer's are left alone, and so is
+  everything else: a user's files, earlier versions' ``.tmp-`` temporaries. Returns the names
+  removed."""
   try:
     names = os.listdir(folder)
   except OSError:
     return []
   removed = []
   for name in names:
-    if not name.startswith(TEMP_PREFIX):
+    match = _TEMP_NAME.match(name)
+    if not match:
       continue
-    pid = name[len(TEMP_PREFIX):].split("-", 1)[0]
-    if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+    pid, path = int(match.group(1)), os.path.join(folder, name)
+    if pid == os.getpid() or _alive(pid) or os.path.islink(path):
+      continue
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, TEMP_MARKER)):
       continue
     try:
-      remove(os.path.join(folder, name))
+      remove(path)
       removed.append(name)
     except OSError:  # read-only folder, or removed by another run meanwhile
       pass
@@ -244,12 +265,16 @@ def publish_dir(temp_dir, final, overwrite=False):
   if os.path.lexists(final):
     aside = temp_path(final)
     os.rename(final, aside)
+    if os.path.isdir(aside) and not os.path.islink(aside):
+      with contextlib.suppress(OSError):  # unmarked, a killed writer's aside copy is kept
+        mark_temp_dir(aside)
   try:
     os.rename(temp_dir, final)
   except BaseException:
     if aside:
       with contextlib.suppress(OSError):
         os.rename(aside, final)
+        os.remove(os.path.join(final, TEMP_MARKER))
     raise
   if aside:
     remove(aside)

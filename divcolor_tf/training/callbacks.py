@@ -62,32 +62,34 @@ def plot_history(csv_path, png_path):
   ncols = min(3, panels)
   nrows = -(-panels // ncols)
   fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
-  for ax, name in zip(axes.ravel(), names):
-    for key, style in ((name, "-o"), (f"val_{name}", "--s")):
-      if key in columns:
-        epochs, values = zip(*columns[key])
-        ax.plot(epochs, values, style, markersize=3,
-                label="validation" if key.startswith("val_") else "training")
-    if name == "learning_rate" and all(value > 0 for _, value in columns[name]):
-      ax.set_yscale("log")
-    ax.set_title(name, fontsize=10)
-    ax.set_xlabel("epoch", fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.grid(alpha=0.3)
-    if f"val_{name}" in columns:
-      ax.legend(fontsize=7)
-  for ax in axes.ravel()[panels:]:
-    ax.axis("off")
-  # Fixed margins in inches (tight_layout measured every tick label: 0.3-0.7 s an epoch).
-  width, height = fig.get_size_inches()
-  left, right, bottom, top, wgap, hgap = 0.65, 0.15, 0.5, 0.3, 0.6, 0.8
-  axis_w = (width - left - right - (ncols - 1) * wgap) / ncols
-  axis_h = (height - bottom - top - (nrows - 1) * hgap) / nrows
-  fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
-                      top=1 - top / height, wspace=wgap / axis_w, hspace=hgap / axis_h)
-  with atomic.atomic_path(png_path) as temp:
-    fig.savefig(temp, dpi=80, format="png")
-  plt.close(fig)
+  try:  # closed however it ends: CurvesPNG goes on after a failed write, every epoch
+    for ax, name in zip(axes.ravel(), names):
+      for key, style in ((name, "-o"), (f"val_{name}", "--s")):
+        if key in columns:
+          epochs, values = zip(*columns[key])
+          ax.plot(epochs, values, style, markersize=3,
+                  label="validation" if key.startswith("val_") else "training")
+      if name == "learning_rate" and all(value > 0 for _, value in columns[name]):
+        ax.set_yscale("log")
+      ax.set_title(name, fontsize=10)
+      ax.set_xlabel("epoch", fontsize=8)
+      ax.tick_params(labelsize=8)
+      ax.grid(alpha=0.3)
+      if f"val_{name}" in columns:
+        ax.legend(fontsize=7)
+    for ax in axes.ravel()[panels:]:
+      ax.axis("off")
+    # Fixed margins in inches (tight_layout measured every tick label: 0.3-0.7 s an epoch).
+    width, height = fig.get_size_inches()
+    left, right, bottom, top, wgap, hgap = 0.65, 0.15, 0.5, 0.3, 0.6, 0.8
+    axis_w = (width - left - right - (ncols - 1) * wgap) / ncols
+    axis_h = (height - bottom - top - (nrows - 1) * hgap) / nrows
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height, wspace=wgap / axis_w, hspace=hgap / axis_h)
+    with atomic.atomic_path(png_path) as temp:
+      fig.savefig(temp, dpi=80, format="png")
+  finally:
+    plt.close(fig)
   return True
 
 

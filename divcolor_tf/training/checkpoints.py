@@ -67,6 +67,11 @@ class Checkpointer(keras.callbacks.Callback):
     self.every_steps = int(every_steps or 0)
     self.every_seconds = 60.0 * float(every_minutes or 0.0)
     self.resume = resume  # the state restored, until the resumed epoch starts
+    # In a resumed epoch, the trackers' running means as its training ends (before validation
+    # resets them): fit logs none of them when no step of the epoch was left to run, or only
+    # one it does not report (Keras' last step on data of unknown length), and history.csv's
+    # columns would shift. None outside a resumed epoch.
+    self.resumed_means = None
     self.step_offset = 0  # batches of the current epoch taken before this fit call
     self.epoch = 0
     self.last_save = time.time()
@@ -77,13 +82,22 @@ class Checkpointer(keras.callbacks.Callback):
 
   def on_epoch_begin(self, epoch, logs=None):
     self.epoch = epoch
+    self.resumed_means = None
     if self.resume is not None and self.resume.get("step"):
+      self.resumed_means = {}  # taken when the epoch's training ends
       for tracker in self.model.metrics:
         values = self.resume.get("trackers", {}).get(tracker.name)
         if values is not None:
           for variable, value in zip(tracker.variables, values):
             variable.assign(value)
     self.resume = None
+
+  def _take_resumed_means(self):
+    if self.resumed_means == {}:
+      self.resumed_means = {t.name: float(t.result()) for t in self.model.metrics}
+
+  def on_test_begin(self, logs=None):  # the epoch's validation, before it resets the trackers
+    self._take_resumed_means()
 
   def on_train_batch_end(self, batch, logs=None):
     step = self.step_offset + batch + 1
@@ -96,6 +110,11 @@ class Checkpointer(keras.callbacks.Callback):
 
   def on_epoch_end(self, epoch, logs=None):
     self.step_offset = 0
+    self._take_resumed_means()  # no validation: the trackers still hold the training's
+    for key, value in (self.resumed_means or {}).items():  # for the CSV logger after this one
+      if logs is not None:
+        logs.setdefault(key, value)
+    self.resumed_means = None
     self._save(Position(epoch + 1, 0), logs)
 
   def _save(self, position, logs):

@@ -111,8 +111,12 @@ def _fit_epochs(trainer, train_data, val_ds, position, epochs, steps_per_epoch, 
       # Keras warns at the end of every dataset of unknown length (filtered photos), though
       # running out is how an epoch of this loop ends.
       warnings.filterwarnings("ignore", message="Your input ran out of data")
-      steps = (steps_per_epoch - skip) if steps_per_epoch else None
-      if own_loop:
+      steps = max(steps_per_epoch - skip, 0) if steps_per_epoch else None
+      # steps == 0: the run was killed after the step checkpoint at this epoch's last step, before
+      # the epoch's end; only that end is left (validation, logs, checkpoint). Keras' fit takes 0
+      # steps for "until the data ends", which never comes on repeated data: the own loop runs
+      # no step instead. (The epoch's training terms: Checkpointer.resumed_means.)
+      if own_loop or steps == 0:
         one = fit_epoch_distributed(trainer, ds, val_ds, epoch, steps=steps, callbacks=callbacks,
                                     verbose=verbose, epochs=epochs)
       else:
@@ -207,8 +211,8 @@ def fit_epoch_distributed(trainer, ds, val_ds, epoch, *, steps, callbacks, verbo
         break
   epoch_logs = _results(trainer) if logs else {}
   if val_ds is not None:
+    callbacks.on_test_begin()  # as Keras' evaluate: before the trackers are reset
     trainer.reset_metrics()
-    callbacks.on_test_begin()
     for step, batch in enumerate(distribute(strategy, val_ds)):
       callbacks.on_test_batch_begin(step)
       callbacks.on_test_batch_end(step, {k: float(v) for k, v in test(batch).items()})
