@@ -38,6 +38,7 @@ def main(argv=None):
 
   from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import training  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.training import loop  # pylint: disable=g-import-not-at-top
   from divcolor_tf import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf.trainers import cgan, cvae, features, joint, mdn, vae  # pylint: disable=g-import-not-at-top
   trainers = {"vae": vae, "features": features, "mdn": mdn, "joint": joint, "cvae": cvae,
@@ -47,7 +48,7 @@ def main(argv=None):
   import numpy as np  # pylint: disable=g-import-not-at-top
   stages = args.stages.split(",")
   moved = {}  # stage: the largest change of a trainer's weight in its run (it trained)
-  fit = training.fit
+  fit = loop.fit
 
   def recording_fit(trainer, *fit_args, **fit_kwargs):
     before = [np.array(v) for v in trainer.weights]
@@ -56,7 +57,7 @@ def main(argv=None):
                          for v, w in zip(trainer.weights, before) if w.size)
     return result
 
-  training.fit = recording_fit  # the trainers call training.fit
+  loop.fit = recording_fit  # every stage's training.run_stage calls loop.fit
   for stage in stages:
     current = stage
     folder = os.path.join(args.workdir, OUTPUTS[stage][0])

@@ -155,34 +155,38 @@ def build_trainer(config):
   return trainer
 
 
+class CGANStage(training.PhotoStage):
+  """divcolor-train-cgan: the cGAN in a workdir of its own (``run_stage`` runs it); its colour
+  statistics serve the photo-blind rows."""
+
+  keys = ("colour_field", "lightness")
+
+  def __init__(self, config, workdir):
+    super().__init__(config, workdir, name="cGAN", method=cgan_method.METHOD, section="cgan")
+
+  def build(self, stage):
+    return build_trainer(self.config)
+
+  def callbacks(self, stage, trainer, val_ds):
+    callbacks = [training.EpochSeconds()]
+    if val_ds is not None and self.config.train.image_summaries:
+      sample = next(iter(val_ds.unbatch().batch(self.config.train.image_summaries)))
+      callbacks.append(training.FieldImages(sample, f"{self.workdir}/tensorboard",
+                                            _test_time_draws, "photo | two dropout draws of G"))
+    return callbacks
+
+  def initialize(self, trainer):
+    return training.init_from(self.config, [trainer.generator, trainer.discriminator], self.name)
+
+  def outputs(self, trainer):
+    return [(trainer.generator, workdir_lib.path(self.workdir, workdir_lib.GENERATOR)),
+            (trainer.discriminator, workdir_lib.path(self.workdir, workdir_lib.DISCRIMINATOR))]
+
+
 def train(config, workdir, verbose=1):
   """Trains (or resumes) the cGAN of ``config`` in ``workdir``; returns the Keras History.
 
   Writes into workdir: config.json, stats.npz (for the photo-blind rows), checkpoints/,
   tensorboard/, history.csv(.png), and at the end generator.keras and discriminator.keras.
   """
-  stage = training.start_stage(config, workdir, cgan_method.METHOD)
-  c = config.cgan
-  workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths,
-                                               training.writable)
-  steps = c.steps_per_epoch or None
-  train_data, val_ds = training.photo_datasets(
-      config, stage, grey_size=config.data.field_size, batch_size=c.batch_size, steps=steps)
-  with stage.strategy.scope():
-    trainer = build_trainer(config)
-  inputs = lambda ds: ds.map(lambda b: {k: b[k] for k in ("colour_field", "lightness")})
-  callbacks = [training.EpochSeconds()]
-  if val_ds is not None and config.train.image_summaries:
-    sample = next(iter(inputs(val_ds).unbatch().batch(config.train.image_summaries)))
-    callbacks.append(training.FieldImages(sample, f"{workdir}/tensorboard", _test_time_draws,
-                                          "photo | two dropout draws of G"))
-  history, _, _ = training.fit(
-      trainer, lambda epoch: inputs(train_data(epoch)), inputs(val_ds) if val_ds else None,
-      workdir, epochs=c.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
-      checkpoint_steps=config.train.checkpoint_steps,
-      checkpoint_minutes=config.train.checkpoint_minutes,
-      initialize=training.init_from(config, [trainer.generator, trainer.discriminator], "cGAN"))
-  training.finish_stage(stage, [
-      (trainer.generator, workdir_lib.path(workdir, workdir_lib.GENERATOR)),
-      (trainer.discriminator, workdir_lib.path(workdir, workdir_lib.DISCRIMINATOR))])
-  return history
+  return training.run_stage(CGANStage(config, workdir), verbose)

@@ -125,39 +125,44 @@ def build_trainer(config, stats):
       variances=stats.pca_variance[:n] if c.mah_factor else None, seed=config.train.seed)
 
 
+class CVAEStage(training.PhotoStage):
+  """divcolor-train-cvae: the CVAE in a workdir of its own (``run_stage`` runs it)."""
+
+  keys = ("colour_field", "lightness")
+
+  def __init__(self, config, workdir):
+    super().__init__(config, workdir, name="CVAE", method=cvae_method.METHOD, section="cvae")
+
+  def build(self, stage):
+    trainer = build_trainer(self.config, self.stats)
+    trainer.compile(optimizer=training.make_optimizer(self.config.train,
+                                                      self.config.cvae.learning_rate),
+                    jit_compile=self.config.train.jit_compile)
+    return trainer
+
+  def callbacks(self, stage, trainer, val_ds):
+    callbacks = [training.EpochSeconds()]
+    if val_ds is not None:
+      callbacks.append(ActiveDimensions(val_ds))
+      if self.config.train.image_summaries:
+        sample = next(iter(val_ds.unbatch().batch(self.config.train.image_summaries)))
+        callbacks.append(training.FieldImages(
+            sample, f"{self.workdir}/tensorboard", _prior_draw,
+            "photo | reconstruction | prior draw z ~ N(0, I)"))
+    return callbacks
+
+  def initialize(self, trainer):
+    return training.init_from(self.config, [trainer.encoder, trainer.decoder], self.name)
+
+  def outputs(self, trainer):
+    return [(trainer.encoder, workdir_lib.path(self.workdir, workdir_lib.CVAE_ENCODER)),
+            (trainer.decoder, workdir_lib.path(self.workdir, workdir_lib.CVAE_DECODER))]
+
+
 def train(config, workdir, verbose=1):
   """Trains (or resumes) the CVAE of ``config`` in ``workdir``; returns the Keras History.
 
   Writes into workdir: config.json, stats.npz, checkpoints/, tensorboard/, history.csv(.png), and
   at the end cvae_encoder.keras and cvae_decoder.keras.
   """
-  stage = training.start_stage(config, workdir, cvae_method.METHOD)
-  c = config.cvae
-  stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths,
-                                               training.writable)
-  steps = c.steps_per_epoch or None
-  train_data, val_ds = training.photo_datasets(
-      config, stage, grey_size=config.data.field_size, batch_size=c.batch_size, steps=steps)
-  with stage.strategy.scope():
-    trainer = build_trainer(config, stats)
-    trainer.compile(optimizer=training.make_optimizer(config.train, c.learning_rate),
-                    jit_compile=config.train.jit_compile)
-  inputs = lambda ds: ds.map(lambda b: {k: b[k] for k in ("colour_field", "lightness")})
-  callbacks = [training.EpochSeconds()]
-  if val_ds is not None:
-    callbacks.append(ActiveDimensions(inputs(val_ds)))
-    if config.train.image_summaries:
-      sample = next(iter(inputs(val_ds).unbatch().batch(config.train.image_summaries)))
-      callbacks.append(training.FieldImages(
-          sample, f"{workdir}/tensorboard", _prior_draw,
-          "photo | reconstruction | prior draw z ~ N(0, I)"))
-  history, _, _ = training.fit(
-      trainer, lambda epoch: inputs(train_data(epoch)), inputs(val_ds) if val_ds else None,
-      workdir, epochs=c.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
-      checkpoint_steps=config.train.checkpoint_steps,
-      checkpoint_minutes=config.train.checkpoint_minutes,
-      initialize=training.init_from(config, [trainer.encoder, trainer.decoder], "CVAE"))
-  training.finish_stage(stage, [
-      (trainer.encoder, workdir_lib.path(workdir, workdir_lib.CVAE_ENCODER)),
-      (trainer.decoder, workdir_lib.path(workdir, workdir_lib.CVAE_DECODER))])
-  return history
+  return training.run_stage(CVAEStage(config, workdir), verbose)

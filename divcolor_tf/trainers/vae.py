@@ -125,50 +125,44 @@ def build_trainer(config, stats):
   return trainer
 
 
+class VAEStage(training.PhotoStage):
+  """divcolor-train-vae: the VAE in the workdir itself (``run_stage`` runs it); it reads the
+  colour field and its lightness only (no large grey input to resize)."""
+
+  def __init__(self, config, workdir):
+    super().__init__(config, workdir, name="VAE", method=ours_method.METHOD, section="train")
+
+  def build(self, stage):
+    trainer = build_trainer(self.config, self.stats)
+    trainer.compile(optimizer=training.make_optimizer(self.config.train),
+                    jit_compile=self.config.train.jit_compile)
+    return trainer
+
+  def callbacks(self, stage, trainer, val_ds):
+    # The config's rate is set at every epoch's start, so a resumed run uses the rate it is given
+    # now, not the one restored with the optimizer's state.
+    train = self.config.train
+    callbacks = [KLSchedule(self.config.loss),
+                 training.step_decay(train.learning_rate, train.lr_decay_epochs,
+                                     train.lr_decay_factor)]
+    if val_ds is not None and train.image_summaries:
+      sample = next(iter(val_ds.unbatch().batch(train.image_summaries)))
+      callbacks.append(ReconstructionImages(sample, os.path.join(self.workdir, "tensorboard")))
+    return callbacks
+
+  def initialize(self, trainer):
+    return training.init_from(self.config, [trainer.encoder, trainer.decoder], self.name,
+                              whole=[trainer.encoder])  # not from a --noencoder export
+
+  def outputs(self, trainer):
+    return [(trainer.encoder, workdir_lib.path(self.workdir, workdir_lib.ENCODER)),
+            (trainer.decoder, workdir_lib.path(self.workdir, workdir_lib.DECODER))]
+
+
 def train(config, workdir, verbose=1):
   """Trains (or resumes) the VAE of ``config`` in ``workdir``; returns the Keras History.
 
   Writes into workdir: config.json (resolved), stats.npz, checkpoints/, tensorboard/,
   history.csv, and at the end encoder.keras and decoder.keras.
   """
-  stage = training.start_stage(config, workdir, ours_method.METHOD)
-  strategy = stage.strategy
-  global_batch = config.train.batch_size
-  stats = workdir_lib.load_or_compute_stats(config, workdir, stage.train_paths,
-                                               training.writable)
-  steps = config.train.steps_per_epoch or None
-  # The VAE reads only the colour field and its lightness: no large grey input to resize.
-  train_data, val_ds = training.photo_datasets(
-      config, stage, grey_size=config.data.field_size, batch_size=global_batch, steps=steps)
-
-  with strategy.scope():
-    trainer = build_trainer(config, stats)
-    trainer.compile(optimizer=training.make_optimizer(config.train),
-                    jit_compile=config.train.jit_compile)
-  # The config's rate is set at every epoch's start, so a resumed run uses the rate it is given
-  # now, not the one restored with the optimizer's state.
-  callbacks = [KLSchedule(config.loss),
-               training.step_decay(config.train.learning_rate, config.train.lr_decay_epochs,
-                                   config.train.lr_decay_factor)]
-  if val_ds is not None and config.train.image_summaries:
-    sample = next(iter(val_ds.unbatch().batch(config.train.image_summaries)))
-    sample = {k: v for k, v in sample.items() if k != "path"}
-    callbacks.append(ReconstructionImages(sample, os.path.join(workdir, "tensorboard")))
-  history, _, _ = training.fit(
-      trainer, lambda epoch: _model_inputs(train_data(epoch)),
-      _model_inputs(val_ds) if val_ds else None, workdir, epochs=config.train.epochs,
-      steps_per_epoch=steps, callbacks=callbacks, verbose=verbose,
-      checkpoint_steps=config.train.checkpoint_steps,
-      checkpoint_minutes=config.train.checkpoint_minutes,
-      initialize=training.init_from(config, [trainer.encoder, trainer.decoder], "VAE",
-                                    whole=[trainer.encoder]))  # not from a --noencoder export
-  training.finish_stage(stage, [
-      (trainer.encoder, workdir_lib.path(workdir, workdir_lib.ENCODER)),
-      (trainer.decoder, workdir_lib.path(workdir, workdir_lib.DECODER))])
-  return history
-
-
-def _model_inputs(ds):
-  """Drops the string 'path' feature, which neither the model nor a distributed step needs."""
-  return ds.map(lambda b: {k: v for k, v in b.items() if k != "path"})
-
+  return training.run_stage(VAEStage(config, workdir), verbose)

@@ -5,7 +5,7 @@
   checkpoints  resumable checkpoints: weights, optimizer state, the run's position
   callbacks    the NaN guard, history.png, the progress bar, epoch timing, colour-field images
   loop         the fit loop (resume, then fit one epoch at a time)
-  stage        a stage's set-up and wrap-up; the earlier stages' networks, frozen
+  stage        the stage runner (a StageDefinition, run_stage); the earlier stages' networks, frozen
 
 Resume is the same run: a run killed at any step and resumed ends where the uninterrupted run
 ends, to float tolerance (tests/test_faults.py; the loop module says how).
@@ -23,13 +23,14 @@ from divcolor_tf.training.callbacks import (
 from divcolor_tf.training.loop import (
     fit)
 from divcolor_tf.training.stage import (
-    Stage, start_stage, photo_datasets, init_from, finish_stage, Frozen, check_stages, load_frozen)
+    Stage, StageDefinition, PhotoStage, run_stage, start_stage, photo_datasets, init_from, finish_stage, Frozen,
+    check_stages, load_frozen)
 
 __all__ = [
     "ClusterError", "split_cpu", "get_strategy", "set_precision", "precision_of", "loss_scaled", "is_chief",
     "writable", "ObjectiveTrainer", "make_optimizer",
     "step_decay_rate", "step_decay", "STATE_FILE", "all_finite", "Position", "Checkpointer",
     "read_state", "latest_epoch", "restore", "trim_history", "NanGuard", "plot_history",
-    "CurvesPNG", "Progress", "EpochSeconds", "FieldImages", "fit", "Stage", "start_stage", "photo_datasets", "init_from",
+    "CurvesPNG", "Progress", "EpochSeconds", "FieldImages", "fit", "Stage", "StageDefinition", "PhotoStage", "run_stage", "start_stage", "photo_datasets", "init_from",
     "finish_stage", "Frozen", "check_stages", "load_frozen",
 ]

@@ -1,7 +1,13 @@
-"""A stage's set-up and wrap-up (``start_stage`` / ``finish_stage``), shared by every trainer, and
-the earlier stages' networks a later stage reads frozen (``load_frozen``, ``Frozen``).
+"""One stage runner for every trainer: a stage declares what differs (a :class:`StageDefinition`:
+its folder, method, epochs, datasets, trainer, callbacks, starting weights and outputs) and
+:func:`run_stage` does the rest, the same for all: set-up (``start_stage``), the fit loop
+(``loop.fit``: resume, checkpoints, one or many devices and workers) and wrap-up
+(``finish_stage``). Also the earlier stages' networks a later stage reads frozen
+(``load_frozen``, ``Frozen``).
 """
 
+import abc
+import copy
 import os
 from typing import NamedTuple
 
@@ -12,6 +18,7 @@ import tensorflow as tf
 from divcolor_tf.io import atomic
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.training import checkpoints
+from divcolor_tf.training import loop
 from divcolor_tf.training import strategy as strategy_lib
 
 
@@ -38,7 +45,6 @@ def start_stage(config, out_dir, method, precision=None):
   if config.get("method", "") not in ("", method.name):
     raise config_lib.ConfigError(f"config field method={config.method!r}: this command trains "
                                  f"{method.label} ({method.name!r}); leave the field unset")
-  config.method = method.name
   source = config.get("init_from", "")
   if source and not os.path.isdir(source):
     raise FileNotFoundError(f"{source}: no such model to start from (config.init_from: an export "
@@ -48,10 +54,112 @@ def start_stage(config, out_dir, method, precision=None):
   strategy = configure(config.train)
   written = strategy_lib.writable(out_dir)
   os.makedirs(written, exist_ok=True)
-  config_lib.save_resolved(config, written)
+  recorded = copy.deepcopy(config)  # the caller's config is left as it was
+  recorded.method = method.name
+  config_lib.save_resolved(recorded, written)
   strategy_lib.set_precision(precision or strategy_lib.precision_of(config.train))
   keras.utils.set_random_seed(config.train.seed)
   return Stage(strategy, data.SkipLog(), train_paths, val_paths)
+
+
+class StageDefinition(abc.ABC):
+  """One training stage, declared. A trainer subclasses it, sets the attributes below in its
+  ``__init__`` and defines the steps that differ; :func:`run_stage` calls them in this order:
+  ``prepare`` (statistics, frozen networks), ``datasets``, ``build`` (inside the device
+  strategy's scope), ``callbacks``, ``initialize``, then, after training, ``outputs``.
+
+  Attributes:
+    config: the run's config.
+    name: the stage's name in logs and ``init_from``'s messages ("VAE", "MDN", ...).
+    out_dir: where its config.json, checkpoints/, history.csv and tensorboard/ go.
+    method: the ``methods.Method`` the workdir holds (recorded in config.json).
+    epochs / steps_per_epoch: how long (``steps_per_epoch`` 0: one pass over the photos).
+    precision: its precision policy (None: ``train.precision``).
+  """
+  precision = None
+
+  def prepare(self, stage):
+    """What the datasets and the trainer need first (colour statistics, frozen networks)."""
+    del stage
+
+  @abc.abstractmethod
+  def datasets(self, stage):
+    """(a function epoch -> that epoch's training dataset, the validation dataset or None)."""
+
+  @abc.abstractmethod
+  def build(self, stage):
+    """The compiled trainer (called inside the strategy's scope)."""
+
+  def callbacks(self, stage, trainer, val_ds):
+    """Keras callbacks beside the loop's own (guard, checkpoints, history, TensorBoard)."""
+    del stage, trainer, val_ds
+    return []
+
+  def initialize(self, trainer):
+    """What runs before a fresh start's first step (never on a resume), or None:
+    ``config.init_from`` by default (:func:`init_from`)."""
+    del trainer
+    return None
+
+  @abc.abstractmethod
+  def outputs(self, trainer):
+    """[(Keras model, path)] written when training ends."""
+
+
+class PhotoStage(StageDefinition):
+  """A stage that reads the config's photos and the workdir's colour statistics (computed on
+  first use and shared by every stage): the VAE, the feature network and the two baselines.
+
+  ``section`` names the config section with its ``epochs``, ``steps_per_epoch`` and
+  ``batch_size`` (``train`` for the VAE); the photos are squashed to ``grey_size`` (default the
+  colour field's size) and the trainer reads ``keys`` of each example (empty: all but "path").
+  """
+  keys = ()
+
+  def __init__(self, config, workdir, *, name, method, section, out_dir=None, grey_size=None):
+    settings = config[section]
+    self.config, self.workdir, self.name, self.method = config, workdir, name, method
+    self.out_dir = out_dir or workdir
+    self.epochs, self.steps_per_epoch = settings.epochs, settings.steps_per_epoch
+    self.batch_size = settings.batch_size
+    self.grey_size = grey_size or config.data.field_size
+    self.stats = None
+
+  def prepare(self, stage):
+    self.stats = workdir_lib.load_or_compute_stats(self.config, self.workdir, stage.train_paths,
+                                                   strategy_lib.writable)
+
+  def datasets(self, stage):
+    train_data, val_ds = photo_datasets(self.config, stage, grey_size=self.grey_size,
+                                        batch_size=self.batch_size,
+                                        steps=self.steps_per_epoch or None)
+    return (lambda epoch: self.inputs(train_data(epoch)),
+            self.inputs(val_ds) if val_ds is not None else None)
+
+  def inputs(self, ds):
+    """What the trainer reads of each example of ``ds``."""
+    keys = self.keys
+    return ds.map(lambda b: {k: v for k, v in b.items() if (k in keys if keys else k != "path")})
+
+
+def run_stage(definition, verbose=1):
+  """Trains (or resumes) one stage (a :class:`StageDefinition`); returns the Keras History, or
+  None when its folder already holds its epochs."""
+  config = definition.config
+  stage = start_stage(config, definition.out_dir, definition.method, definition.precision)
+  definition.prepare(stage)
+  train_data, val_ds = definition.datasets(stage)
+  with stage.strategy.scope():
+    trainer = definition.build(stage)
+  history, _, _ = loop.fit(
+      trainer, train_data, val_ds, definition.out_dir, epochs=definition.epochs,
+      steps_per_epoch=definition.steps_per_epoch or None,
+      callbacks=definition.callbacks(stage, trainer, val_ds), verbose=verbose,
+      checkpoint_steps=config.train.checkpoint_steps,
+      checkpoint_minutes=config.train.checkpoint_minutes,
+      initialize=definition.initialize(trainer))
+  finish_stage(stage, definition.outputs(trainer))
+  return history
 
 
 def configure(train_config):
