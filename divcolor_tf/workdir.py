@@ -144,7 +144,7 @@ def load_keras(workdir, name, trainable=None):
   """A .keras model of the workdir, its mixed-precision layers in this process's policy
   (:func:`in_process_policy`); StageFileError (one line) when it exists but cannot be loaded."""
   import keras  # pylint: disable=g-import-not-at-top
-  from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top,unused-import  (layers)
+  from divcolor_tf.models import features, vae  # pylint: disable=g-import-not-at-top,unused-import  (their layers)
   require(workdir, name)
   file = path(workdir, name)
   try:

@@ -114,6 +114,12 @@ def base_config():
   # layout (e.g. converted from their PyTorch port), loaded before the first step (width 1.0).
   # With features.epochs=0 the network is kept as released, as the paper froze it.
   c.features.zhang_weights = ""
+  # The grey-level network: "zhang" (the paper's: Zhang et al.'s colorization CNN, trained by
+  # divcolor-train-features) or "efficientnet_lite0" (ImageNet-pretrained, frozen; the
+  # ``pretrained`` extra: not in the paper), read at ``endpoints`` (its strides 2 .. 32; more
+  # than one: each pooled to the coarsest and stacked).
+  c.features.network = "zhang"
+  c.features.endpoints = ("stride_32",)
   c.features.lightness_norm = 1.0  # the network sees (L - 50) / this: 100 for the PyTorch port
   c.features.steps_per_epoch = 0  # 0: one pass over the training split
 
@@ -227,6 +233,7 @@ class ConfigError(ValueError):
 OPTIMIZERS = ("adam", "sgd")  # training.make_optimizer's
 STRATEGIES = ("default", "mirrored", "multi_worker")  # training.strategy's (no TensorFlow here)
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+FEATURE_NETWORKS = ("zhang", "efficientnet_lite0")  # models.features' grey-level networks
 
 
 def _rule(name):
@@ -257,6 +264,8 @@ def _rule(name):
     return number(lambda v: v >= 0, "a number >= 0")
   if name == "jitter_scale":
     return number(lambda v: v == 0 or v >= 1, "0 (none) or a number >= 1")
+  if name == "network":
+    return (lambda v: v in FEATURE_NETWORKS, " or ".join(repr(o) for o in FEATURE_NETWORKS))
   if name == "optimizer":
     return (lambda v: v in OPTIMIZERS, " or ".join(repr(o) for o in OPTIMIZERS))
   return None

@@ -4,7 +4,6 @@ model that is not required (an encoder; ``divcolor-export --noencoder`` leaves i
 written only when the export holds all of its weights.
 """
 
-from divcolor_tf import config as config_lib
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import cvae as cvae_lib
 from divcolor_tf.models import features
@@ -18,9 +17,7 @@ def ours(config):
   field_size = config.data.field_size
   encoder = vae.build_encoder(config.vae, field_size=field_size)
   decoder = vae.build_decoder(config.vae, field_size=field_size)
-  trunk = features.build_trunk(features.build_feature_network(
-      config.features, grey_size=config.data.grey_size,
-      lightness_norm=float(config_lib.lookup(config, "features.lightness_norm", 1.0))))
+  trunk = features.build_grey_trunk(config, weights=False)  # the export's weights are set next
   mdn = mdn_lib.build_mdn(config.mdn, latent_dim=int(encoder.output[0].shape[-1]),
                           grey_features_shape=tuple(int(v) for v in trunk.output.shape[1:]))
   return [(decoder, workdir_lib.DECODER, True), (trunk, workdir_lib.TRUNK, True),

