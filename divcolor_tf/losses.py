@@ -36,6 +36,9 @@ import tensorflow as tf
 from divcolor_tf import color
 
 HIST_NORMS = ("squared", "sqrt")
+# Burda et al. 2016: a latent dimension is active when Var_x(E[z_j | x]) > 0.01 (the CVAE's
+# ActiveDimensions while training, Table 1's active_dims).
+ACTIVE_THRESHOLD = 0.01
 
 
 def pixel_weights(colour_field, bin_weights):

@@ -48,14 +48,14 @@ def test_kmeans_finds_separated_clusters_and_the_best_restart():
   rng = np.random.default_rng(1)
   centres = np.array([[0.0, 0.0, 0.0], [5.0, 0.0, 0.0], [0.0, 5.0, 5.0]])
   rows = np.concatenate([c + 0.1 * rng.standard_normal((40, 3)) for c in centres])
-  found, inertia = baselines.kmeans(rows, 3, seed=0)
+  found, inertia = baselines.palette_kmeans(rows, 3, seed=0)
   order = np.argsort(found[:, 0] * 10 + found[:, 1])
   np.testing.assert_allclose(found[order], centres[[0, 2, 1]], atol=0.05)
   assert inertia == pytest.approx(0.03, rel=0.3)  # 3 dims of variance .01
-  one, _ = baselines.kmeans(rows, 1)
+  one, _ = baselines.palette_kmeans(rows, 1)
   np.testing.assert_allclose(one[0], rows.mean(0), atol=1e-5)
   with pytest.raises(ValueError, match="k must be in"):
-    baselines.kmeans(rows[:2], 3)
+    baselines.palette_kmeans(rows[:2], 3)
 
 
 @pytest.fixture(scope="module")

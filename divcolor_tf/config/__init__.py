@@ -20,12 +20,12 @@ are the data layer's (:mod:`divcolor_tf.data.sources`), re-exported here for con
 from divcolor_tf.config.files import load, load_resolved, save_resolved, set_path
 # The shared data folder, as dataset configs name it (the data layer owns sources; no TensorFlow).
 from divcolor_tf.data.sources import SHARED, shared_data, shared_source
-from divcolor_tf.config.schema import PAPER, ConfigError, base_config, field, lookup, validate
+from divcolor_tf.config.schema import DEFAULT_K, PAPER, ConfigError, base_config, field, lookup, validate
 from divcolor_tf.config.variants import (
     ABLATIONS, VARIANTS, apply_variants, authors, cpu, cpu_skip, settings, skip, tiny)
 
 __all__ = [
-    "load", "load_resolved", "save_resolved", "set_path", "SHARED", "shared_data", "shared_source", "PAPER", "ConfigError",
+    "load", "load_resolved", "save_resolved", "set_path", "SHARED", "shared_data", "shared_source", "DEFAULT_K", "PAPER", "ConfigError",
     "base_config", "field", "lookup", "validate", "ABLATIONS", "VARIANTS", "apply_variants", "authors", "cpu", "cpu_skip",
     "settings", "skip", "tiny",
 ]

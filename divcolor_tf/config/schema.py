@@ -13,6 +13,9 @@ import ml_collections
 PAPER = "Deshpande et al., Learning Diverse Image Colorization, CVPR 2017"
 
 
+DEFAULT_K = 5  # colorizations per photo: the paper's figures show the top-5 means
+
+
 def base_config():
   """The paper's settings; dataset configs override paths and the few dataset-specific values."""
   c = ml_collections.ConfigDict()
@@ -195,7 +198,7 @@ def base_config():
   c.cgan.clusters = 5
 
   c.colorize = ml_collections.ConfigDict()
-  c.colorize.k = 5  # the paper's figures show the top-5 means
+  c.colorize.k = DEFAULT_K
   return c
 
 

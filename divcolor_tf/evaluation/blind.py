@@ -29,7 +29,7 @@ FILE = workdir_lib.BASELINES
 FIELDS = 3000  # training colour fields the palette is fitted on (the issue's measurement used 3,000)
 
 
-def kmeans(rows, k, *, seed=0, iterations=60, restarts=4):
+def palette_kmeans(rows, k, *, seed=0, iterations=60, restarts=4):
   """k-means (Lloyd, k-means++ seeding) of ``rows`` [N, D]; the best of ``restarts`` runs.
 
   Returns:
@@ -88,7 +88,7 @@ def fit(fields, mean_field, max_k=8, seed=0):
   rows = fields.reshape(len(fields), -1)
   out = {"mean": np.asarray(mean_field, np.float32).reshape(shape)}
   for k in range(1, max_k + 1):
-    centres, _ = kmeans(rows, k, seed=seed)
+    centres, _ = palette_kmeans(rows, k, seed=seed)
     out[f"palette_{k}"] = centres.reshape((k,) + shape)
   return out
 

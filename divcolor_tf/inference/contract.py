@@ -197,7 +197,7 @@ class Pipeline(Sampling):
     self.workdir = None  # set by load(): where the model's files (stats, baselines) are
     self.gamut, self.antialias = gamut, bool(antialias)
     self.max_megapixels = fullres.megapixel_budget(max_megapixels)
-    self.k = int(config_lib.lookup(config, "colorize.k", 5))
+    self.k = int(config_lib.lookup(config, "colorize.k", config_lib.DEFAULT_K))
     self.dataset = str(config_lib.lookup(config, "dataset", "") or "")
     self._functions = {}  # ("top_k", k) / ("samples", n) -> a tf.function traced once
     self._join = fullres.traced_join(self.gamut)  # lazy colorizations, one at a time

@@ -43,6 +43,7 @@ from typing import NamedTuple, Optional
 from absl import logging
 import numpy as np
 
+from divcolor_tf import config as config_lib
 from divcolor_tf.io import atomic
 
 
@@ -396,9 +397,9 @@ def _require_folder(output_dir):
                      + (f" ({folder})" if above else ""))
 
 
-def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=5, samples=0, seed=None,
-                    grid=False, overwrite=False, skip_existing=False, on_error=None,
-                    progress=None):
+def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=config_lib.DEFAULT_K,
+                    samples=0, seed=None, grid=False, overwrite=False, skip_existing=False,
+                    on_error=None, progress=None):
   """Colorizes ``paths`` into ``output_dir``, one set of files per photo (module docstring).
 
   A photo that cannot be read or written is named in a one-line ``on_error(message)`` (default:

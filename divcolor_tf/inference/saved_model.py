@@ -62,7 +62,7 @@ class SavedModelColorizer(contract.MixtureEvaluation, contract.Sampling):
         self.config = config_lib.load_resolved(path, name)
         break
     self.variance = float(config_lib.lookup(self.config, "mdn.variance", 0.1))
-    self.k = int(config_lib.lookup(self.config, "colorize.k", 5))
+    self.k = int(config_lib.lookup(self.config, "colorize.k", config_lib.DEFAULT_K))
     decode_inputs = self._decode.structured_input_signature[1]
     self.skip = "lightness" in decode_inputs  # "+skip": decode also reads the 64x64 L
     self.field_size = int(self._serve.structured_outputs["ab"].shape[2])

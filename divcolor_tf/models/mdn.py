@@ -31,6 +31,8 @@ Test time (Section 6.2): order the means by mixture weight, descending, and deco
 (:func:`top_k_means`).
 """
 
+import functools
+
 from keras import ops
 import keras
 import tensorflow as tf
@@ -42,28 +44,10 @@ from divcolor_tf.models import vae
 PAPER_GREY_FEATURES_SHAPE = (28, 28, 512)  # conv7 of Zhang et al. on a 224x224 grey image
 
 
-# The paper's building blocks (Section 6 notation). Keras layer names mirror the paper.
-
-def C(x, k, s, n, act, name):
-  """C_act(k, s, n): k x k convolution, stride s, n channels, 'same' zero padding, no bias."""
-  return keras.layers.Conv2D(n, k, strides=s, padding="same", activation=act, use_bias=False,
-                             name=name)(x)
-
-
-def B(x, name):
-  """B: batch normalisation (Keras defaults: momentum 0.99, epsilon 1e-3).
-
-  Synchronised: under a multi-device strategy the batch statistics are those of the global batch,
-  so N devices train exactly what one device would (tests/test_train_mdn.py).
-  """
-  return keras.layers.BatchNormalization(synchronized=True, name=name)(x)
-
-
-def F(x, n, act, dropout, name):
-  """F(n): dropout (rate ``dropout``; none if 0), then a fully connected layer with n outputs."""
-  if dropout > 0:
-    x = vae.RowDropout(dropout, name=f"{name}_dropout")(x)  # Keras' Dropout, any replica count
-  return keras.layers.Dense(n, activation=act, name=name)(x)
+# The paper's building blocks (Section 6 notation) are the VAE's: vae.C (here without bias), vae.B,
+# vae.F. Keras layer names mirror the paper.
+C = functools.partial(vae.C, bias=False)  # pylint: disable=invalid-name
+B = vae.B  # pylint: disable=invalid-name
 
 
 def _is_integer(value):
@@ -112,7 +96,7 @@ def build_mdn(mdn_config, latent_dim, grey_features_shape=PAPER_GREY_FEATURES_SH
   x = B(C(x, 5, 2, n(256), "relu", "mdn_conv4"), "mdn_bn4")
   x = B(C(x, 5, 1, n(128), "relu", "mdn_conv5"), "mdn_bn5")
   x = keras.layers.Flatten(name="mdn_flatten")(x)
-  x = F(x, n(4096), "tanh", dropout, "mdn_fc1")
+  x = vae.F(x, n(4096), "mdn_fc1", act="tanh", dropout=dropout)
   x = vae.RowDropout(dropout, name="mdn_fc2_dropout")(x) if dropout > 0 else x
   means = keras.layers.Dense(m * d, name="mdn_fc_means")(x)  # with mdn_fc_logits: F(8d + 8)
   means = keras.layers.Reshape((m, d), name="means")(means)

@@ -90,16 +90,18 @@ OUTPUT_PADDINGS = ("zero", "reflect")
 # C, B, U, F and C_ReLU_B are the paper's symbols, hence their names.
 # pylint: disable=invalid-name
 
-def C(x, k, s, n, act, name):
-  """C_act(k, s, n): k x k convolution, stride s, n channels, zero ('same') padding."""
-  return keras.layers.Conv2D(n, k, strides=s, padding="same", activation=act, name=name)(x)
+def C(x, k, s, n, act, name, bias=True):
+  """C_act(k, s, n): k x k convolution, stride s, n channels, zero ('same') padding (``bias``:
+  with a bias; the MDN's have none, as in the authors' code)."""
+  return keras.layers.Conv2D(n, k, strides=s, padding="same", activation=act, use_bias=bias,
+                             name=name)(x)
 
 
 def B(x, name):
   """B: batch normalisation (Keras defaults: momentum 0.99, epsilon 1e-3).
 
   Synchronised: under a multi-device strategy the batch statistics are those of the global batch,
-  so N devices train exactly what one device would (tests/test_train_vae.py).
+  so N devices train exactly what one device would (tests/test_train_vae.py, test_train_mdn.py).
   """
   return keras.layers.BatchNormalization(synchronized=True, name=name)(x)
 
@@ -136,9 +138,12 @@ def U(x, f, name):
   return keras.layers.UpSampling2D(size=f, interpolation="bilinear", name=name)(x)
 
 
-def F(x, n, name):
-  """F(n): fully connected layer with n outputs (x already flat)."""
-  return keras.layers.Dense(n, name=name)(x)
+def F(x, n, name, act=None, dropout=0.0):
+  """F(n): a fully connected layer with n outputs (x already flat), after dropout at rate
+  ``dropout`` (none if 0; :class:`RowDropout`, the same on any replica count)."""
+  if dropout > 0:
+    x = RowDropout(dropout, name=f"{name}_dropout")(x)
+  return keras.layers.Dense(n, activation=act, name=name)(x)
 
 
 def C_ReLU_B(x, k, s, n, prefix, i, relu_before_bn):

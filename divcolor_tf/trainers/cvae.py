@@ -31,7 +31,6 @@ from divcolor_tf.models import cvae
 from divcolor_tf.models import vae
 
 LOSS_TERMS = ("l2", "hist", "mah", "grad", "kl")
-ACTIVE_THRESHOLD = 0.01  # Burda et al.: a unit is active when Var_x E[z_j | x] > 0.01
 
 
 def extra_terms_config(cvae_config):
@@ -84,7 +83,7 @@ class CVAETrainer(training.ObjectiveTrainer):
     return per_example, terms
 
 
-def active_dimensions(encoder, dataset, threshold=ACTIVE_THRESHOLD):
+def active_dimensions(encoder, dataset, threshold=losses.ACTIVE_THRESHOLD):
   """(number of active latent dimensions, per-dimension variance of the posterior mean) over
   ``dataset``'s photos (batches with 'colour_field' and 'lightness')."""
   means = [encoder({"colour_field": b["colour_field"], "lightness": b["lightness"]},

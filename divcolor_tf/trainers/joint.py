@@ -46,6 +46,7 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import losses
 from divcolor_tf import training
@@ -97,7 +98,7 @@ class JointTrainer(training.ObjectiveTrainer):
 
   def __init__(self, trunk, mdn, decoder, encoder, *, bin_weights, weighted=True,
                weight_power=1.0, train_trunk=False, ce_factor=0.1, recon_factor=1.0,
-               chroma_factor=0.0, spatial_factor=0.0, k=5, **kwargs):
+               chroma_factor=0.0, spatial_factor=0.0, k=config_lib.DEFAULT_K, **kwargs):
     super().__init__(TERMS, **kwargs)
     self.mdn, self.decoder = mdn, decoder
     self.train_trunk = bool(train_trunk)

@@ -107,7 +107,7 @@ class CurvesPNG(keras.callbacks.Callback):
       logging.warning("%s: could not draw its curves (%s)", self.csv_path, e)
 
 
-class Progress(keras.callbacks.ProgbarLogger):
+class EpochProgress(keras.callbacks.ProgbarLogger):
   """Keras' progress bar, its "Epoch e/N" naming the run's N (fit runs once per epoch)."""
 
   def __init__(self, total):

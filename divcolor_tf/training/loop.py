@@ -68,7 +68,7 @@ def fit(trainer, train_data, val_ds, workdir, *, epochs, steps_per_epoch=None, c
       every_minutes=checkpoint_minutes, resume=state,
       agree=_any_worker(strategy) if multi_worker else None)
   callbacks = list(callbacks) + [
-      callbacks_lib.Progress(epochs),
+      callbacks_lib.EpochProgress(epochs),
       callbacks_lib.NanGuard(ckpt_dir),
       checkpointer,
       keras.callbacks.CSVLogger(history_path, append=True),
