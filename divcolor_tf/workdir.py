@@ -113,7 +113,7 @@ def in_process_policy(model):
   a layer pinned to float32 keeps it. The weights are the file's, unchanged.
   ``model`` itself is returned when no layer needs a change.
   """
-  import keras  # pylint: disable=g-import-not-at-top
+  import keras  # pylint: disable=g-import-not-at-top  (this module loads without TensorFlow)
   policy = keras.config.dtype_policy()
 
   def foreign(layer):
@@ -143,7 +143,7 @@ def in_process_policy(model):
 def load_keras(workdir, name, trainable=None):
   """A .keras model of the workdir, its mixed-precision layers in this process's policy
   (:func:`in_process_policy`); StageFileError (one line) when it exists but cannot be loaded."""
-  import keras  # pylint: disable=g-import-not-at-top
+  import keras  # pylint: disable=g-import-not-at-top  (this module loads without TensorFlow)
   from divcolor_tf.models import features, vae  # pylint: disable=g-import-not-at-top,unused-import  (their layers)
   require(workdir, name)
   file = path(workdir, name)
@@ -158,12 +158,12 @@ def load_keras(workdir, name, trainable=None):
 
 
 def load_config(workdir, subdir=""):
-  from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top  (the config layer imports this module)
   return config_lib.load_resolved(path(workdir, subdir) if subdir else os.fspath(workdir))
 
 
 def load_stats(workdir):
-  from divcolor_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top  (TensorFlow-free, but heavier than this module)
   try:
     return stats_lib.load(path(workdir, STATS))
   except ValueError as e:  # a broken stats.npz is a broken stage file
@@ -174,7 +174,7 @@ def load_or_compute_stats(config, workdir, train_paths, writable=lambda path: pa
   """The stats file named by the config, the workdir's own, or one computed on the training split
   (and saved as WORKDIR/stats.npz, which every later stage shares; at ``writable(path)``, which a
   multi-worker job's other workers point at a folder of their own: ``training.writable``)."""
-  from divcolor_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.data import stats as stats_lib  # pylint: disable=g-import-not-at-top  (TensorFlow-free, but heavier than this module)
   own = path(workdir, STATS)
   if config.stats.path:
     stats = stats_lib.load(config.stats.path)

@@ -401,10 +401,10 @@ def test_evaluate_cli_prints_table3(evaluate_cli):
   lines = done.stdout.splitlines()
   assert "Table 3 on 8 photos" in lines[0]
   assert lines[1] == ("| | error-of-best | variance | chroma ratio | spatial ratio | top-1 error "
-                      "|")
+                      "| pairwise | colourful best | colourful top-1 | colourful truth |")
   names = [line.split("|")[1].strip() for line in lines[3:] if line.startswith("|")]
   assert names[:6] == ["Ours (this model, top-3 means)", "oracle: best of all 8 means",
                        "re-tinted: top-3 means, each given the true mean colour (the layout's "
                        "error)",
                        "palette-3 (photo-blind)", "training mean field", "grey (ab = 0)"]
-  assert "| paper (lfw): Ours | 0.03 | 0.0011 |  |  |  |" in lines
+  assert "| paper (lfw): Ours | 0.03 | 0.0011 |  |  |  |  |  |  |  |" in lines

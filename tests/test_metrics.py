@@ -54,3 +54,56 @@ def test_table12_accumulates_over_batches():
 def test_markdown_table():
   text = metrics.markdown_table([("model", {"a": 0.03123, "b": 2.0})], ["a", "b"], ["A", "B"])
   assert text.splitlines() == ["| | A | B |", "|---|---|---|", "| model | 0.0312 | 2 |"]
+
+
+def test_colourfulness_of_grey_one_colour_and_two_colour_images():
+  grey = np.broadcast_to(np.linspace(0, 255, 16)[:, None, None], (16, 16, 3))
+  assert metrics.colourfulness(grey) == 0.0  # R = G = B: rg = yb = 0 everywhere
+  red = np.zeros((4, 4, 3))
+  red[..., 0] = 255.0  # rg = 255, yb = 127.5 everywhere: no spread, only the mean term
+  assert metrics.colourfulness(red) == pytest.approx(0.3 * np.hypot(255.0, 127.5))
+  halves = red.copy()
+  halves[2:] = [0.0, 0.0, 255.0]  # half red; half blue: rg = 0, yb = -255
+  # rg: values 255 and 0 -> mean 127.5, std 127.5; yb: 127.5 and -255 -> mean -63.75, std 191.25
+  expected = np.hypot(127.5, 191.25) + 0.3 * np.hypot(127.5, -63.75)
+  assert metrics.colourfulness(halves) == pytest.approx(expected)
+  batch = np.stack([grey[:4, :4], red, halves])  # [..., H, W, 3] -> [...]
+  np.testing.assert_allclose(metrics.colourfulness(batch), [0.0, 0.3 * np.hypot(255.0, 127.5),
+                                                            expected])
+  with pytest.raises(ValueError, match=r"\[..., H, W, 3\]"):
+    metrics.colourfulness(np.zeros((4, 4, 2)))
+
+
+def test_mean_pairwise_distance_by_hand():
+  fields = np.zeros((2, 3, 2, 2, 2))
+  fields[0, 1, ..., 0] = 0.1  # photo 0: a = 0, .1, .4; b = 0 -> |.| per pixel (mean of a and b):
+  fields[0, 2, ..., 0] = 0.4  # .05 (0-1), .2 (0-2), .15 (1-2)
+  fields[1] = 0.3  # photo 1: three equal fields
+  np.testing.assert_allclose(metrics.mean_pairwise_distance(fields),
+                             [(0.05 + 0.2 + 0.15) / 3, 0.0])
+  assert metrics.mean_pairwise_distance(fields[:, :1]).tolist() == [0.0, 0.0]  # one field: no pair
+
+
+def test_table3_colourfulness_columns_join_each_photos_lightness():
+  from divcolor_tf.evaluation import tables  # pylint: disable=g-import-not-at-top (TensorFlow)
+  target = np.zeros((2, 2, 2, 2), np.float32)
+  target[:, 0, :, 0] = 0.5  # the truth: red on the top row
+  colorizations = np.zeros((2, 2, 2, 2, 2), np.float32)
+  colorizations[:, 1] = target  # the second one is exact (the best), the first is grey
+  lightness = np.stack([np.full((2, 2, 1), 40.0), np.full((2, 2, 1), 70.0)]).astype(np.float32)
+
+  def to_srgb(fields):
+    return tables.field_srgb(lightness, fields)
+
+  table = metrics.Table3()
+  table.update(target, colorizations, to_srgb)
+  result = table.result()
+  truth = metrics.colourfulness(to_srgb(target[:, None])[:, 0])  # each photo with its own L
+  assert truth[0] != pytest.approx(truth[1]) and truth.min() > 10
+  assert result["colourful_best"] == pytest.approx(truth.mean(), rel=1e-6)
+  assert result["colourful_truth"] == pytest.approx(truth.mean(), rel=1e-6)
+  assert result["colourful_top1"] == pytest.approx(0.0, abs=1e-2)  # grey, to float rounding
+  assert result["pairwise"] == pytest.approx(0.5 / 2 / 2)  # half the pixels differ by .5 in a
+  plain = metrics.Table3()
+  plain.update(target, colorizations)  # without a join: no colourfulness columns
+  assert not set(metrics.Table3.COLOURFUL) & set(plain.result())

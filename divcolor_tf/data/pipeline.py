@@ -18,6 +18,7 @@ epochs), counted by a :class:`sources.SkipLog`, and reported at the end; it neve
 sqrt(a^2 + b^2)/128 over the F x F field is below ``near_grey_threshold``.
 """
 
+import functools
 import os
 
 import numpy as np
@@ -57,7 +58,7 @@ def epoch_batches(examples, epoch, *, shuffle, seed, shuffle_buffer, repeat, bat
                   drop_remainder):
   """Epoch ``epoch`` of unbatched ``examples``: a buffer shuffled with :func:`epoch_seed`, then
   repeated (steps_per_epoch training) and batched (``batch_size`` None: unbatched), prefetched."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (this module loads without TensorFlow)
   ds = examples
   if shuffle:
     ds = ds.shuffle(shuffle_buffer, seed=epoch_seed(seed, epoch), reshuffle_each_iteration=False)
@@ -66,6 +67,48 @@ def epoch_batches(examples, epoch, *, shuffle, seed, shuffle_buffer, repeat, bat
   if batch_size:
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _load_example(path, *, decode, field_size, grey_size):
+  """One photo's example (module docstring), whether it decoded, and its mean chroma (ab/128)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (the data layer loads without TF)
+  from divcolor_tf import color  # pylint: disable=g-import-not-at-top  (TF ops, as above)
+  rgb, ok = tf.numpy_function(decode, [path], (tf.uint8, tf.bool), stateful=False)
+  rgb.set_shape([None, None, 3])
+  ok.set_shape([])
+  rgb = tf.image.convert_image_dtype(rgb, tf.float32)
+  small = tf.clip_by_value(tf.image.resize(rgb, [field_size, field_size], antialias=True), 0.0, 1.0)
+  lab = color.rgb_to_lab(small)
+  if grey_size == field_size:
+    grey = lab[..., :1]
+  else:
+    large = tf.clip_by_value(tf.image.resize(rgb, [grey_size, grey_size], antialias=True), 0.0,
+                             1.0)
+    grey = color.rgb_to_lab(large)[..., :1]
+  chroma = tf.reduce_mean(tf.norm(lab[..., 1:], axis=-1)) / color.AB_SCALE
+  return {
+      "colour_field": lab[..., 1:] / color.AB_SCALE,
+      "lightness": lab[..., :1],
+      "grey": grey,
+      "path": path,
+  }, ok, chroma
+
+
+def _kept(skip_log, drop_near_grey, near_grey_threshold):
+  """The filter of :func:`_load_example`'s triples: decoded, and not near-grey when asked (a
+  near-grey photo is logged in ``skip_log``)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (the data layer loads without TF)
+
+  def keep(path, ok, chroma):
+    if not ok:
+      return False
+    if drop_near_grey and chroma < near_grey_threshold:
+      skip_log.add(path, f"near-grey (mean chroma {chroma:.4f} < {near_grey_threshold})")
+      return False
+    return True
+
+  return lambda example, ok, chroma: tf.numpy_function(keep, [example["path"], ok, chroma],
+                                                       tf.bool, stateful=False)
 
 
 def epoch_datasets(paths, field_size=64, grey_size=224, batch_size=32, shuffle=False, seed=0,
@@ -99,48 +142,16 @@ def epoch_datasets(paths, field_size=64, grey_size=224, batch_size=32, shuffle=F
     skip_log: a :class:`SkipLog` recording skipped photos; None: a private one that warns.
     num_parallel_calls: decode parallelism; None: tf.data.AUTOTUNE.
   """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import color  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top  (the data layer loads without TF)
 
   paths = sources.list_images(paths)
   if not paths:
     raise ValueError("make_dataset: no photos given")
   skip_log = sources.SkipLog() if skip_log is None else skip_log
   parallel = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
-  decode = _decoder(skip_log)
-
-  def load(path):
-    rgb, ok = tf.numpy_function(decode, [path], (tf.uint8, tf.bool), stateful=False)
-    rgb.set_shape([None, None, 3])
-    ok.set_shape([])
-    rgb = tf.image.convert_image_dtype(rgb, tf.float32)
-    small = tf.clip_by_value(
-        tf.image.resize(rgb, [field_size, field_size], antialias=True), 0.0, 1.0)
-    lab = color.rgb_to_lab(small)
-    if grey_size == field_size:
-      grey = lab[..., :1]
-    else:
-      large = tf.clip_by_value(
-          tf.image.resize(rgb, [grey_size, grey_size], antialias=True), 0.0, 1.0)
-      grey = color.rgb_to_lab(large)[..., :1]
-    chroma = tf.reduce_mean(tf.norm(lab[..., 1:], axis=-1)) / color.AB_SCALE
-    return {
-        "colour_field": lab[..., 1:] / color.AB_SCALE,
-        "lightness": lab[..., :1],
-        "grey": grey,
-        "path": path,
-    }, ok, chroma
-
-  def keep(path, ok, chroma):
-    if not ok:
-      return False
-    if drop_near_grey and chroma < near_grey_threshold:
-      skip_log.add(path, f"near-grey (mean chroma {chroma:.4f} < {near_grey_threshold})")
-      return False
-    return True
-
-  def keep_fn(example, ok, chroma):
-    return tf.numpy_function(keep, [example["path"], ok, chroma], tf.bool, stateful=False)
+  load = functools.partial(_load_example, decode=_decoder(skip_log), field_size=field_size,
+                           grey_size=grey_size)
+  keep_fn = _kept(skip_log, drop_near_grey, near_grey_threshold)
 
   def examples(order):
     # As bytes: tf.constant refuses a str holding a surrogate-escaped (non-UTF-8) name.

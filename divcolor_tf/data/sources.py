@@ -25,6 +25,7 @@ import os
 import stat
 import threading
 import unicodedata
+import warnings
 
 from absl import logging
 import numpy as np
@@ -227,7 +228,7 @@ def load_rgb(path, min_side=MIN_SIDE, max_megapixels=None, budget_name=photos.BU
     ImageError: the file is missing, not a regular file, not an image, truncated, smaller than
       min_side or over max_megapixels.
   """
-  from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  from PIL import Image, ImageOps, UnidentifiedImageError  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
   if max_megapixels:
     _quiet_pillow_bomb_warning()
   path = os.fspath(path)
@@ -273,8 +274,7 @@ def _quiet_pillow_bomb_warning():
   list (put back if something reset the filters since), so a program's own choice for the
   warning, e.g. ``simplefilter("error")``, still wins; not ``warnings.catch_warnings``, which is
   not thread-safe (load_rgb runs in tf.data's threads)."""
-  import warnings  # pylint: disable=g-import-not-at-top
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
   if ("ignore", None, Image.DecompressionBombWarning, None, 0) not in warnings.filters:
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning, append=True)
 
@@ -314,7 +314,7 @@ def _open_regular(path):
 
 def _to_rgb(image):
   """Any Pillow image -> uint8 RGB array; 16-bit scaled down, alpha composited over white."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
   mode = image.mode
   if mode in ("I;16", "I;16B", "I;16L", "I", "F"):  # 16-bit / 32-bit grey
     grey = np.asarray(image, dtype=np.float64)

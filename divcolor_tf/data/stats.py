@@ -436,8 +436,8 @@ def compute(source_or_paths, *, n_components=20, prior_sigma=5.0, uniform_mix=0.
       skipped).
   """
   # TensorFlow only here: loading a stats file (training, evaluation) need not import it.
-  from divcolor_tf import color  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  from divcolor_tf import color  # pylint: disable=g-import-not-at-top  (TF ops; this module loads without TensorFlow)
+  from divcolor_tf import data  # pylint: disable=g-import-not-at-top  (the data package imports this module)
 
   if isinstance(source_or_paths, (str, os.PathLike)):
     source = data.source_name(os.fspath(source_or_paths))

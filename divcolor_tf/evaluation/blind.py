@@ -21,8 +21,9 @@ import os
 from absl import logging
 import numpy as np
 
-from divcolor_tf import workdir as workdir_lib
+from divcolor_tf import data
 from divcolor_tf.io import atomic
+from divcolor_tf import workdir as workdir_lib
 
 
 FILE = workdir_lib.BASELINES
@@ -67,7 +68,6 @@ def palette_kmeans(rows, k, *, seed=0, iterations=60, restarts=4):
 def training_fields(paths, field_size=64, max_fields=FIELDS, seed=0, drop_near_grey=True,
                     near_grey_threshold=None):
   """Up to ``max_fields`` colour fields [N, F, F, 2] (ab/128) of a seeded sample of ``paths``."""
-  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   paths = list(data.list_images(paths))
   if len(paths) > max_fields:
     order = np.random.default_rng(seed).permutation(len(paths))[:max_fields]
@@ -111,7 +111,6 @@ def for_model(model_dir, config, stats=None, max_k=8):
   other files; None (with a log line) when neither is possible, e.g. a shipped model on a machine
   without its training photos and no stored baselines.
   """
-  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   for candidate in (os.path.join(model_dir, FILE), os.path.join(model_dir, "assets.extra", FILE)):
     if os.path.isfile(candidate):
       return load(candidate)

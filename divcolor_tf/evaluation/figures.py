@@ -10,6 +10,11 @@ photo that cannot be read in a one-line ``on_error`` while the others go on.
 
 import numpy as np
 
+from divcolor_tf import data
+from divcolor_tf.inference import outputs
+from divcolor_tf.io import atomic
+from divcolor_tf.io import photos
+
 
 HEADER = 22  # pixels of the column titles
 CAPTION = 16  # pixels under a colorization for its weight
@@ -20,7 +25,7 @@ INK = (20, 20, 20)
 
 def _fit(rgb, cell):
   """uint8 RGB shrunk (or enlarged) to fit a ``cell`` x ``cell`` square, centred on white."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
   image = Image.fromarray(np.asarray(rgb, np.uint8))
   scale = cell / max(image.size)
   size = (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale)))
@@ -32,8 +37,7 @@ def _fit(rgb, cell):
 
 def _grey(rgb):
   """The photo's lightness as a grey uint8 RGB image (what the model sees)."""
-  from divcolor_tf.io import photos  # pylint: disable=g-import-not-at-top
-  from skimage import color as skcolor  # pylint: disable=g-import-not-at-top
+  from skimage import color as skcolor  # pylint: disable=g-import-not-at-top  (scikit-image on first use: a light import)
   lightness = skcolor.rgb2lab(photos.as_float_rgb(rgb))[..., 0]
   grey = np.clip(np.round(lightness / 100.0 * 255.0), 0, 255).astype(np.uint8)
   return np.repeat(grey[..., None], 3, axis=-1)
@@ -54,8 +58,8 @@ def figure(rows, k, *, truth=True, cell=160, sampled=False, methods=None, column
       the grey input, each method's k colorizations side by side, the truth.
     column_titles: the colorization columns' titles (default "#1".."#k", or "sample1"..).
   """
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  from PIL import ImageDraw  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
+  from PIL import ImageDraw  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
   if not rows:
     raise ValueError("no photos to draw")
   if methods:
@@ -95,8 +99,8 @@ class _Joined:
 
 def _comparison(rows, k, methods, *, truth, cell, sampled):
   """:func:`figure` in the comparison layout: a title row naming each method over its k columns."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  from PIL import ImageDraw  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
+  from PIL import ImageDraw  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
   for _, results in rows:
     if len(results) != len(methods):
       raise ValueError(f"{len(methods)} methods named but a row has {len(results)}")
@@ -122,9 +126,6 @@ def colorized_rows(colorizer, paths, k, *, samples=0, seed=0, on_error=None, pro
   is named in a one-line ``on_error(message)``. ``samples`` > 0 draws that many from the mixture
   (photo i from its own stream of ``seed``; ``paths[0]`` is photo ``first_index``) instead of the
   top-k means."""
-  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
-  from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top
-  from divcolor_tf.inference import outputs  # pylint: disable=g-import-not-at-top
   rows = []
   for index, path in enumerate(paths, start=first_index):
     try:

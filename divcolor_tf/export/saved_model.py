@@ -11,11 +11,14 @@ from absl import logging
 import numpy as np
 import tensorflow as tf
 
+import divcolor_tf
 from divcolor_tf import config as config_lib
 from divcolor_tf import methods
+from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.data import stats as stats_lib
 from divcolor_tf.export import image_bytes
 from divcolor_tf.export import signatures
+from divcolor_tf.evaluation import blind
 from divcolor_tf.export import weights as weights_lib
 from divcolor_tf.inference import colorizer as colorizer_lib
 from divcolor_tf.io import atomic
@@ -110,22 +113,8 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
   try:
     archive.write_out(partial, options=save_options(max_shard_bytes, weights == "float16"),
                       verbose=False)
-    extra = os.path.join(partial, "assets.extra")
-    os.makedirs(extra, exist_ok=True)
-    config_lib.save_resolved(colorizer.config, extra)
-    if colorizer.workdir and os.path.isfile(os.path.join(colorizer.workdir, STATS_FILE)):
-      if weights == "float16":  # float32 statistics: half the file (read back as float64)
-        stats_lib.load(os.path.join(colorizer.workdir, STATS_FILE)).save(
-            os.path.join(extra, STATS_FILE), float_dtype=np.float32)
-      else:
-        shutil.copyfile(os.path.join(colorizer.workdir, STATS_FILE),
-                        os.path.join(extra, STATS_FILE))
-    if baselines is not None:
-      from divcolor_tf.evaluation import blind as baselines_lib  # pylint: disable=g-import-not-at-top
-      baselines_lib.save(baselines, os.path.join(extra, baselines_lib.FILE))
-    with open(os.path.join(extra, "export.json"), "w") as f:
-      json.dump(export_metadata(colorizer, **extra_metadata), f, indent=2, sort_keys=True)
-      f.write("\n")
+    _write_extras(os.path.join(partial, "assets.extra"), colorizer, baselines, weights,
+                  extra_metadata)
     atomic.publish_dir(partial, target, overwrite=overwrite)  # exclusive unless overwrite
   finally:
     if os.path.exists(partial):
@@ -140,15 +129,31 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
   return target
 
 
+def _write_extras(extra, colorizer, baselines, weights, extra_metadata):
+  """assets.extra/ of an export: config.json, the colour statistics (float32 in a float16
+  export), the photo-blind baselines and export.json."""
+  os.makedirs(extra, exist_ok=True)
+  config_lib.save_resolved(colorizer.config, extra)
+  if colorizer.workdir and os.path.isfile(os.path.join(colorizer.workdir, STATS_FILE)):
+    if weights == "float16":  # float32 statistics: half the file (read back as float64)
+      stats_lib.load(os.path.join(colorizer.workdir, STATS_FILE)).save(
+          os.path.join(extra, STATS_FILE), float_dtype=np.float32)
+    else:
+      shutil.copyfile(os.path.join(colorizer.workdir, STATS_FILE),
+                      os.path.join(extra, STATS_FILE))
+  if baselines is not None:
+    blind.save(baselines, os.path.join(extra, blind.FILE))
+  with open(os.path.join(extra, "export.json"), "w") as f:
+    json.dump(export_metadata(colorizer, **extra_metadata), f, indent=2, sort_keys=True)
+    f.write("\n")
+
+
 def workdir_baselines(workdir, colorizer):
   """The photo-blind baselines of a workdir (fitted now if it has none yet), for assets.extra/."""
-  from divcolor_tf.evaluation import blind as baselines_lib  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   stats = None
   if os.path.isfile(workdir_lib.path(workdir, workdir_lib.STATS)):
     stats = workdir_lib.load_stats(workdir)
-  return baselines_lib.for_model(workdir, colorizer.config, stats,
-                                 max_k=colorizer.num_components)
+  return blind.for_model(workdir, colorizer.config, stats, max_k=colorizer.num_components)
 
 
 def export_metadata(colorizer, **extra):
@@ -158,9 +163,8 @@ def export_metadata(colorizer, **extra):
   ``"weights": "float16"`` (the variables' storage dtype; absent: float32) and ``"encoder":
   false`` (the VAE encoder left out; absent: the ``encode`` signature says whether it is there).
   """
-  from divcolor_tf import __version__  # pylint: disable=g-import-not-at-top
   return {
-      "divcolor_tf_version": __version__,
+      "divcolor_tf_version": divcolor_tf.__version__,
       "num_components": colorizer.num_components,
       "latent_dim": colorizer.latent_dim,
       "field_size": colorizer.field_size,

@@ -123,7 +123,7 @@ def archive(colorizer, endpoints):
     endpoints: list of (name, function, input_signature).
   """
   del colorizer  # its models are reached through the endpoints
-  import keras  # pylint: disable=g-import-not-at-top
+  import keras  # pylint: disable=g-import-not-at-top  (this module loads without TensorFlow)
   archive = keras.export.ExportArchive()
   for name, fn, signature in endpoints:
     archive.add_endpoint(name, fn, input_signature=signature)

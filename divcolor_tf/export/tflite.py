@@ -63,7 +63,7 @@ def batch_of_one(function, specs):
 def state_batch_of_one(flatbuffer):
   """The .tflite bytes with every input whose batch is unknown (shape signature -1) marked as a
   fixed batch of 1, as :func:`batch_of_one`'s guard enforces."""
-  from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top
+  from tensorflow.lite.tools import flatbuffer_utils  # pylint: disable=g-import-not-at-top  (this module loads without TensorFlow)
   model = flatbuffer_utils.convert_bytearray_to_object(bytearray(flatbuffer))
   for subgraph in model.subgraphs:
     for index in subgraph.inputs:

@@ -150,9 +150,6 @@ def join_lightness(lightness, colour_fields, gamut="chroma", strip_rows=None, fu
   shape = tf.shape(lightness)
   b, h, w = shape[0], shape[1], shape[2]
   k, f = tf.shape(colour_fields)[1], tf.shape(colour_fields)[2]
-  fields = colour_fields_flat = tf.reshape(colour_fields, tf.stack([b * k, f, f, 2]))
-  planes = tf.reshape(lightness, tf.stack([b, h, w]))
-  top, bottom, y_weight = _bilinear_taps(h, f)
   static = _static_dims(lightness, 0, 1, 2)
   k_static = colour_fields.shape[1]
   if static is not None and k_static is not None:
@@ -162,65 +159,87 @@ def join_lightness(lightness, colour_fields, gamut="chroma", strip_rows=None, fu
     static = None
   grouped = strip_rows is None  # small fields share a strip (fewer, larger ops); else as asked
   strip_rows, strips, count, static_count = _strip_plan(h, w, b * k, strip_rows, static)
-  # Fields per strip: 1, or when a whole field fits in a strip, as many as STRIP_PIXELS holds.
+  group, count, static_count = _field_groups(grouped, strips, count, static_count, static,
+                                             (h, w, b * k))
+  join = _StripJoin(lightness, colour_fields, (b, h, w, k, f), static,
+                    (strips, strip_rows, group), gamut, fused)
+  out = _in_strips(join.strip, count, static_count, tf.uint8, 3)
+  return tf.reshape(out, tf.stack([b, k, h, w, 3]))
+
+
+def _field_groups(grouped, strips, count, static_count, static, sizes):
+  """(fields per strip, strips in all, their static count): 1 field a strip, or, when a whole
+  field fits in one strip and ``grouped``, as many as STRIP_PIXELS holds."""
+  h, w, fields = sizes
   if static is not None:
     group = max(STRIP_PIXELS // (static[1] * static[2]), 1) if grouped and strips == 1 else 1
     count = static_count = -(-static[0] // group) if group > 1 else count
-  else:
-    group = tf.where(tf.logical_and(grouped, tf.equal(strips, 1)),
-                     tf.maximum(STRIP_PIXELS // (h * w), 1), 1)
-    count = tf.where(group > 1, (b * k + group - 1) // group, count)
+    return group, count, static_count
+  group = tf.where(tf.logical_and(grouped, tf.equal(strips, 1)),
+                   tf.maximum(STRIP_PIXELS // (h * w), 1), 1)
+  return group, tf.where(group > 1, (fields + group - 1) // group, count), static_count
 
-  def horizontal_pass():
+
+class _StripJoin:
+  """The strips of :func:`join_lightness`: each a group of whole fields, or rows of one field."""
+
+  def __init__(self, lightness, colour_fields, dims, static, plan, gamut, fused):
+    b, h, w, self.k, f = dims
+    self.strips, self.strip_rows, self.group = plan
+    self.static, self.gamut, self.fused = static, gamut, fused
+    self.h, self.w, self.fields = h, w, b * self.k
+    self.flat = tf.reshape(colour_fields, tf.stack([b * self.k, f, f, 2]))
+    self.planes = tf.reshape(lightness, tf.stack([b, h, w]))
+    self.top, self.bottom, self.y_weight = _bilinear_taps(h, f)
+    if isinstance(self.strips, int):
+      self.rows = self._horizontal_pass(f) if self.strips > 1 else None
+    else:  # one strip: whole_fields is taken, and the rows are not computed
+      self.rows = tf.cond(tf.equal(self.strips, 1), lambda: [tf.zeros(tf.stack([0, f, w]))] * 2,
+                          lambda: self._horizontal_pass(f))
+
+  def _horizontal_pass(self, f):
     """The F rows of every field at full width: [B*K, F, W] per channel (strips > 1 only)."""
-    left, right, x_weight = _bilinear_taps(w, f)
+    left, right, x_weight = _bilinear_taps(self.w, f)
     rows = []
     for channel in range(2):
-      field = fields[..., channel]
+      field = self.flat[..., channel]
       row_left = tf.gather(field, left, axis=2)
       rows.append(row_left + (tf.gather(field, right, axis=2) - row_left) * x_weight)
     return rows
 
-  if isinstance(strips, int):
-    rows = horizontal_pass() if strips > 1 else None
-  else:  # one strip: whole_fields is taken, and the rows are not computed
-    rows = tf.cond(tf.equal(strips, 1), lambda: [tf.zeros(tf.stack([0, f, w]))] * 2,
-                   horizontal_pass)
-
-  def whole_fields(fields):
+  def _whole_fields(self, fields):
     """Whole fields (a group, one strip): tf.image.resize itself, the same samples as the taps
     (its fused kernel is ~2x faster than the four gathers), as a and b planes [fields, H, W]."""
-    size = list(static[1:]) if static is not None else tf.stack([h, w])  # static for TFLite
-    ab = tf.image.resize(tf.gather(colour_fields_flat, fields), size, method="bilinear")
+    size = list(self.static[1:]) if self.static is not None else tf.stack([self.h, self.w])
+    ab = tf.image.resize(tf.gather(self.flat, fields), size, method="bilinear")  # static: TFLite
     return [ab[..., 0], ab[..., 1]]
 
-  def strip(i):
+  def _vertical_pass(self, fields, lower, upper, weight):
+    """[fields, rows, W] per channel, from the horizontal pass's rows."""
+    ab = []
+    for channel in range(2):
+      source = tf.gather(self.rows[channel], fields)
+      above = tf.gather(source, lower, axis=1)
+      ab.append(above + (tf.gather(source, upper, axis=1) - above) * weight)
+    return ab
+
+  def strip(self, i):
     """Strip i: fields [i * group, ...) whole when group > 1; else field i // strips (of photo
     field // K), from row (i % strips) * strip_rows."""
-    first = (i // strips) * group  # group > 1 only when strips == 1
-    fields = tf.range(first, tf.minimum(first + group, b * k))
+    strips, strip_rows = self.strips, self.strip_rows
+    first = (i // strips) * self.group  # group > 1 only when strips == 1
+    fields = tf.range(first, tf.minimum(first + self.group, self.fields))
     start = (i % strips) * strip_rows
-    stop = tf.minimum(start + strip_rows, h)
-    lower, upper, weight = top[start:stop], bottom[start:stop], y_weight[start:stop, None]
-
-    def vertical_pass():  # [fields, rows, W] per channel, from the horizontal pass's rows
-      ab = []
-      for channel in range(2):
-        source = tf.gather(rows[channel], fields)
-        above = tf.gather(source, lower, axis=1)
-        ab.append(above + (tf.gather(source, upper, axis=1) - above) * weight)
-      return ab
-
+    stop = tf.minimum(start + strip_rows, self.h)
+    taps = (self.top[start:stop], self.bottom[start:stop], self.y_weight[start:stop, None])
     if isinstance(strips, int):
-      ab = whole_fields(fields) if strips == 1 else vertical_pass()
+      ab = self._whole_fields(fields) if strips == 1 else self._vertical_pass(fields, *taps)
     else:
-      ab = tf.cond(tf.equal(strips, 1), lambda: whole_fields(fields), vertical_pass)
-    light = tf.gather(planes[:, start:stop], fields // k)
-    out = color.l_ab_to_srgb8(light, ab[0], ab[1], gamut, fused=fused)
+      ab = tf.cond(tf.equal(strips, 1), lambda: self._whole_fields(fields),
+                   lambda: self._vertical_pass(fields, *taps))
+    light = tf.gather(self.planes[:, start:stop], fields // self.k)
+    out = color.l_ab_to_srgb8(light, ab[0], ab[1], self.gamut, fused=self.fused)
     return tf.reshape(out, tf.stack([-1, tf.shape(out)[2], 3]))
-
-  out = _in_strips(strip, count, static_count, tf.uint8, 3)
-  return tf.reshape(out, tf.stack([b, k, h, w, 3]))
 
 
 def traced_join(gamut="chroma", fused=True):

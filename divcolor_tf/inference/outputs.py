@@ -44,6 +44,7 @@ from absl import logging
 import numpy as np
 
 from divcolor_tf import config as config_lib
+from divcolor_tf import data
 from divcolor_tf.io import atomic
 
 
@@ -96,7 +97,6 @@ def output_stem(path, input_root, output_dir):
 
 
 def _display(path):
-  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   return data.display_path(path)
 
 
@@ -136,7 +136,7 @@ def _grid_inches(height, width, panels):
 
 def _thumbnail(rgb, side):
   """uint8 RGB shrunk (antialiased) so that its longer side is at most ``side``."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
   image = Image.fromarray(np.asarray(rgb, np.uint8))
   image.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
   return np.asarray(image)
@@ -151,7 +151,7 @@ def release_memory():
   global _MALLOC_TRIM
   if _MALLOC_TRIM is None:
     try:
-      import ctypes  # pylint: disable=g-import-not-at-top
+      import ctypes  # pylint: disable=g-import-not-at-top  (glibc's malloc_trim, where there is one)
       _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
     except (OSError, AttributeError):
       _MALLOC_TRIM = False
@@ -165,10 +165,10 @@ _MALLOC_TRIM = None
 def write_grid(path, rgb, result, sampled):
   """The grey input and its K colorizations side by side, titled with their mixture weights
   (a PNG, whatever ``path`` ends in)."""
-  import matplotlib  # pylint: disable=g-import-not-at-top
+  import matplotlib  # pylint: disable=g-import-not-at-top  (matplotlib on first use: a light import)
   matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  from skimage import color as skcolor  # pylint: disable=g-import-not-at-top
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top  (matplotlib on first use: a light import)
+  from skimage import color as skcolor  # pylint: disable=g-import-not-at-top  (scikit-image on first use: a light import)
   height, width = rgb.shape[:2]
   side = GRID_THUMBNAIL
   grey = skcolor.rgb2lab(_thumbnail(rgb, side))[..., 0]
@@ -193,7 +193,7 @@ def write_grid(path, rgb, result, sampled):
 
 def png_problem(path, size, tolerance=0, mode=None):
   """Why ``path`` is not a whole PNG of ``size`` (width, height), or None when it is."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
   try:
     with Image.open(path) as image:
       if image.format != "PNG":
@@ -236,7 +236,7 @@ def set_problems(photo_set, height, width):
 def ours(path):
   """True when ``path`` may be replaced: an empty regular file, or a PNG whose text chunk says
   this project wrote it (:data:`MARKER`); a missing path is ours too."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
   if not os.path.lexists(path):
     return True
   if os.path.islink(path) or not os.path.isfile(path):
@@ -286,63 +286,17 @@ def write_set(photo_set, rgb, result, sampled, replace=False, keep_complete=Fals
       left behind.
     ForeignFileError: ``replace``, and a file of the set was not written by this project.
   """
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   if len(result.colorizations) != len(photo_set.files):
     raise ValueError(f"{len(result.colorizations)} colorizations for {len(photo_set.files)} files")
   folder = os.path.dirname(photo_set.stem) or "."
   os.makedirs(folder, exist_ok=True)
   temps = {final: atomic.temp_path(final) for final in photo_set.files}
-
-  from PIL import PngImagePlugin  # pylint: disable=g-import-not-at-top
-  info = PngImagePlugin.PngInfo()
-  info.add_text(*MARKER)
-
-  def encode(final, image):
-    Image.fromarray(np.asarray(image)).save(temps[final], format="PNG", pnginfo=info,
-                                            compress_level=PNG_COMPRESS_LEVEL)
-
   try:
-    # zlib runs without the GIL: each file is encoded in a thread while the next colorization is
-    # made (a LazyColorizations joins it only now). At most `workers` wait to be encoded, so a
-    # big photo's set never has all K colorizations in memory at once; the grid keeps thumbnails.
-    # Above OVERLAP_PIXELS, one at a time: each colorization in flight costs 7 bytes a pixel (its
-    # uint8 array and Pillow's 4-byte copy), and a 24-megapixel set with two in flight peaked
-    # over the 1.5 GB bar (bench/photo_memory.py).
-    workers = (1 if rgb.shape[0] * rgb.shape[1] > OVERLAP_PIXELS
-               else min(len(temps), os.cpu_count() or 1))
-    thumbnails = []
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-      pending = collections.deque()
-      for final, image in zip(photo_set.files, result.colorizations):
-        if photo_set.grid:
-          thumbnails.append(_thumbnail(image, GRID_THUMBNAIL))
-        pending.append(pool.submit(encode, final, image))
-        del image
-        while len(pending) >= workers:
-          pending.popleft().result()
-          release_memory()
-      while pending:
-        pending.popleft().result()
-        release_memory()
+    thumbnails = _encode_all(photo_set, result, temps, rgb.shape[0] * rgb.shape[1])
     if photo_set.grid:
       temps[photo_set.grid] = atomic.temp_path(photo_set.grid)
       write_grid(temps[photo_set.grid], rgb, result._replace(colorizations=thumbnails), sampled)
-    with atomic.folder_lock(folder):
-      if keep_complete and not set_problems(photo_set, *rgb.shape[:2]):
-        return False
-      foreign = foreign_files(photo_set) if replace else []
-      if foreign:  # appeared since the caller looked
-        raise ForeignFileError(_foreign_message(photo_set, foreign))
-      installed = []
-      try:
-        for final, temp in temps.items():
-          atomic.publish(temp, final, exclusive=not replace)
-          installed.append(final)
-      except FileExistsError:
-        for final in installed:  # created exclusively by this call, under the lock: ours
-          atomic.remove(final)
-        raise
-    return True
+    return _install(photo_set, temps, folder, replace, keep_complete, rgb.shape[:2])
   except FileExistsError:
     raise
   except OSError as e:  # name the file the user asked for, not its hidden temporary name
@@ -353,6 +307,64 @@ def write_set(photo_set, rgb, result, sampled, replace=False, keep_complete=Fals
   finally:
     for temp in temps.values():
       atomic.remove(temp)
+
+
+def _encode_all(photo_set, result, temps, pixels):
+  """Encodes each colorization of ``result`` to its file's temporary name; returns the grid's
+  thumbnails (none without a grid).
+
+  zlib runs without the GIL: each file is encoded in a thread while the next colorization is
+  made (a LazyColorizations joins it only now). At most ``workers`` wait to be encoded, so a big
+  photo's set never has all K colorizations in memory at once; the grid keeps thumbnails. Above
+  OVERLAP_PIXELS, one at a time: each colorization in flight costs 7 bytes a pixel (its uint8
+  array and Pillow's 4-byte copy), and a 24-megapixel set with two in flight peaked over the
+  1.5 GB bar (bench/photo_memory.py).
+  """
+  from PIL import Image, PngImagePlugin  # pylint: disable=g-import-not-at-top  (no TF, no PIL at import)
+  info = PngImagePlugin.PngInfo()
+  info.add_text(*MARKER)
+
+  def encode(final, image):
+    Image.fromarray(np.asarray(image)).save(temps[final], format="PNG", pnginfo=info,
+                                            compress_level=PNG_COMPRESS_LEVEL)
+
+  workers = 1 if pixels > OVERLAP_PIXELS else min(len(temps), os.cpu_count() or 1)
+  thumbnails = []
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    pending = collections.deque()
+    for final, image in zip(photo_set.files, result.colorizations):
+      if photo_set.grid:
+        thumbnails.append(_thumbnail(image, GRID_THUMBNAIL))
+      pending.append(pool.submit(encode, final, image))
+      del image
+      while len(pending) >= workers:
+        pending.popleft().result()
+        release_memory()
+    while pending:
+      pending.popleft().result()
+      release_memory()
+  return thumbnails
+
+
+def _install(photo_set, temps, folder, replace, keep_complete, size):
+  """Renames the set's temporaries to their names under the output folder's lock (write_set's
+  rules); False when ``keep_complete`` finds the set complete already."""
+  with atomic.folder_lock(folder):
+    if keep_complete and not set_problems(photo_set, *size):
+      return False
+    foreign = foreign_files(photo_set) if replace else []
+    if foreign:  # appeared since the caller looked
+      raise ForeignFileError(_foreign_message(photo_set, foreign))
+    installed = []
+    try:
+      for final, temp in temps.items():
+        atomic.publish(temp, final, exclusive=not replace)
+        installed.append(final)
+    except FileExistsError:
+      for final in installed:  # created exclusively by this call, under the lock: ours
+        atomic.remove(final)
+      raise
+  return True
 
 
 def _existing(photo_set):
@@ -397,6 +409,64 @@ def _require_folder(output_dir):
                      + (f" ({folder})" if above else ""))
 
 
+class _PhotoRun:
+  """One photo's set at a time, for :func:`colorize_photos` (its arguments, named)."""
+
+  def __init__(self, colorizer, count, sampled, seed, overwrite, skip_existing, on_error):
+    self.colorizer, self.count, self.sampled, self.seed = colorizer, count, sampled, seed
+    self.overwrite, self.skip_existing, self.on_error = overwrite, skip_existing, on_error
+
+  def existing_outcome(self, photo_set):
+    """Not overwriting: "existing" when every file of the set is there, "failed" (one error)
+    when only some are, None when none is."""
+    existing = _existing(photo_set)
+    if not existing:
+      return None
+    if len(existing) == len(photo_set.all_files):
+      return "existing"
+    self.on_error(_partial_message(existing, photo_set))
+    return "failed"
+
+  def one(self, photo_set):
+    """Colorizes one photo's set: "done", "skipped", "existing" or "failed"."""
+    if not self.overwrite and not self.skip_existing:
+      outcome = self.existing_outcome(photo_set)
+      if outcome:
+        return outcome
+    else:
+      foreign = foreign_files(photo_set)
+      if foreign:
+        self.on_error(_foreign_message(photo_set, foreign))
+        return "failed"
+    try:
+      return self._colorize(photo_set)
+    except data.ImageError as e:
+      self.on_error(str(e))
+    except FileExistsError:  # another run installed the set after the check above
+      return self.existing_outcome(photo_set) or "failed"
+    except ForeignFileError as e:
+      self.on_error(str(e))
+    except (OSError, ValueError) as e:
+      self.on_error(f"{_display(photo_set.photo)}: {atomic.brief(e, None)}")
+    return "failed"
+
+  def _colorize(self, photo_set):
+    # The budget is read from the header first: a refused photo is never decoded.
+    rgb = data.load_rgb(photo_set.photo,
+                        max_megapixels=getattr(self.colorizer, "max_megapixels", None))
+    if self.skip_existing and not set_problems(photo_set, *rgb.shape[:2]):
+      return "skipped"
+    if self.sampled:
+      result = self.colorizer.colorize(rgb, samples=self.count, lazy=True,
+                                       seed=sample_seed(self.seed, photo_set.index))
+    else:
+      result = self.colorizer.colorize(rgb, k=self.count, lazy=True)  # one at a time: write_set
+    installed = write_set(photo_set, rgb, result, self.sampled,
+                          replace=self.overwrite or self.skip_existing,
+                          keep_complete=self.skip_existing)
+    return "done" if installed else "skipped"
+
+
 def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=config_lib.DEFAULT_K,
                     samples=0, seed=None, grid=False, overwrite=False, skip_existing=False,
                     on_error=None, progress=None):
@@ -429,7 +499,6 @@ def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=config_l
     ValueError: ``output_dir`` (or a folder above it) is a file, or two photos would write the
       same files (:func:`plan`); nothing was written.
   """
-  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   _require_folder(output_dir)
   on_error = on_error or (lambda message: logging.error("%s", message))
   sampled = samples > 0
@@ -442,57 +511,10 @@ def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=config_l
     if removed:
       logging.info("%s: removed %d temporary file(s) a killed run left", folder, len(removed))
 
-  def existing_outcome(photo_set):
-    """Not overwriting: "existing" when every file of the set is there, "failed" (one error)
-    when only some are, None when none is."""
-    existing = _existing(photo_set)
-    if not existing:
-      return None
-    if len(existing) == len(photo_set.all_files):
-      return "existing"
-    on_error(_partial_message(existing, photo_set))
-    return "failed"
-
-  def one(photo_set):
-    """Colorizes one photo's set: "done", "skipped", "existing" or "failed"."""
-    path = photo_set.photo
-    if not overwrite and not skip_existing:
-      outcome = existing_outcome(photo_set)
-      if outcome:
-        return outcome
-    else:
-      foreign = foreign_files(photo_set)
-      if foreign:
-        on_error(_foreign_message(photo_set, foreign))
-        return "failed"
-    try:
-      # The budget is read from the header first: a refused photo is never decoded.
-      rgb = data.load_rgb(path, max_megapixels=getattr(colorizer, "max_megapixels", None))
-      if skip_existing and not set_problems(photo_set, *rgb.shape[:2]):
-        return "skipped"
-      if sampled:
-        result = colorizer.colorize(rgb, samples=count, seed=sample_seed(seed, photo_set.index),
-                                    lazy=True)
-      else:
-        result = colorizer.colorize(rgb, k=count, lazy=True)  # made one at a time by write_set
-      installed = write_set(photo_set, rgb, result, sampled, replace=overwrite or skip_existing,
-                            keep_complete=skip_existing)
-    except data.ImageError as e:
-      on_error(str(e))
-      return "failed"
-    except FileExistsError:  # another run installed the set after the check above
-      return existing_outcome(photo_set) or "failed"
-    except ForeignFileError as e:
-      on_error(str(e))
-      return "failed"
-    except (OSError, ValueError) as e:
-      on_error(f"{_display(path)}: {atomic.brief(e, None)}")
-      return "failed"
-    return "done" if installed else "skipped"
-
+  run = _PhotoRun(colorizer, count, sampled, seed, overwrite, skip_existing, on_error)
   outcomes = {"done": [], "skipped": [], "existing": [], "failed": []}
   for photo_set in sets:
-    outcomes[one(photo_set)].append(photo_set.photo)
+    outcomes[run.one(photo_set)].append(photo_set.photo)
     if progress is not None:
       progress.update()
   mode = (f"{count} samples from the mixture, seed {seed}" if sampled

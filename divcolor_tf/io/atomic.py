@@ -289,7 +289,7 @@ def folder_lock(folder):
   there, but concurrent replacing writers are no longer serialised.
   """
   try:
-    import fcntl  # pylint: disable=g-import-not-at-top
+    import fcntl  # pylint: disable=g-import-not-at-top  (POSIX only)
   except ImportError:
     fcntl = None
   fd = None

@@ -143,7 +143,7 @@ class TopKImages(keras.callbacks.Callback):
 
 def summary_photos(paths, count, size=128):
   """Up to ``count`` readable photos of ``paths``, each resized to ``size`` x ``size``."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
   photos = []
   for path in paths:
     if len(photos) == count:

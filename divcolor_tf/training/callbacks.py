@@ -2,6 +2,7 @@
 TensorBoard colour-field grid the baselines' trainers share.
 """
 
+import csv
 import math
 import os
 import time
@@ -10,6 +11,7 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from divcolor_tf import color
 from divcolor_tf.io import atomic
 from divcolor_tf.training import checkpoints as checkpoints_lib
 from divcolor_tf.training import strategy as strategy_lib
@@ -40,10 +42,9 @@ class NanGuard(keras.callbacks.Callback):
 def plot_history(csv_path, png_path):
   """history.csv -> a PNG of its curves: one panel per metric, training and validation together,
   the learning rate on a log scale. Returns False (and writes nothing) before the first row."""
-  import csv  # pylint: disable=g-import-not-at-top
-  import matplotlib  # pylint: disable=g-import-not-at-top
+  import matplotlib  # pylint: disable=g-import-not-at-top  (matplotlib on first use: a light import)
   matplotlib.use("Agg")
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top  (matplotlib on first use: a light import)
   with open(csv_path, newline="") as f:
     rows = list(csv.DictReader(f))
   if not rows:
@@ -141,7 +142,6 @@ class FieldImages(keras.callbacks.Callback):
         strategy_lib.writable(os.path.join(log_dir, "images")))
 
   def on_epoch_end(self, epoch, logs=None):
-    from divcolor_tf import color  # pylint: disable=g-import-not-at-top
     lightness = self.batch["lightness"]
     fields = [self.batch["colour_field"]] + list(self.render(self.model, self.batch))
     grid = tf.concat([color.l_ab_to_rgb(lightness, f) for f in fields], axis=2)  # side by side

@@ -15,11 +15,14 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from divcolor_tf import config as config_lib
+from divcolor_tf import data
+from divcolor_tf import exported
 from divcolor_tf.io import atomic
-from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.training import checkpoints
 from divcolor_tf.training import loop
 from divcolor_tf.training import strategy as strategy_lib
+from divcolor_tf import workdir as workdir_lib
 
 
 class Stage(NamedTuple):
@@ -39,8 +42,6 @@ def start_stage(config, out_dir, method, precision=None):
   if config.get("smoke_test"):
     logging.warning("config variant 'tiny' is a smoke test (a few steps of a 1/16-width network; "
                     "its colorizations come out flat grey): not a usable model")
-  from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   config_lib.validate(config)  # ConfigError (one line) before anything is written
   if config.get("method", "") not in ("", method.name):
     raise config_lib.ConfigError(f"config field method={config.method!r}: this command trains "
@@ -181,7 +182,6 @@ def photo_datasets(config, stage, *, grey_size, batch_size, steps):
   dataset (None without validation photos) of a stage that reads the config's photos: shuffled
   by (train.seed, epoch), repeated when ``steps`` is set, the last partial batch dropped; the
   validation set cached after its first pass. Photos left out are counted in ``stage.skip_log``."""
-  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   common = dict(field_size=config.data.field_size, grey_size=grey_size, batch_size=batch_size,
                 drop_near_grey=config.data.drop_near_grey,
                 near_grey_threshold=config.data.near_grey_threshold, skip_log=stage.skip_log)
@@ -205,7 +205,6 @@ def init_from(config, models, stage, whole=()):
   source = config.get("init_from", "")
   if not source:
     return None
-  from divcolor_tf import exported  # pylint: disable=g-import-not-at-top
   return lambda: exported.initialize(models, source, stage, whole)
 
 

@@ -34,6 +34,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -336,7 +337,6 @@ class _deadline:  # pylint: disable=invalid-name
 
   def __enter__(self):
     if self.timeout > 0:
-      import subprocess  # pylint: disable=g-import-not-at-top
       prog = os.path.basename(sys.argv[0]) or "divcolor"
       message = (f"{prog}: TF_CONFIG: the cluster did not form within {self.timeout:.0f} s "
                  "(train.cluster_timeout): DETAIL; start every worker with the same command")
