@@ -31,7 +31,7 @@ epoch, the VAE's epoch 1 in float32, 6 epochs) reached 0.0630 on validation; a t
 in the joint stage did not help (0.0643; section 21).
 
 The paper-sized config is the default (no variant). Variants after a colon: cpu_general (this
-file's CPU recipe), cpu_baselines (the paper's CVAE and cGAN on this pool), tiny (test twin on ../shared/data/imagenet_val/ci), the variants every config
+file's CPU recipe), cpu_general_v2 (issue 44's, with the pretrained grey trunk), cpu_baselines (the paper's CVAE and cGAN on this pool), tiny (test twin on ../shared/data/imagenet_val/ci), the variants every config
 takes (cpu, cpu_skip, l2 / mah / all, skip, authors: divcolor_tf.config.VARIANTS).
 """
 
@@ -59,6 +59,29 @@ def cpu_general(c):
                  epochs=2)
 
 
+def cpu_general_v2(c):
+  """Issue 44's recipe for the general model v2 (docs/quality.md section 23; not trained to the
+  end yet): ``cpu_general``'s VAE, then EfficientNet-Lite0's ImageNet features (frozen, the
+  ``pretrained`` extra; not in the paper) as the grey trunk in place of the Zhang-style network
+  trained here: the photo's L squashed to 224x224 (ImageNet's size: Tiny-ImageNet's 64x64
+  photos are upsampled, the test photos 227x227 barely resized), read at strides 16 and 32
+  (7x7x432; the linear probe of section 23 put stride 32 at 224 first), cached for the MDN
+  (computed once, read from memory after the first epoch), then the joint stage. The stages,
+  each resumable (the VAE is cpu_general's: a workdir of that recipe serves as it is):
+
+    C="--config configs/imagenet_val.py:cpu_general_v2 --workdir workdirs/imagenet_v2"
+    divcolor-train-vae      $C      # ~2 h on 2 cores (AMD EPYC, float32); bf16 on AMX CPUs
+    divcolor-train-features $C      # writes the pretrained trunk: nothing to train
+    divcolor-train-mdn      $C
+    divcolor-train-joint    $C
+  """
+  cpu_general(c)
+  c.features.network = "efficientnet_lite0"
+  c.features.endpoints = ("stride_16", "stride_32")
+  c.data.grey_size = 224
+  c.mdn.cache_features = True
+
+
 def cpu_baselines(c):
   """The paper's two baselines (Table 3) on this pool, at a stated budget (issue 28 item 5):
   ``configs/lfw.py:cpu_baselines``' networks (the CVAE and the cGAN at a quarter width, decoded
@@ -78,7 +101,8 @@ def cpu_baselines(c):
   c.cgan.epochs = 3
 
 
-VARIANTS = {"cpu_general": cpu_general, "cpu_baselines": cpu_baselines}
+VARIANTS = {"cpu_general": cpu_general, "cpu_general_v2": cpu_general_v2,
+            "cpu_baselines": cpu_baselines}
 
 
 def get_config(arg=None):
