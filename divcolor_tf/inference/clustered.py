@@ -88,12 +88,13 @@ def kmeans(points, k, iterations=KMEANS_ITERATIONS):
 class ClusteredColorizer(contract.Pipeline):
   """The clustered test time of a baseline over its Keras models; subclasses define ``draw``."""
 
-  section = ""  # the config section with samples and clusters: "cvae" or "cgan"
+  section = ""  # the config section with samples and clusters: its method's (methods.Method)
 
   def __init__(self, config, *, field_size, latent_dim, **settings):
     super().__init__(config, **settings)
     self.samples = int(config_lib.lookup(config, f"{self.section}.samples", 256))
-    self.num_components = int(config_lib.lookup(config, f"{self.section}.clusters", 5))
+    self.num_components = int(config_lib.lookup(config, f"{self.section}.clusters",
+                                                config_lib.DEFAULT_K))
     if self.samples < 1 or self.num_components < 1:
       raise ValueError(f"{self.section}.samples and {self.section}.clusters must be >= 1, got "
                        f"{self.samples}, {self.num_components}")
@@ -165,8 +166,8 @@ class ClusteredColorizer(contract.Pipeline):
 class CVAEColorizer(ClusteredColorizer):
   """The CVAE baseline: z ~ N(0, I) decoded with the photo's L by f(z, G)."""
 
-  section = "cvae"
-  method, label = cvae_method.METHOD.name, cvae_method.METHOD.label
+  method, label, section = (cvae_method.METHOD.name, cvae_method.METHOD.label,
+                            cvae_method.METHOD.section)
 
   def __init__(self, decoder, config, *, encoder=None, **settings):
     super().__init__(config, field_size=int(decoder.output.shape[1]),
@@ -225,8 +226,8 @@ class PriorColorizer(CVAEColorizer):
 class CGANColorizer(ClusteredColorizer):
   """The cGAN baseline: the U-Net G(L) with dropout on, one mask set per draw."""
 
-  section = "cgan"
-  method, label = cgan_method.METHOD.name, cgan_method.METHOD.label
+  method, label, section = (cgan_method.METHOD.name, cgan_method.METHOD.label,
+                            cgan_method.METHOD.section)
 
   def __init__(self, generator, config, **settings):
     super().__init__(config, field_size=int(generator.output.shape[1]), latent_dim=0,

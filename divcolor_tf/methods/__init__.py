@@ -36,6 +36,8 @@ class Method:
   Attributes:
     name: what a workdir's config.json ("method") and an export's export.json record.
     label: how tables and messages name it.
+    section: its own config section (the baselines' samples, clusters, widths and schedule;
+      "" for ours, whose settings span vae, features, mdn and joint).
     files: the workdir files colorizing needs (``workdir.MADE_BY`` names their commands).
     marker: a workdir file only this method writes, which tells a workdir that records no method
       apart (None: the default method, a VAE + MDN workdir, finished or not).
@@ -56,6 +58,7 @@ class Method:
   label: str
   files: tuple
   pipeline: str
+  section: str = ""
   marker: str = None
   models: str = None
   endpoints: tuple = ("serving_default", "colorize_bytes")

@@ -6,6 +6,7 @@ from divcolor_tf import workdir as workdir_lib
 METHOD = methods.Method(
     name="cgan",
     label="cGAN",
+    section="cgan",
     files=(workdir_lib.CONFIG, workdir_lib.GENERATOR),
     marker=workdir_lib.GENERATOR,
     pipeline="divcolor_tf.inference.clustered:CGANColorizer",

@@ -6,6 +6,7 @@ from divcolor_tf import workdir as workdir_lib
 METHOD = methods.Method(
     name="cvae",
     label="CVAE",
+    section="cvae",
     files=(workdir_lib.CONFIG, workdir_lib.CVAE_DECODER),
     marker=workdir_lib.CVAE_DECODER,
     pipeline="divcolor_tf.inference.clustered:CVAEColorizer",

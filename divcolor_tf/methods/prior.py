@@ -10,6 +10,7 @@ METHOD = methods.Method(
     name="prior",
     label="prior through our +skip decoder (the authors' code's CVAE row)",
     files=(workdir_lib.CONFIG, workdir_lib.DECODER),
+    section="cvae",  # its draws and clusters are the CVAE's
     pipeline="divcolor_tf.inference.clustered:PriorColorizer",
     prefixed=True,
     why_not_exported=("a \"prior:\" model is a test-time reading of a +skip model; export that "
