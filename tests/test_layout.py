@@ -20,7 +20,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "divcolor_tf"
 LAYER_FOLDERS = ("config", "io", "data", "models", "methods", "training", "trainers", "inference", "export",
-                 "evaluation", "web")
+                 "evaluation", "web", "video")
 TOP_LEVEL = {"__init__.py", "color.py", "losses.py", "workdir.py", "exported.py", "colorize.py"}
 
 

@@ -1,0 +1,207 @@
+"""Video colorization (divcolor_tf/video, issue 46): k steady versions of a clip, its shots,
+its files (complete before they are named), and divcolor-colorize on a folder of clips and
+photos. Clips are a dozen frames of the shared carphone_qcif.mp4 (or of a moving photo without
+../shared/data); the colorizer is the tiny untrained one of conftest, except the one command-line
+run, which uses the bundled model."""
+
+import os
+import pathlib
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import SHARED_DATA, console_script, tool_env
+
+av = pytest.importorskip("av", reason="PyAV is not installed: pip install -e '.[video]'")
+
+from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top,wrong-import-position
+from divcolor_tf.video import frames  # pylint: disable=g-import-not-at-top,wrong-import-position
+from divcolor_tf.video import run as video_run  # pylint: disable=g-import-not-at-top,wrong-import-position
+from divcolor_tf.video import steady  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+VIDEO = SHARED_DATA / "video"
+FRAMES = 10
+RATE = 25
+
+
+def _source_frames(count, offset=0):
+  """``count`` real frames (carphone_qcif.mp4), or a photo sliding sideways without it."""
+  clip = VIDEO / "carphone_qcif.mp4"
+  if clip.exists():
+    out = []
+    for i, rgb in enumerate(frames.rgb_frames(clip)):
+      if i >= offset:
+        out.append(rgb)
+      if len(out) == count:
+        return out
+  import skimage  # pylint: disable=g-import-not-at-top
+  photo = skimage.data.chelsea()[:144, :300]
+  return [np.ascontiguousarray(photo[:, 2 * (i + offset):2 * (i + offset) + 176])
+          for i in range(count)]
+
+
+def write_clip(path, rgb_frames, audio=False):
+  """An H.264 MP4 of ``rgb_frames`` at RATE fps (with a second of AAC tone when ``audio``)."""
+  container = av.open(str(path), "w", format="mp4")
+  stream = container.add_stream("libx264", rate=RATE)
+  stream.height, stream.width = rgb_frames[0].shape[:2]
+  stream.pix_fmt = "yuv420p"
+  sound = container.add_stream("aac", rate=44100) if audio else None
+  for i, rgb in enumerate(rgb_frames):
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    frame.pts = i
+    container.mux(stream.encode(frame))
+  container.mux(stream.encode(None))
+  if sound is not None:
+    t = np.arange(44100 // 2) / 44100
+    for start in range(0, len(t), 1024):
+      chunk = (0.2 * np.sin(2 * np.pi * 440 * t[start:start + 1024])).astype(np.float32)[None]
+      frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+      frame.sample_rate, frame.pts = 44100, start
+      container.mux(sound.encode(frame))
+    container.mux(sound.encode(None))
+  container.close()
+  return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+  """FRAMES frames of one shot, with audio."""
+  return write_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", _source_frames(FRAMES),
+                    audio=True)
+
+
+@pytest.fixture(scope="module")
+def result(colorizer, clip, tmp_path_factory):
+  out = tmp_path_factory.mktemp("out")
+  plan = steady.colorize_video(colorizer, str(clip), str(out), k=3, grid=True)
+  return plan, out
+
+
+def test_k_videos_with_the_inputs_frames_size_rate_and_audio(result):
+  plan, out = result
+  names = sorted(os.listdir(out))
+  assert names == ["clip_1.mp4", "clip_2.mp4", "clip_3.mp4", "clip_grid.mp4"]
+  for name in names[:3]:
+    info = frames.probe(out / name)
+    assert (info.width, info.height, info.rate, info.frames) == (176, 144, RATE, FRAMES)
+    assert info.audio  # copied from the clip
+    assert sum(1 for _ in frames.rgb_frames(out / name)) == FRAMES
+  grid = frames.probe(out / "clip_grid.mp4")
+  assert grid.frames == FRAMES and grid.width == 4 * 176 and grid.height == 144
+  assert plan.starts == [0] and plan.codes.shape[:2] == (1, 3)
+  assert np.all(np.diff(plan.weights[0]) <= 0)  # versions by the shot's weight
+
+
+def test_a_version_changes_within_a_shot_only_through_lightness(colorizer, clip):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  plan = steady.plan(colorizer, str(clip), k=2)
+  fields = []
+  for _, rgb, out in steady.steady_frames(colorizer, str(clip), plan):
+    np.testing.assert_array_equal(out.z, plan.codes[0])  # the same codes in every frame
+    _, _, field = steady._lightness(colorizer, rgb)  # pylint: disable=protected-access
+    want = colorizer.decode(tf.constant(plan.codes[0][None]), field)[0]
+    np.testing.assert_allclose(out.ab, want, atol=1e-5)  # decoded with the frame's own L
+    fields.append(out.ab)
+  steady_change = np.mean([np.abs(a - b).mean() for a, b in zip(fields, fields[1:])])
+  # per-frame colorization of the same frames moves at least as much
+  alone = [colorizer.colorize(rgb, k=1).ab[0] for rgb in frames.rgb_frames(clip)]
+  alone_change = np.mean([np.abs(a - b).mean() for a, b in zip(alone, alone[1:])])
+  assert steady_change <= alone_change + 1e-6
+
+
+def test_a_cut_starts_a_shot_with_its_own_codes(colorizer, tmp_path):
+  first = _source_frames(5)
+  second = [np.ascontiguousarray(255 - f[::-1]) for f in first]  # another "scene": a hard cut
+  path = write_clip(tmp_path / "cut.mp4", first + second)
+  plan = steady.plan(colorizer, str(path), k=2)
+  assert plan.starts == [0, 5] and plan.frames == 10
+  assert plan.shot_of(4) == 0 and plan.shot_of(5) == 1
+
+
+@pytest.mark.skipif(not (VIDEO / "bikes_cuts.mp4").exists(),
+                    reason="needs ../shared/data/video/bikes_cuts.mp4")
+def test_shot_detection_finds_the_cuts_of_bikes_cuts():
+  starts = steady.shot_starts(VIDEO / "bikes_cuts.mp4")  # grey frames at 96x64 only
+  assert len(starts) == 6 and starts[0] == 0
+  for found, cut in zip(starts[1:], (30, 76, 137, 187, 242)):  # its README's cuts
+    assert abs(found - cut) <= 1
+
+
+def test_outputs_are_named_only_when_complete(colorizer, clip, tmp_path, monkeypatch):
+  finals = [tmp_path / f"clip_{i}.mp4" for i in (1, 2)]
+  seen = []
+  original = steady.steady_frames
+
+  def watching(*args):
+    for index, item in enumerate(original(*args)):
+      seen.append([f.exists() for f in finals]
+                  + [all(n.startswith(atomic.TEMP_PREFIX) for n in os.listdir(tmp_path))])
+      if index == 3:
+        raise OSError(28, "No space left on device")
+      yield item
+
+  monkeypatch.setattr(steady, "steady_frames", watching)
+  with pytest.raises(OSError):
+    steady.colorize_video(colorizer, str(clip), str(tmp_path), k=2)
+  assert len(seen) == 4 and all(not any(s[:2]) and s[2] for s in seen)  # temporaries, no names
+  assert os.listdir(tmp_path) == []  # the temporaries are removed
+
+
+def test_bad_clips_are_one_line_and_the_rest_runs(colorizer, clip, tmp_path):
+  (tmp_path / "in").mkdir()
+  (tmp_path / "in" / "notes.mp4").write_text("not a video\n")
+  data = clip.read_bytes()
+  (tmp_path / "in" / "cut_short.mp4").write_bytes(data[:len(data) // 2])
+  (tmp_path / "in" / "empty.mp4").write_bytes(b"")
+  (tmp_path / "in" / "good.mp4").write_bytes(data)
+  paths = frames.list_videos(tmp_path / "in")
+  errors = []
+  summary = video_run.colorize_videos(colorizer, paths, str(tmp_path / "out"), k=2,
+                                      on_error=errors.append)
+  assert (summary.total, summary.done, len(summary.failed)) == (4, 1, 3)
+  assert len(errors) == 3 and all("\n" not in e for e in errors)
+  for name in ("notes.mp4", "cut_short.mp4", "empty.mp4"):
+    assert sum(name in e for e in errors) == 1
+  assert sorted(os.listdir(tmp_path / "out")) == ["good_1.mp4", "good_2.mp4"]
+  # --skip_existing: complete sets are skipped; a corrupt file's set is made again
+  again = video_run.colorize_videos(colorizer, [str(tmp_path / "in" / "good.mp4")],
+                                    str(tmp_path / "out"), k=2, skip_existing=True)
+  assert again.skipped == 1
+  broken = tmp_path / "out" / "good_2.mp4"
+  broken.write_bytes(broken.read_bytes()[:broken.stat().st_size * 2 // 3])  # cut off
+  redo = video_run.colorize_videos(colorizer, [str(tmp_path / "in" / "good.mp4")],
+                                   str(tmp_path / "out"), k=2, skip_existing=True)
+  assert redo.done == 1 and frames.probe(broken).frames == FRAMES
+
+
+def test_a_baseline_is_refused_in_one_line(clip):
+  class Baseline:  # colorize only: no mixture over codes
+    def colorize(self, images, k=None):
+      raise AssertionError("not called")
+  with pytest.raises(ValueError, match="needs a mixture over codes") as error:
+    steady.colorize_video(Baseline(), str(clip), "unused", k=2)
+  assert "\n" not in str(error.value)
+
+
+def test_the_command_line_colorizes_videos_beside_photos(clip, tmp_path):
+  import skimage  # pylint: disable=g-import-not-at-top
+  folder = tmp_path / "in"
+  (folder / "sub").mkdir(parents=True)
+  (folder / "sub" / "clip.mp4").write_bytes(clip.read_bytes())
+  (folder / "broken.mp4").write_bytes(b"\0" * 100)
+  photo = pathlib.Path(skimage.__file__).parent / "data" / "chelsea.png"
+  (folder / "cat.png").write_bytes(photo.read_bytes())
+  out = tmp_path / "out"
+  command = console_script("divcolor-colorize") + ["--input", str(folder), "--output", str(out),
+                                                   "--k", "2"]
+  done = subprocess.run(command, capture_output=True, text=True, env=tool_env(), timeout=300,
+                        check=False)
+  assert done.returncode == 1, done.stderr  # broken.mp4 failed; the rest ran
+  errors = [l for l in done.stderr.splitlines() if "broken.mp4" in l]
+  assert len(errors) == 1 and "not a readable video" in errors[0]
+  assert sorted(p.name for p in out.rglob("*") if p.is_file()) == [
+      "cat_1.png", "cat_2.png", "clip_1.mp4", "clip_2.mp4"]
+  assert (out / "sub" / "clip_1.mp4").exists()
+  assert "1 of 2 video(s) (top-2 means of each shot, steady)" in done.stdout
