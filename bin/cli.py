@@ -14,11 +14,14 @@ The errors a user can cause or meet without a bug (a training run that went non-
 file that is missing or broken, a photo folder that is missing or empty) end the tool with one
 line, "<tool>: <problem>" (:func:`error`), and exit status 1, not a traceback;
 DIVCOLOR_TRACEBACK=1 shows the traceback instead.
+
+SIGTERM ends a tool as an exception does (:func:`exit_on_sigterm`): its temporaries are removed.
 """
 
 import atexit
 import os
 import re
+import signal
 import sys
 import threading
 
@@ -40,24 +43,97 @@ def run(main, module_name, doc):
   if not _verbose(sys.argv[1:]):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _filter_stderr(NOISE)
+  exit_on_sigterm()
   # absl's run: flags parsed, main(argv) called, status set
   app.run(_one_line_errors(main), flags_parser=_parse_flags)
 
 
+def exit_on_sigterm():
+  """SIGTERM (``kill``, a scheduler's stop) ends the tool as an exception does: ``finally`` blocks
+  and atexit handlers run, so the tool's temporaries go with it (an export's partial version
+  folder, an export unpacked into $TMPDIR); exit status 143 (128 + SIGTERM), the signal's own.
+  A second SIGTERM while they run ends the process at once. (Only the command lines install it:
+  the library leaves a program's signals alone.)"""
+  def stop(signum, frame):
+    del frame
+    signal.signal(signum, signal.SIG_DFL)
+    raise SystemExit(128 + signum)
+
+  signal.signal(signal.SIGTERM, stop)
+
+
 def _parse_flags(argv):
-  """absl's flag parsing, with a --config.FIELD override of a field the config does not have (which
-  ml_collections reports as a bare AttributeError or KeyError) in one line naming the flag."""
+  """absl's flag parsing, with one line for what it reports as a traceback or a bare exception: a
+  --config.FIELD override of a field the config does not have, a --config file that is no config
+  or whose variant is unknown; then :func:`flag_value_problem`'s checks, before any work."""
+  prog = os.path.basename(argv[0])
   try:
-    return flags.FLAGS(argv)
+    parsed = flags.FLAGS(argv)
   except flags.Error as e:  # absl's own: the usage line, as app.run prints it
-    error(os.path.basename(argv[0]), f"{e}; --help lists the flags")
+    error(prog, f"{_config_file_problem(str(e))}; --help lists the flags")
     sys.exit(1)
   except (AttributeError, KeyError) as e:
     missing = str(e).strip("'\"")
+    if "get_config" in missing:  # ml_collections loaded a file without get_config()
+      config = _flag_value(argv, "--config") or ""
+      error(prog, f"--config={config}: not a config file (it defines no get_config(); "
+            "configs/*.py are)")
+      sys.exit(1)
     flag = next((a.split("=", 1)[0] for a in argv[1:] if a.startswith("--config.")
                  and missing in a.split("=", 1)[0].split(".")), "--config." + missing)
-    error(os.path.basename(argv[0]), f"{flag}: no such config field ({missing!r})")
+    error(prog, f"{flag}: no such config field ({missing!r})")
     sys.exit(1)
+  problem = flag_value_problem(flags.FLAGS)
+  if problem:
+    error(prog, problem)
+    sys.exit(1)
+  return parsed
+
+
+# Flags that name a file or folder: given empty, they name nothing.
+PATH_FLAGS = ("workdir", "model", "out", "input", "output", "images", "config")
+
+
+def flag_value_problem(values):
+  """What every tool checks once, right after parsing and before any work, in one line (or None):
+  a path flag (:data:`PATH_FLAGS`) given empty; a --config file that did not load; a negative --seed (the draws' seeds are
+  non-negative: it would be blamed on every photo)."""
+  for name in PATH_FLAGS:
+    if name in values and values[name].present:
+      value = values[name].value
+      if isinstance(value, str) and not value.strip() or (
+          isinstance(value, list) and any(not str(v).strip() for v in value)):
+        return f"--{name} is empty: it must name a file or folder"
+  if "config" in values and type(values["config"].value).__name__ == "_ErrorConfig":
+    # ml_collections keeps a config file that did not load (missing, unreadable) as a placeholder
+    # that raises a traceback when first used; its error's last line says why.
+    lines = str(vars(values["config"].value).get("_error", "")).strip().splitlines()
+    why = lines[-1].strip() if lines else "cannot be loaded"
+    return f"--config: the config file cannot be loaded ({why})"
+  if "seed" in values and values["seed"].value is not None and values["seed"].value < 0:
+    return f"--seed must be a non-negative integer, got {values['seed'].value}"
+  return None
+
+
+def _flag_value(argv, name):
+  """The value of ``name`` in ``argv`` (``--name=V`` or ``--name V``), or None."""
+  for i, arg in enumerate(argv):
+    if arg.startswith(name + "="):
+      return arg.split("=", 1)[1]
+    if arg == name and i + 1 < len(argv):
+      return argv[i + 1]
+  return None
+
+
+def _config_file_problem(message):
+  """absl's "flag --config=F: Error whilst parsing config file: Traceback ..." as one line: the
+  flag and the traceback's last line (e.g. an unknown variant, with the known ones)."""
+  head, sep, tail = message.partition(": Error whilst parsing config file:")
+  if not sep:
+    return message
+  lines = [line.strip() for line in tail.splitlines() if line.strip()]
+  last = re.sub(r"^[\w.]*(Error|Exception): ", "", lines[-1]) if lines else "cannot be loaded"
+  return f"{head.removeprefix('flag ')}: {last}"
 
 
 # TensorFlow's start-up lines on a CPU machine (TF 2.21), none of which a user can act on.

@@ -11,6 +11,8 @@ each times its factor, with its share of the total), the KL per example and the 
 latent dimensions (docs/quality.md).
 """
 
+import sys
+
 from absl import app
 from absl import flags
 
@@ -27,6 +29,8 @@ flags.DEFINE_bool("budget", False, "Also print the loss-term budget and latent u
 flags.mark_flags_as_required(["workdir"])
 FLAGS = flags.FLAGS
 
+PROG = "divcolor-evaluate-vae"
+
 
 def main(argv):
   if len(argv) > 1:
@@ -36,7 +40,11 @@ def main(argv):
   from divcolor_tf.evaluation import tables  # pylint: disable=g-import-not-at-top
   from divcolor_tf import exported  # pylint: disable=g-import-not-at-top
   from divcolor_tf.evaluation import metrics  # pylint: disable=g-import-not-at-top
-  workdir = exported.workdir_for(FLAGS.workdir, need_encoder=True)
+  try:
+    workdir = exported.workdir_for(FLAGS.workdir, need_encoder=True)
+  except ValueError as e:  # an export that cannot be unpacked (its config does not fit its weights)
+    cli.error(PROG, f"{e} (--workdir)")
+    sys.exit(1)
   if FLAGS.images:
     paths = data.list_images(FLAGS.images)
   else:

@@ -11,13 +11,14 @@ the resolved config beside their outputs with :func:`save_resolved`.
             validate (every field's range, before a run writes anything: ConfigError)
   variants  tiny, cpu, cpu_skip, skip, authors, the loss ablations; VARIANTS, apply_variants
   files     load (a configs/*.py[:variants] with key=value overrides), save_resolved /
-            load_resolved (config.json)
+            load_resolved (config.json), check_resume (a resume keeps SHAPE_FIELDS)
 
 ``shared_data`` / ``shared_source`` (the project's ../shared/data, and ``shared:`` names for it)
 are the data layer's (:mod:`divcolor_tf.data.sources`), re-exported here for config files.
 """
 
-from divcolor_tf.config.files import load, load_resolved, save_resolved, set_path
+from divcolor_tf.config.files import (
+    SHAPE_FIELDS, check_resume, load, load_resolved, save_resolved, set_path)
 # The shared data folder, as dataset configs name it (the data layer owns sources; no TensorFlow).
 from divcolor_tf.data.sources import SHARED, shared_data, shared_source
 from divcolor_tf.config.schema import DEFAULT_K, PAPER, ConfigError, base_config, field, lookup, validate
@@ -25,7 +26,7 @@ from divcolor_tf.config.variants import (
     ABLATIONS, VARIANTS, apply_variants, authors, cpu, cpu_skip, settings, skip, tiny)
 
 __all__ = [
-    "load", "load_resolved", "save_resolved", "set_path", "SHARED", "shared_data", "shared_source", "DEFAULT_K", "PAPER", "ConfigError",
+    "SHAPE_FIELDS", "check_resume", "load", "load_resolved", "save_resolved", "set_path", "SHARED", "shared_data", "shared_source", "DEFAULT_K", "PAPER", "ConfigError",
     "base_config", "field", "lookup", "validate", "ABLATIONS", "VARIANTS", "apply_variants", "authors", "cpu", "cpu_skip",
     "settings", "skip", "tiny",
 ]

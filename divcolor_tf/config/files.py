@@ -10,7 +10,24 @@ import os
 
 import ml_collections
 
+from divcolor_tf.config import schema
 from divcolor_tf.io import atomic
+
+# The fields that shape each method's networks (config.method -> dotted names): the weights in a
+# stage's checkpoints have these shapes, so a resumed run must keep them (:func:`check_resume`).
+# The config fields that shape each stage's own networks (by the stage's name: training's
+# StageDefinition.name). The MDN's inputs and the joint stage's networks come from the earlier
+# stages' files, so only their own fields count; a VAE resumed under a config that differs in
+# the grey trunk (configs/imagenet_val.py: cpu_general, then cpu_general_v2) is the same VAE.
+SHAPE_FIELDS = {
+    "VAE": ("data.field_size", "vae.latent_dim", "vae.width", "vae.skip", "vae.relu_before_bn",
+            "vae.bn_before_tanh", "vae.grey_last_relu"),
+    "feature network": ("data.grey_size", "features.width", "features.network",
+                        "features.endpoints"),
+    "MDN": ("mdn.components", "mdn.width"),
+    "CVAE": ("data.field_size", "cvae.latent_dim", "cvae.width", "cvae.grey_last_relu"),
+    "cGAN": ("data.field_size", "cgan.width", "cgan.disc_layers"),
+}
 
 
 def load(path, overrides=()):
@@ -59,6 +76,26 @@ def load_resolved(workdir, name="config.json"):
   """Reads a config written by :func:`save_resolved` back into a ConfigDict."""
   # JSON has no tuples; configs hold sequences as tuples (what the command line parses).
   return ml_collections.ConfigDict(_lists_to_tuples(atomic.read_json(os.path.join(workdir, name))))
+
+
+def check_resume(config, out_dir, stage, name="config.json"):
+  """Before a resume writes anything: raises ConfigError (one line: the field, its old and new
+  value, what to do) when ``config`` changes a field that shapes ``stage``'s networks
+  (:data:`SHAPE_FIELDS`) from the one in ``out_dir``'s config.json. Without a readable
+  config.json there is nothing to compare (the checkpoint's own check then speaks)."""
+  path = os.path.join(out_dir, name)
+  try:
+    saved = load_resolved(out_dir, name)
+  except (OSError, ValueError, atomic.UnreadableFileError):
+    return
+  for dotted in SHAPE_FIELDS.get(stage, ()):
+    old, new = schema.lookup(saved, dotted, None), schema.lookup(config, dotted, None)
+    if old is None or new is None or _lists_to_tuples(old) == _lists_to_tuples(new):
+      continue
+    raise schema.ConfigError(
+        f"config field {dotted}={new!r}: {out_dir} holds checkpoints of a run with "
+        f"{dotted}={old!r} ({path}), which shapes the networks; resume with "
+        f"--config.{dotted}={old!r}, or train in a new workdir")
 
 
 def _lists_to_tuples(value):

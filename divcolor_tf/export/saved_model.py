@@ -2,10 +2,10 @@
 a temporary name, then published; its metadata (``export.json``).
 """
 
+import errno
 import json
 import os
 import shutil
-import tempfile
 
 from absl import logging
 import numpy as np
@@ -108,13 +108,18 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
     extra_metadata["weights"] = weights
   archive = signatures.archive(colorizer, functions)
   os.makedirs(out_dir, exist_ok=True)
-  partial = tempfile.mkdtemp(prefix=f".{int(version)}.partial-", dir=out_dir)
-  os.chmod(partial, 0o755)  # mkdtemp's 0700 would hide the model from a TF Serving user
+  atomic.remove_stale_temps(out_dir)  # partial folders of exports killed midway (SIGKILL)
+  # Named and marked as this project's temporary (atomic.temp_path, mark_temp_dir), so that a
+  # later export removes it once its process is gone, and never a folder of the user's.
+  partial = atomic.temp_path(target)
+  os.mkdir(partial)
   try:
-    archive.write_out(partial, options=save_options(max_shard_bytes, weights == "float16"),
-                      verbose=False)
+    os.chmod(partial, 0o755)  # whatever the umask: a TF Serving user reads the published model
+    atomic.mark_temp_dir(partial)
+    _write_archive(archive, partial, target, save_options(max_shard_bytes, weights == "float16"))
     _write_extras(os.path.join(partial, "assets.extra"), colorizer, baselines, weights,
                   extra_metadata)
+    os.remove(os.path.join(partial, atomic.TEMP_MARKER))  # not published with the model
     atomic.publish_dir(partial, target, overwrite=overwrite)  # exclusive unless overwrite
   finally:
     if os.path.exists(partial):
@@ -127,6 +132,24 @@ def export_saved_model(colorizer_or_workdir, out_dir, version=1, overwrite=False
   logging.info("wrote %s (signatures %s; K=%d; %s weights)", target,
                ", ".join(name for name, _, _ in functions), colorizer.num_components, weights)
   return target
+
+
+def _write_archive(archive, folder, target, options):
+  """``archive`` written into ``folder``; TensorFlow's errors (a full disk: ResourceExhausted, with
+  the path of a temporary file) as one line naming ``target``.
+
+  Raises:
+    OSError: one line, when TensorFlow cannot write the files.
+  """
+  try:
+    archive.write_out(folder, options=options, verbose=False)
+  except tf.errors.OpError as e:
+    if not isinstance(e, tf.errors.ResourceExhaustedError):
+      raise OSError(f"{target}: cannot be written ({atomic.brief(e, 200)})") from None
+    full = OSError(f"{target}: cannot be written: no space left on the disk of "
+                   f"{os.path.dirname(target) or '.'}")
+    full.errno = errno.ENOSPC  # str(full) stays the one line
+    raise full from None
 
 
 def _write_extras(extra, colorizer, baselines, weights, extra_metadata):

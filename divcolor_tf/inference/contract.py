@@ -41,12 +41,39 @@ def photo_seed(seed, index):
   return tf.constant([int(seed) % 2**31, int(index)], tf.int32)
 
 
-def decode_each(decode, z, field_lightness, latent_dim):
+# Codes per photo decoded at a time: a decoder's activations for one 64x64 field at width 1.0 are
+# ~5 MB, so ``samples=5000`` decoded in one batch needed tens of GB (issue 47 row 10); in chunks
+# of this many the memory is that of one chunk, whatever the count.
+DECODE_BATCH = 64
+
+
+def decode_each(decode, z, field_lightness, latent_dim, batch=None):
   """K codes per photo through a batch decoder: z [B, K, d] -> [B, K, F, F, 2].
 
-  ``decode(z [N, d], L [N, F, F, 1]) -> [N, F, F, 2]`` is called once on all B*K codes, each with
-  its own photo's 64x64 lightness (which only a "+skip" decoder reads).
+  ``decode(z [N, d], L [N, F, F, 1]) -> [N, F, F, 2]`` is called on B * K codes at once when K
+  is at most ``batch`` (default :data:`DECODE_BATCH`; top-k always is), else once per chunk of
+  ``batch`` codes of each photo, one chunk after the other (a loop in the graph): the same fields,
+  the memory of one chunk. Each code is decoded with its own photo's 64x64 lightness (which only
+  a "+skip" decoder reads).
   """
+  batch = int(batch or DECODE_BATCH)
+  k = z.shape[1]
+  if k is None or k <= batch:
+    return _decode_all(decode, z, field_lightness, latent_dim)
+  chunks = -(-k // batch)
+  padded = tf.pad(z, [[0, 0], [0, chunks * batch - k], [0, 0]])  # the padding's fields dropped
+  shape = tf.shape(padded)
+  per_chunk = tf.transpose(tf.reshape(padded, tf.stack([shape[0], chunks, batch, shape[2]])),
+                           [1, 0, 2, 3])  # [chunks, B, batch, d]
+  fields = tf.map_fn(lambda codes: _decode_all(decode, codes, field_lightness, latent_dim),
+                     per_chunk, fn_output_signature=tf.float32, parallel_iterations=1)
+  fields = tf.transpose(fields, [1, 0, 2, 3, 4, 5])  # [B, chunks, batch, F, F, 2]
+  f = tf.shape(fields)[3]
+  return tf.reshape(fields, tf.stack([shape[0], chunks * batch, f, f, 2]))[:, :k]
+
+
+def _decode_all(decode, z, field_lightness, latent_dim):
+  """:func:`decode_each` in one call of ``decode`` on all B * K codes."""
   shape = tf.shape(z)
   b, k = shape[0], shape[1]
   f = tf.shape(field_lightness)[1]

@@ -18,6 +18,7 @@ import tensorflow as tf
 from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import exported
+from divcolor_tf.data import stats as stats_lib
 from divcolor_tf.io import atomic
 from divcolor_tf.training import checkpoints
 from divcolor_tf.training import loop
@@ -33,12 +34,13 @@ class Stage(NamedTuple):
   val_paths: list
 
 
-def start_stage(config, out_dir, method, precision=None):
+def start_stage(config, out_dir, method, precision=None, stage=""):
   """The set-up every trainer shares: the device strategy (``train.strategy``; a multi-worker job
   forms its cluster here), its output folder with the resolved config (the chief's: another
   worker writes to a folder of its own, ``strategy.writable``) recording ``method`` (a
   ``methods.Method``: what the workdir holds), the precision policy (``precision``, default
-  ``train.precision``), the seed, the skip log and the config's train/validation split."""
+  ``train.precision``), the seed, the skip log and the config's train/validation split. A
+  resume of ``stage`` (its name: config.SHAPE_FIELDS) must keep its networks' shapes."""
   if config.get("smoke_test"):
     logging.warning("config variant 'tiny' is a smoke test (a few steps of a 1/16-width network; "
                     "its colorizations come out flat grey): not a usable model")
@@ -46,12 +48,10 @@ def start_stage(config, out_dir, method, precision=None):
   if config.get("method", "") not in ("", method.name):
     raise config_lib.ConfigError(f"config field method={config.method!r}: this command trains "
                                  f"{method.label} ({method.name!r}); leave the field unset")
-  source = config.get("init_from", "")
-  if source and not os.path.isdir(source):
-    raise FileNotFoundError(f"{source}: no such model to start from (config.init_from: an export "
-                            "such as saved_models/divcolor_lfw, or a workdir)")
+  check_paths(config, out_dir)
   train_paths, val_paths = data.config_paths(config.data)  # before anything is written
-  checkpoints.check(os.path.join(out_dir, checkpoints.CHECKPOINT_DIR))  # likewise
+  if checkpoints.check(os.path.join(out_dir, checkpoints.CHECKPOINT_DIR)) is not None:  # likewise
+    config_lib.check_resume(config, out_dir, stage)  # a resume keeps the networks' shapes
   strategy = configure(config.train)
   written = strategy_lib.writable(out_dir)
   os.makedirs(written, exist_ok=True)
@@ -61,6 +61,39 @@ def start_stage(config, out_dir, method, precision=None):
   strategy_lib.set_precision(precision or strategy_lib.precision_of(config.train))
   keras.utils.set_random_seed(config.train.seed)
   return Stage(strategy, data.SkipLog(), train_paths, val_paths)
+
+
+# The files exported.workdir_variables reads of a workdir that init_from names.
+_MODEL_FILES = (workdir_lib.ENCODER, workdir_lib.DECODER, workdir_lib.TRUNK, workdir_lib.MDN,
+                workdir_lib.FEATURE_NETWORK)
+
+
+def check_paths(config, out_dir):
+  """What start_stage checks of the files a config and a workdir name, before anything is written:
+  ``out_dir`` is a folder or missing; ``init_from`` names a model (an export, or a workdir with
+  .keras files); ``stats.path`` is a stats file.
+
+  Raises:
+    FileNotFoundError, ConfigError: one line naming the file and the problem.
+  """
+  if os.path.lexists(out_dir) and not os.path.isdir(out_dir):
+    raise config_lib.ConfigError(f"{out_dir}: a file, not a folder (--workdir names the folder "
+                                 "where the stage's model, checkpoints and logs go)")
+  source = config.get("init_from", "")
+  if source and not os.path.isdir(source):
+    raise FileNotFoundError(f"{source}: no such model to start from (config.init_from: an export "
+                            "such as saved_models/divcolor_lfw, or a workdir)")
+  if source and exported.saved_model_dir(source) is None and not any(
+      os.path.isfile(workdir_lib.path(source, name)) for name in _MODEL_FILES):
+    raise config_lib.ConfigError(
+        f"config field init_from={source}: holds no trained model (neither an export nor a "
+        "workdir with .keras files)")
+  stats_path = config_lib.lookup(config, "stats.path", "")
+  if stats_path:
+    try:
+      stats_lib.load(stats_path)
+    except ValueError as e:  # its one line names the file and the problem
+      raise config_lib.ConfigError(f"config field stats.path: {e}") from None
 
 
 class StageDefinition(abc.ABC):
@@ -147,7 +180,8 @@ def run_stage(definition, verbose=1):
   """Trains (or resumes) one stage (a :class:`StageDefinition`); returns the Keras History, or
   None when its folder already holds its epochs."""
   config = definition.config
-  stage = start_stage(config, definition.out_dir, definition.method, definition.precision)
+  stage = start_stage(config, definition.out_dir, definition.method, definition.precision,
+                      definition.name)
   definition.prepare(stage)
   train_data, val_ds = definition.datasets(stage)
   with stage.strategy.scope():
@@ -205,7 +239,15 @@ def init_from(config, models, stage, whole=()):
   source = config.get("init_from", "")
   if not source:
     return None
-  return lambda: exported.initialize(models, source, stage, whole)
+
+  def initialize():
+    try:
+      return exported.initialize(models, source, stage, whole)
+    except ValueError as e:  # one line naming the source and the problem (another width, ...)
+      message = str(e) if "init_from" in str(e) else f"{e} (config.init_from)"
+      raise config_lib.ConfigError(message) from None  # the tools' one-line error
+
+  return initialize
 
 
 def finish_stage(stage, outputs):
