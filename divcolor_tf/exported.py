@@ -264,7 +264,7 @@ def workdir_for(path, need_encoder=False):
     method = methods.of_export(export_dir)
     if not method.vae:  # no VAE at all, whatever it was written with
       raise workdir_lib.MissingStageError(
-          f"{export_dir}: an export of the {method.label} baseline, which has no VAE encoder; "
+          f"{export_dir}: an export of the {method.name} baseline, which has no VAE encoder; "
           "this needs a divcolor-train-vae model directory, or an export of one")
     raise workdir_lib.MissingStageError(
         f"{export_dir}: an export without the VAE encoder (no encode signature: written with "

@@ -110,7 +110,7 @@ def export_tflite(colorizer_or_workdir, out_path, quantization="fp32", size=256,
   method = methods.get(colorizer.method)
   if not method.tflite:
     raise ValueError(f"{out_path}: TFLite files are made for our VAE + MDN models; the "
-                     f"{method.label} baseline exports as a SavedModel only")
+                     f"{method.name} baseline exports as a SavedModel only")
   endpoints = signatures.Endpoints(colorizer)
   if part == "pipeline":
     specs = [signatures.image_spec(size, size, batch=1)]
