@@ -43,7 +43,7 @@ def export_components(model):
   if not export_dir:
     return None
   try:
-    components = atomic.read_json(os.path.join(export_dir, "assets.extra", "export.json")).get(
+    components = atomic.read_json(os.path.join(export_dir, methods.EXPORT_JSON)).get(
         "num_components")
   except (OSError, atomic.UnreadableFileError):
     return None

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from divcolor_tf import config as config_lib
+from divcolor_tf import methods
 from divcolor_tf.inference import contract
 from divcolor_tf.inference import fullres
 from divcolor_tf.io import atomic
@@ -50,8 +51,8 @@ class SavedModelColorizer(contract.MixtureEvaluation, contract.Sampling):
           from None
     self.max_megapixels = fullres.megapixel_budget(max_megapixels)
     metadata = {}
-    if os.path.isfile(os.path.join(path, "assets.extra", "export.json")):
-      metadata = atomic.read_json(os.path.join(path, "assets.extra", "export.json"))
+    if os.path.isfile(os.path.join(path, methods.EXPORT_JSON)):
+      metadata = atomic.read_json(os.path.join(path, methods.EXPORT_JSON))
     self.gamut = gamut or metadata.get("gamut", "chroma")
     self.antialias = bool(metadata.get("antialias", True))
     means = self._mixture.structured_outputs["means"].shape
