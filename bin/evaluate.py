@@ -59,6 +59,7 @@ flags.DEFINE_bool("overwrite", False, "Replace an existing --json file.")
 flags.DEFINE_bool("recognisability", False, "Also the classifier test: top-1 of ImageNet's "
                   "EfficientNet-Lite0 on each row's outputs, the grey photo and the truth (needs "
                   "labels.txt beside the photos and the pretrained extra).")
+flags.DEFINE_bool("trust_model", False, "Run an export's ops even if not ours (docs/deploy.md).")
 flags.mark_flags_as_required(["model"])
 FLAGS = flags.FLAGS
 
@@ -104,7 +105,7 @@ def main(argv):
   results, count, skip_log = [], 0, None
   try:
     for model in FLAGS.model:
-      colorizer = colorize.load(model)
+      colorizer = colorize.load(model, trust=FLAGS.trust_model)
       if FLAGS.images:
         paths = data.list_images(FLAGS.images)
       else:

@@ -31,6 +31,7 @@ flags.DEFINE_string("input", None, "Photos: a directory (searched recursively), 
                     "glob.")
 flags.DEFINE_string("output", None, "The figure's PNG file.")
 flags.DEFINE_integer("k", 5, "Colorizations per photo: the top-k means by mixture weight.")
+flags.DEFINE_bool("trust_model", False, "Run an export's ops even if not ours (docs/deploy.md).")
 flags.DEFINE_integer("samples", 0, "Instead, draw this many from the mixture (0: top-k).")
 flags.DEFINE_integer("seed", 0, "Seed of --samples.")
 flags.DEFINE_integer("max_photos", 8, "Rows: the first this many photos (0: all).")
@@ -62,7 +63,7 @@ def main(argv):
     paths = data.list_images(FLAGS.input)
     if FLAGS.max_photos:
       paths = paths[:FLAGS.max_photos]
-    colorizers = [colorize.load(model) for model in FLAGS.model]
+    colorizers = [colorize.load(model, trust=FLAGS.trust_model) for model in FLAGS.model]
   except (ValueError, FileNotFoundError) as e:
     cli.error(PROG, e)
     sys.exit(1)

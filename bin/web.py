@@ -29,6 +29,7 @@ flags.DEFINE_integer("port", 7860, "The port (0: a free one, printed).")
 flags.DEFINE_integer("k", 5, "Colorizations shown: the top-k means by mixture weight.")
 flags.DEFINE_float("max_megapixels", None, "The largest photo accepted, in megapixels (default: "
                    "the library's, 64); a larger one is refused in one line on the page.")
+flags.DEFINE_bool("trust_model", False, "Run an export's ops even if not ours (docs/deploy.md).")
 FLAGS = flags.FLAGS
 
 PROG = "divcolor-web"
@@ -56,7 +57,7 @@ def main(argv):
   from divcolor_tf.web import server  # pylint: disable=g-import-not-at-top
   settings = {} if FLAGS.max_megapixels is None else {"max_megapixels": FLAGS.max_megapixels}
   try:
-    colorizer = dc.load(FLAGS.model, **settings)
+    colorizer = dc.load(FLAGS.model, trust=FLAGS.trust_model, **settings)
     app_ = server.make_app(colorizer, k=FLAGS.k)
   except ValueError as e:
     cli.error(PROG, e)

@@ -24,6 +24,10 @@ that needs it.
   widths, sizes and latent size as the source's config), else a one-line error names the first
   variable that differs.
 
+* :func:`check` refuses an export before it is loaded: one without export.json, or one whose
+  graph holds ops outside the allow-lists of what this project's exports run (an export is a
+  program; ``--trust_model``, ``trust=True`` loads it all the same).
+
 The names are read from the SavedModel's object graph (``saved_model.pb``) and the values from
 its variables checkpoint, so no graph is loaded or traced.
 """
@@ -31,6 +35,7 @@ its variables checkpoint, so no graph is loaded or traced.
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 
 from absl import logging
@@ -282,3 +287,176 @@ def workdir_for(path, need_encoder=False):
       raise
   return _UNPACKED[key]
 
+
+# ---- Exports are programs: what a SavedModel would run, checked before it is loaded ----
+#
+# What a SavedModel would run, read from its saved_model.pb before it is loaded: an export is a
+# program, not data.
+#
+# ``tf.saved_model.load`` runs the functions a SavedModel's graph holds, with the rights of the
+# process that loads it: a graph may read or write files (``ReadFile``, ``WriteFile``), call back
+# into Python (``PyFunc``, ``EagerPyFunc``), open sockets, ... TensorFlow's security guidance says
+# so (its SECURITY.md, "Using untrusted models": models are programs; run untrusted ones in a
+# sandbox). :func:`check` parses the protobuf (nothing is executed) and refuses, in one line naming
+# the ops, a SavedModel whose graph holds an op this project's own exports never use, unless the
+# caller says it trusts the model (``--trust_model``, ``trust=True``).
+#
+# Two lists, gathered from the exports this project writes (:data:`SERVING_OPS`, :data:`SAVER_OPS`):
+#
+# * every function the loader can call (those the object graph names, the top-level graph's nodes
+#   and everything they call, branches and loop bodies included) may hold only :data:`SERVING_OPS`;
+# * the saver's functions, which only the session loader's restore (and a save) reach, may also
+#   hold :data:`SAVER_OPS` (``SaveV2``, ``MergeV2Checkpoints``, ``RestoreV2``: they write and read
+#   checkpoint files). So a signature that calls ``SaveV2`` is refused, though the saver's own may.
+#
+# What it does not guarantee: an allowed op can still be used against you (``DecodeImage`` on a
+# crafted input, a graph that loops or allocates until memory ends: the budget checks are part of
+# the graph, and a hand-made graph need not have them), and TensorFlow's own bugs are not checked.
+# A model from a source you do not trust is best run in a sandbox, as TensorFlow advises.
+#
+# Regenerating the lists (after an export starts using a new op; a test exports every kind):
+#
+#   python -m divcolor_tf.exported saved_models/*/[0-9]* /tmp/tiny_exports/*/1
+#
+# prints every op of those exports, split as above, to paste below.
+
+
+
+# Every op of the functions the loader can call, in the exports of saved_models/ and of every kind
+# the tests export (ours with and without the encoder, float16 weights, gamut "clip", no
+# antialiasing, "+skip", the pretrained EfficientNet-Lite0 trunk; the CVAE and cGAN baselines,
+# float32 and float16). 2026-12-06, TF 2.21.
+SERVING_OPS = frozenset((
+    "Abs", "AddV2", "All", "Any", "ArgMax", "ArgMin", "Assert", "BatchToSpaceND", "BiasAdd",
+    "BroadcastTo", "Case", "Cast", "Ceil", "ConcatV2", "Const", "Conv2D", "Conv2DBackpropInput",
+    "Cumprod", "DecodeImage", "DecodeRaw", "DepthwiseConv2dNative", "Einsum", "EncodePng",
+    "EnsureShape", "Equal", "Exp", "ExpandDims", "ExtractJpegShape", "Fill", "Floor",
+    "FloorDiv", "FloorMod", "GatherNd", "GatherV2", "Greater", "GreaterEqual", "Identity", "If",
+    "LeakyRelu", "LeftShift", "Less", "LessEqual", "Log", "LogicalAnd", "LogicalNot",
+    "LogicalOr", "MatMul", "Maximum", "Mean", "Min", "Minimum", "MirrorPad", "Mul", "Neg",
+    "NoOp", "OneHot", "Pack", "Pad", "Placeholder", "Pow", "Prod", "Range", "ReadVariableOp",
+    "RealDiv", "Relu", "Relu6", "Reshape", "ResizeBilinear", "ReverseV2", "Round", "Rsqrt",
+    "ScaleAndTranslate", "SelectV2", "Shape", "Size", "Softmax", "SpaceToBatchND", "Square",
+    "Squeeze", "StatefulPartitionedCall", "StatelessIf", "StatelessRandomGetKeyCounter",
+    "StatelessRandomNormalV2", "StatelessRandomUniformFullIntV2", "StatelessRandomUniformV2",
+    "StatelessWhile", "StridedSlice", "StringJoin", "StringLength", "Sub", "Substr", "Sum",
+    "Tanh", "TensorListConcatV2", "TensorListFromTensor", "TensorListGetItem",
+    "TensorListReserve", "TensorListSetItem", "TensorListStack", "TensorScatterUpdate", "Tile",
+    "TopKV2", "Transpose", "VarHandleOp", "Where", "While", "ZerosLike",
+))
+# Ops only the saver's functions (checkpoint save and restore) may hold.
+SAVER_OPS = frozenset((
+    "AssignVariableOp", "DisableCopyOnRead", "MergeV2Checkpoints", "RestoreV2", "SaveV2",
+    "Select", "ShardedFilename", "StaticRegexFullMatch",
+))
+
+
+class UntrustedModelError(ValueError):
+  """A SavedModel refused before it is loaded (one line: the file, the ops, the flag)."""
+
+
+def _calls(nodes, library):
+  """The library functions ``nodes`` call: by op name, or through a function attribute (a call's
+  ``f``, an If's branches, a While's cond and body, ...)."""
+  for node in nodes:
+    if node.op in library:
+      yield node.op
+    for attr in node.attr.values():
+      if attr.HasField("func"):
+        yield attr.func.name
+      yield from (f.name for f in attr.list.func)
+
+
+def _reach(roots, library):
+  """Every function of ``library`` that ``roots`` (names) reach, themselves included."""
+  seen, todo = set(), [name for name in roots if name in library]
+  while todo:
+    name = todo.pop()
+    if name not in seen:
+      seen.add(name)
+      todo.extend(c for c in _calls(library[name].node_def, library) if c not in seen)
+  return seen
+
+
+def graph_ops(export_dir):
+  """(ops the loader can run, ops of the saver's functions alone): {op: where} each, for the
+  SavedModel in ``export_dir``, read from saved_model.pb without executing anything.
+
+  Raises:
+    atomic.UnreadableFileError: one line (a ValueError), when saved_model.pb cannot be parsed.
+  """
+  pb = os.path.join(export_dir, "saved_model.pb")
+  try:
+    saved = _saved_model_proto(export_dir)
+  except (OSError, ValueError) as e:
+    raise atomic.UnreadableFileError(f"{pb}: cannot read ({atomic.brief(e, 200)})") from None
+  serving, saver = {}, {}
+  for meta in saved.meta_graphs:
+    graph = meta.graph_def
+    library = {f.signature.name: f for f in graph.library.function}
+    saver_nodes = {name.split(":")[0].lstrip("^") for name in (
+        meta.saver_def.save_tensor_name, meta.saver_def.restore_op_name) if name}
+    top = [node for node in graph.node if node.name not in saver_nodes]
+    reached = _reach(list(meta.object_graph_def.concrete_functions) + list(_calls(top, library)),
+                     library)
+    for node in graph.node:  # the top-level graph's own ops (the saver's call nodes included)
+      if node.op not in library:
+        serving.setdefault(node.op, "the top-level graph")
+    for name, function in sorted(library.items()):
+      ops = serving if name in reached else saver
+      for node in function.node_def:
+        if node.op not in library:
+          ops.setdefault(node.op, f"function {name}")
+  return serving, saver
+
+
+def untrusted_ops(export_dir):
+  """{op: where} of the ops outside the allow-lists (see above); {} for our exports."""
+  serving, saver = graph_ops(export_dir)
+  found = {op: where for op, where in serving.items() if op not in SERVING_OPS}
+  found.update({op: where for op, where in saver.items()
+                if op not in SERVING_OPS | SAVER_OPS and op not in found})
+  return found
+
+
+def check(export_dir, trust=False):
+  """Refuses an export before it is loaded: one without assets.extra/export.json (not written by
+  divcolor-export), or, unless ``trust``, one whose graph holds ops outside the allow-lists.
+
+  Raises:
+    FileNotFoundError: one line, when export.json is missing.
+    UntrustedModelError: one line naming saved_model.pb, the ops and the flag that trusts it.
+  """
+  metadata = os.path.join(export_dir, methods.EXPORT_JSON)
+  if not os.path.isfile(metadata):
+    raise FileNotFoundError(
+        f"{metadata}: missing, so {export_dir} is not an export of divcolor-export (exports "
+        "carry it since divcolor_tf 0.2; export the model again)")
+  if trust:
+    return
+  found = untrusted_ops(export_dir)
+  if found:
+    named = ", ".join(f"{op} (in {where})" for op, where in sorted(found.items())[:5])
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    raise UntrustedModelError(
+        f"{os.path.join(export_dir, 'saved_model.pb')}: its graph holds ops divcolor's exports "
+        f"never use: {named}{more}; a SavedModel is a program that runs with your rights, so it "
+        "is not loaded: pass --trust_model (the API: trust=True) only if you trust its source")
+
+
+def main(argv):
+  """Prints the ops of the exports named in ``argv``, split as the two lists are."""
+  serving, saver = set(), set()
+  for path in argv:
+    export_dir = saved_model_dir(path)
+    if export_dir is None:
+      raise SystemExit(f"{path}: not an export")
+    ops, saver_ops = graph_ops(export_dir)
+    serving.update(ops)
+    saver.update(saver_ops)
+  print("SERVING_OPS =", sorted(serving))
+  print("SAVER_OPS =", sorted(saver - serving))
+
+
+if __name__ == "__main__":
+  main(sys.argv[1:])

@@ -1,6 +1,14 @@
 """The photo inputs of the exported signatures: an encoded image's format and declared size read
 from its first bytes (so an over-budget photo is refused before it is decoded), and the checks
 every ``image`` input passes (rank, channels, :data:`MIN_SIZE`).
+
+A GIF's first bytes are not enough: its logical screen may say 16x16 while a frame says
+12000x12000, and TF's decoder allocates the largest frame's size for every frame (issue 47, row
+2: a 107 KB GIF decoded to 144 megapixels). :func:`gif_frames` walks the file's blocks, every
+image descriptor read, so the budget counts what TF will decode. Other formats need no walk: TF's
+PNG decoder decodes an animated PNG's default image only (IHDR's size; its APNG frames are
+ignored), and an animated WebP is refused (its frames lie inside the VP8X canvas, whose size the
+header declares, but TF's WebP decoder garbles them).
 """
 
 import tensorflow as tf
@@ -9,6 +17,7 @@ import tensorflow as tf
 MIN_SIZE = 8  # smallest height / width a signature accepts
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _HEADER_BYTES = 32  # the bytes of an encoded photo read for its format and its declared size
+_RUN = 256  # a GIF's full data sub-blocks skipped in one step of gif_frames' walk
 
 
 def header(encoded):
@@ -30,12 +39,59 @@ def starts(header, start, magic):
                                 tf.constant(tuple(magic), tf.int64)))
 
 
+def gif_frames(encoded):
+  """[frames, height, width] (int64) of the GIF ``encoded``: its image descriptors counted, and
+  the largest height and width among them and its logical screen, which is what TF's decoder
+  allocates for each of the frames it decodes (all of them, even with expand_animations=False).
+
+  The blocks are walked in graph ops (a while loop of one step per block, short data sub-block
+  or run of up to 256 full ones), without decoding a pixel. A truncated or malformed
+  file ends the walk where it stops making sense; TF's decoder then refuses it.
+  """
+  data = tf.cast(tf.io.decode_raw(encoded, tf.uint8), tf.int32)
+  n = tf.size(data)
+  data = tf.concat([data, tf.zeros([16], tf.int32)], 0)  # reads past the end see zeros
+
+  def byte(i):
+    return tf.gather(data, tf.minimum(i, n))
+
+  def u16(i):
+    return byte(i) + 256 * byte(i + 1)
+
+  def colour_table(flags):  # 3 * 2^(size + 1) bytes when the table flag (bit 7) is set
+    return tf.where(flags >= 128, tf.bitwise.left_shift(3, flags % 8 + 1), 0)
+
+  def step(pos, in_blocks, frames, height, width):
+    # Full sub-blocks (size 255, the usual) are skipped _RUN at a time: a 12 MB GIF in ~300 steps.
+    full = tf.cast(tf.equal(byte(pos + 256 * tf.range(_RUN)), 255), tf.int32)
+    run = tf.where(in_blocks, tf.reduce_sum(tf.math.cumprod(full)), 0)
+    pos += 256 * run
+    b = byte(pos)
+    image = tf.logical_and(tf.logical_not(in_blocks), tf.equal(b, 0x2C))  # image descriptor
+    extension = tf.logical_and(tf.logical_not(in_blocks), tf.equal(b, 0x21))
+    # In data sub-blocks: a size byte and that many bytes; size 0 ends the block. At a block's
+    # start: a descriptor (10 bytes, its colour table, the LZW code size, then sub-blocks), an
+    # extension (introducer and label, then sub-blocks), else the trailer (or garbage): stop.
+    after = tf.where(in_blocks, pos + 1 + b, tf.where(
+        image, pos + 11 + colour_table(byte(pos + 9)), tf.where(extension, pos + 2, n)))
+    return (after, tf.where(in_blocks, b > 0, image | extension),
+            frames + tf.cast(image, tf.int32),
+            tf.where(image, tf.maximum(height, u16(pos + 7)), height),
+            tf.where(image, tf.maximum(width, u16(pos + 5)), width))
+
+  start = 13 + colour_table(byte(10))  # header, logical screen descriptor, global colour table
+  _, _, frames, height, width = tf.while_loop(
+      lambda pos, *_: pos < n, step,
+      (start, tf.constant(False), tf.constant(0), u16(8), u16(6)))
+  return tf.cast(tf.stack([frames, height, width]), tf.int64)
+
+
 def declared_size(encoded, header, is_jpeg):
-  """[height, width] (int64) the header of a JPEG, PNG, GIF, BMP or WebP declares; [0, 0] for
-  other bytes. Read before decoding, so that a small file claiming a huge image (a decompression
-  bomb) is refused before its pixels are allocated."""
+  """[frames, height, width] (int64) that decoding a JPEG, PNG, GIF, BMP or WebP makes: what its
+  header declares (a GIF's: every frame's, :func:`gif_frames`); [1, 0, 0] for other bytes. Read
+  before decoding, so that a small file claiming a huge image (a decompression bomb) is refused
+  before its pixels are allocated."""
   png = tf.stack([_uint(header, 20, 4, False), _uint(header, 16, 4, False)])  # IHDR
-  gif = tf.stack([_uint(header, 8, 2, True), _uint(header, 6, 2, True)])  # logical screen
   bmp = tf.stack([_uint(header, 22, 4, True), _uint(header, 18, 4, True)])  # BITMAPINFOHEADER
   bmp = tf.abs(tf.where(bmp >= 2**31, bmp - 2**32, bmp))  # signed; a negative height: top-down
   vp8x = tf.stack([_uint(header, 27, 3, True), _uint(header, 24, 3, True)]) + 1  # canvas
@@ -45,12 +101,13 @@ def declared_size(encoded, header, is_jpeg):
   webp = tf.where(starts(header, 12, b"VP8X"), vp8x,
                   tf.where(starts(header, 12, b"VP8L"), vp8l, vp8))
   size = tf.zeros([2], tf.int64)
-  for kind, declared in ((starts(header, 0, PNG_MAGIC), png), (starts(header, 0, b"GIF"), gif),
-                         (starts(header, 0, b"BM"), bmp),
+  for kind, declared in ((starts(header, 0, PNG_MAGIC), png), (starts(header, 0, b"BM"), bmp),
                          (starts(header, 0, b"RIFF") & starts(header, 8, b"WEBP"), webp)):
     size = tf.where(kind, declared, size)
-  return tf.cond(is_jpeg, lambda: tf.cast(tf.io.extract_jpeg_shape(encoded)[:2], tf.int64),
-                 lambda: size)
+  one = tf.ones([1], tf.int64)
+  jpeg = lambda: tf.concat([one, tf.cast(tf.io.extract_jpeg_shape(encoded)[:2], tf.int64)], 0)
+  return tf.cond(is_jpeg, jpeg, lambda: tf.cond(
+      starts(header, 0, b"GIF"), lambda: gif_frames(encoded), lambda: tf.concat([one, size], 0)))
 
 
 def rgb_over_white(image):

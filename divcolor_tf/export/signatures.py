@@ -68,10 +68,10 @@ class Endpoints:
         declared = image_bytes_lib.declared_size(encoded, header, is_jpeg)
       if max_pixels:
         checks = [tf.debugging.Assert(
-            tf.cast(declared[0] * declared[1], tf.float64) <= max_pixels,
+            tf.reduce_prod(tf.cast(declared, tf.float64)) <= max_pixels,
             [f"image_bytes: over the limit of {self.c.max_megapixels:g} megapixels (the "
-             "exported Colorizer's max_megapixels); the header declares height, width",
-             declared])]
+             "exported Colorizer's max_megapixels); the file declares frames (a GIF's, each "
+             "decoded at its largest frame's size), height, width:", declared])]
       with tf.control_dependencies(checks):
         image = tf.io.decode_image(encoded, channels=0, dtype=tf.uint8, expand_animations=False)
       image = exif.apply_orientation(image_bytes_lib.rgb_over_white(tf.ensure_shape(image, [None, None, None])),

@@ -174,7 +174,7 @@ class Colorizer(contract.MixtureEvaluation, Pipeline):
     ab = self.decode(z, field_lightness)
     return {"ab": ab, "weights": weights, "z": z, "components": components}
 
-def load(path, **kwargs):
+def load(path, trust=False, **kwargs):
   """A colorizer for a training workdir (:meth:`Colorizer.load`), an exported SavedModel
   (``saved_model.SavedModelColorizer``: its version directory, or the model directory above it, in
   which case the highest version is used, as TF Serving does), e.g. saved_models/divcolor_lfw, or
@@ -182,13 +182,19 @@ def load(path, **kwargs):
   export (the paper's baselines: divcolor-train-cvae, -cgan), or "prior:PATH", gives that
   method's colorizer (``divcolor_tf.methods``), over Keras models.
 
+  An export is a program (``exported.check``): it must carry assets.extra/export.json, and one whose
+  graph holds ops outside the allow-list is refused unless ``trust`` (also when only its weights
+  are read, as for the baselines: what is refused is the file, however it would be read).
+
   Raises:
     FileNotFoundError / ValueError: one line naming the path and the problem.
   """
   method, path = model_method(path)
-  export_dir = exported.saved_model_dir(path) if method.serves_export else None
+  export_dir = exported.saved_model_dir(path)
+  if export_dir and method.serves_export:
+    return saved_model.SavedModelColorizer(export_dir, trust=trust, **kwargs)
   if export_dir:
-    return saved_model.SavedModelColorizer(export_dir, **kwargs)
+    exported.check(export_dir, trust)
   return method.load(path, **kwargs)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from divcolor_tf import config as config_lib
+from divcolor_tf import exported
 from divcolor_tf import methods
 from divcolor_tf.inference import contract
 from divcolor_tf.inference import fullres
@@ -32,13 +33,19 @@ class SavedModelColorizer(contract.MixtureEvaluation, contract.Sampling):
   full resolution, not all M, and an export made before the strip-wise join is as fast.
   """
 
-  def __init__(self, path, gamut=None, max_megapixels=None):
+  def __init__(self, path, gamut=None, max_megapixels=None, trust=False):
     """Args:
       path: the SavedModel's version directory.
       gamut: "chroma" or "clip" (None: the export's, from assets.extra/export.json).
       max_megapixels: the pixel budget (``Colorizer``'s; None: ``fullres.MAX_MEGAPIXELS``).
+      trust: load a graph holding ops outside the allow-list (``exported.check``: loading a
+        SavedModel runs its graph, a program; export.json is required either way).
+
+    Raises:
+      FileNotFoundError / ValueError: one line (``exported.check``), before anything is run.
     """
     self.path = path
+    exported.check(path, trust)
     try:
       self.module = tf.saved_model.load(path)
       signatures = self.module.signatures
@@ -50,9 +57,7 @@ class SavedModelColorizer(contract.MixtureEvaluation, contract.Sampling):
       raise ValueError(f"{path}: not a divcolor SavedModel ({type(e).__name__}: {problem})") \
           from None
     self.max_megapixels = fullres.megapixel_budget(max_megapixels)
-    metadata = {}
-    if os.path.isfile(os.path.join(path, methods.EXPORT_JSON)):
-      metadata = atomic.read_json(os.path.join(path, methods.EXPORT_JSON))
+    metadata = atomic.read_json(os.path.join(path, methods.EXPORT_JSON))  # exported.check'ed
     self.gamut = gamut or metadata.get("gamut", "chroma")
     self.antialias = bool(metadata.get("antialias", True))
     means = self._mixture.structured_outputs["means"].shape
