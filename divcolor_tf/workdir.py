@@ -17,6 +17,7 @@
     joint/trunk.keras         the trunk, when the joint stage fine-tuned it too (joint.train_trunk)
     joint/{config.json, checkpoints/, history.csv, tensorboard/}
     baselines.npz             photo-blind Table 3 baselines (divcolor_tf.evaluation.blind)
+    .lock                     (in each stage's folder) held by the run training that stage (lock)
 
 The paper's baselines train in workdirs of their own (config.json, stats.npz, checkpoints/,
 history.csv, tensorboard/ as above, and baselines.npz once evaluated or exported):
@@ -30,14 +31,18 @@ Which method a workdir holds, and which of these files each method needs, is the
 registry's (``divcolor_tf.methods``): config.json records it.
 
 Missing or unreadable files raise one-line errors naming the file and, for a missing stage, the
-command that makes it.
+command that makes it. A stage's folder is locked by the run that trains it (:func:`lock`): a
+second run on it ends in one line naming the folder and the process that holds it.
 """
 
+import errno
 import os
 import shutil
+import socket
 
 from absl import logging
 
+from divcolor_tf.config import schema
 from divcolor_tf.io import atomic
 
 
@@ -55,6 +60,7 @@ JOINT_DECODER = os.path.join(JOINT_DIR, "decoder.keras")
 JOINT_MDN = os.path.join(JOINT_DIR, "mdn.keras")
 JOINT_TRUNK = os.path.join(JOINT_DIR, "trunk.keras")
 BASELINES = "baselines.npz"
+LOCK = ".lock"  # in a stage's folder: the training lock (lock)
 CVAE_ENCODER = "cvae_encoder.keras"
 CVAE_DECODER = "cvae_decoder.keras"
 GENERATOR = "generator.keras"
@@ -85,6 +91,104 @@ class MissingStageError(FileNotFoundError):
 
 class StageFileError(atomic.UnreadableFileError):
   """A stage's file exists but cannot be read (empty, truncated, foreign); one line naming it."""
+
+
+class WorkdirError(schema.ConfigError):
+  """A stage's folder a run cannot train in as it is; str(error) is one line naming the folder.
+  A ConfigError, so that every command line ends with that line and exit status 1."""
+
+
+class WorkdirInUseError(WorkdirError):
+  """Another process trains in the folder: the line names the folder and that process's pid."""
+
+
+class WorkdirFullError(WorkdirError):
+  """The folder's disk filled up while a run wrote to it: the line names the folder."""
+
+
+# The errors of a write that found no room: no space, a user's quota, a file size limit.
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def disk_full(error):
+  """Whether ``error`` (an OSError, or TensorFlow's error of a failed write) says the disk is
+  full."""
+  if isinstance(error, OSError):
+    return error.errno in DISK_FULL
+  return "No space left on device" in str(error) or "Disk quota exceeded" in str(error)
+
+
+# realpath of each folder this process has locked: the descriptor whose flock holds it.
+_LOCKS = {}
+
+
+def lock(folder):
+  """Takes the training lock of a stage's ``folder`` (created when missing) for this process.
+
+  Two runs writing one stage's checkpoints, state.json and history.csv at once corrupt each
+  other's resume (one run's rotation removes the checkpoint the other's state.json names), so
+  the second run must stop before it writes anything. The lock is an exclusive, non-blocking
+  ``flock`` on FOLDER/.lock, in which the holder records its pid and host for the refusal's
+  message. The kernel drops a flock when its process ends, however it ends (SIGKILL, a crash):
+  a killed run never leaves a stale lock, and no pid is ever checked for liveness. Locking a
+  folder this process already holds is a no-op (a notebook training a stage twice);
+  :func:`unlock` releases it when the stage ends. Where flock is missing (Windows) or refused
+  (some network file systems), the run goes on unlocked, as before locks existed.
+
+  Raises:
+    WorkdirInUseError: another process holds the lock (nothing in the folder was changed).
+  """
+  folder = os.fspath(folder)
+  key = os.path.realpath(folder)
+  if key in _LOCKS:
+    return
+  try:
+    import fcntl  # pylint: disable=g-import-not-at-top  (POSIX only)
+  except ImportError:
+    return
+  os.makedirs(folder, exist_ok=True)
+  file = path(folder, LOCK)
+  try:
+    fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)  # opened as it is: never truncated here
+  except OSError as e:  # a read-only workdir: the run's own writes will say so
+    logging.warning("%s: cannot be locked (%s); training unlocked", file, e.strerror)
+    return
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    holder = _holder(fd)
+    os.close(fd)
+    raise WorkdirInUseError(
+        f"{folder}: in use by another training run ({holder}, holding {file}); wait for it to "
+        "end, or train in another --workdir") from None
+  except OSError as e:  # ENOLCK and the like: flock not supported here
+    os.close(fd)
+    logging.warning("%s: cannot be locked (%s); training unlocked", file, e.strerror)
+    return
+  os.ftruncate(fd, 0)
+  os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+  _LOCKS[key] = fd
+
+
+def _holder(fd):
+  """"pid N" (and "on HOST" when it is not this one) of the process that holds a lock file."""
+  try:
+    pid, _, host = os.pread(fd, 256, 0).decode("utf-8", "replace").strip().partition(" ")
+  except OSError:
+    pid, host = "", ""
+  if not pid.isdigit():  # the holder is between its flock and its write
+    return "pid unknown"
+  return f"pid {pid}" + (f" on {host}" if host and host != socket.gethostname() else "")
+
+
+def unlock(folder):
+  """Releases this process's lock of ``folder`` (:func:`lock`), if it holds one. The file stays:
+  removing it would let a run that opened it just before lock an unlinked file."""
+  if not folder:  # "": no folder was locked (and realpath would name the current one)
+    return
+  fd = _LOCKS.pop(os.path.realpath(os.fspath(folder)), None)
+  if fd is not None:
+    os.close(fd)  # closing the descriptor releases the flock
 
 
 def path(workdir, name):

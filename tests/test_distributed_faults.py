@@ -69,8 +69,8 @@ def test_two_workers_from_the_command_line_killed_and_restarted_end_as_one_proce
   assert set(temp.glob("divcolor-worker*")) <= before
   for mine, theirs in zip(_vae_weights(workdir), _vae_weights(single)):
     np.testing.assert_allclose(mine, theirs, atol=TOLERANCE, rtol=0)
-  assert sorted(os.listdir(workdir)) == sorted(
-      ["checkpoints", "config.json", "decoder.keras", "encoder.keras", "history.csv",
+  assert sorted(os.listdir(workdir)) == sorted(  # .lock: the chief's training lock (workdir.lock)
+      [".lock", "checkpoints", "config.json", "decoder.keras", "encoder.keras", "history.csv",
        "history.png", "stats.npz", "tensorboard"])
 
 

@@ -19,7 +19,8 @@ from divcolor_tf.training.checkpoints import (
     STATE_FILE, all_finite, Position, Checkpointer, read_state, latest_epoch, restore,
     trim_history)
 from divcolor_tf.training.callbacks import (
-    NanGuard, plot_history, CurvesPNG, EpochProgress, EpochSeconds, FieldImages)
+    NanGuard, plot_history, append_history, HistoryCSV, CurvesPNG, EpochProgress, EpochSeconds,
+    FieldImages)
 from divcolor_tf.training.loop import (
     fit)
 from divcolor_tf.training.stage import (
@@ -31,6 +32,7 @@ __all__ = [
     "writable", "ObjectiveTrainer", "make_optimizer",
     "step_decay_rate", "step_decay", "STATE_FILE", "all_finite", "Position", "Checkpointer",
     "read_state", "latest_epoch", "restore", "trim_history", "NanGuard", "plot_history",
+    "append_history", "HistoryCSV",
     "CurvesPNG", "EpochProgress", "EpochSeconds", "FieldImages", "fit", "Stage", "StageDefinition", "PhotoStage", "run_stage", "start_stage", "photo_datasets", "init_from",
     "finish_stage", "Frozen", "check_stages", "load_frozen",
 ]

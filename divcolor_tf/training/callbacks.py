@@ -1,8 +1,10 @@
-"""The callbacks of every run: the NaN guard, history.png, the progress bar, epoch timing; the
-TensorBoard colour-field grid the baselines' trainers share.
+"""The callbacks of every run: the NaN guard, history.csv (every row under its header),
+history.png, the progress bar, epoch timing; the TensorBoard colour-field grid the baselines'
+trainers share.
 """
 
 import csv
+import io
 import math
 import os
 import time
@@ -92,6 +94,55 @@ def plot_history(csv_path, png_path):
   finally:
     plt.close(fig)
   return True
+
+
+def _csv_value(value):
+  """A log value as history.csv writes it: a number as Python prints a float, else its text."""
+  try:
+    return repr(float(value))
+  except (TypeError, ValueError):
+    return str(value)
+
+
+def append_history(path, epoch, logs):
+  """Adds epoch ``epoch``'s ``logs`` to history.csv at ``path`` as one row under its header.
+
+  The columns are the union of every epoch's keys: the header's, in order, then a new key's,
+  sorted. Keras' CSVLogger took its columns from the first epoch a process logged and kept an
+  existing file's header as it was, so a resumed run whose epochs log other keys (a multi-worker
+  restart, a resumed epoch with no step left: issue 47, row 7) appended 13-field rows under an
+  8-column header. Here the file is rewritten whole, atomically, each epoch: under a wider header
+  when a key is new (earlier rows padded with empty fields), and never left with half a row by a
+  full disk or a kill. (A few hundred short rows: rewriting costs nothing next to an epoch.)
+  A key an epoch did not log is an empty field.
+  """
+  row = {"epoch": str(epoch), **{str(k): _csv_value(v) for k, v in logs.items()}}
+  header, rows = ["epoch"], []
+  if os.path.exists(path):
+    with open(path, newline="") as f:
+      lines = list(csv.reader(f))
+    if lines:
+      header, rows = lines[0], lines[1:]
+  header = header + sorted(k for k in row if k not in header)
+  out = io.StringIO()
+  writer = csv.writer(out, lineterminator="\n")
+  writer.writerow(header)
+  for old in rows:  # aligned with the old header, which is the new one's start
+    writer.writerow(old + [""] * (len(header) - len(old)))
+  writer.writerow([row.get(k, "") for k in header])
+  atomic.write_text(path, out.getvalue())
+
+
+class HistoryCSV(keras.callbacks.Callback):
+  """Writes each epoch's logs to history.csv, every row under the file's header
+  (:func:`append_history`): the run's CSV log, in place of Keras' CSVLogger."""
+
+  def __init__(self, path):
+    super().__init__()
+    self.path = path
+
+  def on_epoch_end(self, epoch, logs=None):
+    append_history(self.path, epoch, logs or {})
 
 
 class CurvesPNG(keras.callbacks.Callback):

@@ -8,6 +8,7 @@ a good checkpoint; ``state.json`` names the newest one with its position (epoch,
 the Keras seed generators (dropout). A checkpoint is only written when every weight is finite.
 """
 
+import contextlib
 import os
 import time
 from typing import NamedTuple
@@ -17,6 +18,7 @@ import keras
 import numpy as np
 
 from divcolor_tf.io import atomic
+from divcolor_tf import workdir as workdir_lib
 
 
 CHECKPOINT_DIR = "checkpoints"  # in a stage's workdir
@@ -28,6 +30,28 @@ def _damaged(file, problem, ckpt_dir):
   (nothing is removed for them)."""
   return atomic.UnreadableFileError(
       f"{file}: {problem}; move {ckpt_dir} away to start this stage over")
+
+
+def releasing_space(write):
+  """``write`` (path -> None, an HDF5 writer: Keras' ``save_weights`` or ``save``) for
+  ``atomic.write_with``, giving back the disk space of a file it could not finish.
+
+  When a disk fills up under HDF5, its file cannot be closed (the close must write too): the
+  library keeps it open, so removing the temporary frees none of its blocks, and at the
+  interpreter's exit HDF5 closes it again and crashes (issue 47, row 9: VAE training onto a full
+  disk ended in a segfault, rc 139, after 21 h5py tracebacks). Truncating the file first frees its
+  blocks, so that the library's last close succeeds and the error reaches the run's one line.
+  """
+  def guarded(temp):
+    try:
+      write(temp)
+    except OSError as e:
+      if e.errno in workdir_lib.DISK_FULL:
+        with contextlib.suppress(OSError):
+          os.truncate(temp, 0)
+      raise
+
+  return guarded
 
 
 def all_finite(model):
@@ -127,7 +151,7 @@ class Checkpointer(keras.callbacks.Callback):
     if position.step:  # inside epoch position.epoch + 1
       name = f"epoch-{position.epoch + 1:04d}-step-{position.step:06d}.weights.h5"
     path = os.path.join(self.ckpt_dir, name)
-    atomic.write_with(self.model.save_weights, path)
+    atomic.write_with(releasing_space(self.model.save_weights), path)
     state = {
         "epoch": position.epoch, "step": position.step, "weights": name,
         "logs": {k: float(v) for k, v in (logs or {}).items()},

@@ -71,7 +71,7 @@ def fit(trainer, train_data, val_ds, workdir, *, epochs, steps_per_epoch=None, c
       callbacks_lib.EpochProgress(epochs),
       callbacks_lib.NanGuard(ckpt_dir),
       checkpointer,
-      keras.callbacks.CSVLogger(history_path, append=True),
+      callbacks_lib.HistoryCSV(history_path),  # every row under its header
       callbacks_lib.CurvesPNG(history_path),  # history.png beside it
       keras.callbacks.TensorBoard(strategy_lib.writable(os.path.join(workdir, "tensorboard")),
                                   write_graph=False),

@@ -7,6 +7,7 @@ its folder, method, epochs, datasets, trainer, callbacks, starting weights and o
 """
 
 import abc
+import contextlib
 import copy
 import os
 from typing import NamedTuple
@@ -32,6 +33,7 @@ class Stage(NamedTuple):
   skip_log: object  # data.SkipLog: photos left out, reported by finish_stage
   train_paths: list
   val_paths: list
+  locked: str = ""  # the folder this process locked for the stage (workdir.lock), or ""
 
 
 def start_stage(config, out_dir, method, precision=None, stage=""):
@@ -40,7 +42,9 @@ def start_stage(config, out_dir, method, precision=None, stage=""):
   worker writes to a folder of its own, ``strategy.writable``) recording ``method`` (a
   ``methods.Method``: what the workdir holds), the precision policy (``precision``, default
   ``train.precision``), the seed, the skip log and the config's train/validation split. A
-  resume of ``stage`` (its name: config.SHAPE_FIELDS) must keep its networks' shapes."""
+  resume of ``stage`` (its name: config.SHAPE_FIELDS) must keep its networks' shapes. The
+  folder is locked for the stage (``workdir.lock``; released by :func:`finish_stage`) before
+  anything is read of its checkpoints or written to it."""
   if config.get("smoke_test"):
     logging.warning("config variant 'tiny' is a smoke test (a few steps of a 1/16-width network; "
                     "its colorizations come out flat grey): not a usable model")
@@ -50,9 +54,19 @@ def start_stage(config, out_dir, method, precision=None, stage=""):
                                  f"{method.label} ({method.name!r}); leave the field unset")
   check_paths(config, out_dir)
   train_paths, val_paths = data.config_paths(config.data)  # before anything is written
-  if checkpoints.check(os.path.join(out_dir, checkpoints.CHECKPOINT_DIR)) is not None:  # likewise
-    config_lib.check_resume(config, out_dir, stage)  # a resume keeps the networks' shapes
-  strategy = configure(config.train)
+  locked = out_dir if _writes_folder(config.train) else ""
+  existed = os.path.isdir(out_dir)
+  if locked:  # a second run on the folder stops here, in one line, having written nothing
+    workdir_lib.lock(out_dir)
+  try:
+    strategy = _checked_strategy(config, out_dir, stage)
+  except BaseException:  # a refused start leaves the folder as it found it, and unlocked
+    workdir_lib.unlock(locked)
+    if locked and not existed:  # (the lock's file made it: a folder that did not exist)
+      with contextlib.suppress(OSError):
+        os.remove(workdir_lib.path(out_dir, workdir_lib.LOCK))
+        os.rmdir(out_dir)
+    raise
   written = strategy_lib.writable(out_dir)
   os.makedirs(written, exist_ok=True)
   recorded = copy.deepcopy(config)  # the caller's config is left as it was
@@ -60,7 +74,60 @@ def start_stage(config, out_dir, method, precision=None, stage=""):
   config_lib.save_resolved(recorded, written)
   strategy_lib.set_precision(precision or strategy_lib.precision_of(config.train))
   keras.utils.set_random_seed(config.train.seed)
-  return Stage(strategy, data.SkipLog(), train_paths, val_paths)
+  return Stage(strategy, data.SkipLog(), train_paths, val_paths, locked)
+
+
+def _checked_strategy(config, out_dir, stage):
+  """The strategy (:func:`configure`), once a resume is known to keep the networks' shapes and,
+  in a multi-worker job, every worker is known to run the same config."""
+  if checkpoints.check(os.path.join(out_dir, checkpoints.CHECKPOINT_DIR)) is not None:
+    config_lib.check_resume(config, out_dir, stage)  # before anything is written
+  strategy = configure(config.train)
+  if strategy_lib.is_multi_worker(strategy):
+    _check_same_config(strategy, config, out_dir)
+  return strategy
+
+
+# Config fields that may differ between workers: where each machine finds a file (its mount of
+# the photos, the statistics, a starting model) and how long it waits for the others.
+_PER_MACHINE = ("data.train", "data.val", "stats.path", "init_from", "features.zhang_weights",
+                "train.cluster_timeout")
+
+
+def _check_same_config(strategy, config, out_dir):
+  """Raises ClusterError (one line naming the fields) unless every worker runs the same config,
+  the same cluster and the same stage folder. Workers started with different settings (another
+  batch size, another number of epochs) would otherwise meet in collectives of different shapes
+  or counts: a TensorFlow traceback, or a job that waits forever. (The folder must be the same
+  too, one on shared storage; its path may differ by machine: _same_position checks it.)"""
+  def leaves(node, prefix=""):
+    for key, value in node.items():
+      if hasattr(value, "items"):
+        yield from leaves(value, f"{prefix}{key}.")
+      else:
+        yield f"{prefix}{key}", value
+
+  values = {name: repr(value) for name, value in leaves(config.to_dict())
+            if name not in _PER_MACHINE}
+  cluster = strategy_lib.tf_config()
+  values["TF_CONFIG's cluster"] = repr(sorted(cluster["cluster"].items()))
+  with strategy_lib.PeerWatch():  # a peer gone meanwhile: its one line, not a wait forever
+    names = strategy_lib.differing(strategy, values)
+  if names:
+    shown = ", ".join(n if n.startswith("TF_CONFIG") else f"{n}={values[n]}" for n in names[:4])
+    raise strategy_lib.ClusterError(
+        f"{out_dir}: the workers run different configs: {shown}{', ...' if len(names) > 4 else ''}"
+        f" here ({strategy_lib.role_of(cluster)}) differ on another worker; start every worker "
+        "with the same command (only TF_CONFIG's task differs)")
+
+
+def _writes_folder(train_config):
+  """Whether this process writes the stage's folder, and so locks it: a lone process, or the
+  chief of a multi-worker job (TF_CONFIG says which before the cluster forms). Another worker
+  writes to a folder of its own (``strategy.writable``) and must not take the chief's lock."""
+  if train_config.get("strategy", "default") != "multi_worker":
+    return True
+  return strategy_lib.role_of(strategy_lib.tf_config()).chief
 
 
 # The files exported.workdir_variables reads of a workdir that init_from names.
@@ -180,8 +247,36 @@ def run_stage(definition, verbose=1):
   """Trains (or resumes) one stage (a :class:`StageDefinition`); returns the Keras History, or
   None when its folder already holds its epochs."""
   config = definition.config
-  stage = start_stage(config, definition.out_dir, definition.method, definition.precision,
-                      definition.name)
+  with disk_full_is_one_line(definition.out_dir):
+    stage = start_stage(config, definition.out_dir, definition.method, definition.precision,
+                        definition.name)
+    try:
+      return _run_started(definition, stage, verbose)
+    finally:  # the lock is released however the stage ends (a notebook's next run may take it)
+      workdir_lib.unlock(stage.locked)
+
+
+@contextlib.contextmanager
+def disk_full_is_one_line(folder):
+  """A write of the block that finds its disk full ends the run with one line naming ``folder``
+  (``workdir.WorkdirFullError``) instead of an OSError's traceback. Every file a run writes is
+  written whole or not at all (``io.atomic``), and a checkpoint before the state that names it,
+  so the checkpoints written before stay good: the same command resumes from the newest once
+  there is room."""
+  try:
+    yield
+  except (OSError, tf.errors.OpError) as e:
+    if not workdir_lib.disk_full(e):
+      raise
+    raise workdir_lib.WorkdirFullError(
+        f"{folder}: no space left on its disk ({type(e).__name__}); training stopped, the "
+        "checkpoints written before are intact: free some space and run the same command to "
+        "resume") from None
+
+
+def _run_started(definition, stage, verbose):
+  """:func:`run_stage` once :func:`start_stage` has set the stage up."""
+  config = definition.config
   definition.prepare(stage)
   train_data, val_ds = definition.datasets(stage)
   with stage.strategy.scope():
@@ -254,12 +349,14 @@ def finish_stage(stage, outputs):
   """The wrap-up every trainer shares: saves each (model, path) of ``outputs``, then reports the
   photos the run left out, once."""
   for model, path in outputs:
-    atomic.write_with(model.save, strategy_lib.writable(path))
+    atomic.write_with(checkpoints.releasing_space(model.save), strategy_lib.writable(path))
   strategy_lib.barrier(stage.strategy)  # another worker goes on once the chief has written
   report = stage.skip_log.report()
   if report and strategy_lib.is_chief():
     logging.warning("%s", report)
   strategy_lib.remove_temporary()  # another worker's copies of the chief's files
+  if stage.locked:
+    workdir_lib.unlock(stage.locked)
 
 
 class Frozen:

@@ -18,10 +18,14 @@ Multi-worker roles, the TensorFlow way: the chief (TF_CONFIG's ``chief`` task, e
 writes the workdir; every other worker reads it (the chief's checkpoints, the earlier stages'
 networks, stats.npz) but writes to a temporary folder of its own (:func:`writable`), removed when
 its stage ends. The workdir must therefore be one folder every worker sees (shared storage).
-A worker that does not join within ``train.cluster_timeout`` seconds, or one that stops
-answering during training, ends every other worker with one line (:class:`PeerWatch`), instead of
-the collective that would wait for it forever; restarting every worker with the same command
-resumes from the chief's newest checkpoint.
+A worker that does not join within ``train.cluster_timeout`` seconds (exit status 1, the line
+telling a peer nothing answers for from one that answers but is no TensorFlow worker), or one that
+stops answering during training (exit status 3, :class:`PeerWatch`), ends every other worker with
+one line, instead of the collective that would wait for it forever; restarting every worker with
+the same command resumes from the chief's newest checkpoint. What TensorFlow reports as a
+traceback is checked first, each one line: TF_CONFIG's task without its type or index, this
+task's own port already taken (another program, or a second process started as the same task),
+and, once the cluster has formed, workers started with different configs (``differing``).
 
 ``train.precision`` is Keras' dtype policy: float32, mixed_bfloat16 (bf16 compute, float32
 variables) or mixed_float16 (float16 compute with dynamic loss scaling, which Keras' compile
@@ -30,6 +34,7 @@ loss are float32 (they cast).
 """
 
 import atexit
+import errno
 import json
 import os
 import shutil
@@ -93,7 +98,8 @@ def tf_config(environ=None):
   """TF_CONFIG as a dict ({"cluster": {job: [address, ...]}, "task": {"type", "index"}}), or None.
 
   Raises:
-    ClusterError: TF_CONFIG is not JSON, or names a task outside its cluster.
+    ClusterError: TF_CONFIG is not JSON, its task lacks its type or index, or names a task
+      outside its cluster.
   """
   text = (os.environ if environ is None else environ).get("TF_CONFIG", "").strip()
   if not text:
@@ -103,12 +109,21 @@ def tf_config(environ=None):
     cluster = {str(job): [str(a) for a in addresses]
                for job, addresses in dict(value.get("cluster") or {}).items()}
     task = dict(value.get("task") or {})
-    task = {"type": str(task.get("type", "worker")), "index": int(task.get("index", 0))}
+    missing = [key for key in ("type", "index") if key not in task]
+    index = task.get("index", 0)
+    if isinstance(index, bool) or not isinstance(index, (int, str)):
+      raise TypeError(f"task index {index!r} is not a number")
+    task = {"type": str(task.get("type", "worker")), "index": int(index)}
   except (ValueError, TypeError, AttributeError) as e:
     raise ClusterError(f"TF_CONFIG is not a cluster description ({type(e).__name__}: "
                        f"{' '.join(str(e).split())[:120]}); expected "
                        '{"cluster": {"worker": ["host:port", ...]}, '
                        '"task": {"type": "worker", "index": 0}}') from None
+  if cluster and missing:  # TensorFlow's own refusal is a traceback
+    raise ClusterError(
+        f"TF_CONFIG: {' and '.join('task.' + k for k in missing)} missing: each worker's "
+        'TF_CONFIG names its own task, e.g. "task": {"type": "worker", "index": 0} (its place '
+        "in the cluster's worker list)")
   addresses = cluster.get(task["type"], [])
   if not 0 <= task["index"] < len(addresses):
     raise ClusterError(f"TF_CONFIG: task {task['type']} {task['index']} is not in its cluster "
@@ -252,6 +267,7 @@ def _multi_worker(cluster, timeout):
     return _STATE["strategy"]
   me = role_of(cluster)
   peers = [(job, i, a) for job, i, a in training_tasks(cluster) if (job, i) != me[:2]]
+  _check_own_port(cluster, me)
   logging.info("multi-worker: %s; waiting up to %.0f s for %s", me, timeout,
                ", ".join(f"{job} {i} at {a}" for job, i, a in peers) or "nobody")
   with _deadline(timeout, peers):
@@ -260,6 +276,37 @@ def _multi_worker(cluster, timeout):
   logging.info("multi-worker: %d replicas in sync; this process is %s%s",
                strategy.num_replicas_in_sync, me, " (the chief)" if me.chief else "")
   return strategy
+
+
+def _check_own_port(cluster, me):
+  """Raises ClusterError (one line naming the port) when this task's own TF_CONFIG port is taken
+  on this machine: TensorFlow's refusal is a traceback, "Could not start gRPC server", naming no
+  port. Two processes started as the same task meet here (the second finds the first's server).
+  The probe binds without SO_REUSEPORT, so it fails even where gRPC, which sets that option,
+  would share the port with another server and split the cluster's traffic between the two."""
+  address = cluster["cluster"][me.task_type][me.task_index]
+  port = address.rpartition(":")[2]
+  if not port.isdigit():
+    raise ClusterError(f"TF_CONFIG: {me.task_type} {me.task_index}'s address {address!r} has no "
+                       "port (host:port)")
+  for family, host in ((socket.AF_INET6, "::"), (socket.AF_INET, "0.0.0.0")):
+    try:
+      probe = socket.socket(family, socket.SOCK_STREAM)
+    except OSError:  # no IPv6 here
+      continue
+    try:
+      # SO_REUSEADDR, as gRPC: a restarted worker's port may still hold its predecessor's closing
+      # connections (TIME_WAIT), which do not stop a server; only a listening socket does.
+      probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+      probe.bind((host, int(port)))  # every interface, as TensorFlow's server binds
+    except OSError as e:
+      if e.errno == errno.EADDRINUSE:
+        raise ClusterError(
+            f"TF_CONFIG: port {port} of {me.task_type} {me.task_index}'s address {address} is "
+            f"already in use on this machine (another program, or another process started as "
+            f"{me.task_type} {me.task_index}); each worker needs a free port of its own") from None
+    finally:
+      probe.close()
 
 
 def _answers(address, timeout=1.0):
@@ -303,45 +350,102 @@ def _fail(message, code):
 
 
 # The cluster's deadline is kept by a small process of its own: while TensorFlow forms the
-# cluster it holds the interpreter's lock, so no thread of this process could act in time.
+# cluster it holds the interpreter's lock, so no thread of this process could act in time. At the
+# deadline it tells each silent peer's state apart (issue 47, row 20: a peer that could not be
+# reached was reported as "every peer answers, but not every one joined"): nothing accepts a
+# connection at its address; something accepts one but does not speak HTTP/2 as a TensorFlow
+# worker's gRPC server does (a stopped or hung process, a proxy, another program); or a worker's
+# server answers but did not join this cluster. It then ends the process with SIGHUP, which the
+# parent set to end it with exit status 1 (_exit_on_sighup; SIGKILL, 137, only where it could not).
 _WATCHER = r"""
 import os, select, signal, socket, sys
-parent, timeout, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
-peers = sys.argv[4:]
+parent, timeout, how, message = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
+peers = [peer.rpartition("=") for peer in sys.argv[5:]]  # (name, "=", address)
 ready, _, _ = select.select([sys.stdin], [], [], timeout)
 if ready:  # the parent formed its cluster ("done") or ended (end of file)
     sys.exit(0)
-def answers(address):
+# The HTTP/2 client preface and an empty SETTINGS frame: a gRPC server answers with its SETTINGS.
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+def state(address):
     host, _, port = address.rpartition(":")
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=1.0).close()
-        return True
+        conn = socket.create_connection((host.strip("[]"), int(port)), timeout=2.0)
     except (OSError, ValueError):
-        return False
-silent = [peer for peer in peers if not answers(peer.rpartition("=")[2])]
-detail = ("no answer from " + ", ".join(p.replace("=", " at ") for p in silent) if silent
-          else "every peer answers, but not every one joined")
+        return "closed"
+    try:
+        conn.settimeout(2.0)
+        conn.sendall(PREFACE)
+        head = conn.recv(9)
+    except OSError:
+        head = b""
+    finally:
+        conn.close()
+    return "server" if len(head) >= 4 and head[3] == 4 else "mute"
+states = {}
+for name, _, address in peers:
+    states.setdefault(state(address), []).append(name + " at " + address)
+parts = []
+if "closed" in states:
+    parts.append("no answer from " + ", ".join(states["closed"]) + " (nothing accepts a "
+                 "connection there: not started, a wrong address, or unreachable)")
+if "mute" in states:
+    parts.append(", ".join(states["mute"]) + ": a connection is accepted, but no TensorFlow "
+                 "worker answers on it (a stopped or hung process, or another program on that "
+                 "port)")
+if "server" in states:
+    parts.append(", ".join(states["server"]) + ": a TensorFlow worker answers, but did not join "
+                 "this cluster (started with another TF_CONFIG?)")
+detail = "; ".join(parts) or "every peer's worker answers, yet the cluster did not form"
 sys.stderr.write(message.replace("DETAIL", detail) + "\n")
 sys.stderr.flush()
-os.kill(parent, signal.SIGKILL)  # it holds the interpreter's lock: no handler would run
+# It holds the interpreter's lock: no Python handler would run. SIGHUP runs the C library's
+# _exit(1) where the parent set that up (how == "hup"), else SIGKILL.
+os.kill(parent, signal.SIGHUP if how == "hup" else signal.SIGKILL)
 """
 
 
+def _exit_on_sighup():
+  """Makes SIGHUP end this process at once with exit status 1, however busy its interpreter is:
+  the signal's C handler is the C library's ``_exit``, which the kernel calls with the signal's
+  number, SIGHUP's being 1. (A Python handler runs only between bytecodes, never while TensorFlow
+  forms a cluster holding the interpreter's lock.) Returns a function that puts the previous
+  handler back, or None where this cannot be done (no C library to call: the watcher then ends
+  the process with SIGKILL)."""
+  import ctypes  # pylint: disable=g-import-not-at-top
+  import signal  # pylint: disable=g-import-not-at-top
+  try:
+    libc = ctypes.CDLL(None, use_errno=True)
+    exit_now = ctypes.cast(libc._exit, ctypes.c_void_p)  # pylint: disable=protected-access
+    install = libc.signal
+    install.restype, install.argtypes = ctypes.c_void_p, (ctypes.c_int, ctypes.c_void_p)
+  except (OSError, AttributeError, TypeError):
+    return None
+  if signal.SIGHUP != 1:  # the exit status is the signal's number
+    return None
+  previous = install(signal.SIGHUP, exit_now)
+  if previous == ctypes.c_void_p(-1).value:  # SIG_ERR
+    return None
+  return lambda: install(signal.SIGHUP, previous)
+
+
 class _deadline:  # pylint: disable=invalid-name
-  """Ends the process with one line when the cluster has not formed within ``timeout`` seconds
-  (a watcher process, :data:`_WATCHER`, prints it and ends the process)."""
+  """Ends the process with one line and exit status 1 when the cluster has not formed within
+  ``timeout`` seconds (a watcher process, :data:`_WATCHER`, prints it and ends the process)."""
 
   def __init__(self, timeout, peers):
     self.timeout, self.peers = timeout, peers
     self.watcher = None
+    self.restore = None
 
   def __enter__(self):
     if self.timeout > 0:
       prog = os.path.basename(sys.argv[0]) or "divcolor"
       message = (f"{prog}: TF_CONFIG: the cluster did not form within {self.timeout:.0f} s "
                  "(train.cluster_timeout): DETAIL; start every worker with the same command")
+      self.restore = _exit_on_sighup()
       self.watcher = subprocess.Popen(
-          [sys.executable, "-c", _WATCHER, str(os.getpid()), str(self.timeout), message]
+          [sys.executable, "-c", _WATCHER, str(os.getpid()), str(self.timeout),
+           "hup" if self.restore else "kill", message]
           + [f"{job} {i}={address}" for job, i, address in self.peers],
           stdin=subprocess.PIPE, stderr=_stderr_fd(), text=True)
     return self
@@ -352,6 +456,8 @@ class _deadline:  # pylint: disable=invalid-name
         self.watcher.communicate("done\n", timeout=10)
       except Exception:  # pylint: disable=broad-except
         self.watcher.kill()
+    if self.restore is not None:
+      self.restore()
 
 
 class PeerWatch:
@@ -406,6 +512,30 @@ def all_sum(strategy, value):
     add = tf.function(lambda v: strategy.reduce("SUM", strategy.run(tf.identity, (v,)), axis=None))
     strategy._divcolor_sum = add  # pylint: disable=protected-access
   return float(add(tf.constant(value, tf.float64)))
+
+
+def differing(strategy, values):
+  """The names of ``values`` ({name: text}) whose text is not the same on every worker, sorted: a
+  collective, so every worker must call it at the same point, with the same names.
+
+  Each text is hashed to 20 bits; over the replicas the values x of one name are all equal
+  exactly when n * sum(x^2) == sum(x)^2, and below 2^53 the float64 sums are exact (n < 90
+  replicas). Two different texts agree by chance once in a million names."""
+  import hashlib  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  names = sorted(values)
+  if not names:
+    return []
+  codes = np.array([int.from_bytes(hashlib.sha256(values[n].encode()).digest()[:3], "big") >> 4
+                    for n in names], np.float64)
+  add = getattr(strategy, "_divcolor_sum", None)
+  if add is None:
+    all_sum(strategy, 0.0)  # makes the strategy's sum function
+    add = strategy._divcolor_sum  # pylint: disable=protected-access
+  sums = add(tf.constant(np.stack([codes, codes ** 2]), tf.float64)).numpy()
+  n = strategy.num_replicas_in_sync
+  return [name for name, total, squares in zip(names, sums[0], sums[1])
+          if n * squares != total ** 2]
 
 
 def barrier(strategy):
