@@ -29,7 +29,8 @@ SHARED_DATA = pathlib.Path(os.environ.get("DIVCOLOR_SHARED_DATA", ROOT.parent / 
 LONGEST_FIRST = ("test_distributed.py", "test_distributed_faults.py", "test_jit_compile.py",
                  "test_faults.py",
                  "test_baselines.py", "test_train_joint.py", "test_export.py", "test_train_vae.py",
-                 "test_fullres.py", "test_exported.py", "test_export_options.py")
+                 "test_fullres.py", "test_exported.py", "test_export_options.py",
+                 "test_video_faults.py")
 
 
 def pytest_collection_modifyitems(items):

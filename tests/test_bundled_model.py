@@ -158,3 +158,29 @@ def test_the_general_model_is_the_default_of_the_api_and_the_command_line(tmp_pa
   written = skimage.io.imread(tmp_path / "out" / "astronaut_1.png")
   expected = default.colorize(_astronaut(96, 128), k=1).colorizations[0]
   assert np.abs(written.astype(int) - expected).max() <= 1
+
+
+def test_a_bundled_name_beside_a_folder_of_that_name_is_the_bundled_model(tmp_path):
+  """Issue 47, row 16: run from a folder holding a photo folder lfw/, --model lfw is still the
+  bundled faces model (it used that folder, then advised training a VAE there), with one line
+  saying which it took and how to name the folder (./lfw)."""
+  from divcolor_tf.inference import bundled  # pylint: disable=g-import-not-at-top
+  (tmp_path / "lfw").mkdir()
+  skimage.io.imsave(tmp_path / "lfw" / "astronaut.png", _astronaut(96, 128))
+  run = subprocess.run(console_script("divcolor-colorize") + [
+      "--model", "lfw", "--input", "lfw", "--output", "out", "--k", "2"], cwd=tmp_path,
+      capture_output=True, text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+  assert run.returncode == 0, run.stderr[-2000:]
+  assert "colorized 1 of 1 photo(s)" in run.stdout
+  notes = [l for l in run.stderr.splitlines() if "not the folder lfw here" in l]
+  assert len(notes) == 1 and "./lfw" in notes[0], run.stderr[-2000:]
+  written = skimage.io.imread(tmp_path / "out" / "astronaut_1.png")
+  expected = _load("lfw").colorize(_astronaut(96, 128), k=1).colorizations[0]
+  assert np.abs(written.astype(int) - expected).max() <= 1
+  cwd = os.getcwd()
+  try:
+    os.chdir(tmp_path)
+    assert bundled.named_path("lfw") == os.path.join(bundled.SAVED_MODELS, "divcolor_lfw")
+    assert bundled.named_path("./lfw") == "./lfw"  # the folder, by a path
+  finally:
+    os.chdir(cwd)

@@ -132,7 +132,7 @@ def test_shot_detection_finds_the_cuts_of_bikes_cuts():
 def test_outputs_are_named_only_when_complete(colorizer, clip, tmp_path, monkeypatch):
   finals = [tmp_path / f"clip_{i}.mp4" for i in (1, 2)]
   seen = []
-  original = steady.steady_frames
+  original = steady._steady_fields  # pylint: disable=protected-access
 
   def watching(*args):
     for index, item in enumerate(original(*args)):
@@ -142,7 +142,7 @@ def test_outputs_are_named_only_when_complete(colorizer, clip, tmp_path, monkeyp
         raise OSError(28, "No space left on device")
       yield item
 
-  monkeypatch.setattr(steady, "steady_frames", watching)
+  monkeypatch.setattr(steady, "_steady_fields", watching)
   with pytest.raises(OSError):
     steady.colorize_video(colorizer, str(clip), str(tmp_path), k=2)
   assert len(seen) == 4 and all(not any(s[:2]) and s[2] for s in seen)  # temporaries, no names

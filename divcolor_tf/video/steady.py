@@ -113,16 +113,20 @@ def _lightness(colorizer, rgb):
           fullres.squash(lightness, colorizer.field_size, colorizer.antialias))
 
 
-def plan(colorizer, path, k=5, max_frames=None):
+def plan(colorizer, path, k=5, max_frames=None, max_megapixels=None):
   """Pass 1: shots and each shot's mixture and top-k codes (module docstring).
 
   Raises:
-    ValueError: one line: a colorizer without a mixture, k out of range, a bad video.
+    ValueError: one line: a colorizer without a mixture, k out of range, a bad video, frames
+      over ``max_megapixels`` (:func:`frames.over_budget`: None, 4K; 0, no limit).
   """
   check(colorizer)
   if isinstance(k, bool) or int(k) != k or not 1 <= k <= colorizer.num_components:
     raise ValueError(f"k must be in [1, {colorizer.num_components}], got {k!r}")
   info = frames_lib.probe(path)
+  problem = frames_lib.over_budget(info.width, info.height, max_megapixels)
+  if problem:
+    raise frames_lib.VideoError(path, problem)
   detector = ShotDetector()
   means, weights, batch = [], [], []
 
@@ -135,11 +139,13 @@ def plan(colorizer, path, k=5, max_frames=None):
       weights.append(w / w.sum(-1, keepdims=True))
       batch.clear()
 
-  for index, rgb in enumerate(frames_lib.rgb_frames(path)):
+  budget = frames_lib.megapixel_budget(max_megapixels)
+  for index, frame in enumerate(frames_lib.decoded_frames(path, small=SHOT_SIZE,
+                                                          max_megapixels=budget)):
     if max_frames and index >= max_frames:
       break
-    detector.add(np.asarray(tf.image.resize(rgb, SHOT_SIZE[::-1], antialias=True)))
-    batch.append(_lightness(colorizer, rgb)[1])
+    detector.add(frame.small)  # FFmpeg's scaler, as shot_starts reads them
+    batch.append(_lightness(colorizer, frame.rgb)[1])
     if len(batch) == BATCH:
       flush()
   flush()
@@ -157,27 +163,54 @@ def plan(colorizer, path, k=5, max_frames=None):
 def steady_frames(colorizer, path, the_plan):
   """Pass 2: yields (frame index, uint8 RGB frame, :class:`contract.Colorization` of its k
   versions: the shot's codes decoded with this frame's lightness)."""
-  for index, rgb in enumerate(frames_lib.rgb_frames(path)):
+  for index, frame, photo, fields in _steady_fields(colorizer, path, the_plan):
+    shot = the_plan.shot_of(index)
+    yield index, frame.rgb, photo.result(the_plan.codes[shot], the_plan.components[shot],
+                                         fields=fields)
+
+
+def _steady_fields(colorizer, path, the_plan, max_megapixels=0):
+  """Pass 2's parts: (frame index, :class:`frames.Frame`, its :class:`steer.Photo`, the colour
+  fields [k, F, F, 2] of the shot's codes decoded with this frame's lightness)."""
+  for index, frame in enumerate(frames_lib.decoded_frames(path, max_megapixels=max_megapixels)):
     if index >= the_plan.frames:
       break
     shot = the_plan.shot_of(index)
-    lightness, _, field = _lightness(colorizer, rgb)
+    lightness, _, field = _lightness(colorizer, frame.rgb)
     photo = steer.Photo(colorizer, lightness, field, the_plan.means[shot][None],
                         the_plan.logits[shot][None])
     z = the_plan.codes[shot]
     fields = colorizer.decode(tf.constant(z[None]), field)[0]  # the k codes in one batch
-    yield index, rgb, photo.result(z, the_plan.components[shot], fields=fields)
+    yield index, frame, photo, fields
 
 
-def grid_frame(rgb, colorizations, height):
-  """The grey input beside the k colorizations, each ``height`` pixels high (even widths)."""
+def _versions(photo, fields):
+  """Yields the uint8 RGB [H, W, 3] of each colour field joined with the frame's lightness, one
+  version at a time (a join of all k at once held k full frames twice: 250 MB at 4K, k = 5); a
+  field's join does not depend on the fields beside it."""
+  join = steer._join(photo.colorizer.gamut)  # pylint: disable=protected-access
+  for i in range(int(fields.shape[0])):
+    yield join(photo.lightness, fields[None, i:i + 1])[0, 0].numpy()
+
+
+def grid_panel(rgb, height):
+  """One panel of the grid: ``rgb`` ``height`` pixels high, an even width (a panel already that
+  size is kept as it is)."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   h, w = rgb.shape[:2]
   width = max(2, int(round(w * height / h / 2)) * 2)
-  grey = np.repeat(_grey(rgb).round().clip(0, 255).astype(np.uint8)[..., None], 3, -1)
-  panels = [np.asarray(Image.fromarray(np.asarray(p, np.uint8)).resize(
-      (width, height), Image.Resampling.BILINEAR)) for p in [grey, *colorizations]]
-  return np.concatenate(panels, axis=1)
+  if (h, w) == (height, width):
+    return np.asarray(rgb, np.uint8)
+  return np.asarray(Image.fromarray(np.asarray(rgb, np.uint8)).resize(
+      (width, height), Image.Resampling.BILINEAR))
+
+
+def grid_frame(rgb, colorizations, height):
+  """The grey input beside the k colorizations (full size, or already :func:`grid_panel`s), each
+  ``height`` pixels high (even widths)."""
+  small = grid_panel(rgb, height)  # made grey at the panel's size, not the frame's
+  grey = np.repeat(_grey(small).round().clip(0, 255).astype(np.uint8)[..., None], 3, -1)
+  return np.concatenate([grey] + [grid_panel(p, height) for p in colorizations], axis=1)
 
 
 def grid_size(info, k):
@@ -191,18 +224,20 @@ def output_files(stem, k, grid=False):
 
 
 def colorize_video(colorizer, path, output_dir=None, k=5, grid=False, *, stem=None,
-                   replace=False, max_frames=None):
+                   replace=False, max_frames=None, max_megapixels=None):
   """Writes the k steady versions of the clip ``path`` (module docstring) as
   ``<stem>_1.mp4`` .. ``<stem>_k.mp4`` (``stem``: ``output_dir/<name of path>`` by default) and,
   with ``grid``, ``<stem>_grid.mp4``; all renamed into place together once complete (exclusive
-  unless ``replace``). Returns the :class:`Plan`.
+  unless ``replace``), every frame at its input frame's timestamp (a variable frame rate kept).
+  Frames over ``max_megapixels`` (None: :data:`frames.MAX_FRAME_MEGAPIXELS`, 4K; 0: no limit)
+  are refused in one line before any is decoded. Returns the :class:`Plan`.
 
   Raises:
     ValueError: one line naming the file (:class:`frames.VideoError`), or a colorizer without a
       mixture; FileExistsError: not ``replace`` and an output exists (nothing of this call's is
       left).
   """
-  the_plan = plan(colorizer, path, k, max_frames)
+  the_plan = plan(colorizer, path, k, max_frames, max_megapixels)
   if stem is None:
     stem = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0])
   os.makedirs(os.path.dirname(stem) or ".", exist_ok=True)
@@ -212,15 +247,21 @@ def colorize_video(colorizer, path, output_dir=None, k=5, grid=False, *, stem=No
   try:
     for i, final in enumerate(finals):
       if grid and i == k:
-        writers.append(frames_lib.Writer(final, *grid_size(info, k), info.rate))
+        writers.append(frames_lib.Writer(final, *grid_size(info, k), info.rate,
+                                         time_base=info.time_base))
       else:
         writers.append(frames_lib.Writer(final, info.width, info.height, info.rate,
-                                         audio_from=path))
-    for _, rgb, result in steady_frames(colorizer, path, the_plan):
-      for i in range(k):
-        writers[i].write(result.colorizations[i])
+                                         audio_from=path, time_base=info.time_base))
+    budget = frames_lib.megapixel_budget(max_megapixels)
+    for _, frame, photo, fields in _steady_fields(colorizer, path, the_plan, budget):
+      panels = []
+      for i, rgb in enumerate(_versions(photo, fields)):
+        writers[i].write(rgb, frame.pts, frame.duration)
+        if grid:
+          panels.append(grid_panel(rgb, writers[k].height))
       if grid:
-        writers[k].write(grid_frame(rgb, result.colorizations, writers[k].height))
+        writers[k].write(grid_frame(frame.rgb, panels, writers[k].height), frame.pts,
+                         frame.duration)
     for writer in writers:
       writer.close()
     frames_lib.publish_all(writers, replace=replace)
