@@ -125,3 +125,23 @@ def test_at_size_keeps_the_codes_and_joins_smaller(bundled, rocket):
   top, preview = prepared.top_k(2), small.top_k(2)
   np.testing.assert_array_equal(top.z, preview.z)
   assert preview.colorizations.shape == (2, 85, 128, 3)
+
+
+def test_hints_trace_once_and_hinted_outputs_blend_to_the_bit(bundled, rocket):
+  """The Jacobian is traced once for any number of hints and codes (warm_up traces it, and the
+  page's hints pay no trace), and a hinted output is its code's own decode: blending it at t = 0 gives it to the
+  bit, also when its field was kept from the hint rather than decoded again."""
+  prepared = steer.prepare(bundled, rocket)
+  prepared.top_k(3)
+  steer.warm_up(bundled, prepared)  # what the page does after its first photo
+  one = steer.with_hints(bundled, prepared, [(200, 160, SKY_BLUE)], k=3)
+  two = steer.with_hints(bundled, prepared, [(200, 160, SKY_BLUE), (560, 60, SKY_BLUE)], k=2,
+                         shared_steps=0)  # every step from each start's own Jacobian
+  jacobian = steer._jacobian(bundled)  # pylint: disable=protected-access
+  assert jacobian.experimental_get_tracing_count() == 1
+  assert one.z.shape == (3, bundled.latent_dim) and two.z.shape == (2, bundled.latent_dim)
+  ends = steer.blend(bundled, prepared, one.z[0], one.z[2], [0.0, 1.0])
+  np.testing.assert_array_equal(ends.colorizations[0], one.colorizations[0])
+  np.testing.assert_array_equal(ends.colorizations[1], one.colorizations[2])
+  again = steer.blend(bundled, steer.prepare(bundled, rocket), one.z[0], one.z[1], 0.0)
+  np.testing.assert_array_equal(again.colorizations[0], one.colorizations[0])  # decoded anew

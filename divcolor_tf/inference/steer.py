@@ -35,14 +35,33 @@ steered again. Every function returns a :class:`contract.Colorization` at the ph
     2 x hints rows, by ``tf.GradientTape.batch_jacobian``) and the quadratic problem is solved
     exactly (a d x d system); a step that made the loss worse (the linearisation overshot, e.g. a
     hint the photo's L cannot reach) is halved instead, and the best iterate of each start is
-    kept. Why not Adam on z (the first version): 30 Adam steps on the same loss took 6-9 s for
-    k = 5 on this project's 2-core CPU, each step a decoder gradient, and stopped farther from the
-    hints; one Jacobian costs about three decodes, and 2 Gauss-Newton steps come within 0.1-1.6
-    ab of 3 (bench/steer.py --iterations 2 and 3). The decoder is the only model that runs: the
-    mixture is computed once per photo (:func:`prepare`). Not taken: editing pixels around the
-    hint (not the model's colours; no global consistency). ``bench/steer.py`` measures how close
-    hinted pixels come and how far the rest moves.
+    kept.
+
+    Where the time goes (a 1-megapixel photo, k = 5, one hint): the decoder, nothing else (the
+    mixture is not run again; the page joins at its preview's size). A Jacobian at k codes costs
+    about 2.5 decodes of k codes (one forward pass, one backward pass per hint coordinate), so
+    2 steps from each start's own Jacobian plus the final decode (the previous version) cost ~6
+    decodes. The first step therefore linearises the decoder at the top mean's code only and
+    uses that Jacobian for every start (``shared_steps``, 1): a k-th of the cost, and measured
+    as good a first step (bench/steer.py's rocket sky, after one step: 20.8 ab from the hint
+    with the top mean's Jacobian, 23.0 with each start's own); the second step uses each
+    start's own Jacobian, which is what brings the starts close (two steps of the shared
+    Jacobian stopped farther on the cat's fur, 7.7 against 6.4-6.7 ab, and moved the rest
+    more). With the top means' fields kept from when they were shown (:meth:`Photo.fields`
+    keeps the fields it decodes), a hint costs ~4 decodes of k codes, and more with more hints
+    (each adds two backward passes to the Jacobian). The Jacobian is traced once, for any
+    number of hints and codes (an input signature). Not taken: a Jacobian of the hinted pixels'
+    receptive field only (an export's decoder is one opaque signature, and its backward pass is
+    dense), XLA (``jit_compile``: 1.5x slower here), one Gauss-Newton step (23.0 ab from the
+    rocket's sky hint against 15.1), a secant (Broyden) update of the first Jacobian instead of
+    a second one (no closer than one step). Why not Adam on z (the first version): 30 Adam
+    steps on the same loss took 6-9 s for k = 5 on this project's 2-core CPU, each step a
+    decoder gradient, and stopped farther from the hints. Not taken either: editing pixels
+    around the hint (not the model's colours; no global consistency). ``bench/steer.py``
+    measures how close hinted pixels come and how far the rest moves.
 """
+
+import collections
 
 import numpy as np
 import tensorflow as tf
@@ -52,6 +71,7 @@ from divcolor_tf.inference import contract
 from divcolor_tf.inference import fullres
 
 
+FIELDS_KEPT = 64  # decoded fields a Photo keeps (32 KB each at 64x64)
 _JOINS = {}  # gamut -> fullres.traced_join (traced once for any size and K)
 _LIGHTNESS = tf.function(fullres.photo_lightness)  # one trace per input dtype
 
@@ -78,6 +98,9 @@ class Photo:
     self.order = np.argsort(-self.logits, kind="stable")  # components by weight, descending
     self.sigma = float(np.sqrt(colorizer.variance))
     self.full_size = self.size  # what hints' (x, y) are given in, also at_size's copies
+    # code bytes -> its field [F, F, 2], shared with at_size's copies (same codes, same L): the
+    # top means' fields decoded once serve every later hint, blend end and download
+    self._decoded = collections.OrderedDict()
 
   @property
   def size(self):
@@ -115,10 +138,23 @@ class Photo:
   def fields(self, z):
     """Colour fields [K, F, F, 2] of codes z [K, d], decoded one code at a time: a code's field
     does not depend on the codes beside it (a batched decoder's kernels round differently for
-    another batch size), so a blend at t = 0 is output i to the bit, whatever else is decoded."""
+    another batch size), so a blend at t = 0 is output i to the bit, whatever else is decoded.
+    The last ``FIELDS_KEPT`` fields are kept by code, so a code shown once (the top means) is not
+    decoded again by a hint, a blend end or a download."""
     z = np.asarray(z, np.float32)
-    return tf.concat([self.colorizer.decode(tf.constant(code[None, None]), self.field_lightness)[0]
-                      for code in z], axis=0)
+    out = []
+    for code in z:
+      key = code.tobytes()
+      field = self._decoded.get(key)
+      if field is None:
+        field = self.colorizer.decode(tf.constant(code[None, None]), self.field_lightness)[0, 0]
+        self._decoded[key] = field
+        while len(self._decoded) > FIELDS_KEPT:
+          self._decoded.popitem(last=False)
+      else:
+        self._decoded.move_to_end(key)
+      out.append(field)
+    return tf.stack(out)
 
   def result(self, z, components, fields=None):
     """The :class:`contract.Colorization` of codes z [K, d] at this photo's size."""
@@ -246,12 +282,12 @@ def sample_fields(fields, indices, weights):
   return tf.reduce_sum(taps * weights[None, :, :, None], axis=2)
 
 
-def with_hints(colorizer, photo, hints, k=None, iterations=2, tolerance=0.01):
+def with_hints(colorizer, photo, hints, k=None, iterations=2, tolerance=0.01, shared_steps=1):
   """Colorizations that honour colour ``hints`` [(x, y, rgb)] (x, y: the photo's pixels; rgb:
   0-255 values or '#rrggbb'): for each of the top-k components, z moved from its mean to the MAP
   of the hint error and the component's prior by ``iterations`` Gauss-Newton steps (module
-  docstring; ``tolerance`` is tau, ab/128). No hints: the top-k means. Ordered as the components,
-  by weight."""
+  docstring; ``tolerance`` is tau, ab/128), the first ``shared_steps`` of them linearised at the
+  top start's code only. No hints: the top-k means. Ordered as the components, by weight."""
   photo = prepare(colorizer, photo)
   k = colorizer.k if k is None else int(k)
   components = photo.order[:k]
@@ -259,20 +295,30 @@ def with_hints(colorizer, photo, hints, k=None, iterations=2, tolerance=0.01):
   if not hints:
     return photo.result(mean, components)
   indices, weights, targets = (tf.constant(v) for v in hint_points(photo, hints))
-  targets = tf.reshape(targets, [-1]).numpy()
+  targets = tf.reshape(targets, [-1]).numpy().astype(np.float64)
   hint_weight, prior_weight = 1.0 / tolerance**2, 1.0 / photo.colorizer.variance
-  jacobian = contract.traced_once(photo.colorizer, "steer_jacobian", lambda: tf.function(
-      lambda *args: _hinted_ab(photo.colorizer, *args), reduce_retracing=True))
+  jacobian = _jacobian(photo.colorizer)
+
+  def hinted_ab(z):  # [K, 2N] of the fields of codes z, as the result decodes them
+    fields = photo.fields(z)
+    return tf.reshape(sample_fields(fields, indices, weights), [len(z), -1]).numpy().astype(
+        np.float64)
 
   def loss(z, ab):  # [K]: the negative log posterior, up to a constant
     return (hint_weight * ((ab - targets) ** 2).sum(-1) / 2
             + prior_weight * ((z - mean) ** 2).sum(-1) / 2)
 
-  z, best, best_loss = mean, mean, np.full(len(mean), np.inf)
+  z, ab = mean, None
+  best, best_loss = mean, np.full(len(mean), np.inf)
   eye = np.eye(mean.shape[1], dtype=np.float64)
-  for _ in range(int(iterations)):
-    ab, jac = (v.numpy().astype(np.float64) for v in jacobian(
-        photo.field_lightness, tf.constant(z, tf.float32), indices, weights))
+  for step in range(int(iterations)):
+    if step < shared_steps:  # one code's Jacobian for every start (module docstring)
+      ab = hinted_ab(z) if ab is None else ab
+      jac = np.repeat(jacobian(photo.field_lightness, tf.constant(z[:1]), indices,
+                               weights)[1].numpy().astype(np.float64), len(z), axis=0)
+    else:
+      ab, jac = (v.numpy().astype(np.float64) for v in jacobian(
+          photo.field_lightness, tf.constant(z), indices, weights))
     current = loss(z, ab)
     better = current < best_loss
     best = np.where(better[:, None], z, best)
@@ -281,20 +327,42 @@ def with_hints(colorizer, photo, hints, k=None, iterations=2, tolerance=0.01):
     lhs = hint_weight * np.einsum("kod,koe->kde", jac, jac) + prior_weight * eye
     rhs = (hint_weight * np.einsum("kod,ko->kd", jac, targets - ab)
            + prior_weight * (mean - z))
-    step = z + np.linalg.solve(lhs, rhs[..., None])[..., 0]
+    moved = z + np.linalg.solve(lhs, rhs[..., None])[..., 0]
     # where the last step made things worse (the linearisation overshot), halve it instead
-    z = np.where(better[:, None], step, best + 0.5 * (z - best)).astype(np.float32)
-  fields = photo.fields(z)  # decoded as the result decodes them
-  last = loss(z, tf.reshape(sample_fields(fields, indices, weights), [len(z), -1]).numpy())
-  if np.all(last < best_loss):
-    return photo.result(z, components, fields)
+    z = np.where(better[:, None], moved, best + 0.5 * (z - best)).astype(np.float32)
+    ab = None
+  last = loss(z, hinted_ab(z))  # decoded as the result decodes them (and kept)
   return photo.result(np.where((last < best_loss)[:, None], z, best), components)
+
+
+def warm_up(colorizer, photo):
+  """Traces :func:`with_hints`' Jacobian for ``colorizer`` (once; ~4 s on this project's 2-core
+  CPU, as long as the first hint took otherwise) by running it at one code of ``photo``: the page
+  does this while a user looks at the first photo's outputs, before any hint is given."""
+  photo = prepare(colorizer, photo)
+  indices, weights, _ = hint_points(photo, [(0, 0, (0, 0, 0))])
+  _jacobian(photo.colorizer)(photo.field_lightness, tf.constant(photo.means[photo.order[:1]]),
+                             tf.constant(indices), tf.constant(weights))
+
+
+# The Jacobian's input signature: one trace for any number of codes and hints (a trace takes
+# seconds; the page's first hint should not pay one per hint count).
+_JACOBIAN_SIGNATURE = (tf.TensorSpec([1, None, None, 1], tf.float32),  # L at the field's size
+                       tf.TensorSpec([None, None], tf.float32),  # z [K, d]
+                       tf.TensorSpec([None, 4], tf.int32),  # hint_points' indices
+                       tf.TensorSpec([None, 4], tf.float32))  # and weights
+
+
+def _jacobian(colorizer):
+  """:func:`_hinted_ab` of ``colorizer``, traced once."""
+  return contract.traced_once(colorizer, ("steer", "jacobian"), lambda: tf.function(
+      lambda *args: _hinted_ab(colorizer, *args), input_signature=_JACOBIAN_SIGNATURE))
 
 
 def _hinted_ab(colorizer, field_lightness, z, indices, weights):
   """ab [K, 2N] of codes z [K, d] at the hint points and its Jacobian in z [K, 2N, d] (each
   code's own: the decoder treats codes independently)."""
-  with tf.GradientTape() as tape:
+  with tf.GradientTape(watch_accessed_variables=False) as tape:
     tape.watch(z)
     fields = colorizer.decode(z[None], field_lightness)[0]
     ab = tf.reshape(sample_fields(fields, indices, weights), [tf.shape(z)[0], -1])

@@ -21,7 +21,7 @@ The photo is checked by ``data.load_rgb`` as every photo of the project is: not 
 truncated, over the pixel budget (read from its header, never decoded), alpha composited over
 white. Every problem is one line of JSON (``{"error": ...}``, status 400 or 413) that the page
 shows; the server goes on. One model, so one computation at a time (a lock): two browsers are
-served in turn.
+served in turn, each its own photo's outputs (tests/test_web.py: two Chromium processes at once).
 """
 
 import collections
@@ -110,6 +110,7 @@ def make_app(colorizer, k=5):
   steer.check(colorizer)
   sessions = collections.OrderedDict()
   lock = threading.Lock()  # one model: one computation at a time
+  warming = []  # the thread tracing with_hints' Jacobian, once started (steer.warm_up)
 
   async def work(fn):
     """``fn()`` under the lock, in a worker thread: the server answers other requests meanwhile."""
@@ -157,7 +158,14 @@ def make_app(colorizer, k=5):
     sessions[session.id] = session
     while len(sessions) > MAX_PHOTOS:
       sessions.popitem(last=False)
+    if not warming:  # the hint's Jacobian traced while the first outputs are looked at
+      warming.append(threading.Thread(target=warm_up, args=(session.preview,), daemon=True))
+      warming[0].start()
     return state(session)
+
+  def warm_up(photo):
+    with lock:
+      steer.warm_up(colorizer, photo)
 
   def guarded(handler):
     async def endpoint(request):
