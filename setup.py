@@ -1,8 +1,13 @@
 """divcolor_tf: Learning Diverse Image Colorization (Deshpande et al., CVPR 2017) in TF2 / Keras 3."""
 
+import ast
+import os
 import re
+import shutil
 
 import setuptools
+from setuptools.command import build_py
+
 
 with open("divcolor_tf/__init__.py") as f:
   VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
@@ -52,6 +57,36 @@ WEB = ["starlette>=0.40,<2", "uvicorn>=0.30,<1"]
 # Video colorization (divcolor_tf/video): PyAV, whose wheels carry their own FFmpeg with libx264.
 VIDEO = ["av>=14,<19"]
 
+
+
+def newest_version(folder):
+  """The highest numbered version folder of an export folder, or None."""
+  versions = [int(v) for v in os.listdir(folder) if v.isdigit()] if os.path.isdir(folder) else []
+  return os.path.join(folder, str(max(versions))) if versions else None
+
+
+class BuildWithModels(build_py.build_py):
+  """A wheel (``pip install .``, ``pip wheel .``, ``pip install git+URL``) carries the bundled
+  models: the newest SavedModel version of each name in ``inference/bundled.py``'s BUNDLED,
+  copied from saved_models/ into the package as divcolor_tf/saved_models/ (~96 MB; their TFLite
+  files, for phones, stay out), where ``bundled.SAVED_MODELS`` looks first. An editable install
+  reads saved_models/ in the clone and copies nothing."""
+
+  def run(self):
+    super().run()
+    if getattr(self, "editable_mode", False):
+      return
+    with open("divcolor_tf/inference/bundled.py") as f:
+      bundled = ast.literal_eval(re.search(r"^BUNDLED = (\{.*?\})$", f.read(), re.M).group(1))
+    for folder in sorted(bundled.values()):
+      version = newest_version(os.path.join("saved_models", folder))
+      if version is None:  # an sdist or a checkout without it: load() says how to get it
+        continue
+      target = os.path.join(self.build_lib, "divcolor_tf", version)
+      shutil.rmtree(target, ignore_errors=True)
+      shutil.copytree(version, target)
+
+
 setuptools.setup(
     name="divcolor_tf",
     version=VERSION,
@@ -87,6 +122,7 @@ setuptools.setup(
         # divcolor-colorize on video files: k steady versions of a clip.
         "video": VIDEO,
     },
+    cmdclass={"build_py": BuildWithModels},
     package_data={"divcolor_tf.web": ["static/*.html"]},  # the page (a non-editable install too)
     entry_points={
         "console_scripts": [f"{name}=divcolor_tf.bin.{module}:run" for name, module in TOOLS.items()],

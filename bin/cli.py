@@ -7,8 +7,9 @@ description (its module docstring) and its own flags, and exit 0; ``--helpfull``
 
 Quiet by default: TensorFlow's start-up lines (oneDNN, CUDA stubs, the cuInit error on a machine
 without a GPU, CPU-feature notes), which it prints before its own logging starts and so whatever
-TF_CPP_MIN_LOG_LEVEL says, are filtered out of stderr; everything else passes. ``--verbosity=1``
-(``-v 1``) or DIVCOLOR_VERBOSE=1 shows them.
+TF_CPP_MIN_LOG_LEVEL says, are filtered out of stderr (``divcolor_tf.io.quiet``); everything else
+passes. absl's INFO logs show only in a trainer's run (its record of epochs and resumes).
+``--verbosity=1`` (``-v 1``) or DIVCOLOR_VERBOSE=1 shows them all.
 
 The errors a user can cause or meet without a bug (a training run that went non-finite, a stage
 file that is missing or broken, a photo folder that is missing or empty) end the tool with one
@@ -16,6 +17,7 @@ line, "<tool>: <problem>" (:func:`error`), and exit status 1, not a traceback;
 DIVCOLOR_TRACEBACK=1 shows the traceback instead.
 
 SIGTERM ends a tool as an exception does (:func:`exit_on_sigterm`): its temporaries are removed.
+Ctrl-C (SIGINT) too, with one line, "<tool>: interrupted", and exit status 130, not a traceback.
 """
 
 import atexit
@@ -23,10 +25,11 @@ import os
 import re
 import signal
 import sys
-import threading
 
 from absl import app
 from absl import flags
+
+from divcolor_tf.io import quiet
 
 
 def run(main, module_name, doc):
@@ -40,12 +43,18 @@ def run(main, module_name, doc):
     print("\n".join(filter(None, helps)))
     print("\n(--helpfull lists absl's flags as well.)")
     sys.exit(0)
-  if not _verbose(sys.argv[1:]):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  if _verbose(sys.argv[1:]):
+    os.environ.setdefault(quiet.VERBOSE, "1")  # dc.load inside the tool: every line too
+  else:
+    os.environ.setdefault(quiet.LEVEL, "2")
     _filter_stderr(NOISE)
   exit_on_sigterm()
-  # absl's run: flags parsed, main(argv) called, status set
-  app.run(_one_line_errors(main), flags_parser=_parse_flags)
+  keep_info = getattr(main, "keeps_info_logs", False)
+  try:  # absl's run: flags parsed, main(argv) called, status set
+    app.run(_one_line_errors(main), flags_parser=lambda argv: _parse_flags(argv, keep_info))
+  except KeyboardInterrupt:  # Ctrl-C: finally blocks have run (temporaries removed); one line
+    error(os.path.basename(sys.argv[0]) or "divcolor", "interrupted")
+    sys.exit(128 + signal.SIGINT)
 
 
 def exit_on_sigterm():
@@ -62,10 +71,15 @@ def exit_on_sigterm():
   signal.signal(signal.SIGTERM, stop)
 
 
-def _parse_flags(argv):
+def _parse_flags(argv, keep_info=False):
   """absl's flag parsing, with one line for what it reports as a traceback or a bare exception: a
   --config.FIELD override of a field the config does not have, a --config file that is no config
-  or whose variant is unknown; then :func:`flag_value_problem`'s checks, before any work."""
+  or whose variant is unknown; then :func:`flag_value_problem`'s checks, before any work.
+
+  absl shows INFO logs unless --verbosity is given; here only with ``keep_info`` (a trainer's
+  INFO lines are its record of the run: epochs, learning rate, where it resumed) or -v: a tool's
+  successful run prints its result and nothing else.
+  """
   prog = os.path.basename(argv[0])
   try:
     parsed = flags.FLAGS(argv)
@@ -87,6 +101,8 @@ def _parse_flags(argv):
   if problem:
     error(prog, problem)
     sys.exit(1)
+  if not keep_info and flags.FLAGS["verbosity"].using_default_value:
+    flags.FLAGS.verbosity = -1  # WARNING; absl would raise a default it finds to INFO (0)
   return parsed
 
 
@@ -136,13 +152,8 @@ def _config_file_problem(message):
   return f"{head.removeprefix('flag ')}: {last}"
 
 
-# TensorFlow's start-up lines on a CPU machine (TF 2.21), none of which a user can act on.
-NOISE = re.compile(
-    r"(WARNING: All log messages before absl::InitializeLog\(\) is called"
-    r"|To enable the following instructions: .* rebuild TensorFlow"
-    r"|[IWE]\d{4} [\d:.]+ +\d+ (port|cudart_stub|cuda_platform|cuda_executor|cuda_diagnostics"
-    r"|cpu_feature_guard|gpu_device)\.cc:\d+\] "
-    r"|[IWE]\d{4} [\d:.]+ +\d+ util\.cc:\d+\] oneDNN supports DT_UINT8 only)")
+# TensorFlow's start-up lines (the API filters the same ones while it loads a model).
+NOISE = quiet.NOISE
 
 
 def _verbose(args):
@@ -158,35 +169,14 @@ def _verbose(args):
 
 
 def _filter_stderr(noise):
-  """Routes file descriptor 2 (Python's and TensorFlow's C++ stderr alike) through a thread that
-  drops lines matching ``noise`` and passes every other line on, until the process exits."""
-  read_end, write_end = os.pipe()
-  real = os.dup(2)
-  if os.isatty(real):  # progress bars redraw one line: they go to the terminal itself
+  """Filters stderr (``quiet.filter_stderr``) until the process exits; progress bars, which
+  redraw one line, go to the terminal itself."""
+  real, restore = quiet.filter_stderr(noise)
+  if os.isatty(real):
     from divcolor_tf.io import progress  # pylint: disable=g-import-not-at-top  (no TensorFlow)
     progress.route(os.fdopen(os.dup(real), "w", buffering=1))
-  os.dup2(write_end, 2)
-  os.close(write_end)
   # Where a line must go when the process ends at once (training/strategy.py's watchers).
   os.environ["DIVCOLOR_STDERR_FD"] = str(real)
-
-  def pump():
-    with os.fdopen(read_end, "rb") as pipe:
-      for line in pipe:
-        if not noise.match(line.decode("utf-8", "replace")):
-          os.write(real, line)
-
-  thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
-  thread.start()
-
-  def restore():
-    try:
-      sys.stderr.flush()
-    except (OSError, ValueError):
-      pass
-    os.dup2(real, 2)  # the pipe's last writer closes: the pump reads to the end and stops
-    thread.join(timeout=5)
-
   atexit.register(restore)
 
 
@@ -224,6 +214,7 @@ def stage_main(module, config_hint=False):
       kwargs["config_hint"] = config_flags.get_config_filename(flags.FLAGS["config"])
     trainer.train(flags.FLAGS.config, flags.FLAGS.workdir, **kwargs)
 
+  main.keeps_info_logs = True  # run(): its INFO lines are the training's record
   return main
 
 

@@ -7,36 +7,31 @@ Without --model, the bundled general model (saved_models/divcolor_imagenet, ever
 colorizes; --model lfw names the bundled faces model, and a training workdir or an export works
 by its path.
 
-For each photo, writes OUTPUT/<stem>_<i>.png, i = 1..K: the top-K means of the MDN's mixture in
-descending order of mixture weight, each decoded by the VAE and joined with the photo's own
-full-resolution lightness (a colour photo is reduced to its lightness first). --samples N draws N
-embeddings from the mixture instead (reproducible with --seed; not with --k). --grid adds
-<stem>_grid.png: the grey input beside its K colorizations, titled with their mixture weights.
-Photos in subfolders of --input keep their subfolder under --output.
+For each photo, writes OUTPUT/<stem>_<i>.png (--format: .jpg, .webp), i = 1..K: the top-K means
+of the mixture by weight, each decoded and joined with the photo's own full-resolution lightness
+(a colour photo is reduced to it first). --samples N draws N codes from the mixture instead
+(reproducible with --seed; not with --k). --grid adds <stem>_grid.png: the grey input beside its
+K colorizations, titled with their weights. Subfolders of --input are kept under --output.
 
 Videos (.mp4 .m4v .mov .mkv .avi .webm, and raw H.264 .264 .h264; needs the [video] extra,
 PyAV): a clip, or the clips of a folder beside its photos, gets OUTPUT/<stem>_1.mp4 ..
 <stem>_K.mp4 at its own size and frame rate (audio copied), each version steady in time: one
 mixture per shot (cuts found from the grey frames), version i the same code for every frame of a
 shot, so only the frame's lightness changes its colours (divcolor_tf.video.steady). --grid adds
-<stem>_grid.mp4, the grey input beside the K versions, downscaled. Not with --samples.
+<stem>_grid.mp4, the grey input beside the K versions, downscaled. Not with --samples. Every frame
+keeps its timestamp (a variable frame rate stays one); frames over 9 megapixels (4K fits) are one
+line (--max_megapixels). --input may be a list file or a glob of photos and clips; an --output
+folder inside the --input folder is not read as input.
 
-Photos of one run whose names differ only by extension (face.jpg, face.png) each get theirs
-added: face_jpg_<i>.png, face_png_<i>.png; only such colliding names change. Photos the extension
-does not separate (one name in two folders of a list file) stop the run before anything is
-written.
-
-Every file appears under its name only complete (written under a hidden temporary name, then
-renamed), and a photo's set is installed by one run at a time: a killed or concurrent run never
-leaves a truncated file or a set mixing two runs. Existing outputs are never replaced without
---overwrite: a photo whose files are all there is skipped as already done (not checked), one with
-only some of them is named in a one-line error. --skip_existing resumes a folder run instead: a
-photo whose set is complete (every file a PNG that decodes, at the right size) is skipped; an
-incomplete or corrupt set is colorized again and replaced. A photo that cannot be read or written
-is named in a one-line error and the others go on. A folder run shows its progress (count, rate,
-ETA) on stderr and ends with the counts colorized / skipped / failed; the exit status is 1 only
-if a photo or video failed. Flags are checked before TensorFlow starts: a --k out of the model's range, a
---model that names nothing, a missing --input are each one line at once.
+Photos whose names differ only by extension (face.jpg, face.png) get face_jpg_<i>.png and
+face_png_<i>.png. Every file appears under its name only complete (a hidden temporary, then a
+rename), one run at a time per photo. Existing outputs are never replaced without --overwrite: a
+photo whose files are all there is skipped, one with only some of them is a one-line error.
+--skip_existing resumes a folder run: complete sets (every file decodes, at the right size) are
+skipped, incomplete or corrupt ones redone. A photo or video that cannot be read or written is one
+line and the others go on; the exit status is 1 only then. Flags are checked before TensorFlow
+starts: a --k out of the model's range, a --model that names nothing, a missing --input are each
+one line at once.
 """
 
 import os
@@ -46,6 +41,7 @@ from absl import app
 from absl import flags
 
 from divcolor_tf.bin import cli
+from divcolor_tf.inference import outputs  # (no TensorFlow: its formats name the flags' values)
 
 flags.DEFINE_string("model", "imagenet", "A bundled model's name: imagenet (everyday photos, "
                     "the default) or lfw (faces); a model directory (divcolor-train-vae, "
@@ -58,13 +54,18 @@ flags.DEFINE_integer("samples", 0, "Instead of the top-k means, draw this many e
                      "the mixture (0: top-k); not with --k.")
 flags.DEFINE_integer("seed", None, "Seed of --samples (default: a fresh one, printed).")
 flags.DEFINE_bool("grid", False, "Also write <stem>_grid.png: grey input and its colorizations.")
+flags.DEFINE_enum("format", "png", list(outputs.FORMATS), "Of the colorizations (a grid: png).")
+flags.DEFINE_integer("quality", None, f"Of --format jpg or webp, 1..100 (default: "
+                     f"{outputs.DEFAULT_QUALITY}).")
 flags.DEFINE_bool("overwrite", False, "Replace existing output files.")
 flags.DEFINE_bool("skip_existing", False, "Resume a folder run: skip photos whose outputs are "
                   "all there and decode; colorize the others again (replacing incomplete or "
                   "corrupt sets).")
 flags.DEFINE_float("max_megapixels", None, "The largest photo colorized, in megapixels "
                    "(default: the library's, divcolor_tf.inference.fullres.MAX_MEGAPIXELS = 64); a "
-                   "larger one is a one-line error naming it. 0: no limit.")
+                   "larger one is a one-line error naming it. 0: no limit. A video's frame: "
+                   "default 9 (4K; divcolor_tf.video.frames.MAX_FRAME_MEGAPIXELS).")
+flags.DEFINE_bool("trust_model", False, "Run an export's ops even if not ours (docs/deploy.md).")
 flags.mark_flags_as_required(["input", "output"])
 FLAGS = flags.FLAGS
 
@@ -78,22 +79,22 @@ def main(argv):
     raise app.UsageError("--samples must be >= 0")
   # The flags first, without TensorFlow: a mistyped flag is answered at once.
   from divcolor_tf.inference import bundled  # pylint: disable=g-import-not-at-top
-  problem = (_samples_and_k_problem() or bundled.model_problem(FLAGS.model)
+  problem = (_samples_and_k_problem() or _quality_problem() or bundled.model_problem(FLAGS.model)
              or _k_problem(bundled.export_components(FLAGS.model)))
   if problem:
     cli.error(PROG, problem)
     sys.exit(1)
   try:
-    paths, videos = _inputs(FLAGS.input)
+    paths, videos = _inputs(FLAGS.input, FLAGS.output)
   except (ValueError, FileNotFoundError) as e:
     cli.error(PROG, e)
     sys.exit(1)
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
-  from divcolor_tf.inference import outputs  # pylint: disable=g-import-not-at-top
   from divcolor_tf.io import progress  # pylint: disable=g-import-not-at-top
 
   try:
-    colorizer = colorize.load(FLAGS.model, max_megapixels=FLAGS.max_megapixels)
+    colorizer = colorize.load(FLAGS.model, max_megapixels=FLAGS.max_megapixels,
+                               trust=FLAGS.trust_model)
   except (ValueError, FileNotFoundError) as e:
     cli.error(PROG, e)
     sys.exit(1)
@@ -108,7 +109,8 @@ def main(argv):
       summary = outputs.colorize_photos(
           colorizer, paths, FLAGS.output, input_root=FLAGS.input, k=FLAGS.k,
           samples=FLAGS.samples, seed=FLAGS.seed, grid=FLAGS.grid, overwrite=FLAGS.overwrite,
-          skip_existing=FLAGS.skip_existing, on_error=on_error, progress=bar)
+          skip_existing=FLAGS.skip_existing, on_error=on_error, progress=bar,
+          format=FLAGS.format, quality=FLAGS.quality or outputs.DEFAULT_QUALITY)
       clips = _colorize_videos(colorizer, videos, on_error, bar)
   except ValueError as e:  # two photos would write the same files: nothing written
     cli.error(PROG, e)
@@ -130,20 +132,43 @@ def main(argv):
   sys.exit(0 if not failed else 1)
 
 
-def _inputs(source):
+def _inputs(source, output):
   """(photos, videos) of --input: a video file is a video; a folder gives both (a folder of
-  videos alone has no photos); anything else is data.list_images'."""
+  videos alone has no photos), without what lies in ``output`` when it is a folder inside it (a
+  rerun does not colorize its own outputs); a list file or a glob gives its entries, a video or a
+  photo each by its extension (a missing or bad entry is one line when its turn comes, the
+  others run); anything else is data.list_images'."""
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf.video import frames  # pylint: disable=g-import-not-at-top  (no TF, no av yet)
-  videos = frames.list_videos(data.resolve_source(source))
-  if videos and not os.path.isdir(data.resolve_source(source)):
-    return [], videos
-  try:
-    return data.list_images(source), videos
-  except data.DataPathError:
-    if videos:
-      return [], videos
-    raise
+  resolved = data.resolve_source(source)
+  if os.path.isdir(resolved):
+    videos = frames.list_videos(resolved)
+    try:
+      photos = data.list_images(source)
+    except data.DataPathError:
+      if not videos:
+        raise
+      photos = []
+    inside = _folder_inside(output, resolved)
+    if inside:
+      photos, videos = ([p for p in found if not _folder_inside(p, inside)]
+                        for found in (photos, videos))
+      if not photos and not videos:
+        raise data.DataPathError(f"{data.display_path(source)}: no photos or videos outside "
+                                 f"--output {data.display_path(output)}, which is inside it")
+    return photos, videos
+  if frames.is_video(resolved) and os.path.isfile(resolved):
+    return [], [resolved]
+  entries = data.list_images(source)
+  return ([p for p in entries if not frames.is_video(p)],
+          [p for p in entries if frames.is_video(p)])
+
+
+def _folder_inside(path, folder):
+  """``path``'s real path when it lies strictly inside ``folder`` (symlinks resolved), else
+  None."""
+  real, top = os.path.realpath(path), os.path.realpath(folder)
+  return real if real != top and os.path.commonpath([real, top]) == top else None
 
 
 def _colorize_videos(colorizer, videos, on_error, bar):
@@ -159,7 +184,7 @@ def _colorize_videos(colorizer, videos, on_error, bar):
   return video_run.colorize_videos(
       colorizer, videos, FLAGS.output, input_root=FLAGS.input, k=FLAGS.k, grid=FLAGS.grid,
       overwrite=FLAGS.overwrite, skip_existing=FLAGS.skip_existing, on_error=on_error,
-      progress=bar)
+      progress=bar, max_megapixels=FLAGS.max_megapixels)
 
 
 def _samples_and_k_problem():
@@ -167,6 +192,18 @@ def _samples_and_k_problem():
   if FLAGS.samples and FLAGS["k"].present:
     return (f"--k {FLAGS.k} and --samples {FLAGS.samples}: give one of them (--k: the top-k means "
             "by mixture weight; --samples: that many draws from the mixture)")
+  return None
+
+
+def _quality_problem():
+  """--quality is JPEG's and WebP's: with a PNG (lossless) it would be ignored."""
+  if FLAGS.quality is None:
+    return None
+  if FLAGS.format == "png":
+    return (f"--quality {FLAGS.quality} is for --format jpg or webp (a PNG is lossless); add "
+            "--format jpg or leave --quality out")
+  if not 1 <= FLAGS.quality <= 100:
+    return f"--quality must be in [1, 100], got {FLAGS.quality}"
   return None
 
 

@@ -1,9 +1,11 @@
 """Figures in the paper's style: one row per photo, its grey input, its top-k colorizations in
 descending order of mixture weight, and the photo's own colours (Figures 1, 5-7 of the paper).
 
-:func:`figure` lays out cells of ``cell`` x ``cell`` pixels (each image fitted inside, centred on
-white), a header naming the columns and, under each colorization, its mixture weight. It is
-numpy and Pillow only, so a 20-photo figure of 12-megapixel photos costs what its thumbnails do.
+:func:`figure` lays out each photo's images with their longer side ``cell`` pixels, a header
+naming the columns and, under each colorization, its mixture weight. A row is as tall as its
+photo's images and a column as wide as the widest (:func:`_layout`): square cells left a blank
+band of a third of a cell above and below every landscape photo. It is numpy and Pillow only, so
+a 20-photo figure of 12-megapixel photos costs what its thumbnails do.
 :func:`colorized_rows` colorizes the photos with any colorizer (workdir or export), naming each
 photo that cannot be read in a one-line ``on_error`` while the others go on.
 """
@@ -23,16 +25,26 @@ BACKGROUND = (255, 255, 255)
 INK = (20, 20, 20)
 
 
+def _fitted_size(shape, cell):
+  """(width, height) of an image of ``shape`` [h, w, ...] with its longer side ``cell``."""
+  height, width = shape[:2]
+  scale = cell / max(height, width)
+  return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def _fit(rgb, cell):
-  """uint8 RGB shrunk (or enlarged) to fit a ``cell`` x ``cell`` square, centred on white."""
+  """uint8 RGB shrunk (or enlarged) so that its longer side is ``cell``, as a Pillow image."""
   from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
-  image = Image.fromarray(np.asarray(rgb, np.uint8))
-  scale = cell / max(image.size)
-  size = (max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale)))
-  image = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-  canvas = Image.new("RGB", (cell, cell), BACKGROUND)
-  canvas.paste(image, ((cell - size[0]) // 2, (cell - size[1]) // 2))
-  return canvas
+  rgb = np.asarray(rgb, np.uint8)
+  return Image.fromarray(rgb).resize(_fitted_size(rgb.shape, cell), Image.Resampling.LANCZOS,
+                                     reducing_gap=3.0)
+
+
+def _layout(photos, cell):
+  """(column width, [row height]) for rows of ``photos``: the widest fitted photo, each one's
+  height (a row's images all have its photo's size)."""
+  sizes = [_fitted_size(np.shape(photo), cell) for photo in photos]
+  return max(width for width, _ in sizes), [height for _, height in sizes]
 
 
 def _grey(rgb):
@@ -52,7 +64,7 @@ def figure(rows, k, *, truth=True, cell=160, sampled=False, methods=None, column
       ``methods``, a list of them instead, one per method, in the order of ``methods``.
     k: colorizations per row (per method).
     truth: add a last column with the photo's own colours.
-    cell: the side of every cell, in pixels.
+    cell: the longer side of every image, in pixels.
     sampled: the colorizations are draws from the mixture (captions say "sample").
     methods: the methods' names, for the paper's comparison layout (Figures 7 and 8): per photo
       the grey input, each method's k colorizations side by side, the truth.
@@ -69,23 +81,26 @@ def figure(rows, k, *, truth=True, cell=160, sampled=False, methods=None, column
   if truth:
     titles.append("ground truth")
   columns = len(titles)
-  row_height = cell + CAPTION
-  width = columns * cell + (columns + 1) * GAP
-  height = HEADER + len(rows) * (row_height + GAP) + GAP
+  column, heights = _layout([photo for photo, _ in rows], cell)
+  width = columns * column + (columns + 1) * GAP
+  height = HEADER + sum(h + CAPTION + GAP for h in heights) + GAP
   canvas = Image.new("RGB", (width, height), BACKGROUND)
   draw = ImageDraw.Draw(canvas)
   for c, title in enumerate(titles):
-    x = GAP + c * (cell + GAP)
-    draw.text((x + cell // 2, HEADER // 2), title, fill=INK, anchor="mm")
-  for r, (photo, result) in enumerate(rows):
-    y = HEADER + GAP + r * (row_height + GAP)
+    x = GAP + c * (column + GAP)
+    draw.text((x + column // 2, HEADER // 2), title, fill=INK, anchor="mm")
+  y = HEADER + GAP
+  for (photo, result), row_height in zip(rows, heights):
     cells = [_grey(photo)] + list(result.colorizations[:k]) + ([photo] if truth else [])
     for c, image in enumerate(cells):
-      x = GAP + c * (cell + GAP)
-      canvas.paste(_fit(image, cell), (x, y))
+      x = GAP + c * (column + GAP)
+      fitted = _fit(image, cell)
+      canvas.paste(fitted, (x + (column - fitted.width) // 2,
+                            y + (row_height - fitted.height) // 2))
       if 1 <= c <= k:
-        draw.text((x + cell // 2, y + cell + CAPTION // 2), f"pi = {result.weights[c - 1]:.3f}",
-                  fill=INK, anchor="mm")
+        draw.text((x + column // 2, y + row_height + CAPTION // 2),
+                  f"pi = {result.weights[c - 1]:.3f}", fill=INK, anchor="mm")
+    y += row_height + CAPTION + GAP
   return np.asarray(canvas)
 
 
@@ -111,10 +126,11 @@ def _comparison(rows, k, methods, *, truth, cell, sampled):
   canvas = Image.new("RGB", (body.shape[1], body.shape[0] + top), BACKGROUND)
   canvas.paste(Image.fromarray(body), (0, top))
   draw = ImageDraw.Draw(canvas)
+  column, _ = _layout([photo for photo, _ in rows], cell)
   for m, name in enumerate(methods):
     first = 1 + m * k  # the method's first column (column 0 is the input)
-    x0 = GAP + first * (cell + GAP)
-    x1 = GAP + (first + k) * (cell + GAP) - GAP
+    x0 = GAP + first * (column + GAP)
+    x1 = GAP + (first + k) * (column + GAP) - GAP
     draw.text(((x0 + x1) // 2, top // 2), name, fill=INK, anchor="mm")
     draw.line([(x0, top - 3), (x1, top - 3)], fill=INK)
   return np.asarray(canvas)

@@ -35,6 +35,20 @@ class Colorization(NamedTuple):
   z: np.ndarray
   components: np.ndarray
 
+  def save(self, prefix, **options):
+    """Writes the colorizations as divcolor-colorize does: ``prefix`` "out/face" gives
+    out/face_1.png .. out/face_K.png (``format="jpg"`` or ``"webp"``: at ``quality``), and with
+    ``photo=rgb`` the grid out/face_grid.png; existing files only with ``overwrite=True``.
+    Returns the paths (``divcolor_tf.inference.outputs.save``, its options)."""
+    from divcolor_tf.inference import outputs  # pylint: disable=g-import-not-at-top  (on first use)
+    return outputs.save(self, prefix, **options)
+
+  def grid(self, photo, sampled=False):
+    """The grey ``photo`` beside its colorizations, titled with their weights, as uint8 RGB (the
+    image of divcolor-colorize --grid), e.g. for ``plt.imshow``."""
+    from divcolor_tf.inference import outputs  # pylint: disable=g-import-not-at-top  (on first use)
+    return outputs.grid(self, photo, sampled)
+
 
 def photo_seed(seed, index):
   """The stateless seed pair of photo ``index`` of a call with int ``seed``."""

@@ -2,7 +2,8 @@
 
 Names. A photo found under an ``input_root`` folder, ``ROOT/sub/face.jpg``, gets the stem
 ``OUT/sub/face``; a photo named by a list file or a glob gets ``OUT/face``. Its set is
-``<stem>_1.png`` .. ``<stem>_K.png`` and, with a grid, ``<stem>_grid.png``. When photos of one run
+``<stem>_1.png`` .. ``<stem>_K.png`` (or ``.jpg``, ``.webp``: :data:`FORMATS`) and, with a grid,
+``<stem>_grid.png`` (a figure with text: PNG whatever the format). When photos of one run
 would share a stem (compared ignoring case, as a case-insensitive file system would), e.g.
 ``face.jpg`` and ``face.png`` in one folder, each of those photos gets its extension, as written,
 added to its stem: ``face_jpg_1.png``, ``face_png_1.png``. Only colliding stems change, so a photo
@@ -24,15 +25,15 @@ Existing sets. By default nothing already there is touched: a photo whose files 
 already done (skipped, counted, not checked); one with only some of them (an interrupted run, or
 a name taken by another file) gets a one-line error, and the other photos go on. ``overwrite``
 replaces the set. ``skip_existing`` skips a
-photo whose set is complete (:func:`set_problems`: every file there and a PNG that decodes, the
-colorizations at the photo's size, the grid at the size K colorizations of it give) and renders an
+photo whose set is complete (:func:`set_problems`: every file there and decoding in its format,
+the colorizations at the photo's size, the grid at the size K colorizations of it give) and renders an
 incomplete or corrupt set again, replacing it whole.
 
-Foreign files. Every PNG written here carries a text chunk ``Software: divcolor_tf``
-(:data:`MARKER`). ``overwrite`` and ``skip_existing`` only ever replace such files (or empty
-ones): a file under an output's name that this project did not write (the user's own
-``face_1.png``, a photo of the input folder in an in-place run, a folder, a FIFO) makes its photo
-fail with one line naming the file, and the file stays as it was.
+Foreign files. Every file written here says so: a PNG in a text chunk ``Software: divcolor_tf``
+(:data:`MARKER`), a JPEG or WebP in its EXIF Software tag. ``overwrite`` and ``skip_existing``
+only ever replace such files (or empty ones): a file under an output's name that this project
+did not write (the user's own ``face_1.png``, a photo of the input folder in an in-place run, a
+folder, a FIFO) makes its photo fail with one line naming the file, and the file stays as it was.
 """
 
 import collections
@@ -52,6 +53,11 @@ from divcolor_tf.io import atomic
 # 3.1 s at Pillow's default 6, for a 32% larger file (7.0 against 5.3 MB), measured here.
 PNG_COMPRESS_LEVEL = 1
 MARKER = ("Software", "divcolor_tf")  # the text chunk of every PNG written here
+EXIF_SOFTWARE = 0x0131  # the EXIF tag that carries MARKER's value in a JPEG or WebP written here
+# The colorizations' formats, by extension: Pillow's name. PNG is lossless and the default; a JPEG
+# or WebP at DEFAULT_QUALITY is a fraction of its size (docs: divcolor-colorize --format).
+FORMATS = {"png": "PNG", "jpg": "JPEG", "webp": "WEBP"}
+DEFAULT_QUALITY = 92  # JPEG's and WebP's quality, 1..100
 OVERLAP_PIXELS = 16_000_000  # up to this size, the next colorization is made while one is encoded
 GRID_DPI = 100
 GRID_PANEL_INCHES = 2.5  # the longer side of one panel
@@ -64,8 +70,8 @@ class PhotoSet(NamedTuple):
   """One photo of a run and the files it gets."""
   photo: str  # the input photo
   index: int  # its position in the run (seeds its --samples draws)
-  stem: str  # OUT/<folder>/<name>: the outputs are <stem>_<i>.png and <stem>_grid.png
-  files: tuple  # the colorizations, <stem>_1.png .. <stem>_K.png
+  stem: str  # OUT/<folder>/<name>: the outputs are <stem>_<i>.<format> and <stem>_grid.png
+  files: tuple  # the colorizations, <stem>_1.png .. <stem>_K.png (or .jpg, .webp)
   grid: Optional[str]  # <stem>_grid.png, or None without a grid
 
   @property
@@ -91,7 +97,8 @@ def output_stem(path, input_root, output_dir):
   stem = os.path.splitext(os.path.basename(path))[0]
   if input_root and os.path.isdir(input_root):
     folder = os.path.relpath(os.path.dirname(os.path.abspath(path)), os.path.abspath(input_root))
-    if folder != "." and not folder.startswith(os.pardir):
+    if folder != os.curdir and folder != os.pardir and not folder.startswith(
+        os.pardir + os.sep):  # a folder named '..dots' is inside
       return os.path.join(output_dir, folder, stem)
   return os.path.join(output_dir, stem)
 
@@ -100,8 +107,9 @@ def _display(path):
   return data.display_path(path)
 
 
-def plan(paths, input_root, output_dir, count, grid=False):
-  """The :class:`PhotoSet` of each photo, with the collision rule of the module docstring.
+def plan(paths, input_root, output_dir, count, grid=False, format="png"):  # pylint: disable=redefined-builtin
+  """The :class:`PhotoSet` of each photo, with the collision rule of the module docstring; its
+  colorizations are ``format`` files (a key of :data:`FORMATS`, their extension).
 
   Raises:
     ValueError: one line naming two photos that would write the same files.
@@ -121,9 +129,9 @@ def plan(paths, input_root, output_dir, count, grid=False):
     if other != i:
       raise ValueError(
           f"{_display(paths[other])} and {_display(paths[i])} would both write "
-          f"{_display(stem)}_*.png; rename one of them (nothing was written)")
+          f"{_display(stem)}_*.{format}; rename one of them (nothing was written)")
   return [PhotoSet(str(path), index, stem,
-                   tuple(f"{stem}_{i}.png" for i in range(1, count + 1)),
+                   tuple(f"{stem}_{i}.{format}" for i in range(1, count + 1)),
                    f"{stem}_grid.png" if grid else None)
           for index, (path, stem) in enumerate(zip(paths, stems))]
 
@@ -191,14 +199,16 @@ def write_grid(path, rgb, result, sampled):
     plt.close(fig)
 
 
-def png_problem(path, size, tolerance=0, mode=None):
-  """Why ``path`` is not a whole PNG of ``size`` (width, height), or None when it is."""
+def image_problem(path, size, tolerance=0, mode=None, format="png"):  # pylint: disable=redefined-builtin
+  """Why ``path`` is not a whole ``format`` file (a key of :data:`FORMATS`) of ``size`` (width,
+  height), or None when it is."""
   from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
+  expected = FORMATS[format]
   try:
     with Image.open(path) as image:
-      if image.format != "PNG":
-        return f"not a PNG ({image.format})"
-      image.verify()  # chunk structure and CRCs
+      if image.format != expected:
+        return f"not a {expected} ({image.format})"
+      image.verify()  # a PNG's chunk structure and CRCs (a no-op for the others)
     with Image.open(path) as image:
       image.load()  # every pixel decodes (a truncated file fails here)
       actual, actual_mode = image.size, image.mode
@@ -213,29 +223,38 @@ def png_problem(path, size, tolerance=0, mode=None):
   return None
 
 
+png_problem = image_problem  # its name when every output was a PNG
+
+
+def format_of(path):
+  """The :data:`FORMATS` key of an output file: its extension."""
+  return os.path.splitext(path)[1].lstrip(".").lower()
+
+
 def set_problems(photo_set, height, width):
   """[(file, problem)] of a photo's set, for a photo of ``height`` x ``width``; [] when complete.
 
-  Complete: every colorization a PNG that decodes, RGB, ``width`` x ``height``; the grid (when the
-  set has one) a PNG that decodes at the size :func:`write_grid` gives K colorizations (within a
-  pixel: matplotlib truncates the figure's size in pixels).
+  Complete: every colorization a file of its extension's format that decodes, RGB, ``width`` x
+  ``height``; the grid (when the set has one) a PNG that decodes at the size :func:`write_grid`
+  gives K colorizations (within a pixel: matplotlib truncates the figure's size in pixels).
   """
   problems = []
   for path in photo_set.files:
-    problem = png_problem(path, (width, height), mode="RGB")
+    problem = image_problem(path, (width, height), mode="RGB", format=format_of(path))
     if problem:
       problems.append((path, problem))
   if photo_set.grid:
     inches = _grid_inches(height, width, 1 + len(photo_set.files))
-    problem = png_problem(photo_set.grid, [GRID_DPI * x for x in inches], tolerance=1)
+    problem = image_problem(photo_set.grid, [GRID_DPI * x for x in inches], tolerance=1)
     if problem:
       problems.append((photo_set.grid, problem))
   return problems
 
 
 def ours(path):
-  """True when ``path`` may be replaced: an empty regular file, or a PNG whose text chunk says
-  this project wrote it (:data:`MARKER`); a missing path is ours too."""
+  """True when ``path`` may be replaced: an empty regular file, or a PNG whose text chunk (a JPEG
+  or WebP whose EXIF Software tag) says this project wrote it (:data:`MARKER`); a missing path is
+  ours too."""
   from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
   if not os.path.lexists(path):
     return True
@@ -245,7 +264,10 @@ def ours(path):
     return True
   try:
     with Image.open(path) as image:
-      return image.format == "PNG" and str(image.info.get(MARKER[0], "")).startswith(MARKER[1])
+      if image.format == "PNG":
+        return str(image.info.get(MARKER[0], "")).startswith(MARKER[1])
+      return (image.format in FORMATS.values()
+              and str(image.getexif().get(EXIF_SOFTWARE, "")).startswith(MARKER[1]))
   except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
     return False
 
@@ -265,7 +287,33 @@ def _foreign_message(photo_set, foreign):
           "another --output)")
 
 
-def write_set(photo_set, rgb, result, sampled, replace=False, keep_complete=False):
+def save_image(path, rgb, format="png", quality=DEFAULT_QUALITY):  # pylint: disable=redefined-builtin
+  """Writes uint8 RGB ``rgb`` to ``path`` as ``format`` (a key of :data:`FORMATS`), marked as
+  this project's (:func:`ours`, so a later run may replace it): a PNG at
+  :data:`PNG_COMPRESS_LEVEL`, a JPEG or WebP at ``quality`` (1..100)."""
+  from PIL import Image, PngImagePlugin  # pylint: disable=g-import-not-at-top  (no TF, no PIL at import)
+  image = Image.fromarray(np.asarray(rgb))
+  if format == "png":
+    info = PngImagePlugin.PngInfo()
+    info.add_text(*MARKER)
+    image.save(path, format="PNG", pnginfo=info, compress_level=PNG_COMPRESS_LEVEL)
+  else:
+    exif = Image.Exif()
+    exif[EXIF_SOFTWARE] = MARKER[1]
+    image.save(path, format=FORMATS[format], quality=int(quality), exif=exif.tobytes())
+
+
+def format_problem(format, quality):  # pylint: disable=redefined-builtin
+  """Why ``format`` / ``quality`` cannot be written, in one line, or None."""
+  if format not in FORMATS:
+    return f"format {format!r}: must be one of {', '.join(FORMATS)}"
+  if not 1 <= quality <= 100:
+    return f"quality {quality}: must be in [1, 100] (JPEG and WebP)"
+  return None
+
+
+def write_set(photo_set, rgb, result, sampled, replace=False, keep_complete=False,
+              quality=DEFAULT_QUALITY):
   """Writes a photo's set whole (module docstring): every file rendered under a temporary name,
   then all installed while holding the output folder's lock.
 
@@ -277,6 +325,7 @@ def write_set(photo_set, rgb, result, sampled, replace=False, keep_complete=Fals
     replace: replace existing files; otherwise each file is created exclusively.
     keep_complete: leave the set alone when it is complete by the time the lock is held (another
       run finished it meanwhile).
+    quality: of JPEG and WebP colorizations (their format is their files' extension).
 
   Returns:
     True when the set was installed, False when it was left alone (``keep_complete``).
@@ -292,7 +341,7 @@ def write_set(photo_set, rgb, result, sampled, replace=False, keep_complete=Fals
   os.makedirs(folder, exist_ok=True)
   temps = {final: atomic.temp_path(final) for final in photo_set.files}
   try:
-    thumbnails = _encode_all(photo_set, result, temps, rgb.shape[0] * rgb.shape[1])
+    thumbnails = _encode_all(photo_set, result, temps, rgb.shape[0] * rgb.shape[1], quality)
     if photo_set.grid:
       temps[photo_set.grid] = atomic.temp_path(photo_set.grid)
       write_grid(temps[photo_set.grid], rgb, result._replace(colorizations=thumbnails), sampled)
@@ -309,7 +358,71 @@ def write_set(photo_set, rgb, result, sampled, replace=False, keep_complete=Fals
       atomic.remove(temp)
 
 
-def _encode_all(photo_set, result, temps, pixels):
+def save(result, prefix, *, photo=None, format="png", quality=DEFAULT_QUALITY,  # pylint: disable=redefined-builtin
+         overwrite=False, sampled=False):
+  """Writes one photo's ``colorize.Colorization`` as divcolor-colorize does (``Colorization.save``).
+
+  ``prefix`` "out/face" gives out/face_1.png .. out/face_K.png; a folder (one that exists, or a
+  path ending in a separator) gives FOLDER/colorization_1.png ..; with ``photo``, also the grid
+  ``<prefix>_grid.png`` (:func:`write_grid`). The set is written whole, as :func:`write_set`
+  does: each file complete or absent, none of a user's files replaced.
+
+  Args:
+    result: a ``Colorization`` (``model.colorize(photo, k)``).
+    prefix: the files' path without ``_<i>.<format>``, or a folder.
+    photo: the colorized photo, uint8 RGB [H, W, 3]: given, the grid is written too (its grey
+      panel is the photo's lightness).
+    format: png, jpg or webp (:data:`FORMATS`).
+    quality: of a jpg or webp, 1..100.
+    overwrite: replace files this project wrote earlier (never others).
+    sampled: the colorizations are draws (``samples=``): the grid's titles say so.
+
+  Returns:
+    The paths written, the colorizations' first, then the grid's.
+
+  Raises:
+    ValueError: a bad format or quality; a file under one of the names that this project did not
+      write.
+    FileExistsError: a file exists under one of the names, and not ``overwrite``.
+  """
+  problem = format_problem(format, quality)
+  if problem:
+    raise ValueError(problem)
+  prefix = os.fspath(prefix)
+  if os.path.isdir(prefix) or prefix.endswith(os.sep):
+    prefix = os.path.join(prefix, "colorization")
+  count = len(result.colorizations)
+  photo_set = PhotoSet("", 0, prefix, tuple(f"{prefix}_{i}.{format}" for i in range(1, count + 1)),
+                       f"{prefix}_grid.png" if photo is not None else None)
+  foreign = foreign_files(photo_set) if overwrite else []
+  if foreign:
+    raise ForeignFileError(f"{foreign[0]}: exists and was not written by divcolor_tf; not "
+                           "replaced")
+  existing = [f for f in photo_set.all_files if os.path.lexists(f)] if not overwrite else []
+  exists = lambda path: FileExistsError(f"{path}: exists; pass overwrite=True to replace it")
+  if existing:  # before any work (write_set would find it only when installing)
+    raise exists(existing[0])
+  rgb = np.asarray(photo if photo is not None else result.colorizations[0])
+  try:
+    write_set(photo_set, rgb, result, sampled, replace=overwrite, quality=quality)
+  except FileExistsError as e:  # appeared meanwhile: nothing of this call's is left
+    raise exists(e.filename) from None
+  return list(photo_set.all_files)
+
+
+def grid(result, photo, sampled=False):
+  """The grid of :func:`write_grid` as uint8 RGB [h, w, 3] (``Colorization.grid``): the grey
+  photo beside its colorizations, titled with their weights, e.g. to show in a notebook."""
+  import io  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top  (Pillow on first use: a light import)
+  encoded = io.BytesIO()
+  write_grid(encoded, np.asarray(photo), result, sampled)
+  encoded.seek(0)
+  with Image.open(encoded) as image:
+    return np.asarray(image.convert("RGB"))
+
+
+def _encode_all(photo_set, result, temps, pixels, quality):
   """Encodes each colorization of ``result`` to its file's temporary name; returns the grid's
   thumbnails (none without a grid).
 
@@ -320,13 +433,8 @@ def _encode_all(photo_set, result, temps, pixels):
   array and Pillow's 4-byte copy), and a 24-megapixel set with two in flight peaked over the
   1.5 GB bar (bench/photo_memory.py).
   """
-  from PIL import Image, PngImagePlugin  # pylint: disable=g-import-not-at-top  (no TF, no PIL at import)
-  info = PngImagePlugin.PngInfo()
-  info.add_text(*MARKER)
-
   def encode(final, image):
-    Image.fromarray(np.asarray(image)).save(temps[final], format="PNG", pnginfo=info,
-                                            compress_level=PNG_COMPRESS_LEVEL)
+    save_image(temps[final], image, format_of(final), quality)
 
   workers = 1 if pixels > OVERLAP_PIXELS else min(len(temps), os.cpu_count() or 1)
   thumbnails = []
@@ -412,9 +520,11 @@ def _require_folder(output_dir):
 class _PhotoRun:
   """One photo's set at a time, for :func:`colorize_photos` (its arguments, named)."""
 
-  def __init__(self, colorizer, count, sampled, seed, overwrite, skip_existing, on_error):
+  def __init__(self, colorizer, count, sampled, seed, overwrite, skip_existing, on_error,
+               quality):
     self.colorizer, self.count, self.sampled, self.seed = colorizer, count, sampled, seed
     self.overwrite, self.skip_existing, self.on_error = overwrite, skip_existing, on_error
+    self.quality = quality
 
   def existing_outcome(self, photo_set):
     """Not overwriting: "existing" when every file of the set is there, "failed" (one error)
@@ -463,13 +573,13 @@ class _PhotoRun:
       result = self.colorizer.colorize(rgb, k=self.count, lazy=True)  # one at a time: write_set
     installed = write_set(photo_set, rgb, result, self.sampled,
                           replace=self.overwrite or self.skip_existing,
-                          keep_complete=self.skip_existing)
+                          keep_complete=self.skip_existing, quality=self.quality)
     return "done" if installed else "skipped"
 
 
 def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=config_lib.DEFAULT_K,
                     samples=0, seed=None, grid=False, overwrite=False, skip_existing=False,
-                    on_error=None, progress=None):
+                    on_error=None, progress=None, format="png", quality=DEFAULT_QUALITY):  # pylint: disable=redefined-builtin
   """Colorizes ``paths`` into ``output_dir``, one set of files per photo (module docstring).
 
   A photo that cannot be read or written is named in a one-line ``on_error(message)`` (default:
@@ -491,27 +601,33 @@ def colorize_photos(colorizer, paths, output_dir, *, input_root=None, k=config_l
     skip_existing: skip complete sets; redo incomplete or corrupt ones.
     on_error: called with each one-line error.
     progress: a ``progress.Progress`` advanced once per photo, or None.
+    format: the colorizations' format, a key of :data:`FORMATS` (png, jpg, webp): their
+      extension; the grid is a PNG.
+    quality: of a jpg or webp, 1..100.
 
   Returns:
     A :class:`Summary`.
 
   Raises:
-    ValueError: ``output_dir`` (or a folder above it) is a file, or two photos would write the
-      same files (:func:`plan`); nothing was written.
+    ValueError: ``output_dir`` (or a folder above it) is a file, two photos would write the same
+      files (:func:`plan`), or a bad ``format`` / ``quality``; nothing was written.
   """
+  problem = format_problem(format, quality)
+  if problem:
+    raise ValueError(problem)
   _require_folder(output_dir)
   on_error = on_error or (lambda message: logging.error("%s", message))
   sampled = samples > 0
   count = samples if sampled else k
   if sampled and seed is None:
     seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
-  sets = plan(paths, input_root, output_dir, count, grid)
+  sets = plan(paths, input_root, output_dir, count, grid, format)
   for folder in sorted({os.path.dirname(photo_set.stem) or "." for photo_set in sets}):
     removed = atomic.remove_stale_temps(folder)  # a killed run's (issue 29, row 13)
     if removed:
       logging.info("%s: removed %d temporary file(s) a killed run left", folder, len(removed))
 
-  run = _PhotoRun(colorizer, count, sampled, seed, overwrite, skip_existing, on_error)
+  run = _PhotoRun(colorizer, count, sampled, seed, overwrite, skip_existing, on_error, quality)
   outcomes = {"done": [], "skipped": [], "existing": [], "failed": []}
   for photo_set in sets:
     outcomes[run.one(photo_set)].append(photo_set.photo)
