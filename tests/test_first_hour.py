@@ -118,7 +118,9 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
   out = tmp_path / "out"
   process = subprocess.Popen(
       console_script("divcolor-colorize") + ["--input", str(photos), "--output", str(out)],
-      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_user_env())
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_user_env(),
+      # as from a terminal: a test runner's worker may ignore SIGINT, and a child inherits that
+      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   deadline = time.monotonic() + 240
   while not (out.exists() and any(p.suffix == ".png" for p in out.iterdir())):
     assert process.poll() is None and time.monotonic() < deadline, process.communicate()
