@@ -262,6 +262,28 @@ def _readme_snippet():
   return next(block for block in blocks if "model.colorize(" in block)
 
 
+def test_colorize_takes_a_path_or_a_pil_image_and_names_what_it_cannot_take(rocket, general):
+  """Row 21: a PIL image failed with "object is not iterable", and a scalar or a vector named
+  neither the input nor the problem. Now a path and a PIL image (any mode) are photos, and the
+  rest is one line saying what colorize takes."""
+  from_array = general.colorize(np.asarray(Image.open(rocket)), k=2)
+  from_path = general.colorize(str(rocket), k=2)
+  from_image = general.colorize(Image.open(rocket).convert("P"), k=2)  # a palette image
+  assert np.array_equal(from_path.colorizations, from_array.colorizations)
+  assert from_image.colorizations.shape == from_array.colorizations.shape == (2, 427, 640, 3)
+  both = general.colorize([rocket, Image.open(rocket)], k=2)
+  assert [r.colorizations.shape for r in both] == [(2, 427, 640, 3)] * 2
+  for bad, named in ((np.zeros(10), "shape (10,)"), (7, "got int"), (None, "got NoneType"),
+                     (np.float32(3), "got float32")):
+    with pytest.raises(ValueError) as refused:
+      general.colorize(bad, k=2)
+    message = str(refused.value)
+    assert message.startswith("colorize: expected a photo") and named in message, message
+    assert "\n" not in message
+  with pytest.raises(ValueError, match="no such file"):
+    general.colorize(str(rocket) + ".missing", k=2)
+
+
 def test_the_readmes_python_snippet_runs_as_written(tmp_path, rocket):
   """The README's snippet used `rgb_uint8` without saying where it comes from. It runs as
   written on a photo.jpg, and writes the files it says."""

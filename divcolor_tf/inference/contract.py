@@ -7,12 +7,14 @@ in-memory Keras models shares (:class:`Pipeline`). :mod:`.colorizer`, :mod:`.clu
 
 import abc
 import copy
+import os
 from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 from divcolor_tf import config as config_lib
+from divcolor_tf import data
 from divcolor_tf import methods
 from divcolor_tf.inference import fullres
 
@@ -201,11 +203,40 @@ class MixtureEvaluation:
     return out
 
 
+_WHAT_COLORIZE_TAKES = ("a photo (RGB [H, W, 3] or grey [H, W], an array, a PIL image or a file's "
+                        "path), a batch [B, H, W, 3] or a list of photos")
+
+
+def _as_photo(image, max_megapixels=None):
+  """A photo as colorize() reads it: a path (str, os.PathLike) read as the tools read a file
+  (``data.load_rgb``: its header held to the budget before decoding; one line naming it if it
+  cannot be read), a PIL image as its RGB or grey array; anything else as it is."""
+  if isinstance(image, (str, os.PathLike)):
+    return data.load_rgb(image, max_megapixels=max_megapixels)
+  if hasattr(image, "mode") and hasattr(image, "convert"):  # a PIL image: palette, alpha, CMYK
+    return np.asarray(image if image.mode in ("RGB", "L") else image.convert("RGB"))
+  return image
+
+
 def colorize_arguments(colorizer, images, k, samples, seed):
-  """Checks colorize()'s arguments: (single, batch list, k or None, samples or None, seed)."""
+  """Checks colorize()'s arguments: (single, batch list, k or None, samples or None, seed).
+
+  Raises:
+    ValueError: one line, for what is not a photo, a batch or a list of photos (a scalar, a
+      vector), or a bad k / samples.
+  """
+  budget = getattr(colorizer, "max_megapixels", None)
+  images = _as_photo(images, budget)
+  if isinstance(images, np.ndarray) and images.ndim not in (2, 3, 4):
+    raise ValueError(f"colorize: expected {_WHAT_COLORIZE_TAKES}, got an array of shape "
+                     f"{images.shape}")
   single = isinstance(images, np.ndarray) and images.ndim in (2, 3) or (
       tf.is_tensor(images) and images.shape.rank in (2, 3))
-  batch = [images] if single else list(images)
+  try:
+    batch = [images] if single else [_as_photo(image, budget) for image in images]
+  except TypeError:  # not iterable: an int, None, ...
+    raise ValueError(f"colorize: expected {_WHAT_COLORIZE_TAKES}, got "
+                     f"{type(images).__name__}") from None
   if samples is not None and k is not None:
     raise ValueError("colorize: give k (top-k means) or samples (draws), not both")
   if samples is None:
