@@ -333,7 +333,7 @@ def test_a_killed_folder_run_leaves_complete_files_and_skip_existing_finishes_it
       with Image.open(path) as image:
         image.load()
     else:
-      assert outputs.png_problem(str(path), (250, 250), mode="RGB") is None, path
+      assert outputs.image_problem(str(path), (250, 250), mode="RGB") is None, path
   complete = {os.path.basename(s.stem): _snapshot_set(s) for s in _complete_sets(out, stems)}
   assert len(complete) < 6
 

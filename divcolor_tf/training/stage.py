@@ -246,14 +246,22 @@ class PhotoStage(StageDefinition):
 def run_stage(definition, verbose=1):
   """Trains (or resumes) one stage (a :class:`StageDefinition`); returns the Keras History, or
   None when its folder already holds its epochs."""
-  config = definition.config
-  with disk_full_is_one_line(definition.out_dir):
-    stage = start_stage(config, definition.out_dir, definition.method, definition.precision,
-                        definition.name)
+  with started(definition.config, definition.out_dir, definition.method, definition.precision,
+               definition.name) as stage:
+    return _run_started(definition, stage, verbose)
+
+
+@contextlib.contextmanager
+def started(config, out_dir, method, precision=None, stage=""):
+  """:func:`start_stage` (its arguments) for the block it yields the :class:`Stage` to: a full
+  disk there ends the run in one line (:func:`disk_full_is_one_line`), and the folder's lock is
+  released however the block ends (a notebook's next run may take it)."""
+  with disk_full_is_one_line(out_dir):
+    the_stage = start_stage(config, out_dir, method, precision, stage)
     try:
-      return _run_started(definition, stage, verbose)
-    finally:  # the lock is released however the stage ends (a notebook's next run may take it)
-      workdir_lib.unlock(stage.locked)
+      yield the_stage
+    finally:
+      workdir_lib.unlock(the_stage.locked)
 
 
 @contextlib.contextmanager
