@@ -72,14 +72,16 @@ def main(argv):
 
   try:
     colorizer = export.as_colorizer(FLAGS.model)
+    if tflites:  # a baseline has no TFLite files: refused before its SavedModel is written
+      export.check_convertible(colorizer, tflite_dir)
     written = [export.export_saved_model(colorizer, FLAGS.out, FLAGS.version,
                                          overwrite=FLAGS.overwrite, weights=FLAGS.weights,
                                          encoder=FLAGS.encoder)]
     for part, quantization, path in tflites:
       info = export.export_tflite(colorizer, path, quantization, FLAGS.tflite_size, part,
                                   overwrite=FLAGS.overwrite)
-      note = " - over the 25 MB cap on a repository file" if (
-          info["bytes"] > export.FILE_CAP_BYTES) else ""
+      note = (f" - over the {export.FILE_CAP_BYTES // 10**6} MB cap on a repository file; "
+              f"{export.smaller_advice(quantization)}") if info["bytes"] > export.FILE_CAP_BYTES else ""
       written.append(f"{path} ({info['bytes'] / 1e6:.1f} MB{note})")
   except (ValueError, OSError) as e:
     cli.error(PROG, e)

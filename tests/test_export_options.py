@@ -110,7 +110,7 @@ def model_dir(full, tiny_config, lfw_ci, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tools(exports, photos, model_dir, tmp_path_factory):
+def tools(exports, photos, model_dir, tmp_path_factory, repo_root):
   """The command lines, started together (they run while the in-process tests go on)."""
   tmp = tmp_path_factory.mktemp("tools")
   np.save(tmp / "image.npy", photos["imagenet"][None])
@@ -126,6 +126,10 @@ def tools(exports, photos, model_dir, tmp_path_factory):
           "--model", str(model_dir), "--out", str(out), "--weights", "float16", "--noencoder"]),
       "bad_weights": _start(console_script("divcolor-export") + [
           "--model", str(model_dir), "--out", str(tmp / "x"), "--weights", "bfloat16"]),
+      # A baseline has no TFLite files: refused before its SavedModel is written (issue 47 row 21).
+      "baseline_tflite": _start(console_script("divcolor-export") + [
+          "--model", os.path.join(repo_root, "saved_models", "cvae_lfw", "1"), "--out",
+          str(tmp / "cvae"), "--tflite", "fp16"]),
   }
   yield {"tmp": tmp, "out": out, "model_dir": model_dir, **started}
   for process in started.values():
@@ -438,7 +442,27 @@ def test_export_cli_writes_float16_weights_without_the_encoder(tools):
   np.testing.assert_array_equal(copied.pca_components,
                                 original.pca_components.astype(np.float32))
   assert copied.image_count == original.image_count and copied.source == original.source
+  # Quiet by default (issue 47 item 5): the one line of what was written, nothing on stderr.
+  assert done.stdout.strip().startswith("divcolor-export: wrote ") and len(
+      done.stdout.strip().splitlines()) == 1, done.stdout
+  assert done.stderr.strip() == "", done.stderr
   bad = _finish(tools["bad_weights"])
   assert bad.returncode == 1
   errors = [line for line in bad.stderr.splitlines() if line.startswith("divcolor-export:")]
   assert len(errors) == 1 and "--weights" in errors[0] and "float16" in errors[0], bad.stderr
+
+
+def test_export_cli_refuses_tflite_for_a_baseline_before_writing_anything(tools):
+  done = _finish(tools["baseline_tflite"])
+  assert done.returncode == 1
+  lines = done.stderr.splitlines()
+  assert len(lines) == 1 and lines[0].startswith("divcolor-export: "), done.stderr
+  assert "cvae baseline exports as a SavedModel only" in lines[0]
+  assert not os.path.exists(tools["tmp"] / "cvae")  # was: OUT/1 written, then the refusal
+
+
+@pytest.mark.parametrize("quantization,advice", [
+    ("fp32", "ship fp16 or dynamic instead"), ("fp16", "ship dynamic instead"),
+    ("dynamic", "no smaller quantisation")])
+def test_a_tflite_file_over_the_cap_is_told_only_of_smaller_quantisations(quantization, advice):
+  assert export.smaller_advice(quantization).startswith(advice)

@@ -63,6 +63,28 @@ def test_kmeans_finds_separated_clusters_and_the_best_restart():
     baselines.palette_kmeans(rows[:2], 3)
 
 
+def test_a_baselines_file_that_is_not_one_is_one_line_naming_it(tmp_path):
+  """A pickled, truncated or mis-shaped baselines.npz names the file and the problem (issue 47
+  row 21: a pickled one was numpy's allow_pickle message, naming no file); a good one loads."""
+  good = {"mean": np.zeros((4, 4, 2), np.float32), "palette_2": np.ones((2, 4, 4, 2), np.float32)}
+  path = str(tmp_path / baselines.FILE)
+  baselines.save(good, path)
+  assert sorted(baselines.load(path)) == ["mean", "palette_2"]
+  pickled = tmp_path / "pickled.npz"
+  np.savez(pickled, mean=np.array([{"a": 1}], dtype=object))
+  truncated = tmp_path / "truncated.npz"
+  truncated.write_bytes(open(path, "rb").read()[:40])
+  misshaped = tmp_path / "misshaped.npz"
+  np.savez(misshaped, mean=good["mean"], palette_2=np.ones((3, 4, 4, 2)))
+  plain = tmp_path / "plain.npy"
+  np.save(plain, good["mean"])
+  for bad, problem in [(pickled, "pickled objects"), (truncated, "not a photo-blind"),
+                       (misshaped, "palette_2 has shape"), (plain, "single array")]:
+    with pytest.raises(ValueError, match=problem) as info:
+      baselines.load(str(bad))
+    assert str(info.value).startswith(str(bad)) and "\n" not in str(info.value)
+
+
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory, repo_root, lfw_ci):
   """A tiny model directory with the VAE encoder (as the trainers leave it)."""

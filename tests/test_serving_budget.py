@@ -177,3 +177,9 @@ def test_every_shipped_savedmodel_refuses_an_over_budget_request_at_once(bomb):
     with pytest.raises(tf.errors.InvalidArgumentError, match="image_bytes: " + OVER):
       signatures["colorize_bytes"](image_bytes=tf.constant([bomb.read_bytes()]))
     assert time.time() - start < LOAD_AND_REFUSE_SECONDS, (path, "colorize_bytes")
+    # An empty batch, as docs/deploy.md states (issue 47 row 21): pixels have no size to check,
+    # so serving_default refuses them; an empty list of photos is an empty answer.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="empty batch"):
+      signatures["serving_default"](image=tf.zeros([0, 32, 32, 3], tf.uint8))
+    empty = signatures["colorize_bytes"](image_bytes=tf.zeros([0], tf.string))
+    assert empty["png_bytes"].shape[0] == 0 and empty["weights"].shape[0] == 0, path

@@ -41,7 +41,6 @@ Importing this module does not import TensorFlow; :func:`compute` does.
 import dataclasses
 import datetime
 import os
-import zipfile
 
 from absl import logging
 import numpy as np
@@ -342,14 +341,10 @@ def load(path):
   if not os.path.exists(path):
     raise FileNotFoundError(f"{path}: no such stats file")
   try:
-    archive = np.load(path, allow_pickle=False)
-    if not isinstance(archive, np.lib.npyio.NpzFile):  # a plain .npy array
-      raise ValueError("a single array")
-    with archive:
-      record = {key: archive[key] for key in archive.files}
-  except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    record = atomic.read_npz(path)
+  except ValueError as e:
     raise ValueError(f"{path}: not a divcolor_tf stats file (cannot read it as .npz: "
-                     f"{e if str(e) == 'a single array' else type(e).__name__})") from None
+                     f"{e})") from None
   if "format" not in record or str(record["format"]) != FORMAT:
     raise ValueError(f"{path}: not a divcolor_tf stats file (no format={FORMAT!r} marker; "
                      "write one with divcolor-stats)")

@@ -101,8 +101,29 @@ def save(baselines, path):
 
 
 def load(path):
-  with np.load(path) as f:
-    return {name: f[name] for name in f.files}
+  """Reads a ``baselines.npz`` written by :func:`save`.
+
+  Raises:
+    ValueError: ``path`` is not a baselines file (not an .npz of plain arrays, e.g. a pickled
+      one; no ``mean``; a palette that is not k fields of the mean's shape); one line, names it.
+  """
+  path = os.fspath(path)
+  try:
+    record = atomic.read_npz(path)
+  except ValueError as e:
+    raise ValueError(f"{path}: not a photo-blind baselines file ({e}); delete it and "
+                     "divcolor-evaluate fits it again from the training photos") from None
+  mean = record.get("mean")
+  if mean is None or mean.ndim != 3 or mean.shape[-1] != 2:
+    raise ValueError(f"{path}: not a photo-blind baselines file (no 'mean' colour field "
+                     "[F, F, 2]); delete it and divcolor-evaluate fits it again")
+  for name, value in record.items():
+    if name.startswith("palette_"):
+      k = name[len("palette_"):]
+      if not k.isdigit() or value.shape != (int(k),) + mean.shape:
+        raise ValueError(f"{path}: baselines entry {name} has shape {value.shape}, not "
+                         f"({k}, {', '.join(map(str, mean.shape))})")
+  return record
 
 
 def for_model(model_dir, config, stats=None, max_k=8):

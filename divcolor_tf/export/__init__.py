@@ -96,18 +96,21 @@ The package's modules:
   signatures   the signatures above as traced functions of one Colorizer; the ExportArchive
   weights      float16 storage of the variables, float32 computation; whole-tensor shards
   saved_model  export_saved_model (TF Serving's layout), export_metadata, as_colorizer
-  tflite       export_tflite, tflite_filename
+  tflite       export_tflite, tflite_filename, check_convertible
 """
 
 from divcolor_tf.export.image_bytes import MIN_SIZE, rgb_over_white
 from divcolor_tf.export.saved_model import (
     FILE_CAP_BYTES, MAX_SHARD_BYTES, STATS_FILE, as_colorizer, export_metadata, export_saved_model)
 from divcolor_tf.export.signatures import OPTIONAL_SIGNATURES, SIGNATURES, archive
-from divcolor_tf.export.tflite import PARTS, QUANTIZATIONS, TFLITE_SETTINGS, export_tflite, tflite_filename
+from divcolor_tf.export.tflite import (
+    PARTS, QUANTIZATIONS, TFLITE_SETTINGS, check_convertible, export_tflite, smaller_advice,
+    tflite_filename)
 from divcolor_tf.export.weights import WEIGHTS
 
 __all__ = [
     "MIN_SIZE", "rgb_over_white", "FILE_CAP_BYTES", "MAX_SHARD_BYTES", "STATS_FILE", "as_colorizer",
     "export_metadata", "export_saved_model", "OPTIONAL_SIGNATURES", "SIGNATURES", "archive", "PARTS",
-    "QUANTIZATIONS", "TFLITE_SETTINGS", "export_tflite", "tflite_filename", "WEIGHTS",
+    "QUANTIZATIONS", "TFLITE_SETTINGS", "check_convertible", "export_tflite", "tflite_filename",
+    "smaller_advice", "WEIGHTS",
 ]

@@ -107,10 +107,7 @@ def export_tflite(colorizer_or_workdir, out_path, quantization="fp32", size=256,
     raise FileExistsError(f"{out_path}: exists; pass overwrite=True (divcolor-export "
                           "--overwrite) to replace it")
   colorizer = saved_model_lib.as_colorizer(colorizer_or_workdir, **TFLITE_SETTINGS)
-  method = methods.get(colorizer.method)
-  if not method.tflite:
-    raise ValueError(f"{out_path}: TFLite files are made for our VAE + MDN models; the "
-                     f"{method.name} baseline exports as a SavedModel only")
+  check_convertible(colorizer, out_path)
   endpoints = signatures.Endpoints(colorizer)
   if part == "pipeline":
     specs = [signatures.image_spec(size, size, batch=1)]
@@ -141,6 +138,24 @@ def export_tflite(colorizer_or_workdir, out_path, quantization="fp32", size=256,
           "gamut": colorizer.gamut, "antialias": colorizer.antialias}
   logging.info("wrote %s (%d bytes; %s, %s)", out_path, len(flatbuffer), part, quantization)
   if len(flatbuffer) > saved_model_lib.FILE_CAP_BYTES:
-    logging.warning("%s: %.1f MB, over the repository's %d MB cap on a file; ship fp16 or "
-                    "dynamic instead", out_path, len(flatbuffer) / 1e6, saved_model_lib.FILE_CAP_BYTES // 10**6)
+    logging.warning("%s: %.1f MB, over the repository's %d MB cap on a file; %s", out_path,
+                    len(flatbuffer) / 1e6, saved_model_lib.FILE_CAP_BYTES // 10**6,
+                    smaller_advice(quantization))
   return info
+
+
+def smaller_advice(quantization):
+  """What to ship instead of a TFLite file over the cap: only quantisations smaller than it."""
+  smaller = QUANTIZATIONS[QUANTIZATIONS.index(quantization) + 1:]
+  if smaller:
+    return f"ship {' or '.join(smaller)} instead"
+  return "no smaller quantisation exists: keep it out of the repository (a release asset)"
+
+
+def check_convertible(colorizer, out_path):
+  """Raises a one-line ValueError naming ``out_path`` when ``colorizer``'s method has no TFLite
+  files (the baselines): the command line asks before it writes anything."""
+  method = methods.get(colorizer.method)
+  if not method.tflite:
+    raise ValueError(f"{out_path}: TFLite files are made for our VAE + MDN models; the "
+                     f"{method.name} baseline exports as a SavedModel only (leave out --tflite)")

@@ -32,6 +32,9 @@ import os
 import re
 import secrets
 import shutil
+import zipfile
+
+import numpy as np
 
 
 TEMP_PREFIX = ".divcolor-tmp-"
@@ -237,6 +240,29 @@ def read_json(path, expect=dict):
     raise UnreadableFileError(
         f"{path}: holds a JSON {type(value).__name__}, not the {expect.__name__} expected")
   return value
+
+
+def read_npz(path):
+  """The arrays of the .npz archive ``path``, as a dict; object arrays are never unpickled.
+
+  Raises:
+    FileNotFoundError: there is no such file.
+    ValueError: the problem in a few words, for the caller to name the file and what it should
+      hold: a single .npy array, pickled objects, a truncated or damaged archive.
+  """
+  try:
+    archive = np.load(path, allow_pickle=False)
+    if not isinstance(archive, np.lib.npyio.NpzFile):  # np.load reads a plain .npy as one array
+      raise ValueError("a single array, not an .npz archive")
+    with archive:
+      return {name: archive[name] for name in archive.files}
+  except FileNotFoundError:
+    raise
+  except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+    problem = brief(e, 120)
+    if "allow_pickle" in problem:
+      problem = "it holds pickled objects, which are never loaded"
+    raise ValueError(problem) from None
 
 
 def publish_dir(temp_dir, final, overwrite=False):
