@@ -101,6 +101,7 @@ def test_colorize_answers_bad_flags_in_one_line_before_importing_tensorflow(tmp_
       (good + ["--k", "0"], "--k must be in [1, 8] (the mixture's components), got 0"),
       (good + ["--k", "9"], "--k must be in [1, 8] (the mixture's components), got 9"),
       (good + ["--samples", "3", "--k", "2"], "--k 2 and --samples 3: give one of them"),
+      (good + ["--temporal", "1"], "--temporal must be in [0, 1) (0: off), got 1.0"),
       (good + ["--model", "foo"],
        "--model foo: neither a bundled model (imagenet, lfw) nor an existing path"),
       (good + ["--model", "prior:foo"],
