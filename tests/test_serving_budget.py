@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -154,6 +155,27 @@ def test_gifs_within_the_budget_still_colorize_from_their_first_frame(tiny_expor
     out = signature(image_bytes=tf.constant([encoded]))["png_bytes"].numpy()
     shape = tf.io.decode_png(out[0, 0]).shape
     assert shape[:2] in ((40, 56), (300, 200)), shape
+
+
+def test_an_animated_png_is_its_default_image_and_counted_by_its_header(tiny_export):
+  """Issue 47 item 2's animated PNG: TF decodes an APNG's default image alone, whose size is
+  IHDR's (every frame lies within that canvas, by the APNG spec), so the header's budget holds:
+  a small animation colorizes from its first frame at IHDR's size, and one whose IHDR declares
+  over the budget is refused before decoding."""
+  signature = tf.saved_model.load(tiny_export).signatures["colorize_bytes"]
+  frames = [Image.fromarray(np.full((40, 56, 3), 60 * i + 20, np.uint8)) for i in range(3)]
+  buffer = io.BytesIO()
+  frames[0].save(buffer, "PNG", save_all=True, append_images=frames[1:], duration=40, loop=0)
+  animated = buffer.getvalue()
+  assert b"acTL" in animated and b"fdAT" in animated  # an APNG, not a still PNG
+  out = signature(image_bytes=tf.constant([animated]))["png_bytes"].numpy()
+  assert tf.io.decode_png(out[0, 0]).shape[:2] == (40, 56)
+  # The same animation with IHDR claiming 9000x9000 (81 megapixels; CRC recomputed).
+  ihdr = bytearray(animated[12:29])  # b"IHDR" + 13 bytes of fields
+  ihdr[4:12] = struct.pack(">II", 9000, 9000)
+  bomb = animated[:12] + bytes(ihdr) + struct.pack(">I", zlib.crc32(bytes(ihdr))) + animated[33:]
+  with pytest.raises(tf.errors.InvalidArgumentError, match="image_bytes: " + OVER):
+    signature(image_bytes=tf.constant([bomb]))
 
 
 def test_every_shipped_savedmodel_refuses_an_over_budget_request_at_once(bomb):
