@@ -79,6 +79,7 @@ def cpu_general_v2(c):
   c.features.network = "efficientnet_lite0"
   c.features.endpoints = ("stride_16", "stride_32")
   c.data.grey_size = 224
+  c.data.grey_detail = 64  # test photos read at the training photos' detail (quality.md 25)
   c.mdn.cache_features = True
 
 

@@ -34,6 +34,10 @@ def base_config():
   c.data.split_seed = 0
   c.data.field_size = 64  # the VAE's colour field is field_size x field_size x 2 (paper: 64)
   c.data.grey_size = 224  # the grey feature network's input (paper: 224, Zhang et al.)
+  # > 0: a photo's lightness is first squashed to this size, then to grey_size, so that the grey
+  # network sees the detail of photos of this size (a trunk trained on 64x64 photos upsampled to
+  # 224 misreads sharp 224 photos: docs/quality.md section 25). 0: straight to grey_size.
+  c.data.grey_detail = 0
   c.data.drop_near_grey = True  # leave out black-and-white photos (their ab is ~0)
   c.data.near_grey_threshold = 0.0115  # mean chroma (ab/128) of a near-grey photo; data.py
   c.data.max_images = 0  # 0: all

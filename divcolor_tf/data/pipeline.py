@@ -69,7 +69,7 @@ def epoch_batches(examples, epoch, *, shuffle, seed, shuffle_buffer, repeat, bat
   return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _load_example(path, *, decode, field_size, grey_size):
+def _load_example(path, *, decode, field_size, grey_size, grey_detail=0):
   """One photo's example (module docstring), whether it decoded, and its mean chroma (ab/128)."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top  (the data layer loads without TF)
   from divcolor_tf import color  # pylint: disable=g-import-not-at-top  (TF ops, as above)
@@ -82,6 +82,9 @@ def _load_example(path, *, decode, field_size, grey_size):
   if grey_size == field_size:
     grey = lab[..., :1]
   else:
+    if grey_detail and grey_detail < grey_size:  # the detail of smaller photos (data.grey_detail)
+      rgb = tf.clip_by_value(tf.image.resize(rgb, [grey_detail, grey_detail], antialias=True),
+                             0.0, 1.0)
     large = tf.clip_by_value(tf.image.resize(rgb, [grey_size, grey_size], antialias=True), 0.0,
                              1.0)
     grey = color.rgb_to_lab(large)[..., :1]
@@ -114,7 +117,7 @@ def _kept(skip_log, drop_near_grey, near_grey_threshold):
 def epoch_datasets(paths, field_size=64, grey_size=224, batch_size=32, shuffle=False, seed=0,
                    repeat=False, cache=False, drop_near_grey=False,
                    near_grey_threshold=sources.NEAR_GREY_THRESHOLD, drop_remainder=False,
-                   shuffle_buffer=2048, skip_log=None, num_parallel_calls=None):
+                   shuffle_buffer=2048, skip_log=None, num_parallel_calls=None, grey_detail=0):
   """A function ``epoch -> tf.data.Dataset`` of batched examples, each epoch's order a function
   of (seed, epoch) alone.
 
@@ -141,6 +144,7 @@ def epoch_datasets(paths, field_size=64, grey_size=224, batch_size=32, shuffle=F
     shuffle_buffer: examples in the shuffle buffer.
     skip_log: a :class:`SkipLog` recording skipped photos; None: a private one that warns.
     num_parallel_calls: decode parallelism; None: tf.data.AUTOTUNE.
+    grey_detail: > 0: the grey input is squashed through this size first (data.grey_detail).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top  (the data layer loads without TF)
 
@@ -150,7 +154,7 @@ def epoch_datasets(paths, field_size=64, grey_size=224, batch_size=32, shuffle=F
   skip_log = sources.SkipLog() if skip_log is None else skip_log
   parallel = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
   load = functools.partial(_load_example, decode=_decoder(skip_log), field_size=field_size,
-                           grey_size=grey_size)
+                           grey_size=grey_size, grey_detail=grey_detail)
   keep_fn = _kept(skip_log, drop_near_grey, near_grey_threshold)
 
   def examples(order):

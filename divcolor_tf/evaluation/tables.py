@@ -295,7 +295,7 @@ def evaluate_colorize(workdir_or_colorizer, paths, k=5, *, batch_size=32, stats=
   skip_log = data.SkipLog()
   ds = data.make_dataset(
       paths, field_size=colorizer.field_size, grey_size=colorizer.grey_size,
-      batch_size=batch_size, drop_near_grey=bool(data_config.get("drop_near_grey", True)),
+      grey_detail=getattr(colorizer, "grey_detail", 0), batch_size=batch_size, drop_near_grey=bool(data_config.get("drop_near_grey", True)),
       near_grey_threshold=float(data_config.get("near_grey_threshold",
                                                 data.NEAR_GREY_THRESHOLD)),
       skip_log=skip_log)

@@ -328,6 +328,15 @@ class Pipeline(Sampling):
     input (:func:`photo_lightness`)."""
     return fullres.photo_lightness(rgb)
 
+  @property
+  def grey_detail(self):
+    """``data.grey_detail`` of this model's config (0 when it has none)."""
+    return int(config_lib.lookup(self.config or {}, "data.grey_detail", 0) or 0)
+
+  def grey_input(self, lightness):
+    """L [B, H, W, 1] -> the grey network's input (:func:`fullres.grey_input`)."""
+    return fullres.grey_input(lightness, self.grey_size, self.antialias, self.grey_detail)
+
   def squash(self, lightness, size):
     """L [B, H, W, 1] shrunk (or grown) to size x size, as the training pipeline did
     (:func:`squash` with this colorizer's ``antialias``)."""
@@ -335,7 +344,7 @@ class Pipeline(Sampling):
 
   def _colorize(self, rgb, k, samples, seed, join=True, fused=True):
     lightness = self.lightness(rgb)
-    out = self.colour_fields(self.squash(lightness, self.grey_size),
+    out = self.colour_fields(self.grey_input(lightness),
                              self.squash(lightness, self.field_size), k, samples, seed)
     if join:
       out["rgb"] = fullres.join_lightness(lightness, out["ab"], self.gamut, fused=fused)

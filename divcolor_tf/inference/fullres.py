@@ -112,6 +112,15 @@ def squash(lightness, size, antialias=True):
   return tf.image.resize(lightness, [size, size], method="bilinear", antialias=antialias)
 
 
+def grey_input(lightness, size, antialias=True, detail=0):
+  """The grey network's input: L [B, H, W, 1] squashed to size x size, through detail x detail
+  first when ``detail`` (``data.grey_detail``) is set and smaller: the detail of the photos the
+  network's stages were trained on."""
+  if detail and detail < size:
+    lightness = squash(lightness, detail, antialias)
+  return squash(lightness, size, antialias)
+
+
 def _bilinear_taps(out_size, in_size):
   """The taps of ``tf.image.resize(method="bilinear")`` along one axis (half-pixel centres, as
   TensorFlow's ResizeBilinear kernel computes them): (lower, upper) int32 [out_size] and the weight

@@ -88,7 +88,7 @@ class SavedModelColorizer(contract.MixtureEvaluation, contract.Sampling):
     field = fullres.squash(lightness, self.field_size, self.antialias)
     if self.grey_size is None:  # an export without grey_mixture: the mixture signature squashes
       return lightness, field, field
-    return lightness, field, fullres.squash(lightness, self.grey_size, self.antialias)
+    return lightness, field, self.grey_input(lightness)
 
   def mixture(self, grey):
     """As :meth:`Colorizer.mixture`: grey L [B, S, S, 1] -> (means [B, M, d], log-weights

@@ -196,7 +196,7 @@ def prepare(colorizer, photo):
   check(colorizer)
   rgb = fullres.checked_rgb(photo, "photo", colorizer.max_megapixels)
   lightness = _LIGHTNESS(tf.constant(rgb[None]))
-  grey = fullres.squash(lightness, colorizer.grey_size, colorizer.antialias)
+  grey = colorizer.grey_input(lightness)
   field = fullres.squash(lightness, colorizer.field_size, colorizer.antialias)
   means, logits = colorizer.mixture(grey)
   return Photo(colorizer, lightness, field, means, logits)

@@ -119,7 +119,7 @@ _LIGHTNESS = tf.function(fullres.photo_lightness)
 def _lightness(colorizer, rgb):
   """(L [1, H, W, 1], grey L [1, G, G, 1], field L [1, F, F, 1]) of a uint8 frame."""
   lightness = _LIGHTNESS(tf.constant(rgb[None]))
-  return (lightness, fullres.squash(lightness, colorizer.grey_size, colorizer.antialias),
+  return (lightness, colorizer.grey_input(lightness),
           fullres.squash(lightness, colorizer.field_size, colorizer.antialias))
 
 
