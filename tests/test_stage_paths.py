@@ -49,7 +49,7 @@ def test_init_from_a_model_of_another_width_is_a_config_error(repo_root, lfw_ci,
   vae.build_encoder(other.vae, field_size=other.data.field_size).save(
       source / workdir_lib.ENCODER)
   config.init_from = str(source)
-  config.train.steps_per_epoch = 1
+  config.vae.steps_per_epoch = 1
   with pytest.raises(config_lib.ConfigError) as caught:
     train_vae.train(config, str(tmp_path / "run"), verbose=0)
   message = str(caught.value)
