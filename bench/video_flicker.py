@@ -2,6 +2,7 @@ r"""Flicker of per-frame against steady video colorization (issue 46), and what 
 
   python bench/video_flicker.py                      # the bundled general model, 60 frames a clip
   python bench/video_flicker.py --frames 0 --clips bikes_cuts.mp4   # a whole clip
+  python bench/video_flicker.py --temporal 0,0.9,0.95:4   # temporal filter settings side by side
 
 For each clip of ../shared/data/video (its first --frames frames):
 
@@ -9,7 +10,9 @@ For each clip of ../shared/data/video (its first --frames frames):
     whose lightness barely changed (|delta L| < 2, the true frames' L), at most 320 pixels on the
     longer side; frame pairs across a shot cut (the detected ones) are left out. For the true
     colours, per-frame colorization (top-1 of each frame alone, ``colorizer.colorize``), and each
-    steady version (divcolor_tf.video.steady: one mixture per shot, its i-th code in every frame).
+    steady version (divcolor_tf.video.steady: one mixture per shot, its i-th code in every frame,
+    through its temporal filter; --temporal compares several filter settings in one run, each
+    applied to the same decoded fields).
   * error: mean per-pixel |ab - ab_true| at 64x64 (the decoded field against the true frame's ab
     shrunk to 64x64), averaged over frames, for the same outputs, and best of k per frame (the
     steady versions, and per-frame colorization's top-k means): steadiness must not be bought
@@ -33,6 +36,9 @@ flags.DEFINE_integer("k", 5, "Steady versions.")
 flags.DEFINE_list("clips", ["carphone_qcif.mp4", "bikes_cuts.mp4", "squirrel_static.mp4",
                             "cockatoo_handheld.mp4", "foreman_cif.264"], "Clips of the folder.")
 flags.DEFINE_string("folder", None, "The clips' folder (default: ../shared/data/video).")
+flags.DEFINE_list("temporal", None, "Temporal filter settings to compare side by side, each "
+                  "MEMORY or MEMORY:TAU (steady.TemporalFilter; 0: off), e.g. 0,0.8,0.9:3 "
+                  "(default: the library's default alone).")
 FLAGS = flags.FLAGS
 
 MEASURE_SIDE = 320
@@ -71,25 +77,50 @@ class Flicker:
     return self.total / max(self.count, 1)
 
 
-def measure(model, path, frames_limit, k):
+def _filters(settings):
+  """{label: steady.TemporalFilter} of --temporal's settings."""
+  from divcolor_tf.video import steady  # pylint: disable=g-import-not-at-top
+  if not settings:
+    settings = [str(steady.TEMPORAL)]
+  out = {}
+  for setting in settings:
+    memory, _, tau = setting.partition(":")
+    out[setting] = steady.TemporalFilter(float(memory), float(tau or steady.TEMPORAL_TAU))
+  return out
+
+
+def measure(model, path, frames_limit, k, settings=None):
   """(plan, flicker {name: value}, error {name: value}) of one clip; names "true", "per-frame
-  i" (the i-th mean of each frame's own mixture) and "steady i", i = 1..k."""
+  i" (the i-th mean of each frame's own mixture) and "steady i", i = 1..k, for one temporal
+  filter setting; with several ``settings`` (--temporal), "steady@SETTING i" for each (the
+  frame's decoded fields are the same; each setting filters and joins them)."""
   from divcolor_tf.video import steady  # pylint: disable=g-import-not-at-top
   plan = steady.plan(model, path, k, max_frames=frames_limit or None)
-  names = ["true"] + [f"{kind} {i + 1}" for kind in ("per-frame", "steady") for i in range(k)]
+  filters = _filters(settings)
+  kinds = ["per-frame"] + (["steady"] if len(filters) == 1 else
+                           [f"steady@{s}" for s in filters])
+  names = ["true"] + [f"{kind} {i + 1}" for kind in kinds for i in range(k)]
   flicker = {n: Flicker() for n in names}
-  errors = {n: [] for n in names[1:] + ["per-frame best", "steady best"]}
+  errors = {n: [] for n in names[1:] + [f"{kind} best" for kind in kinds]}
   true_lab = None
-  for index, rgb, result in steady.steady_frames(model, path, plan):
+  starts = set(plan.starts)
+  for index, frame, photo, fields in steady._steady_fields(model, path, plan, 0, 0):  # pylint: disable=protected-access
+    rgb = frame.rgb
+    shot = plan.shot_of(index)
     lab = _small_lab(rgb)
-    cut = index in plan.starts
+    cut = index in starts
     still = None if cut or true_lab is None else np.abs(lab[..., 0] - true_lab[..., 0]) < STILL_L
     true_lab = lab
     alone = model.colorize(rgb, k=k)
-    truth = _true_field(rgb, result.ab.shape[1])
+    truth = _true_field(rgb, int(fields.shape[1]))
     outputs = {"true": lab}
     err = lambda ab: np.hypot(*(128 * np.asarray(ab) - truth).transpose(2, 0, 1)).mean()
-    for kind, out in (("per-frame", alone), ("steady", result)):
+    results = [("per-frame", alone)]
+    for kind, smooth in zip(kinds[1:], filters.values()):
+      filtered = smooth(fields, photo.field_lightness, start=cut)
+      results.append((kind, photo.result(plan.codes[shot], plan.components[shot],
+                                         fields=filtered)))
+    for kind, out in results:
       values = [err(a) for a in out.ab]
       errors[f"{kind} best"].append(min(values))
       for i in range(k):
@@ -119,11 +150,21 @@ def main(argv):
   print("|---|---|---|---|---|---|---|")
   for name in FLAGS.clips:
     start = time.time()
-    plan, flicker, errors = measure(model, os.path.join(folder, name), FLAGS.frames, k)
-    print(f"| {name} ({plan.frames}, {len(plan.starts)}) | {flicker['true']:.2f} | "
-          f"{row(flicker, 'per-frame', '{:.2f}')} | {row(flicker, 'steady', '{:.2f}')} | "
-          f"{row(errors, 'per-frame', '{:.1f}')} | {row(errors, 'steady', '{:.1f}')} | "
-          f"{errors['per-frame best']:.1f} / {errors['steady best']:.1f} |", flush=True)
+    plan, flicker, errors = measure(model, os.path.join(folder, name), FLAGS.frames, k,
+                                    FLAGS.temporal)
+    kinds = [n[:-2] for n in flicker if n.startswith("steady") and n.endswith(" 1")]
+    for kind in kinds:
+      label = name if len(kinds) == 1 else f"{name} temporal={kind.partition('@')[2]}"
+      print(f"| {label} ({plan.frames}, {len(plan.starts)}) | {flicker['true']:.2f} | "
+            f"{row(flicker, 'per-frame', '{:.2f}')} | {row(flicker, kind, '{:.2f}')} | "
+            f"{row(errors, 'per-frame', '{:.1f}')} | {row(errors, kind, '{:.1f}')} | "
+            f"{errors['per-frame best']:.1f} / {errors[kind + ' best']:.1f} |", flush=True)
+    for kind in kinds:  # issue 46's bars: worst version against the true colours, per version
+      worst = max(flicker[f"{kind} {i + 1}"] for i in range(k))
+      halves = max(flicker[f"{kind} {i + 1}"] / flicker[f"per-frame {i + 1}"] for i in range(k))
+      print(f"  {name} {kind}: worst steady / true {worst / flicker['true']:.2f}x, worst "
+            f"steady / per-frame (same rank) {halves:.2f}x, best-of-{k} error "
+            f"{errors[kind + ' best'] / errors['per-frame best'] - 1:+.1%}", flush=True)
     print(f"  ({name}: {time.time() - start:.0f} s, shots start at {plan.starts})", flush=True)
 
 

@@ -21,6 +21,7 @@ Ctrl-C (SIGINT) too, with one line, "<tool>: interrupted", and exit status 130, 
 """
 
 import atexit
+import errno
 import os
 import re
 import signal
@@ -245,6 +246,32 @@ def output_file_problem(path, overwrite, flag):
   return None
 
 
+def k_problem(k, components):
+  """--k against a mixture of ``components`` (None: not known before the model is loaded, only
+  k >= 1 is checked), in one line, or None."""
+  if 1 <= k <= (components or k):
+    return None
+  if components is None:
+    return f"--k must be >= 1, got {k}"
+  return (f"--k must be in [1, {components}] (the mixture's components; a baseline's clusters), "
+          f"got {k}")
+
+
+def models_and_k_problem(models, k):
+  """What a tool checks of its --model arguments and --k (None: not used) before TensorFlow
+  loads, in one line, or None: each names a model (a bundled name or a path), and --k fits the
+  smallest mixture among those whose export.json records it. (No TensorFlow here.)"""
+  from divcolor_tf.inference import bundled  # pylint: disable=g-import-not-at-top  (no TensorFlow)
+  for model in models:
+    problem = bundled.model_problem(model)
+    if problem:
+      return problem
+  if k is None:
+    return None
+  known = [c for c in map(bundled.export_components, models) if c is not None]
+  return k_problem(k, min(known) if known else None)
+
+
 def one_line(prog, message):
   """"<prog>: <message>" on one line (the message's line breaks and runs of spaces folded)."""
   return f"{prog}: {' '.join(str(message).split())}"
@@ -266,11 +293,34 @@ def _one_line_errors(main):
   def guarded(argv):
     try:
       return main(argv)
+    except app.UsageError as problem:  # absl would print "USAGE: prog [flags]" above it
+      if os.environ.get("DIVCOLOR_TRACEBACK"):
+        raise
+      error(os.path.basename(sys.argv[0]) or "divcolor", f"{problem}; --help lists the flags")
+      sys.exit(problem.exitcode or 1)
     except expected as problem:
       if os.environ.get("DIVCOLOR_TRACEBACK"):
         raise
       prog = os.path.basename(sys.argv[0]) or "divcolor"
       error(prog, problem)
       sys.exit(1)
+    except OSError as problem:  # a file the system refused (read-only, too long a name, ...)
+      if problem.filename is None or os.environ.get("DIVCOLOR_TRACEBACK"):
+        raise
+      error(os.path.basename(sys.argv[0]) or "divcolor", os_error_problem(problem))
+      sys.exit(1)
 
   return guarded
+
+
+# What a tool cannot write where it was asked to: a read-only folder or file system.
+_NOT_WRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def os_error_problem(problem):
+  """An OSError about a file as one line: "<file>: <what the system said>", and for a refused
+  write where that comes from (issue 47, row 14: a resume in a read-only workdir)."""
+  why = (problem.strerror or type(problem).__name__).lower()
+  if problem.errno in _NOT_WRITABLE:
+    why += " (a read-only folder or file system?)"
+  return f"{os.fsdecode(problem.filename)}: {why}"

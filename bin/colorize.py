@@ -65,6 +65,9 @@ flags.DEFINE_float("max_megapixels", None, "The largest photo colorized, in mega
                    "(default: the library's, divcolor_tf.inference.fullres.MAX_MEGAPIXELS = 64); a "
                    "larger one is a one-line error naming it. 0: no limit. A video's frame: "
                    "default 9 (4K; divcolor_tf.video.frames.MAX_FRAME_MEGAPIXELS).")
+flags.DEFINE_float("temporal", 0.9, "Of a video: the memory of the temporal filter that holds "
+                   "each version's colours where the frame's lightness did not change, in [0, 1) "
+                   "(0: off; docs/quality.md section 24).")
 flags.DEFINE_bool("trust_model", False, "Run an export's ops even if not ours (docs/deploy.md).")
 flags.mark_flags_as_required(["input", "output"])
 FLAGS = flags.FLAGS
@@ -79,7 +82,8 @@ def main(argv):
     raise app.UsageError("--samples must be >= 0")
   # The flags first, without TensorFlow: a mistyped flag is answered at once.
   from divcolor_tf.inference import bundled  # pylint: disable=g-import-not-at-top
-  problem = (_samples_and_k_problem() or _quality_problem() or bundled.model_problem(FLAGS.model)
+  problem = (_samples_and_k_problem() or _quality_problem() or _temporal_problem()
+             or bundled.model_problem(FLAGS.model)
              or _k_problem(bundled.export_components(FLAGS.model)))
   if problem:
     cli.error(PROG, problem)
@@ -184,7 +188,7 @@ def _colorize_videos(colorizer, videos, on_error, bar):
   return video_run.colorize_videos(
       colorizer, videos, FLAGS.output, input_root=FLAGS.input, k=FLAGS.k, grid=FLAGS.grid,
       overwrite=FLAGS.overwrite, skip_existing=FLAGS.skip_existing, on_error=on_error,
-      progress=bar, max_megapixels=FLAGS.max_megapixels)
+      progress=bar, max_megapixels=FLAGS.max_megapixels, temporal=FLAGS.temporal)
 
 
 def _samples_and_k_problem():
@@ -192,6 +196,13 @@ def _samples_and_k_problem():
   if FLAGS.samples and FLAGS["k"].present:
     return (f"--k {FLAGS.k} and --samples {FLAGS.samples}: give one of them (--k: the top-k means "
             "by mixture weight; --samples: that many draws from the mixture)")
+  return None
+
+
+def _temporal_problem():
+  """--temporal is a filter's memory: 1 or more would never let a colour change."""
+  if not 0 <= FLAGS.temporal < 1:
+    return f"--temporal must be in [0, 1) (0: off), got {FLAGS.temporal}"
   return None
 
 

@@ -91,8 +91,9 @@ def _print_table(rows, metrics, recognition):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  problem = FLAGS.json and cli.output_file_problem(FLAGS.json, FLAGS.overwrite, "--json")
-  if problem:  # before the evaluation, not after it
+  problem = ((FLAGS.json and cli.output_file_problem(FLAGS.json, FLAGS.overwrite, "--json"))
+             or cli.models_and_k_problem(FLAGS.model, FLAGS.k))
+  if problem:  # before the evaluation (and TensorFlow), not after it
     cli.error(PROG, problem)
     sys.exit(1)
   from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top

@@ -47,15 +47,15 @@ PROG = "divcolor-export"
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if FLAGS.version < 1:  # before TensorFlow loads
+    cli.error(PROG, f"--version must be a positive integer, got {FLAGS.version}")
+    sys.exit(1)
   from divcolor_tf import export  # pylint: disable=g-import-not-at-top
 
   bad = [q for q in FLAGS.tflite if q not in export.QUANTIZATIONS]
   if bad:
     cli.error(PROG, f"--tflite: unknown quantisation {bad[0]!r} "
               f"(known: {', '.join(export.QUANTIZATIONS)})")
-    sys.exit(1)
-  if FLAGS.version < 1:
-    cli.error(PROG, f"--version must be a positive integer, got {FLAGS.version}")
     sys.exit(1)
   if FLAGS.tflite and FLAGS.tflite_size < export.MIN_SIZE:
     cli.error(PROG, f"--tflite_size must be at least {export.MIN_SIZE}, got {FLAGS.tflite_size}")
@@ -80,8 +80,10 @@ def main(argv):
     for part, quantization, path in tflites:
       info = export.export_tflite(colorizer, path, quantization, FLAGS.tflite_size, part,
                                   overwrite=FLAGS.overwrite)
-      note = (f" - over the {export.FILE_CAP_BYTES // 10**6} MB cap on a repository file; "
-              f"{export.smaller_advice(quantization)}") if info["bytes"] > export.FILE_CAP_BYTES else ""
+      note = ""
+      if info["bytes"] > export.FILE_CAP_BYTES:
+        note = (f" - over the {export.FILE_CAP_BYTES // 10**6} MB cap on a repository file; "
+                f"{export.smaller_advice(quantization)}")
       written.append(f"{path} ({info['bytes'] / 1e6:.1f} MB{note})")
   except (ValueError, OSError) as e:
     cli.error(PROG, e)

@@ -50,19 +50,26 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if FLAGS.samples < 0 or FLAGS.max_photos < 0 or FLAGS.cell < 16:
     raise app.UsageError("--samples and --max_photos must be >= 0, --cell >= 16")
-  import os  # pylint: disable=g-import-not-at-top
-  if os.path.exists(FLAGS.output) and not FLAGS.overwrite:
-    cli.error(PROG, f"{FLAGS.output}: exists; pass --overwrite to replace it")
+  # The flags and the output first, without TensorFlow: a mistake is answered at once, and a
+  # figure that could not be written is never drawn (--output naming a folder: issue 47, row 14).
+  problem = (cli.output_file_problem(FLAGS.output, FLAGS.overwrite, "--output")
+             or cli.models_and_k_problem(FLAGS.model, None if FLAGS.samples else FLAGS.k))
+  if problem:
+    cli.error(PROG, problem)
     sys.exit(1)
+  from divcolor_tf import data  # pylint: disable=g-import-not-at-top  (no TensorFlow)
+  try:
+    paths = data.list_images(FLAGS.input)
+  except (ValueError, FileNotFoundError) as e:
+    cli.error(PROG, e)
+    sys.exit(1)
+  if FLAGS.max_photos:
+    paths = paths[:FLAGS.max_photos]
   from divcolor_tf.io import atomic  # pylint: disable=g-import-not-at-top
   from divcolor_tf import colorize  # pylint: disable=g-import-not-at-top
-  from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf.evaluation import figures  # pylint: disable=g-import-not-at-top
   from divcolor_tf.io import progress  # pylint: disable=g-import-not-at-top
   try:
-    paths = data.list_images(FLAGS.input)
-    if FLAGS.max_photos:
-      paths = paths[:FLAGS.max_photos]
     colorizers = [colorize.load(model, trust=FLAGS.trust_model) for model in FLAGS.model]
   except (ValueError, FileNotFoundError) as e:
     cli.error(PROG, e)
@@ -73,9 +80,9 @@ def main(argv):
     sys.exit(1)
   count = FLAGS.samples or FLAGS.k
   most = min(c.num_components for c in colorizers)
-  if not FLAGS.samples and not 1 <= FLAGS.k <= most:
-    cli.error(PROG, f"--k must be in [1, {most}] (the mixture's components; a baseline's "
-              f"clusters), got {FLAGS.k}")
+  problem = None if FLAGS.samples else cli.k_problem(FLAGS.k, most)
+  if problem:  # a workdir's, known once it is loaded
+    cli.error(PROG, problem)
     sys.exit(1)
   failed = []
   per_model = []

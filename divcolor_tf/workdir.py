@@ -118,6 +118,9 @@ def disk_full(error):
   return "No space left on device" in str(error) or "Disk quota exceeded" in str(error)
 
 
+# A write refused: permissions, a read-only file system.
+_READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
+
 # realpath of each folder this process has locked: the descriptor whose flock holds it.
 _LOCKS = {}
 
@@ -148,11 +151,18 @@ def lock(folder):
     return
   os.makedirs(folder, exist_ok=True)
   file = path(folder, LOCK)
+  writable = True
   try:
     fd = os.open(file, os.O_RDWR | os.O_CREAT, 0o644)  # opened as it is: never truncated here
-  except OSError as e:  # a read-only workdir: the run's own writes will say so
-    logging.warning("%s: cannot be locked (%s); training unlocked", file, e.strerror)
-    return
+  except OSError as e:
+    if e.errno not in _READ_ONLY:
+      logging.warning("%s: cannot be locked (%s); training unlocked", file, e.strerror)
+      return
+    if not os.path.isfile(file):  # a read-only folder: training would write nothing
+      raise WorkdirError(f"{folder}: cannot be written ({e.strerror.lower()}: a read-only "
+                         "folder or file system?); make it writable or train in another "
+                         "--workdir") from None
+    fd, writable = os.open(file, os.O_RDONLY), False  # flock needs no write; the run says more
   try:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
   except BlockingIOError:
@@ -165,8 +175,9 @@ def lock(folder):
     os.close(fd)
     logging.warning("%s: cannot be locked (%s); training unlocked", file, e.strerror)
     return
-  os.ftruncate(fd, 0)
-  os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+  if writable:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
   _LOCKS[key] = fd
 
 

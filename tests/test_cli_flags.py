@@ -59,3 +59,27 @@ def test_a_good_seed_passes_the_check(value):
   assert cli.flag_value_problem(values) is None
   values(["prog", "--seed=-3"])
   assert cli.flag_value_problem(values) == "--seed must be a non-negative integer, got -3"
+
+
+def test_usage_errors_in_a_tools_main_are_one_line(tmp_path):
+  """issue 47 row 21: app.UsageError raised in a tool's main (unexpected arguments, a negative
+  --samples, figure's range checks) went through absl's usage printer: "USAGE: prog [flags]", a
+  blank line, then the problem. Now one line, exit 1, as every flag error."""
+  out = str(tmp_path / "out")
+  colorize = console_script("divcolor-colorize")
+  cases = [
+      (colorize + ["extra_arg", "--input", "x", "--output", out],
+       "divcolor-colorize: unexpected arguments: ['extra_arg']; --help lists the flags"),
+      (colorize + ["--samples", "-1", "--input", "x", "--output", out],
+       "divcolor-colorize: --samples must be >= 0; --help lists the flags"),
+      (console_script("divcolor-figure") + ["--model", "lfw", "--input", "x", "--output",
+                                            f"{out}.png", "--cell", "8"],
+       "divcolor-figure: --samples and --max_photos must be >= 0, --cell >= 16; --help lists "
+       "the flags"),
+  ]
+  runs = [start_tool(args) for args, _ in cases]
+  for (args, expected), process in zip(cases, runs):
+    result = finish_tool(process)
+    assert result.returncode == 1 and result.stderr.splitlines() == [expected], (args,
+                                                                                result.stderr)
+  assert not list(tmp_path.iterdir())

@@ -1,5 +1,6 @@
 """Every installed divcolor-* tool answers --help with its description and its own flags, exit 0."""
 
+import os
 import re
 import subprocess
 import sys
@@ -100,6 +101,7 @@ def test_colorize_answers_bad_flags_in_one_line_before_importing_tensorflow(tmp_
       (good + ["--k", "0"], "--k must be in [1, 8] (the mixture's components), got 0"),
       (good + ["--k", "9"], "--k must be in [1, 8] (the mixture's components), got 9"),
       (good + ["--samples", "3", "--k", "2"], "--k 2 and --samples 3: give one of them"),
+      (good + ["--temporal", "1"], "--temporal must be in [0, 1) (0: off), got 1.0"),
       (good + ["--model", "foo"],
        "--model foo: neither a bundled model (imagenet, lfw) nor an existing path"),
       (good + ["--model", "prior:foo"],
@@ -120,3 +122,50 @@ def test_colorize_answers_bad_flags_in_one_line_before_importing_tensorflow(tmp_
   done = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW, *good, "--k", "2"],
                         cwd=tmp_path, capture_output=True, text=True, env=tool_env(), timeout=120)
   assert done.returncode == 1 and "import of tensorflow halted" in done.stderr, done.stderr[-2000:]
+
+
+def _without_tensorflow(tool):
+  """The command line of ``tool`` run with TensorFlow unimportable (as _WITHOUT_TENSORFLOW)."""
+  module = tool.removeprefix("divcolor-").replace("-", "_")
+  script = _WITHOUT_TENSORFLOW.replace("divcolor-colorize", tool).replace(
+      "import colorize\ncolorize.run()", f"import {module}\n{module}.run()")
+  return [sys.executable, "-c", script]
+
+
+def test_figure_evaluate_and_export_answer_bad_flags_before_importing_tensorflow(tmp_path):
+  """issue 47, first hour: the other tools that load a model checked --k, --model and their
+  output only after TensorFlow's start-up; a figure whose --output is a folder failed after the
+  whole run with a traceback, --overwrite or not (row 14). Each is one line, exit 1, answered
+  with TensorFlow not importable; a missing required flag too."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  photo = tmp_path / "photo.png"
+  Image.new("RGB", (32, 32), (200, 120, 40)).save(photo)
+  folder = tmp_path / "a_folder"
+  folder.mkdir()
+  figure = ["--input", str(photo), "--output", str(tmp_path / "fig.png")]
+  k_range = "--k must be in [1, 8] (the mixture's components; a baseline's clusters), got"
+  cases = [
+      ("divcolor-figure", figure + ["--model", "lfw", "--k", "0"], f"{k_range} 0"),
+      ("divcolor-figure", figure + ["--model", "lfw", "--k", "9"], f"{k_range} 9"),
+      ("divcolor-figure", figure + ["--model", "lfw", "--model", "foo"],
+       "--model foo: neither a bundled model (imagenet, lfw) nor an existing path"),
+      ("divcolor-figure", ["--model", "lfw", "--input", str(photo), "--output", str(folder),
+                           "--overwrite"], f"{folder}: --output names a folder, not a file"),
+      ("divcolor-figure", ["--model", "lfw", "--output", str(tmp_path / "fig.png")], "--input"),
+      ("divcolor-evaluate", ["--model", "lfw", "--k", "9"], f"{k_range} 9"),
+      ("divcolor-evaluate", ["--model", "nosuch"],
+       "--model nosuch: neither a bundled model (imagenet, lfw) nor an existing path"),
+      ("divcolor-evaluate", ["--k", "2"], "--model"),
+      ("divcolor-export", ["--model", "lfw", "--out", str(tmp_path / "x"), "--version", "0"],
+       "--version must be a positive integer, got 0"),
+      ("divcolor-export", ["--model", "lfw"], "--out"),
+  ]
+  runs = [subprocess.Popen(_without_tensorflow(tool) + args, cwd=tmp_path, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=tool_env())
+          for tool, args, _ in cases]
+  for (tool, args, says), run in zip(cases, runs):
+    _, stderr = run.communicate(timeout=120)
+    lines = stderr.splitlines()
+    assert run.returncode == 1 and len(lines) == 1, (tool, args, stderr[-2000:])
+    assert lines[0].startswith(f"{tool}: ") and says in lines[0], (tool, args, lines)
+  assert sorted(os.listdir(tmp_path)) == ["a_folder", "photo.png"] and not os.listdir(folder)

@@ -5,6 +5,7 @@ import logging as py_logging
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -68,6 +69,42 @@ def test_list_images_errors_name_the_source_in_one_line(tmp_path, make):
     data.list_images(str(source))
   message = str(e.value)
   assert str(source) in message and "\n" not in message
+
+
+_LIST_IN_A_PROCESS = """
+import resource, sys
+from divcolor_tf import data
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for source in sys.argv[1:]:
+  try:
+    print("listed", data.list_images(source))
+  except data.DataPathError as e:
+    print(e)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+
+
+def test_a_large_file_that_is_no_list_is_refused_from_its_first_bytes(tmp_path):
+  """issue 47 row 11: a 3 GB video given as --input was read whole (3.86 GB RSS) to look for a
+  NUL byte. Sparse 2 GiB files (a video's header; a line of text, then zeros) and a file of text
+  with no line breaks are refused in one line each, the process growing by a few MB at most."""
+  video, text = tmp_path / "clip.dat", tmp_path / "notes.txt"
+  for path, head in ((video, b"\0\0\0\x18ftypmp42"), (text, b"photo.png\n")):
+    with open(path, "wb") as f:
+      f.write(head)
+      f.truncate(2 * 1024**3)
+  one_line = tmp_path / "one_line.txt"
+  one_line.write_bytes(b"a" * (1024 * 1024))
+  done = subprocess.run([sys.executable, "-c", _LIST_IN_A_PROCESS, str(video), str(text),
+                         str(one_line)], capture_output=True, text=True, timeout=60,
+                        env=tool_env())
+  *lines, grown = done.stdout.strip().splitlines()
+  assert done.returncode == 0 and len(lines) == 3, done.stdout + done.stderr
+  assert lines[0] == f"{video}: not an image and not a readable list file (binary content)"
+  assert lines[1] == f"{text}: not an image and not a readable list file (binary content)"
+  assert lines[2] == (f"{one_line}: not an image and not a readable list file (line 1 is longer "
+                      "than any path)")
+  assert int(grown) < 16, f"the process grew by {grown} MB"
 
 
 # Decoding: every bad input from the issue, made from a real photo.

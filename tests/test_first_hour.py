@@ -282,6 +282,12 @@ def test_colorize_takes_a_path_or_a_pil_image_and_names_what_it_cannot_take(rock
     assert "\n" not in message
   with pytest.raises(ValueError, match="no such file"):
     general.colorize(str(rocket) + ".missing", k=2)
+  # Rank 2 is a grey photo [H, W] (as the message says): colorized; one with no pixels is one line.
+  grey = general.colorize(np.asarray(Image.open(rocket).convert("L")), k=2)
+  assert grey.colorizations.shape == (2, 427, 640, 3)
+  with pytest.raises(ValueError) as refused:
+    general.colorize(np.zeros((427, 0), np.uint8), k=2)
+  assert str(refused.value) == "image 0: empty image (427, 0, 3)", str(refused.value)
 
 
 def test_the_readmes_python_snippet_runs_as_written(tmp_path, rocket):

@@ -143,6 +143,52 @@ def test_the_stale_temporary_sweep_removes_only_what_this_project_made(tmp_path)
   assert not ours_file.exists() and not ours_dir.exists()
 
 
+def test_a_240_character_name_is_written_and_one_too_long_is_named_not_its_temporary(
+    colorizer, faces, tmp_path):
+  """issue 47, row 18: a photo with a 240-character name failed, the message naming the hidden
+  temporary (.divcolor-tmp-<pid>-<hex>-<name> passed NAME_MAX, 255). Its temporary now carries
+  the end of the name (the suffix writers check), so the outputs are written; a name too long
+  for the file system itself is one line naming it; the sweep knows the shortened temporaries."""
+  photos = tmp_path / "in"
+  photos.mkdir()
+  shutil.copy(faces[0], photos / ("a" * 240 + ".jpg"))
+  out = tmp_path / "out"
+  errors = []
+  summary = outputs.colorize_photos(colorizer, data.list_images(str(photos)), str(out),
+                                    input_root=str(photos), k=2, on_error=errors.append)
+  assert summary.done == 1 and not errors, errors
+  assert sorted(p.name for p in out.iterdir()) == ["a" * 240 + f"_{i}.png" for i in (1, 2)]
+  temp = os.path.basename(atomic.temp_path(out / ("é" * 200 + ".weights.h5")))
+  assert len(os.fsencode(temp)) <= 255 and temp.endswith("é.weights.h5")
+
+  final = tmp_path / ("b" * 300 + ".png")
+  with pytest.raises(OSError) as raised:
+    atomic.write_bytes(final, b"png")
+  message = str(raised.value)
+  assert raised.value.filename == str(final) and "File name too long" in message, message
+  assert atomic.TEMP_PREFIX not in message and "\n" not in message
+  assert not _temps(tmp_path)  # nothing left behind
+
+  # A writer of a 254-character name killed midway: its shortened temporary is swept.
+  killed = subprocess.run(
+      [sys.executable, "-c", _LEAVE_A_TEMPORARY, str(out / ("c" * 250 + ".png"))],
+      capture_output=True, text=True, check=True)
+  stale = killed.stdout.strip()
+  assert stale.startswith(atomic.TEMP_PREFIX) and (out / stale).exists()
+  assert atomic.remove_stale_temps(out) == [stale] and not (out / stale).exists()
+
+
+_LEAVE_A_TEMPORARY = """
+import os, sys
+from divcolor_tf.io import atomic
+temp = atomic.temp_path(sys.argv[1])
+with open(temp, "wb") as f:
+  f.write(b"partial")
+print(os.path.basename(temp))
+os._exit(0)
+"""
+
+
 def test_a_racing_exclusive_create_gets_file_exists(tmp_path):
   final = tmp_path / "p_1.png"
   first_writer = atomic.atomic_path(final, exclusive=True)

@@ -98,17 +98,90 @@ def test_a_version_changes_within_a_shot_only_through_lightness(colorizer, clip)
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   plan = steady.plan(colorizer, str(clip), k=2)
   fields = []
-  for _, rgb, out in steady.steady_frames(colorizer, str(clip), plan):
+  for _, rgb, out in steady.steady_frames(colorizer, str(clip), plan, temporal=0):
     np.testing.assert_array_equal(out.z, plan.codes[0])  # the same codes in every frame
     _, _, field = steady._lightness(colorizer, rgb)  # pylint: disable=protected-access
     want = colorizer.decode(tf.constant(plan.codes[0][None]), field)[0]
-    np.testing.assert_allclose(out.ab, want, atol=1e-5)  # decoded with the frame's own L
+    np.testing.assert_array_equal(out.ab, want)  # filter off: the frame's own decode, exactly
     fields.append(out.ab)
   steady_change = np.mean([np.abs(a - b).mean() for a, b in zip(fields, fields[1:])])
   # per-frame colorization of the same frames moves at least as much
   alone = [colorizer.colorize(rgb, k=1).ab[0] for rgb in frames.rgb_frames(clip)]
   alone_change = np.mean([np.abs(a - b).mean() for a, b in zip(alone, alone[1:])])
   assert steady_change <= alone_change + 1e-6
+
+
+class _ReadsLightness:
+  """The tiny colorizer with a decoder whose field follows the 64x64 lightness it reads, as the
+  trained "+skip" decoders' do (the untrained tiny one's barely moves with it): each pixel's own
+  lightness, and a little of the whole frame's (a change anywhere shifts the field everywhere)."""
+
+  def __init__(self, colorizer):
+    self._colorizer = colorizer
+
+  def __getattr__(self, name):
+    return getattr(self._colorizer, name)
+
+  def decode(self, z, field_lightness):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    return (self._colorizer.decode(z, field_lightness) + 0.004 * (field_lightness - 50)
+            + 0.01 * (tf.reduce_mean(field_lightness) - 50))
+
+
+def _fields(colorizer, clip, plan, temporal):
+  """[(field lightness [F, F], fields [k, F, F, 2])] of pass 2 with the filter at ``temporal``."""
+  return [(np.asarray(photo.field_lightness)[0, ..., 0], np.asarray(fields))
+          for _, _, photo, fields in steady._steady_fields(  # pylint: disable=protected-access
+              colorizer, str(clip), plan, 0, temporal)]
+
+
+def test_the_temporal_filter_holds_still_pixels_and_follows_changed_ones(colorizer, clip):
+  colorizer = _ReadsLightness(colorizer)
+  plan = steady.plan(colorizer, str(clip), k=2)
+  raw = _fields(colorizer, clip, plan, 0)
+  held = _fields(colorizer, clip, plan, 0.8)
+  assert len(held) == FRAMES
+  np.testing.assert_array_equal(held[0][1], raw[0][1])  # a shot's first frame: its own decode
+  tau = steady.TEMPORAL_TAU
+  counts, moves = [0, 0], [[], []]
+  for t in range(1, FRAMES):
+    change = np.abs(raw[t][0] - raw[t - 1][0])  # the 64x64 lightness's change
+    np.testing.assert_array_equal(held[t][0], raw[t][0])
+    still, moved = change < 0.1 * tau, change >= tau
+    counts[0] += still.sum()
+    counts[1] += moved.sum()
+    step = np.abs(held[t][1] - held[t - 1][1])  # [k, F, F, 2]
+    jump = np.abs(raw[t][1] - held[t - 1][1])  # what taking the new decode would move
+    # still pixels: at most (1 - 0.8 * 0.9) of the new decode's jump; moved ones: the decode
+    assert np.all(step[:, still] <= 0.28 * jump[:, still] + 1e-6)
+    np.testing.assert_allclose(held[t][1][:, moved], raw[t][1][:, moved], atol=1e-6)
+    moves[0].append(step[:, still].mean())
+    moves[1].append(np.abs(raw[t][1] - raw[t - 1][1])[:, still].mean())
+  assert counts[0] > 1000 and counts[1] > 10, counts  # both kinds of pixel were tested
+  # still pixels move much less from frame to frame than the decode alone moves them
+  assert 0 < np.mean(moves[0]) < 0.5 * np.mean(moves[1]), moves
+  assert all(np.array_equal(a[1], b[1])  # deterministic
+             for a, b in zip(held, _fields(colorizer, clip, plan, 0.8)))
+
+
+def test_the_temporal_filter_forgets_at_a_shot_start(colorizer, clip):
+  colorizer = _ReadsLightness(colorizer)
+  one = steady.plan(colorizer, str(clip), k=2)
+  # the same codes in a second "shot" from frame 5: only the reset tells the two plans apart
+  two = one._replace(starts=[0, 5], **{name: np.concatenate([getattr(one, name)] * 2) for name in
+                                       ("codes", "components", "weights", "means", "logits")})
+  raw = _fields(colorizer, clip, two, 0)
+  kept, reset = _fields(colorizer, clip, one, 0.8), _fields(colorizer, clip, two, 0.8)
+  np.testing.assert_array_equal(reset[5][1], raw[5][1])  # the new shot's own decode
+  assert np.abs(kept[5][1] - raw[5][1]).max() > 1e-3  # without the cut it would have blended
+  np.testing.assert_array_equal(reset[4][1], kept[4][1])  # before the cut, the same
+  assert np.abs(reset[6][1] - raw[6][1]).max() > 1e-3  # after it, filtered again
+
+
+def test_the_temporal_filter_refuses_a_bad_memory(colorizer, clip):
+  for bad in (-0.1, 1.0, 2, True):
+    with pytest.raises(ValueError, match="temporal must be in"):
+      steady.colorize_video(colorizer, str(clip), "unused", k=2, temporal=bad)
 
 
 def test_a_cut_starts_a_shot_with_its_own_codes(colorizer, tmp_path):

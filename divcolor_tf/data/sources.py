@@ -157,18 +157,10 @@ def list_images(source):
   if os.path.isfile(source):
     if _is_image(source):
       return [source]
-    base = os.path.dirname(os.path.abspath(source))
     try:
-      with open(source, "rb") as f:
-        blob = f.read()
-      if b"\0" in blob:  # no path holds a NUL byte: a binary file, not a list of paths
-        raise ValueError("binary content")
-      # Names that are not UTF-8 (written by `find` in a Latin-1 folder) keep their bytes.
-      lines = [line.strip() for line in blob.decode("utf-8", "surrogateescape").split("\n")]
+      paths = _read_list_file(source)
     except (ValueError, OSError) as e:
       raise DataPathError(f"{shown}: not an image and not a readable list file ({e})") from None
-    paths = [l if os.path.isabs(l) else os.path.join(base, l)
-             for l in lines if l and not l.startswith("#")]
     if not paths:
       raise DataPathError(f"{shown}: the list file names no images")
     return paths
@@ -188,6 +180,34 @@ def list_images(source):
       raise DataPathError(f"{shown}: the pattern matches no files")
     return paths
   raise DataPathError(f"{shown}: no such file or directory")
+
+
+# A list file is sniffed from its first bytes (a NUL there: a binary file, e.g. a video, refused
+# without reading the rest), then read a line at a time, each at most this long (no path is:
+# PATH_MAX is 4096), so memory stays bounded by the list, whatever file is named (issue 47, row
+# 11: a 3 GB video was read whole to look for a NUL byte).
+SNIFF_BYTES = 64 * 1024
+MAX_LIST_LINE = 64 * 1024
+
+
+def _read_list_file(source):
+  """The paths a list file names (relative ones from its folder); ValueError when it is none."""
+  base = os.path.dirname(os.path.abspath(source))
+  paths = []
+  with open(source, "rb") as f:
+    if b"\0" in f.read(SNIFF_BYTES):  # no path holds a NUL byte: binary, not a list of paths
+      raise ValueError("binary content")
+    f.seek(0)
+    for number, raw in enumerate(iter(lambda: f.readline(MAX_LIST_LINE + 1), b""), 1):
+      if b"\0" in raw:
+        raise ValueError(f"binary content at line {number}")
+      if len(raw) > MAX_LIST_LINE:
+        raise ValueError(f"line {number} is longer than any path")
+      # Names that are not UTF-8 (written by `find` in a Latin-1 folder) keep their bytes.
+      line = raw.decode("utf-8", "surrogateescape").strip()
+      if line and not line.startswith("#"):
+        paths.append(line if os.path.isabs(line) else os.path.join(base, line))
+  return paths
 
 
 def _walk_images(top):

@@ -1,13 +1,13 @@
 """Files that appear under their final name only when complete.
 
 Every file the project writes goes through here. It is written under a temporary name in the same
-folder, ``.divcolor-tmp-<pid>-<8 hex digits>-<final name>`` (hidden, and ending in the final name
-so that writers that insist on a suffix accept it: Keras' ``.keras`` and ``.weights.h5``,
-Pillow's and matplotlib's ``.png``), flushed to disk, then renamed to the final name with
-``os.replace`` (atomic within one file system, POSIX and Windows). A reader sees the old file or
-the new one, never a mix of two writers' bytes; a writer killed midway leaves at most a hidden
-temporary file, never a truncated file under the final name; a writer that raises removes its
-temporary file. :func:`remove_stale_temps` removes a killed writer's temporaries, and nothing
+folder, ``.divcolor-tmp-<pid>-<8 hex digits>-<final name>`` (hidden, and ending in the final name,
+or in its end where the whole would be too long a name, so that writers that insist on a suffix
+accept it: Keras' ``.keras`` and ``.weights.h5``, Pillow's and matplotlib's ``.png``), flushed to
+disk, then renamed to the final name with ``os.replace`` (atomic within one file system, POSIX
+and Windows). A reader sees the old file or the new one, never a mix of two writers' bytes; a
+writer killed midway leaves at most a hidden temporary file, never a truncated file under the
+final name; a writer that raises removes its temporary file. :func:`remove_stale_temps` removes a killed writer's temporaries, and nothing
 else: a name of that exact shape, and for a folder the marker file :func:`mark_temp_dir` puts in
 it (a user's ``.tmp-*`` files, and earlier versions' ``.tmp-<pid>-*`` temporaries, stay).
 
@@ -61,10 +61,30 @@ def exists_error(final):
   return ExistsError(errno.EEXIST, "exists", os.fspath(final))
 
 
+# The longest file name most file systems take (ext4, XFS, btrfs, tmpfs: 255 bytes).
+NAME_MAX = 255
+
+
 def temp_path(final):
-  """A fresh temporary name beside ``final``: ``.divcolor-tmp-<pid>-<random>-<name of final>``."""
+  """A fresh temporary name beside ``final``: ``.divcolor-tmp-<pid>-<random>-<name of final>``,
+  the final name cut from its start where the whole would pass :data:`NAME_MAX` bytes (it keeps
+  its end, and so the suffix a writer checks): a 240-character output name is written, not
+  refused for its temporary's length (issue 47, row 18)."""
   folder, name = os.path.split(os.fspath(final))
-  return os.path.join(folder, f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{name}")
+  head = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-"
+  room = NAME_MAX - len(head)
+  name = name[-room:]
+  while len(os.fsencode(name)) > room:  # multi-byte characters
+    name = name[1:]
+  return os.path.join(folder, head + name)
+
+
+def _naming_final(error, temp, final):
+  """``error`` (an OSError about the temporary ``temp``) as the same error about ``final``: the
+  user named that file, never the hidden temporary (e.g. "File name too long: '<final>'")."""
+  if isinstance(error, OSError) and error.errno and temp in (error.filename, error.filename2):
+    return type(error)(error.errno, error.strerror, final)
+  return None
 
 
 def _alive(pid):
@@ -176,6 +196,11 @@ def atomic_path(final, exclusive=False):
   try:
     yield temp
     publish(temp, final, exclusive)
+  except OSError as e:  # named by the final name, as every error of this block
+    renamed = _naming_final(e, os.fspath(temp), os.fspath(final))
+    if renamed is None:
+      raise
+    raise renamed from None
   finally:
     remove(temp)
 

@@ -238,7 +238,9 @@ def restore(model, ckpt_dir):
 
 def trim_history(path, epoch):
   """Keeps history.csv's rows of the first ``epoch`` epochs (the checkpointed ones): a fresh
-  start removes a stale file, a resume drops rows an interrupted run logged past its checkpoint."""
+  start removes a stale file, a resume drops rows an interrupted run logged past its checkpoint.
+  A line that is no epoch's row (a note a user added; its first field is not a number) is kept
+  as it is, with a warning naming it: it was a traceback on resume (issue 47, row 14)."""
   if not os.path.exists(path):
     return
   if epoch == 0:
@@ -246,6 +248,17 @@ def trim_history(path, epoch):
     return
   with open(path) as f:
     lines = f.readlines()
-  kept = lines[:1] + [line for line in lines[1:] if int(float(line.split(",", 1)[0])) < epoch]
+  kept = lines[:1]
+  for number, line in enumerate(lines[1:], 2):
+    try:
+      logged = int(float(line.split(",", 1)[0]))
+    except ValueError:
+      if line.strip():
+        logging.warning("%s, line %d: not an epoch's row (its first field is no epoch number); "
+                        "kept as it is: %s", path, number, atomic.brief(line, 80))
+      kept.append(line)
+      continue
+    if logged < epoch:
+      kept.append(line)
   if len(kept) != len(lines):
     atomic.write_text(path, "".join(kept))

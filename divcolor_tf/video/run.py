@@ -35,7 +35,8 @@ def _set_problems(files, info, k, grid):
   return [(f, p) for f, size in zip(files, sizes) for p in [frames.complete(f, info, *size)] if p]
 
 
-def _one(colorizer, path, stem, k, grid, overwrite, skip_existing, on_error, max_megapixels):
+def _one(colorizer, path, stem, k, grid, overwrite, skip_existing, on_error, max_megapixels,
+         temporal):
   files = steady.output_files(stem, k, grid)
   existing = [f for f in files if os.path.lexists(f)]
   shown = data.display_path(path)
@@ -56,7 +57,8 @@ def _one(colorizer, path, stem, k, grid, overwrite, skip_existing, on_error, max
         files, frames.probe(path), k, grid):
       return "skipped"
     steady.colorize_video(colorizer, path, k=k, grid=grid, stem=stem,
-                          replace=overwrite or skip_existing, max_megapixels=max_megapixels)
+                          replace=overwrite or skip_existing, max_megapixels=max_megapixels,
+                          temporal=temporal)
   except FileExistsError:
     on_error(f"{shown}: its outputs appeared meanwhile (another run?); left alone")
     return "failed"
@@ -71,11 +73,12 @@ def _one(colorizer, path, stem, k, grid, overwrite, skip_existing, on_error, max
 
 def colorize_videos(colorizer, paths, output_dir, *, input_root=None, k=5, grid=False,
                     overwrite=False, skip_existing=False, on_error=None, progress=None,
-                    max_megapixels=None):
+                    max_megapixels=None, temporal=steady.TEMPORAL):
   """Colorizes each clip of ``paths`` into ``output_dir`` (module docstring): a
   :class:`Summary`. A colorizer without a mixture (a baseline) fails them all in one line; a
   clip whose frames are over ``max_megapixels`` (None: :data:`frames.MAX_FRAME_MEGAPIXELS`, 4K;
-  0: no limit) is one line."""
+  0: no limit) is one line. ``temporal``: the temporal filter's memory (steady.TemporalFilter;
+  0: off)."""
   on_error = on_error or (lambda message: logging.error("%s", message))
   paths = list(paths)
   try:
@@ -89,7 +92,7 @@ def colorize_videos(colorizer, paths, output_dir, *, input_root=None, k=5, grid=
     stem = outputs.output_stem(path, input_root, output_dir)
     atomic.remove_stale_temps(os.path.dirname(stem) or ".")
     outcome = _one(colorizer, path, stem, k, grid, overwrite, skip_existing, on_error,
-                   max_megapixels)
+                   max_megapixels, temporal)
     outcomes[outcome].append(path)
     if progress is not None:
       progress.update()

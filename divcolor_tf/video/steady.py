@@ -20,6 +20,14 @@ Here a clip gets one mixture per shot instead:
    own 64x64 lightness (which a "+skip" decoder reads) and joins the fields with its own
    full-resolution lightness (:class:`divcolor_tf.inference.steer.Photo`): within a shot, only
    the frame's lightness changes a version's colours.
+4. A temporal filter on each version's 64x64 colour field (:class:`TemporalFilter`), within a
+   shot: ``field_t = g * decoded_t + (1 - g) * field_{t-1}``, with g per pixel from the change
+   of the frame's own 64x64 lightness, ``g = 1 - temporal * max(0, 1 - |L_t - L_{t-1}| / tau)``:
+   where the lightness held, the field mostly keeps its previous value; where it changed by tau
+   or more (a moving thing), g = 1 and the field follows the new decode (nothing smeared). A
+   shot's first frame takes its decoded fields as they are. Why: a "+skip" decoder re-reads
+   each frame's lightness, so its field shifts a little everywhere when the frame changes
+   anywhere; this is what the held code leaves of the flicker.
 
 :func:`colorize_video` writes ``<stem>_1.mp4`` .. ``<stem>_k.mp4`` (and ``<stem>_grid.mp4``: the
 grey input beside the k versions, downscaled) at the clip's size and frame rate, each complete
@@ -43,6 +51,8 @@ SHOT_SIZE = (96, 64)  # (width, height) the shot detector reads frames at
 HISTOGRAM_BINS = 32
 BATCH = 8  # frames through the MDN at once
 GRID_HEIGHT = 180  # panel height of the grid video (at most the clip's own)
+TEMPORAL = 0.9  # default memory of the temporal filter (0: off); measured, docs/quality.md 24
+TEMPORAL_TAU = 8.0  # |delta L| (0-100) of the 64x64 lightness at which a pixel forgets
 
 
 def _grey(rgb):
@@ -160,18 +170,76 @@ def plan(colorizer, path, k=5, max_frames=None, max_megapixels=None):
               shot_means, np.log(shot_weights).astype(np.float32))
 
 
-def steady_frames(colorizer, path, the_plan):
+class TemporalFilter:
+  """A streaming, lightness-gated temporal filter of colour fields (module docstring, 4).
+
+  This is blind temporal consistency (Bonneel et al. 2015, "Blind video temporal consistency";
+  Lai et al. 2018, "Learning blind video temporal consistency") in its zero-flow case: they
+  warp the previous output by optical flow before blending it with the new frame; here the
+  previous field is blended in place, and the gate (the change of the frame's own lightness)
+  turns the blend off wherever something moved. No flow: it would cost more than the decode
+  itself on this machine (dense flow per frame against k 64x64 decodes), and within a shot the
+  held code already keeps a moving thing's colour; only the small shifts of still regions are
+  left to remove. Cheap (elementwise on [k, F, F, 2] tensors), keeps only the previous frame's
+  fields and lightness, deterministic.
+
+  Args:
+    temporal: memory in [0, 1): the weight of the previous field where the lightness did not
+      change; 0 turns the filter off (the decoded fields as they are, to the bit).
+    tau: the |delta L| (CIE L, 0-100, at the field's size) from which a pixel takes its new
+      decode alone.
+  """
+
+  def __init__(self, temporal=TEMPORAL, tau=TEMPORAL_TAU):
+    if isinstance(temporal, bool) or not 0 <= float(temporal) < 1:
+      raise ValueError(f"temporal must be in [0, 1), got {temporal!r}")
+    if not float(tau) > 0:
+      raise ValueError(f"tau must be > 0, got {tau!r}")
+    self.temporal, self.tau = float(temporal), float(tau)
+    self.reset()
+
+  def reset(self):
+    self._fields = self._lightness = None
+
+  def gate(self, field_lightness):
+    """g [1, F, F, 1]: the weight of the new decode at each pixel (1 on a shot's first frame)."""
+    if self._lightness is None:
+      return tf.ones_like(field_lightness)
+    still = tf.nn.relu(1.0 - tf.abs(field_lightness - self._lightness) / self.tau)
+    return 1.0 - self.temporal * still
+
+  def __call__(self, fields, field_lightness, start=False):
+    """The filtered fields [k, F, F, 2] of this frame's decoded ``fields`` and its lightness
+    [1, F, F, 1]; ``start``: the frame starts a shot (no memory of the one before)."""
+    if self.temporal == 0:
+      return fields
+    if start:
+      self.reset()
+    fields = tf.convert_to_tensor(fields, tf.float32)
+    field_lightness = tf.convert_to_tensor(field_lightness, tf.float32)
+    if self._fields is not None:
+      g = self.gate(field_lightness)
+      fields = g * fields + (1.0 - g) * self._fields
+    self._fields, self._lightness = fields, field_lightness
+    return fields
+
+
+def steady_frames(colorizer, path, the_plan, temporal=TEMPORAL):
   """Pass 2: yields (frame index, uint8 RGB frame, :class:`contract.Colorization` of its k
-  versions: the shot's codes decoded with this frame's lightness)."""
-  for index, frame, photo, fields in _steady_fields(colorizer, path, the_plan):
+  versions: the shot's codes decoded with this frame's lightness, through the temporal filter
+  of memory ``temporal``, :class:`TemporalFilter`; 0: off)."""
+  for index, frame, photo, fields in _steady_fields(colorizer, path, the_plan, 0, temporal):
     shot = the_plan.shot_of(index)
     yield index, frame.rgb, photo.result(the_plan.codes[shot], the_plan.components[shot],
                                          fields=fields)
 
 
-def _steady_fields(colorizer, path, the_plan, max_megapixels=0):
+def _steady_fields(colorizer, path, the_plan, max_megapixels=0, temporal=TEMPORAL):
   """Pass 2's parts: (frame index, :class:`frames.Frame`, its :class:`steer.Photo`, the colour
-  fields [k, F, F, 2] of the shot's codes decoded with this frame's lightness)."""
+  fields [k, F, F, 2] of the shot's codes decoded with this frame's lightness, through a
+  :class:`TemporalFilter` of memory ``temporal`` reset at each shot's first frame)."""
+  smooth = TemporalFilter(temporal)
+  starts = set(the_plan.starts)
   for index, frame in enumerate(frames_lib.decoded_frames(path, max_megapixels=max_megapixels)):
     if index >= the_plan.frames:
       break
@@ -181,7 +249,7 @@ def _steady_fields(colorizer, path, the_plan, max_megapixels=0):
                         the_plan.logits[shot][None])
     z = the_plan.codes[shot]
     fields = colorizer.decode(tf.constant(z[None]), field)[0]  # the k codes in one batch
-    yield index, frame, photo, fields
+    yield index, frame, photo, smooth(fields, field, start=index in starts)
 
 
 def _versions(photo, fields):
@@ -224,19 +292,21 @@ def output_files(stem, k, grid=False):
 
 
 def colorize_video(colorizer, path, output_dir=None, k=5, grid=False, *, stem=None,
-                   replace=False, max_frames=None, max_megapixels=None):
+                   replace=False, max_frames=None, max_megapixels=None, temporal=TEMPORAL):
   """Writes the k steady versions of the clip ``path`` (module docstring) as
   ``<stem>_1.mp4`` .. ``<stem>_k.mp4`` (``stem``: ``output_dir/<name of path>`` by default) and,
   with ``grid``, ``<stem>_grid.mp4``; all renamed into place together once complete (exclusive
   unless ``replace``), every frame at its input frame's timestamp (a variable frame rate kept).
   Frames over ``max_megapixels`` (None: :data:`frames.MAX_FRAME_MEGAPIXELS`, 4K; 0: no limit)
-  are refused in one line before any is decoded. Returns the :class:`Plan`.
+  are refused in one line before any is decoded. ``temporal``: the memory of the temporal
+  filter on the colour fields (:class:`TemporalFilter`; 0: off). Returns the :class:`Plan`.
 
   Raises:
     ValueError: one line naming the file (:class:`frames.VideoError`), or a colorizer without a
       mixture; FileExistsError: not ``replace`` and an output exists (nothing of this call's is
       left).
   """
+  TemporalFilter(temporal)  # a bad memory is refused before any frame is decoded
   the_plan = plan(colorizer, path, k, max_frames, max_megapixels)
   if stem is None:
     stem = os.path.join(output_dir, os.path.splitext(os.path.basename(path))[0])
@@ -253,7 +323,8 @@ def colorize_video(colorizer, path, output_dir=None, k=5, grid=False, *, stem=No
         writers.append(frames_lib.Writer(final, info.width, info.height, info.rate,
                                          audio_from=path, time_base=info.time_base))
     budget = frames_lib.megapixel_budget(max_megapixels)
-    for _, frame, photo, fields in _steady_fields(colorizer, path, the_plan, budget):
+    for _, frame, photo, fields in _steady_fields(colorizer, path, the_plan, budget,
+                                                   temporal):
       panels = []
       for i, rgb in enumerate(_versions(photo, fields)):
         writers[i].write(rgb, frame.pts, frame.duration)
