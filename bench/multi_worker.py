@@ -43,7 +43,7 @@ def _setup(strategy_name):
   paths = data.list_images(IMAGES.value or config.data.train)[:256]
   stats = stats_lib.compute(paths, n_components=config.stats.n_components)
   ds = data.make_dataset(paths, field_size=config.data.field_size, grey_size=config.data.field_size,
-                         batch_size=config.train.batch_size, drop_remainder=True)
+                         batch_size=config.vae.batch_size, drop_remainder=True)
   batch = next(iter(ds.map(lambda b: {k: v for k, v in b.items() if k != "path"})))
   return config, strategy, stats, batch
 
@@ -59,7 +59,7 @@ def _run(role):
   config, strategy, stats, batch = _setup("multi_worker" if role == "worker" else "default")
   with strategy.scope():
     trainer = train_vae.build_trainer(config, stats)
-    trainer.compile(optimizer=training.make_optimizer(config.train))
+    trainer.compile(optimizer=training.make_optimizer(config.vae))
   if role == "worker":
     train, _ = loop._step_functions(trainer)  # pylint: disable=protected-access
     items = tf.data.Dataset.from_tensors(batch).repeat()
@@ -76,7 +76,7 @@ def _run(role):
     logs = step()
   float(logs["loss"])
   step_s = (time.perf_counter() - start) / STEPS.value
-  result = {"role": role, "step_s": step_s, "batch": int(config.train.batch_size),
+  result = {"role": role, "step_s": step_s, "batch": int(config.vae.batch_size),
             "params": int(sum(v.numpy().size for v in trainer.trainable_variables))}
   if role == "worker":
     shapes = [v.shape for v in trainer.trainable_variables]

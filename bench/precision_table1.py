@@ -38,7 +38,7 @@ def _train(precision, workdir):
     return None
   command = [sys.executable, "-m", "divcolor_tf.bin.train_vae", "--config", CONFIG.value,
              "--workdir", workdir, "--verbose", "0", f"--config.train.precision={precision}",
-             "--config.train.epochs=1", f"--config.train.steps_per_epoch={STEPS.value}"]
+             "--config.vae.epochs=1", f"--config.vae.steps_per_epoch={STEPS.value}"]
   command += [f"--config.{setting}" for setting in SETTING.value]
   start = time.time()
   done = subprocess.run(command, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), check=False,
@@ -55,7 +55,7 @@ def main(argv):
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf.evaluation import tables  # pylint: disable=g-import-not-at-top
   config = config_lib.load(CONFIG.value, SETTING.value)
-  batch = int(config.train.batch_size)
+  batch = int(config.vae.batch_size)
   lines = []
   for precision in PRECISIONS.value:
     workdir = os.path.join(ROOT.value, precision)

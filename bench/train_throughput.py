@@ -110,7 +110,7 @@ def vae_stage(config, paths):
   from divcolor_tf.models import vae  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-  n = BATCH.value or config.train.batch_size
+  n = BATCH.value or config.vae.batch_size
   stats = stats_lib.compute(paths[:64], n_components=config.stats.n_components)
   batch = _batch(paths, n, config.data.field_size, config.data.field_size)
   batch = {"colour_field": batch["colour_field"], "lightness": batch["lightness"]}
@@ -129,7 +129,7 @@ def vae_stage(config, paths):
   probe = train_vae.build_trainer(config, stats)
   params = probe.encoder.count_params() + probe.decoder.count_params()
   return Spec(batch, n, params, lambda: train_vae.build_trainer(config, stats),
-              lambda: training.make_optimizer(config.train), bare_loss,
+              lambda: training.make_optimizer(config.vae), bare_loss,
               lambda trainer: trainer.trainable_variables)
 
 
@@ -179,8 +179,7 @@ def features_stage(config, paths):
     return losses.rebalanced_cross_entropy(logits, soft, trainer.bin_weights)
 
   return Spec(batch, n, probe.network.count_params(), build,
-              lambda: training.make_optimizer(
-                  config.train, learning_rate=config.features.learning_rate),
+              lambda: training.make_optimizer(config.features),
               bare_loss, lambda trainer: trainer.network.trainable_variables)
 
 

@@ -96,7 +96,7 @@ def _parse_flags(argv, keep_info=False):
       sys.exit(1)
     flag = next((a.split("=", 1)[0] for a in argv[1:] if a.startswith("--config.")
                  and missing in a.split("=", 1)[0].split(".")), "--config." + missing)
-    error(prog, f"{flag}: no such config field ({missing!r})")
+    error(prog, _missing_field_problem(flag, missing))
     sys.exit(1)
   problem = flag_value_problem(flags.FLAGS)
   if problem:
@@ -105,6 +105,15 @@ def _parse_flags(argv, keep_info=False):
   if not keep_info and flags.FLAGS["verbosity"].using_default_value:
     flags.FLAGS.verbosity = -1  # WARNING; absl would raise a default it finds to INFO (0)
   return parsed
+
+
+def _missing_field_problem(flag, missing):
+  """Why ``--config.FIELD`` names no field: it moved (``schema.MOVED``: where it went), or none."""
+  from divcolor_tf.config import schema  # pylint: disable=g-import-not-at-top  (no TensorFlow)
+  moved = schema.moved_problem(flag.removeprefix("--config."))
+  if moved:
+    return f"{flag}: {moved.replace('moved to ', 'moved to --config.', 1)}"
+  return f"{flag}: no such config field ({missing!r})"
 
 
 # Flags that name a file or folder: given empty, they name nothing.
@@ -192,8 +201,9 @@ def define_stage_flags(variants, workdir_help):
       "TF_CONFIG), --config.train.num_devices=N (mirrored; 0: all), "
       "--config.train.cpu_devices=N (split the CPU into N devices), "
       "--config.train.cluster_timeout=SECONDS, "
-      "--config.train.precision=float32|mixed_bfloat16|mixed_float16; "
-      "--config.train.batch_size is the global batch.", lock_config=True)
+      "--config.train.precision=float32|mixed_bfloat16|mixed_float16. Each stage's batch, "
+      "epochs and optimizer are in its own section (--config.vae.epochs, "
+      "--config.mdn.batch_size, ...); its batch_size is the global batch.", lock_config=True)
   flags.DEFINE_string("workdir", None, workdir_help)
   flags.DEFINE_integer("verbose", 1, "Keras progress: 1 = progress bar, 2 = one line per epoch.")
   flags.mark_flags_as_required(["config", "workdir"])

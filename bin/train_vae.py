@@ -1,7 +1,7 @@
 r"""divcolor-train-vae: trains the colour-field VAE (paper Section 3) and saves encoder/decoder.
 
   divcolor-train-vae --config configs/lfw.py --workdir workdirs/lfw \
-      --config.vae.width=0.5 --config.train.epochs=20
+      --config.vae.width=0.5 --config.vae.epochs=20
 
 Interrupt at any time and run the same command again: training resumes from the last epoch's
 checkpoint in WORKDIR/checkpoints. Watch the losses with `tensorboard --logdir WORKDIR/tensorboard`

@@ -49,8 +49,8 @@ def cpu_general(c):
   decoded mean, held to the truth's chroma (0.5) and spatial variation (0.3), 2 epochs of 285
   steps of 16 photos (~9,000 photos, a fifth of the pool), validated after each."""
   config_lib.cpu_skip(c)
-  c.train.epochs = 5
-  c.train.lr_decay_epochs = (4,)
+  c.vae.epochs = 5
+  c.vae.lr_decay_epochs = (4,)
   c.data.grey_size = 64
   c.features.epochs = 4
   c.mdn.width = 0.25

@@ -60,8 +60,8 @@ def cpu_skip_long(c):
   the quarter-width MDN overfits; run of 30 epochs, validation split).
   """
   config_lib.cpu_skip(c)
-  c.train.epochs = 12
-  c.train.lr_decay_epochs = (10,)
+  c.vae.epochs = 12
+  c.vae.lr_decay_epochs = (10,)
   c.mdn.width = 0.25
   c.mdn.epochs = 13
 
@@ -101,14 +101,14 @@ def cpu_joint_gap(c):
 # ``cpu``, each changing one thing, trained at an equal small budget.
 STUDY_VARIANTS = {
     # The study's budget: a quarter-width VAE (2.65M parameters), one epoch at Adam 2e-4.
-    "study": {"vae.width": 0.25, "train.epochs": 1, "train.lr_decay_epochs": ()},
+    "study": {"vae.width": 0.25, "vae.epochs": 1, "vae.lr_decay_epochs": ()},
     # The same at 3 epochs: a budget at which Table 3 starts to rank end points (session 7).
-    "study3": {"vae.width": 0.25, "train.epochs": 3, "train.lr_decay_epochs": ()},
+    "study3": {"vae.width": 0.25, "vae.epochs": 3, "vae.lr_decay_epochs": ()},
     "nomah": {"loss.mah_factor": 0.0},  # L_hist + 1e-3 L_grad (+ KL): no Mahalanobis term
     "kl_low": {"loss.kl_factor": 1e-3},  # a 10x weaker KL (arXiv v1 used 1e-4)
     "kl_high": {"loss.kl_factor": 1e-1},  # a 10x stronger KL
     "reflect": {"vae.output_padding": "reflect"},  # the corner-blotch fix (models/vae.py)
-    "lr_high": {"train.learning_rate": 5e-4},
+    "lr_high": {"vae.learning_rate": 5e-4},
     # The joint stage on plain absolute error (no colourfulness weights), one epoch
     # (docs/quality.md, section 8; trained with divcolor-train-joint, not the study script).
     "joint_plain": {"joint.weighted": False, "joint.epochs": 1},

@@ -99,14 +99,14 @@ def test_a_peer_that_accepts_but_is_no_worker_is_named_and_the_timeout_exits_1(l
 def test_workers_with_different_configs_each_say_which_fields(lfw_ci, tmp_path):
   configs, _ = cluster()
   workdir = tmp_path / "w"
-  workers = [subprocess.Popen(_command(workdir, lfw_ci, f"train.batch_size={size}"),
+  workers = [subprocess.Popen(_command(workdir, lfw_ci, f"vae.batch_size={size}"),
                               env=env(TF_CONFIG=config), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
              for config, size in zip(configs, (8, 4))]
   for worker, size, index in zip(workers, (8, 4), (0, 1)):
     out, err = worker.communicate(timeout=300)
     line = _last_line(subprocess.CompletedProcess(worker.args, worker.returncode, out, err))
-    assert line == (f"{PROG}: {workdir}: the workers run different configs: train.batch_size="
+    assert line == (f"{PROG}: {workdir}: the workers run different configs: vae.batch_size="
                     f"{size} here (worker {index} of 2) differ on another worker; start every "
                     "worker with the same command (only TF_CONFIG's task differs)"), line
   assert not (workdir / "checkpoints").exists()

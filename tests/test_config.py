@@ -29,7 +29,7 @@ def test_tiny_twin_has_the_same_schema_and_is_small(path):
   tiny = config_lib.load(path + ":tiny")
   assert _keys(full.to_dict()) == _keys(tiny.to_dict())
   assert tiny.vae.width < full.vae.width
-  assert tiny.train.batch_size <= 8 and tiny.data.max_images <= 64
+  assert tiny.vae.batch_size <= 8 and tiny.data.max_images <= 64
   assert full.vae.width == 1.0 and full.vae.latent_dim == 64  # the paper's defaults
 
 
@@ -60,10 +60,10 @@ def test_ablation_variants_change_only_the_loss():
 
 
 def test_overrides_keep_types():
-  c = config_lib.load("configs/lfw.py:tiny", ["train.epochs=3", "vae.skip=true",
-                                               "train.learning_rate=2e-4", "data.train=/x"])
-  assert c.train.epochs == 3 and isinstance(c.train.epochs, int)
-  assert c.vae.skip is True and c.train.learning_rate == 2e-4 and c.data.train == "/x"
+  c = config_lib.load("configs/lfw.py:tiny", ["vae.epochs=3", "vae.skip=true",
+                                               "vae.learning_rate=2e-4", "data.train=/x"])
+  assert c.vae.epochs == 3 and isinstance(c.vae.epochs, int)
+  assert c.vae.skip is True and c.vae.learning_rate == 2e-4 and c.data.train == "/x"
 
 
 def test_unknown_variant_is_a_clear_error():
@@ -79,10 +79,10 @@ def test_resolved_config_round_trips(tmp_path):
   assert pathlib.Path(path).name == "config.json"
   assert config_lib.load_resolved(str(tmp_path)).to_dict() == c.to_dict()
   # Sequences stay tuples through the command line and the JSON file.
-  c = config_lib.load("configs/lfw.py:cpu", ["train.lr_decay_epochs=(6, 9)"])
-  assert c.train.lr_decay_epochs == (6, 9)
+  c = config_lib.load("configs/lfw.py:cpu", ["vae.lr_decay_epochs=(6, 9)"])
+  assert c.vae.lr_decay_epochs == (6, 9)
   config_lib.save_resolved(c, str(tmp_path))
-  assert config_lib.load_resolved(str(tmp_path)).train.lr_decay_epochs == (6, 9)
+  assert config_lib.load_resolved(str(tmp_path)).vae.lr_decay_epochs == (6, 9)
 
 
 @pytest.mark.parametrize("path", CONFIGS)
@@ -102,11 +102,11 @@ def _module_variants(path):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("train.batch_size=0", "config field train.batch_size=0: must be an integer >= 1"),
+    ("vae.batch_size=0", "config field vae.batch_size=0: must be an integer >= 1"),
     ("mdn.batch_size=-4", "config field mdn.batch_size=-4: must be an integer >= 1"),
-    ("train.epochs=-1", "config field train.epochs=-1: must be an integer >= 0"),
-    ("train.optimizer=adamx", "config field train.optimizer='adamx': must be 'adam' or 'sgd'"),
-    ("train.learning_rate=-0.1", "config field train.learning_rate=-0.1: must be a number >= 0"),
+    ("vae.epochs=-1", "config field vae.epochs=-1: must be an integer >= 0"),
+    ("vae.optimizer=adamx", "config field vae.optimizer='adamx': must be 'adam' or 'sgd'"),
+    ("vae.learning_rate=-0.1", "config field vae.learning_rate=-0.1: must be a number >= 0"),
     ("vae.width=0.0", "config field vae.width=0.0: must be a number > 0"),
     ("cgan.dropout=1.0", "config field cgan.dropout=1.0: must be a number in [0, 1)"),
     ("loss.kl_factor=-1.0", "config field loss.kl_factor=-1.0: must be a number >= 0"),
@@ -126,8 +126,8 @@ def test_the_trainers_refuse_a_bad_config_or_an_unknown_field_before_writing(tmp
   import subprocess  # pylint: disable=g-import-not-at-top
   import conftest  # pylint: disable=g-import-not-at-top
   for override, says in (("--config.train.bogus=1", "--config.train.bogus: no such config field"),
-                         ("--config.train.epochs=-1", "config field train.epochs=-1"),
-                         ("--config.train.batch_size=0", "config field train.batch_size=0")):
+                         ("--config.vae.epochs=-1", "config field vae.epochs=-1"),
+                         ("--config.vae.batch_size=0", "config field vae.batch_size=0")):
     workdir = tmp_path / "run"
     result = subprocess.run(conftest.console_script("divcolor-train-vae") + [
         "--config", "configs/lfw.py:tiny", "--workdir", str(workdir), override],

@@ -31,7 +31,7 @@ def test_two_workers_from_the_command_line_killed_and_restarted_end_as_one_proce
   """The issue's command (divcolor-train-vae, a two-worker TF_CONFIG each, one --workdir): worker 1
   killed mid-epoch stops the chief in one line; both restarted, the job resumes from the chief's
   checkpoint and leaves one complete workdir whose weights are a single process's."""
-  settings = ["train.steps_per_epoch=16", "train.checkpoint_steps=4", *QUIET, stats_setting]
+  settings = ["vae.steps_per_epoch=16", "train.checkpoint_steps=4", *QUIET, stats_setting]
   single = tmp_path / "single"
   subprocess.run(run_command(single, lfw_ci, "vae", settings), env=env(), check=True,
                  capture_output=True, timeout=600)
@@ -95,7 +95,7 @@ def test_two_workers_killed_at_an_epochs_end_and_restarted_log_one_history(lfw_c
   that epoch and the next: history.csv has one row per epoch, every row as wide as the header,
   and the weights are a single process's (worker 1 killed exactly there by a patched
   Checkpointer, as tests/test_faults.py places its single-process kill)."""
-  settings = ["train.epochs=2", "train.steps_per_epoch=6", "train.checkpoint_steps=3", *QUIET,
+  settings = ["vae.epochs=2", "vae.steps_per_epoch=6", "train.checkpoint_steps=3", *QUIET,
               stats_setting]
   single = tmp_path / "single"
   subprocess.run(run_command(single, lfw_ci, "vae", settings), env=env(), check=True,

@@ -109,7 +109,7 @@ def test_init_from_starts_a_fresh_run_from_the_source_and_a_resume_ignores_it(
   tuned = str(tmp_path / "tuned")
   config = tiny_models.tiny_config(repo_root, lfw_ci)
   config.init_from = source
-  config.train.learning_rate = 0.0  # the trained weights stay the source's
+  config.vae.learning_rate = 0.0  # the trained weights stay the source's
   train_vae.train(config, tuned, verbose=0)
   for name in (workdir_lib.ENCODER, workdir_lib.DECODER):
     a = workdir_lib.load_keras(source, name)
@@ -119,7 +119,7 @@ def test_init_from_starts_a_fresh_run_from_the_source_and_a_resume_ignores_it(
   # Resuming the tuned run continues from its checkpoint: the source is not read again.
   monkeypatch.setattr(exported, "initialize",
                       lambda *args: pytest.fail("init_from applied on a resume"))
-  config.train.epochs = 2
+  config.vae.epochs = 2
   train_vae.train(config, tuned, verbose=0)
   assert training.latest_epoch(os.path.join(tuned, "checkpoints")) == 2
 

@@ -57,7 +57,7 @@ def _assert_same_run(uninterrupted, resumed, how):
       assert float(row_b[key]) == pytest.approx(float(row_a[key]), rel=1e-5), (key, how)
 
 
-_SCHEDULE = ["--config.train.epochs=3", "--config.train.steps_per_epoch=5",
+_SCHEDULE = ["--config.vae.epochs=3", "--config.vae.steps_per_epoch=5",
              "--config.train.checkpoint_steps=1"]
 
 
@@ -98,7 +98,7 @@ def test_a_run_killed_twice_and_resumed_ends_where_the_uninterrupted_run_ends(
   _assert_same_run(uninterrupted, resumed, f"killed at {killed}")
 
 
-_ONE_PASS = ["--config.train.epochs=3", "--config.train.steps_per_epoch=0",  # an epoch: one pass
+_ONE_PASS = ["--config.vae.epochs=3", "--config.vae.steps_per_epoch=0",  # an epoch: one pass
              "--config.train.checkpoint_steps=1"]
 
 
@@ -117,7 +117,7 @@ def test_a_run_killed_between_an_epochs_last_step_and_its_end_resumes_with_the_n
     request, tmp_path, lfw_ci, stats_setting, schedule):
   """issue 47, row 8: SIGKILL after the step checkpoint at epoch 2's last step, before its
   epoch-end checkpoint (the kill is placed there exactly: at the start of the checkpointer's
-  epoch end). Resumed, with train.steps_per_epoch 5 - 5 = 0 steps reached Keras' fit, which took
+  epoch end). Resumed, with vae.steps_per_epoch 5 - 5 = 0 steps reached Keras' fit, which took
   0 for "until the data ends" on data that repeats: it trained on and never ended; with epochs of
   one pass over the photos, it logged no training terms (history.csv's columns shifted). Now the
   resumed run ends epoch 2 (its validation, its history row, its checkpoint) and trains epoch 3
@@ -165,22 +165,22 @@ def test_the_nan_stop_is_one_line_and_its_advice_works(tmp_path, lfw_ci, stats_s
   1, no checkpoint of the bad epoch); following the line's advice (a lower rate, same workdir)
   resumes from the good epoch at the lower rate and finishes."""
   workdir = tmp_path / "run"
-  common = ["--config.train.steps_per_epoch=4", "--config.train.optimizer=sgd",
+  common = ["--config.vae.steps_per_epoch=4", "--config.vae.optimizer=sgd",
             "--config.vae.log_variance_limit=5", f"--config.{stats_setting}"]
   first = conftest.finish_tool(_train_vae(
-      workdir, lfw_ci, "--config.train.epochs=1", "--config.train.learning_rate=1e-4", *common))
+      workdir, lfw_ci, "--config.vae.epochs=1", "--config.vae.learning_rate=1e-4", *common))
   assert first.returncode == 0, first.stderr[-2000:]
   bad = conftest.finish_tool(_train_vae(
-      workdir, lfw_ci, "--config.train.epochs=2", "--config.train.learning_rate=1e6", *common))
+      workdir, lfw_ci, "--config.vae.epochs=2", "--config.vae.learning_rate=1e6", *common))
   assert bad.returncode == 1, bad.stderr[-2000:]
   message = [line for line in bad.stderr.splitlines() if line.startswith("divcolor-train-vae:")]
   assert len(message) == 1 and "non-finite" in message[0], bad.stderr[-2000:]
   assert "Traceback" not in bad.stderr
   assert "last good checkpoint: epoch 1" in message[0]
-  assert "Lower train.learning_rate" in message[0]
+  assert "Lower the stage's learning_rate" in message[0]
   assert _position(workdir) == (1, 0)
   good = conftest.finish_tool(_train_vae(
-      workdir, lfw_ci, "--config.train.epochs=2", "--config.train.learning_rate=1e-4", *common))
+      workdir, lfw_ci, "--config.vae.epochs=2", "--config.vae.learning_rate=1e-4", *common))
   assert good.returncode == 0, good.stderr[-2000:]
   assert "epoch 2: learning rate 0.0001" in good.stderr
   assert all(np.all(np.isfinite(w)) for w in _weights(workdir))
@@ -254,7 +254,7 @@ def test_a_damaged_checkpoint_stops_the_resume_with_one_line_and_keeps_the_files
   target.write_bytes(damaged_bytes(target.read_bytes()))
   # (.lock, the run's own lock, records the pid of whichever run holds it: not the user's)
   before = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file() and p.name != ".lock"}
-  result = conftest.finish_tool(_train_vae(workdir, lfw_ci, *_SCHEDULE[1:], "--config.train.epochs=4"))
+  result = conftest.finish_tool(_train_vae(workdir, lfw_ci, *_SCHEDULE[1:], "--config.vae.epochs=4"))
   line = _one_line(result, "divcolor-train-vae")
   assert str(target) in line and "to start this stage over" in line, line
   after = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file() and p.name != ".lock"}

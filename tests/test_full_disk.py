@@ -52,8 +52,8 @@ def test_a_disk_that_fills_up_is_one_line_and_the_same_command_resumes(
   workdir = small_disk / "run"
   command = console_script("divcolor-train-vae") + [
       "--config", f"{ROOT}/configs/lfw.py:tiny", "--workdir", str(workdir), "--verbose", "0",
-      f"--config.data.train={lfw_ci}", "--config.train.epochs=1",
-      "--config.train.steps_per_epoch=40", "--config.train.checkpoint_steps=2",
+      f"--config.data.train={lfw_ci}", "--config.vae.epochs=1",
+      "--config.vae.steps_per_epoch=40", "--config.train.checkpoint_steps=2",
       "--config.train.image_summaries=0", f"--config.{stats_setting}"]
   ckpt_dir = workdir / "checkpoints"
   process = start_tool(command)

@@ -21,7 +21,7 @@ def _lines(path):
 def test_a_resume_that_logs_more_columns_than_the_header_widens_the_header(repo_root, lfw_ci,
                                                                           tmp_path):
   config = tiny_models.tiny_config(repo_root, lfw_ci)
-  config.train.steps_per_epoch = 2
+  config.vae.steps_per_epoch = 2
   config.train.image_summaries = 0
   workdir = str(tmp_path / "run")
   train_vae.train(config, workdir, verbose=0)
@@ -34,7 +34,7 @@ def test_a_resume_that_logs_more_columns_than_the_header_widens_the_header(repo_
   with open(history, "w", newline="") as f:
     csv.writer(f, lineterminator="\n").writerows([[line[i] for i in narrow]
                                                   for line in (header, row)])
-  config.train.epochs = 2
+  config.vae.epochs = 2
   train_vae.train(config, workdir, verbose=0)
   lines = _lines(history)
   assert [len(line) for line in lines] == [len(lines[0])] * 3, lines  # every row under the header

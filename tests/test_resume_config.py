@@ -15,7 +15,7 @@ from divcolor_tf.trainers import vae as train_vae
 @pytest.fixture
 def tiny_config(repo_root, lfw_ci):
   config = tiny_models.tiny_config(repo_root, lfw_ci)
-  config.train.steps_per_epoch = 2
+  config.vae.steps_per_epoch = 2
   return config
 
 
@@ -29,7 +29,7 @@ def test_resume_with_another_width_is_refused_before_config_json_is_written(tiny
   old_width = tiny_config.vae.width
 
   tiny_config.vae.width = old_width / 2
-  tiny_config.train.epochs = 2
+  tiny_config.vae.epochs = 2
   with pytest.raises(config_lib.ConfigError) as caught:
     train_vae.train(tiny_config, workdir, verbose=0)
   message = str(caught.value)
@@ -44,7 +44,7 @@ def test_resume_with_another_width_is_refused_before_config_json_is_written(tiny
   train_vae.train(tiny_config, workdir, verbose=0)
   with open(os.path.join(workdir, "checkpoints", "state.json")) as f:
     assert json.load(f)["epoch"] == 2
-  assert config_lib.load_resolved(workdir).train.epochs == 2
+  assert config_lib.load_resolved(workdir).vae.epochs == 2
 
 
 @pytest.mark.parametrize("method, dotted", [("MDN", "mdn.components"), ("VAE", "vae.width"),
@@ -57,6 +57,6 @@ def test_check_resume_names_each_stages_shape_fields(tiny_config, tmp_path, meth
   tiny_config[section][name] = old * 2
   with pytest.raises(config_lib.ConfigError, match=dotted.replace(".", r"\.")):
     config_lib.check_resume(tiny_config, str(tmp_path), method)
-  tiny_config.train.epochs += 3  # not a shape: no complaint about it
+  tiny_config.vae.epochs += 3  # not a shape: no complaint about it
   tiny_config[section][name] = old
   config_lib.check_resume(tiny_config, str(tmp_path), method)

@@ -51,7 +51,7 @@ def test_init_from_a_model_of_another_width_is_a_config_error(repo_root, lfw_ci,
   vae.build_encoder(other.vae, field_size=other.data.field_size).save(
       source / workdir_lib.ENCODER)
   config.init_from = str(source)
-  config.train.steps_per_epoch = 1
+  config.vae.steps_per_epoch = 1
   with pytest.raises(config_lib.ConfigError) as caught:
     train_vae.train(config, str(tmp_path / "run"), verbose=0)
   message = str(caught.value)
@@ -64,7 +64,7 @@ def test_init_from_a_cgan_export_is_a_config_error(repo_root, lfw_ci, tmp_path):
   stage: one line naming the export (the README promises one line), not a traceback."""
   config = tiny_models.tiny_config(repo_root, lfw_ci)
   config.init_from = str(repo_root / "saved_models" / "cgan_lfw" / "1")
-  config.train.steps_per_epoch = 1
+  config.vae.steps_per_epoch = 1
   with pytest.raises(config_lib.ConfigError) as caught:
     train_vae.train(config, str(tmp_path / "run"), verbose=0)
   message = str(caught.value)

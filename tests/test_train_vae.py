@@ -46,13 +46,13 @@ def test_train_writes_everything_and_resumes(tiny_config, tmp_path):
   # "Interrupted" after epoch 1: the same command with more epochs carries on from there, and a
   # learning rate changed on the command line applies (not the one restored with the optimizer).
   first = keras.models.load_model(os.path.join(workdir, "encoder.keras")).get_weights()
-  tiny_config.train.epochs = 2
-  tiny_config.train.learning_rate = tiny_config.train.learning_rate / 10
+  tiny_config.vae.epochs = 2
+  tiny_config.vae.learning_rate = tiny_config.vae.learning_rate / 10
   train_vae.train(tiny_config, workdir, verbose=0)
   history = _history(workdir)
   assert [r["epoch"] for r in history] == ["0", "1"]
-  assert float(history[1]["learning_rate"]) == pytest.approx(tiny_config.train.learning_rate)
-  assert float(history[0]["learning_rate"]) == pytest.approx(tiny_config.train.learning_rate * 10)
+  assert float(history[1]["learning_rate"]) == pytest.approx(tiny_config.vae.learning_rate)
+  assert float(history[0]["learning_rate"]) == pytest.approx(tiny_config.vae.learning_rate * 10)
   with open(os.path.join(workdir, "checkpoints", "state.json")) as f:
     assert json.load(f)["epoch"] == 2
   second = keras.models.load_model(os.path.join(workdir, "encoder.keras")).get_weights()
@@ -149,11 +149,11 @@ def test_cli_trains_and_evaluates(repo_root, lfw_ci, tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
   train = subprocess.run(
       [*console_script("divcolor-train-vae"), "--config", str(repo_root / "configs" / "lfw.py") + ":tiny",
-       "--workdir", workdir, "--verbose", "0", "--config.train.steps_per_epoch=1",
+       "--workdir", workdir, "--verbose", "0", "--config.vae.steps_per_epoch=1",
        f"--config.data.train={lfw_ci}"],
       capture_output=True, text=True, env=env, timeout=300)
   assert train.returncode == 0, train.stderr[-3000:]
-  assert config_lib.load_resolved(workdir).train.steps_per_epoch == 1
+  assert config_lib.load_resolved(workdir).vae.steps_per_epoch == 1
   ev = subprocess.run([*console_script("divcolor-evaluate-vae"), "--workdir", workdir, "--images", str(lfw_ci),
                        "--max_images", "16"], capture_output=True, text=True, env=env, timeout=300)
   assert ev.returncode == 0, ev.stderr[-3000:]

@@ -22,7 +22,7 @@ time.sleep(600)
 def _train_vae(workdir, lfw_ci, *settings):
   return console_script("divcolor-train-vae") + [
       "--config", f"{ROOT}/configs/lfw.py:tiny", "--workdir", str(workdir), "--verbose", "0",
-      f"--config.data.train={lfw_ci}", "--config.train.epochs=1",
+      f"--config.data.train={lfw_ci}", "--config.vae.epochs=1",
       "--config.train.image_summaries=0", *[f"--config.{s}" for s in settings]]
 
 
@@ -38,7 +38,7 @@ def test_a_second_trainer_on_a_training_workdir_is_one_line_and_a_killed_one_lea
     lfw_ci, tmp_path, stats_setting):
   workdir = tmp_path / "run"
   # The first run trains on (no step checkpoints: killed, it leaves none to resume from).
-  first = start_tool(_train_vae(workdir, lfw_ci, stats_setting, "train.steps_per_epoch=100000"))
+  first = start_tool(_train_vae(workdir, lfw_ci, stats_setting, "vae.steps_per_epoch=100000"))
   try:
     config = workdir / "config.json"  # written once the lock is taken
     deadline = time.time() + 300
@@ -46,7 +46,7 @@ def test_a_second_trainer_on_a_training_workdir_is_one_line_and_a_killed_one_lea
       assert first.poll() is None and time.time() < deadline, finish_tool(first).stderr[-3000:]
       time.sleep(0.05)
     written = config.stat()
-    done = subprocess.run(_train_vae(workdir, lfw_ci, stats_setting, "train.steps_per_epoch=2"),
+    done = subprocess.run(_train_vae(workdir, lfw_ci, stats_setting, "vae.steps_per_epoch=2"),
                           capture_output=True, text=True, env=tool_env(), timeout=600)
     assert done.returncode == 1, done.stderr[-3000:]  # was 0: both trained into one workdir
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
@@ -61,7 +61,7 @@ def test_a_second_trainer_on_a_training_workdir_is_one_line_and_a_killed_one_lea
     first.send_signal(signal.SIGKILL)
     first.wait()
   # The kernel dropped the killed run's lock: the same command now trains, unrefused.
-  done = subprocess.run(_train_vae(workdir, lfw_ci, stats_setting, "train.steps_per_epoch=2"),
+  done = subprocess.run(_train_vae(workdir, lfw_ci, stats_setting, "vae.steps_per_epoch=2"),
                         capture_output=True, text=True, env=tool_env(), timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
   assert (workdir / "encoder.keras").exists()
@@ -77,7 +77,7 @@ def test_a_held_workdir_is_left_exactly_as_it_was(lfw_ci, tmp_path, stats_settin
   holder = _hold(workdir)
   try:
     before = {p.name: p.read_bytes() for p in workdir.iterdir()}
-    done = subprocess.run(_train_vae(workdir, lfw_ci, stats_setting, "train.steps_per_epoch=2"),
+    done = subprocess.run(_train_vae(workdir, lfw_ci, stats_setting, "vae.steps_per_epoch=2"),
                           capture_output=True, text=True, env=tool_env(), timeout=600)
     assert done.returncode == 1, done.stderr[-3000:]
     assert f"(pid {holder.pid}, holding {workdir}/.lock)" in done.stderr.strip().splitlines()[-1]

@@ -33,7 +33,8 @@ SHAPE_FIELDS = {
 def load(path, overrides=()):
   """Loads ``path[:arg]`` (a configs/*.py file) and applies ``key=value`` overrides.
 
-  Tests and notebooks use this; command-line tools use absl's ``config_flags`` instead.
+  Tests and notebooks use this; command-line tools use absl's ``config_flags`` instead. An
+  override of a field that moved (``train.epochs``) is a ConfigError saying where it went.
   """
   file_path, _, arg = path.partition(":")
   if not os.path.isfile(file_path):
@@ -49,6 +50,11 @@ def load(path, overrides=()):
 
 
 def set_path(config, key, text):
+  """Sets the field ``key`` ("section.name") of ``config`` from the text ``text``, in the field's
+  type. A field that moved (``schema.MOVED``) is a ConfigError saying where it went."""
+  moved = schema.moved_problem(key)
+  if moved:
+    raise schema.ConfigError(f"{key}: {moved}")
   parts = key.split(".")
   node = config
   for part in parts[:-1]:
@@ -73,9 +79,11 @@ def save_resolved(config, workdir, name="config.json"):
 
 
 def load_resolved(workdir, name="config.json"):
-  """Reads a config written by :func:`save_resolved` back into a ConfigDict."""
+  """Reads a config written by :func:`save_resolved` back into a ConfigDict, an older layout's
+  migrated to the current one (``schema.migrate``: the VAE's train.epochs is vae.epochs, ...)."""
   # JSON has no tuples; configs hold sequences as tuples (what the command line parses).
-  return ml_collections.ConfigDict(_lists_to_tuples(atomic.read_json(os.path.join(workdir, name))))
+  values = schema.migrate(atomic.read_json(os.path.join(workdir, name)))
+  return ml_collections.ConfigDict(_lists_to_tuples(values))
 
 
 def check_resume(config, out_dir, stage, name="config.json"):

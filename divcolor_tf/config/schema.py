@@ -64,6 +64,11 @@ def base_config():
   c.vae.log_variance_limit = 0.0  # 0: unbounded (paper); L > 0: log-var = L tanh(raw / L)
   c.vae.output_padding = "zero"  # the last conv's padding: "zero" (paper) or "reflect" (vae.py)
   c.vae.grey_last_relu = False  # "+skip" grey encoder's 4x4 map: C(4,2,d)-B here, C_ReLU in the paper
+  # The VAE stage's schedule and optimizer (:func:`_schedule`) ...
+  _schedule(c.vae, epochs=10, batch_size=32, learning_rate=1e-4)
+  # ... and its step decay: after each of these (1-based) epochs, the rate times the factor.
+  c.vae.lr_decay_epochs = ()
+  c.vae.lr_decay_factor = 0.1
 
   # Decoder loss, Eq. 2-4, and the KL term.
   c.loss = ml_collections.ConfigDict()
@@ -75,15 +80,9 @@ def base_config():
   c.loss.colourfulness = "stable"  # "stable" (Zhang et al. mix+normalise) or "raw" (1/p)
   c.loss.hist_norm = "squared"  # "squared" (paper Eq. 2) or "sqrt" (authors' non-squared norm)
 
+  # What every stage shares: the seed, precision, devices and checkpoints. Each stage's batch,
+  # epochs and optimizer are in its own section (vae, features, mdn, joint, cvae, cgan; MOVED).
   c.train = ml_collections.ConfigDict()
-  c.train.batch_size = 32
-  c.train.epochs = 10
-  c.train.learning_rate = 1e-4
-  c.train.optimizer = "adam"
-  # Step decay of the VAE's learning rate: after each of these (1-based) epochs, times the factor.
-  c.train.lr_decay_epochs = ()
-  c.train.lr_decay_factor = 0.1
-  c.train.clipnorm = 0.0  # 0: no clipping
   c.train.seed = 0
   # Keras' dtype policy for every stage: "float32", "mixed_bfloat16" (bf16 compute, float32
   # variables) or "mixed_float16" (float16 compute, dynamic loss scaling); the output layers and
@@ -96,10 +95,9 @@ def base_config():
   # ScaleAndTranslate, has no XLA kernel). XLA draws other noise and dropout masks from the same
   # seeds, so resume a run with the setting it started with.
   c.train.jit_compile = False
-  c.train.steps_per_epoch = 0  # 0: one pass over the training split
   # tf.distribute strategy (docs/training.md): "default" (one device), "mirrored" (num_devices
   # devices of this process, 0: all) or "multi_worker" (the cluster of TF_CONFIG; the chief
-  # writes the workdir, which every worker must see). train.batch_size is the global batch.
+  # writes the workdir, which every worker must see). Each stage's batch_size is the global batch.
   c.train.strategy = "default"
   c.train.num_devices = 0
   c.train.cpu_devices = 0  # > 0: split the CPU into this many logical devices (tests, no GPU)
@@ -112,9 +110,7 @@ def base_config():
   # Grey-level feature network (Zhang et al. conv1..conv7) and the MDN, Section 4.
   c.features = ml_collections.ConfigDict()
   c.features.width = 1.0
-  c.features.epochs = 5
-  c.features.batch_size = 16
-  c.features.learning_rate = 3e-5
+  _schedule(c.features, epochs=5, batch_size=16, learning_rate=3e-5)
   c.features.soft_k = 5  # soft-encode each pixel's ab over its k nearest bins
   c.features.soft_sigma = 5.0
   # Zhang et al.'s released weights, as the paper used them: an .npz in models/zhang_weights.py's
@@ -128,19 +124,13 @@ def base_config():
   c.features.network = "zhang"
   c.features.endpoints = ("stride_32",)
   c.features.lightness_norm = 1.0  # the network sees (L - 50) / this: 100 for the PyTorch port
-  c.features.steps_per_epoch = 0  # 0: one pass over the training split
 
   c.mdn = ml_collections.ConfigDict()
   c.mdn.components = 8
   c.mdn.variance = 0.1  # fixed spherical variance sigma^2 of every component
   c.mdn.width = 1.0
   c.mdn.dropout = 0.25  # authors' code: keep 0.75 before both FCs
-  c.mdn.epochs = 5
-  c.mdn.batch_size = 32
-  c.mdn.learning_rate = 1e-4
-  c.mdn.optimizer = "adam"  # read by training.make_optimizer, with clipnorm
-  c.mdn.clipnorm = 0.0  # 0: no clipping
-  c.mdn.steps_per_epoch = 0  # 0: one pass over the training split
+  _schedule(c.mdn, epochs=5, batch_size=32, learning_rate=1e-4)
   c.mdn.precision = ""  # the MDN's own dtype policy ("": train.precision's)
   c.mdn.mixed_precision = False  # the older switch for mdn.precision="mixed_bfloat16"
   # Compute G and the VAE posterior once per photo and keep them in memory (z is still sampled at
@@ -151,12 +141,7 @@ def base_config():
   # and the decoder fine-tuned together on the colour error of the best decoded mean. 0 epochs:
   # no joint stage (the paper's pipeline).
   c.joint = ml_collections.ConfigDict()
-  c.joint.epochs = 0
-  c.joint.batch_size = 16
-  c.joint.learning_rate = 5e-5
-  c.joint.optimizer = "adam"
-  c.joint.clipnorm = 0.0
-  c.joint.steps_per_epoch = 0  # 0: one pass over the training split
+  _schedule(c.joint, epochs=0, batch_size=16, learning_rate=5e-5)
   c.joint.weighted = True  # weight each pixel's error by its colourfulness weight (L_hist's)
   c.joint.weight_power = 1.0  # ... raised to this power: 1 L_hist's weights, 0 plain error
   c.joint.train_trunk = False  # also fine-tune the grey feature trunk (written to joint/trunk.keras)
@@ -180,10 +165,7 @@ def base_config():
   c.cvae.hist_factor = 0.0  # the project's other decoder terms, as switches (losses.py)
   c.cvae.mah_factor = 0.0
   c.cvae.grad_factor = 0.0
-  c.cvae.epochs = 10  # the paper trains every method 10 epochs
-  c.cvae.batch_size = 32
-  c.cvae.learning_rate = 1e-4
-  c.cvae.steps_per_epoch = 0  # 0: one pass over the training split
+  _schedule(c.cvae, epochs=10, batch_size=32, learning_rate=1e-4)  # the paper: 10 epochs each
   c.cvae.samples = 256  # codes drawn per photo at test time
   c.cvae.clusters = 5  # k-means centres kept (the paper's 5 colorizations)
 
@@ -193,17 +175,71 @@ def base_config():
   c.cgan.l1_factor = 100.0  # pix2pix's lambda
   c.cgan.disc_layers = 3  # pix2pix's n_layers_D: 3 = its 70x70 PatchGAN, 1 = its 16x16 one
   c.cgan.jitter_scale = 0.0  # pix2pix's jitter + mirror (trainers/cgan.jitter): 286 / 256; 0 none
-  c.cgan.epochs = 10
-  c.cgan.batch_size = 32
-  c.cgan.learning_rate = 2e-4  # pix2pix: Adam 2e-4, beta_1 0.5, both networks
-  c.cgan.beta_1 = 0.5
-  c.cgan.steps_per_epoch = 0
+  # pix2pix: Adam 2e-4, beta_1 0.5, both networks (trainers/cgan.py: one optimizer each)
+  _schedule(c.cgan, epochs=10, batch_size=32, learning_rate=2e-4, beta_1=0.5)
   c.cgan.samples = 256  # dropout masks drawn per photo at test time
   c.cgan.clusters = 5
 
   c.colorize = ml_collections.ConfigDict()
   c.colorize.k = DEFAULT_K
   return c
+
+
+# The sections with a stage's schedule and optimizer, and the fields :func:`_schedule` gives each.
+STAGES = ("vae", "features", "mdn", "joint", "cvae", "cgan")
+SCHEDULE = ("epochs", "batch_size", "steps_per_epoch", "learning_rate", "optimizer", "clipnorm",
+            "beta_1")
+
+
+def _schedule(section, *, epochs, batch_size, learning_rate, beta_1=0.9):
+  """Gives a stage's section its schedule and optimizer (:data:`SCHEDULE`), which
+  ``training.make_optimizer(section)`` reads."""
+  section.epochs = epochs
+  section.batch_size = batch_size  # the global batch, on any number of devices
+  section.steps_per_epoch = 0  # 0: one pass over the training split
+  section.learning_rate = learning_rate
+  section.optimizer = "adam"  # or "sgd" (momentum 0.9)
+  section.clipnorm = 0.0  # the gradients' global norm clipped to this; 0: no clipping
+  section.beta_1 = beta_1  # Adam's (Keras' default 0.9)
+
+
+# Fields that moved (old dotted name -> new): each stage's batch, epochs and optimizer went to its
+# own section. An old config.json is migrated on read (:func:`migrate`); an override or a config
+# file that sets an old name is one line saying where it went (:func:`moved_problem`).
+MOVED = {f"train.{name}": f"vae.{name}"
+         for name in ("batch_size", "epochs", "learning_rate", "optimizer", "lr_decay_epochs",
+                      "lr_decay_factor", "clipnorm", "steps_per_epoch")}
+
+
+def moved_problem(dotted):
+  """One line saying where the moved field ``dotted`` (e.g. "train.epochs") went, or None."""
+  new = MOVED.get(dotted)
+  if new is None:
+    return None
+  return (f"moved to {new} (each stage's batch, epochs and optimizer are in its own section: "
+          f"{', '.join(STAGES)})")
+
+
+def migrate(values):
+  """An older layout's config (a plain dict, as read from a config.json) in the current one, in
+  place; returns it. The VAE's schedule moves from train.* to vae.* (:data:`MOVED`; a value
+  already in vae.* is kept); the feature network and the CVAE, which took train's optimizer and
+  clipnorm, keep them as their own."""
+  train = values.get("train")
+  if not isinstance(train, dict):
+    return values
+  old = {name: train.pop(name) for name in list(train) if f"train.{name}" in MOVED}
+  if not old:
+    return values
+  vae = values.setdefault("vae", {})
+  for name, value in old.items():
+    vae.setdefault(name, value)
+  for section in ("features", "cvae"):
+    if isinstance(values.get(section), dict):
+      for name in ("optimizer", "clipnorm"):
+        if name in old:
+          values[section].setdefault(name, old[name])
+  return values
 
 
 def lookup(config, dotted, default):
@@ -253,7 +289,7 @@ def _rule(name):
     return (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
             and math.isfinite(v) and test(v), what)
 
-  if name in ("batch_size", "samples", "clusters", "latent_dim", "num_components", "field_size",
+  if name in ("batch_size", "samples", "clusters", "latent_dim", "components", "field_size",
               "grey_size"):
     return integer(1)
   if name in ("epochs", "steps_per_epoch", "checkpoint_steps", "num_devices", "cpu_devices"):
@@ -264,7 +300,7 @@ def _rule(name):
     return (lambda v: v in PRECISIONS + ("",), " or ".join(repr(o) for o in PRECISIONS))
   if name == "width":
     return number(lambda v: v > 0, "a number > 0")
-  if name.endswith("dropout") or name == "val_fraction":
+  if name.endswith("dropout") or name in ("val_fraction", "beta_1"):
     return number(lambda v: 0 <= v < 1, "a number in [0, 1)")
   if name.endswith("_factor") or name in ("learning_rate", "checkpoint_minutes", "clipnorm",
                                           "cluster_timeout"):
@@ -283,8 +319,8 @@ def validate(config):
   factors, optimizers, ...) in every section; returns ``config``.
 
   Raises:
-    ConfigError: the first field out of range, e.g. "config field train.batch_size=0: must be an
-      integer >= 1".
+    ConfigError: the first field out of range, e.g. "config field vae.batch_size=0: must be an
+      integer >= 1", or set under a name that moved (:data:`MOVED`).
   """
   def walk(node, prefix):
     for key in sorted(node.keys()):
@@ -293,6 +329,8 @@ def validate(config):
       if hasattr(value, "keys"):
         walk(value, dotted + ".")
         continue
+      if dotted in MOVED:  # a config file that sets an old name: it would be ignored
+        raise ConfigError(f"config field {dotted}: {moved_problem(dotted)}")
       rule = _rule(key)
       if rule is not None and not rule[0](value):
         raise ConfigError(f"config field {dotted}={value!r}: must be {rule[1]}")

@@ -21,9 +21,9 @@ def tiny(c):
   c.stats.max_images = 64
   c.vae.width = 1 / 16
   c.vae.latent_dim = 8
-  c.train.batch_size = 8
-  c.train.epochs = 1
-  c.train.steps_per_epoch = 2
+  c.vae.batch_size = 8
+  c.vae.epochs = 1
+  c.vae.steps_per_epoch = 2
   c.train.image_summaries = 2
   c.features.width = 1 / 16
   c.features.epochs = 1
@@ -62,13 +62,13 @@ def cpu(c):
   c.vae.width = 0.5
   c.vae.log_variance_limit = 5.0  # without it the KL exploded within 10 steps (models/vae.py)
   c.train.precision = "float32"
-  c.train.learning_rate = 2e-4
+  c.vae.learning_rate = 2e-4
   # 8 epochs, the last 2 at a quarter of the rate (~80 min here, 1.9 s per step of 32). At a constant
   # 2e-4 the held-out loss stalled and wandered after epoch 6 (val loss 64.0, 60.8, 58.4, 61.0,
   # 65.6 for epochs 6-10; Table 1 abs. error 0.058 at epoch 6, 0.061 at epoch 10).
-  c.train.epochs = 8
-  c.train.lr_decay_epochs = (6,)
-  c.train.lr_decay_factor = 0.25
+  c.vae.epochs = 8
+  c.vae.lr_decay_epochs = (6,)
+  c.vae.lr_decay_factor = 0.25
   # Feature network: quarter width at 96x96 grey input (2.0M parameters, G 12x12x128; ~18 img/s
   # for a training step here against ~11 at 128x128: bench/train_throughput.py --stage features).
   # Trained from scratch in a few epochs, so 10x Zhang et al.'s learning rate.
@@ -124,8 +124,13 @@ def _ablation(name):
 
 
 def settings(values):
+  """A variant that sets ``values`` ({"section.field": value}); a field that moved
+  (``schema.MOVED``) is a ConfigError saying where it went."""
   def apply(c):
     for key, value in values.items():
+      moved = schema.moved_problem(key)
+      if moved:
+        raise schema.ConfigError(f"{key}: {moved}")
       section, field_name = key.split(".")
       c[section][field_name] = value
   return apply

@@ -17,7 +17,6 @@ fake counted alike; 0.5 is a D that cannot tell, 1.0 one that always can).
 ``train(config, workdir)`` is what ``divcolor-train-cgan`` calls.
 """
 
-import keras
 import tensorflow as tf
 
 from divcolor_tf import training
@@ -147,9 +146,10 @@ def build_trainer(config):
   discriminator = patchgan.build_discriminator(c, field_size=config.data.field_size)
   trainer = CGANTrainer(generator, discriminator, l1_factor=c.l1_factor,
                         jitter_scale=c.get("jitter_scale", 0.0), seed=config.train.seed)
-  adam = lambda: keras.optimizers.Adam(c.learning_rate, beta_1=c.beta_1)
-  # Under mixed_float16 compile wraps G's optimizer in dynamic loss scaling; D's is wrapped here.
-  trainer.compile(optimizer=adam(), d_optimizer=training.loss_scaled(adam()),
+  # One optimizer each, of the cgan section (pix2pix's Adam). Under mixed_float16 compile wraps
+  # G's in dynamic loss scaling; D's is wrapped here.
+  trainer.compile(optimizer=training.make_optimizer(c),
+                  d_optimizer=training.loss_scaled(training.make_optimizer(c)),
                   jit_compile=config.train.jit_compile)
   trainer.build_optimizers()
   return trainer

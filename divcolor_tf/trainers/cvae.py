@@ -134,8 +134,7 @@ class CVAEStage(training.PhotoStage):
 
   def build(self, stage):
     trainer = build_trainer(self.config, self.stats)
-    trainer.compile(optimizer=training.make_optimizer(self.config.train,
-                                                      self.config.cvae.learning_rate),
+    trainer.compile(optimizer=training.make_optimizer(self.config.cvae),
                     jit_compile=self.config.train.jit_compile)
     return trainer
 

@@ -121,8 +121,7 @@ class FeatureStage(training.PhotoStage):
   def build(self, stage):
     c = self.config.features
     trainer = build_trainer(self.config, self.stats)
-    trainer.compile(optimizer=training.make_optimizer(self.config.train,
-                                                      learning_rate=c.learning_rate),
+    trainer.compile(optimizer=training.make_optimizer(c),
                     jit_compile=self.config.train.jit_compile)
     logging.info("feature network: width %g, grey %d -> G %s, %d parameters; batch %d, lr %g",
                  c.width, self.config.data.grey_size,
@@ -148,8 +147,8 @@ def train(config, workdir, verbose=1):
   """Trains (or resumes) the feature network of ``config``; returns the Keras History (or None).
 
   Args:
-    config: a full config (configs/*.py); reads data, stats, features and train (precision,
-      seed, devices, optimizer, clipnorm).
+    config: a full config (configs/*.py); reads data, stats, features (with its schedule and
+      optimizer) and train (precision, seed, devices).
     workdir: the model directory shared by every stage; this one writes WORKDIR/features/ and,
       when it is missing, WORKDIR/stats.npz.
     verbose: Keras progress (0 silent, 1 bar, 2 a line per epoch).

@@ -130,23 +130,22 @@ class VAEStage(training.PhotoStage):
   colour field and its lightness only (no large grey input to resize)."""
 
   def __init__(self, config, workdir):
-    super().__init__(config, workdir, name="VAE", method=ours_method.METHOD, section="train")
+    super().__init__(config, workdir, name="VAE", method=ours_method.METHOD, section="vae")
 
   def build(self, stage):
     trainer = build_trainer(self.config, self.stats)
-    trainer.compile(optimizer=training.make_optimizer(self.config.train),
+    trainer.compile(optimizer=training.make_optimizer(self.config.vae),
                     jit_compile=self.config.train.jit_compile)
     return trainer
 
   def callbacks(self, stage, trainer, val_ds):
     # The config's rate is set at every epoch's start, so a resumed run uses the rate it is given
     # now, not the one restored with the optimizer's state.
-    train = self.config.train
+    vae, summaries = self.config.vae, self.config.train.image_summaries
     callbacks = [KLSchedule(self.config.loss),
-                 training.step_decay(train.learning_rate, train.lr_decay_epochs,
-                                     train.lr_decay_factor)]
-    if val_ds is not None and train.image_summaries:
-      sample = next(iter(val_ds.unbatch().batch(train.image_summaries)))
+                 training.step_decay(vae.learning_rate, vae.lr_decay_epochs, vae.lr_decay_factor)]
+    if val_ds is not None and summaries:
+      sample = next(iter(val_ds.unbatch().batch(summaries)))
       callbacks.append(ReconstructionImages(sample, os.path.join(self.workdir, "tensorboard")))
     return callbacks
 

@@ -37,8 +37,9 @@ class NanGuard(keras.callbacks.Callback):
       raise FloatingPointError(
           f"epoch {self.epoch + 1}, step {batch + 1}: non-finite loss {bad}; training stopped, no "
           f"checkpoint written for this epoch (last good checkpoint: "
-          f"{'epoch %d' % last if last else 'none'}). Lower train.learning_rate or set "
-          "train.clipnorm, then resume from the same workdir.")
+          f"{'epoch %d' % last if last else 'none'}). Lower the stage's "
+          "learning_rate or set its clipnorm (e.g. vae.learning_rate, vae.clipnorm), then resume "
+          "from the same workdir.")
 
 
 def plot_history(csv_path, png_path):

@@ -146,7 +146,8 @@ class Checkpointer(keras.callbacks.Callback):
       raise FloatingPointError(
           f"epoch {position.epoch + (1 if position.step else 0)}: non-finite weights; training "
           f"stopped, checkpoint not written (last good: epoch {latest_epoch(self.ckpt_dir)}). "
-          "Lower train.learning_rate or set train.clipnorm, then resume from the same workdir.")
+          "Lower the stage's learning_rate or set its clipnorm (e.g. vae.learning_rate, "
+          "vae.clipnorm), then resume from the same workdir.")
     name = f"epoch-{position.epoch:04d}.weights.h5"
     if position.step:  # inside epoch position.epoch + 1
       name = f"epoch-{position.epoch + 1:04d}-step-{position.step:06d}.weights.h5"

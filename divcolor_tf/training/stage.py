@@ -211,8 +211,8 @@ class PhotoStage(StageDefinition):
   """A stage that reads the config's photos and the workdir's colour statistics (computed on
   first use and shared by every stage): the VAE, the feature network and the two baselines.
 
-  ``section`` names the config section with its ``epochs``, ``steps_per_epoch`` and
-  ``batch_size`` (``train`` for the VAE); the photos are squashed to ``grey_size`` (default the
+  ``section`` names the stage's config section, with its ``epochs``, ``steps_per_epoch`` and
+  ``batch_size`` (``config.schema.SCHEDULE``); the photos are squashed to ``grey_size`` (default the
   colour field's size) and the trainer reads ``keys`` of each example (empty: all but "path").
   """
   keys = ()

@@ -82,15 +82,21 @@ class ObjectiveTrainer(keras.Model):
       self.jit_compile = jit_compile
 
 
-def make_optimizer(train_config, learning_rate=None):
-  kwargs = {"learning_rate": learning_rate or train_config.learning_rate}
-  if train_config.clipnorm:
-    kwargs["global_clipnorm"] = train_config.clipnorm
-  if train_config.optimizer == "adam":
-    return keras.optimizers.Adam(**kwargs)
-  if train_config.optimizer == "sgd":
+def make_optimizer(section, learning_rate=None):
+  """The optimizer of a stage's config section (``config.vae``, ``config.mdn``, ``config.cgan``,
+  ...: ``schema.SCHEDULE``): its ``optimizer`` ("adam", with its ``beta_1``, or "sgd" with
+  momentum 0.9) at its ``learning_rate`` (or ``learning_rate``), the gradients' global norm
+  clipped to its ``clipnorm`` (0: not clipped). A section without the optimizer's fields (an older
+  config's) gets their defaults."""
+  kwargs = {"learning_rate": learning_rate or section.learning_rate}
+  if section.get("clipnorm", 0.0):
+    kwargs["global_clipnorm"] = section.clipnorm
+  name = section.get("optimizer", "adam")
+  if name == "adam":
+    return keras.optimizers.Adam(beta_1=section.get("beta_1", 0.9), **kwargs)
+  if name == "sgd":
     return keras.optimizers.SGD(momentum=0.9, **kwargs)
-  raise ValueError(f"train.optimizer={train_config.optimizer!r}: expected 'adam' or 'sgd'")
+  raise ValueError(f"optimizer={name!r}: expected 'adam' or 'sgd'")
 
 
 def step_decay_rate(epoch, learning_rate, decay_epochs=(), factor=0.1):

@@ -12,7 +12,7 @@
 
 One code path for all three: trainers build their models inside ``strategy.scope()`` and average
 per-example losses over the GLOBAL batch (``tf.nn.compute_average_loss``); the gradients are
-all-reduced. ``train.batch_size`` is always the global batch.
+all-reduced. Each stage's ``batch_size`` (``vae.batch_size``, ...) is always the global batch.
 
 Multi-worker roles, the TensorFlow way: the chief (TF_CONFIG's ``chief`` task, else worker 0)
 writes the workdir; every other worker reads it (the chief's checkpoints, the earlier stages'
