@@ -324,10 +324,11 @@ def workdir_for(path, need_encoder=False):
 
 # Every op of the functions the loader can call, in the exports of saved_models/ and of every kind
 # the tests export (ours with and without the encoder, float16 weights, gamut "clip", no
-# antialiasing, "+skip", the pretrained EfficientNet-Lite0 trunk; the CVAE and cGAN baselines,
-# float32 and float16). 2026-12-06, TF 2.21.
+# antialiasing, "+skip", the pretrained EfficientNet-Lite0 trunk, read at one endpoint or at two
+# (AvgPool brings stride 16 to 32: the general model v2); the CVAE and cGAN baselines, float32
+# and float16). 2026-12-06, TF 2.21.
 SERVING_OPS = frozenset((
-    "Abs", "AddV2", "All", "Any", "ArgMax", "ArgMin", "Assert", "BatchToSpaceND", "BiasAdd",
+    "Abs", "AddV2", "All", "Any", "ArgMax", "ArgMin", "Assert", "AvgPool", "BatchToSpaceND", "BiasAdd",
     "BroadcastTo", "Case", "Cast", "Ceil", "ConcatV2", "Const", "Conv2D", "Conv2DBackpropInput",
     "Cumprod", "DecodeImage", "DecodeRaw", "DepthwiseConv2dNative", "Einsum", "EncodePng",
     "EnsureShape", "Equal", "Exp", "ExpandDims", "ExtractJpegShape", "Fill", "Floor",

@@ -32,7 +32,8 @@ SAVED_MODELS = REPO / "saved_models"
 NAMES = {"lfw": "divcolor_lfw", "imagenet": "divcolor_imagenet"}
 TFLITE = pathlib.Path("tflite") / "divcolor_pipeline_256_dynamic.tflite"
 K = 5
-BUDGET_BYTES = 40_000_000  # issue 28: the general model, SavedModel and one TFLite file, <= 40 MB
+BUDGET_BYTES = 45_000_000  # issue 44: the general model v2, <= 45 MB with its TFLite file (if any)
+TFLITE_SHIPPED = ("lfw",)  # the general model v2 ships without one: 33.0 + 14.4 MB is over budget
 
 
 def _astronaut(height, width):
@@ -81,6 +82,8 @@ def test_the_bundled_savedmodel_gives_k_diverse_colorizations_at_the_photos_size
 
 
 def test_the_bundled_tflite_runs_in_litert_like_the_savedmodel(name, model):
+  if name not in TFLITE_SHIPPED:
+    pytest.skip(f"the bundled {name} model ships no TFLite file (divcolor-export --tflite makes it)")
   spec = importlib.util.spec_from_file_location("tflite_demo", REPO / "examples" /
                                                 "tflite_demo.py")
   demo = importlib.util.module_from_spec(spec)
@@ -133,13 +136,13 @@ def test_corner_bias_catches_a_one_pixel_corner_artifact():
 
 
 def test_the_general_model_fits_its_budget_as_one_version_and_one_tflite_file():
-  """Issue 28: SavedModel (TF Serving's layout, float16 weights, no encoder) + one TFLite file."""
+  """Issue 44: version 2 alone (replacing 1; TF Serving's layout, float16 weights, no encoder);
+  no TFLite file (its 14.4 MB pipeline would take it past the 45 MB budget)."""
   root = SAVED_MODELS / NAMES["imagenet"]
   files = [p for p in root.rglob("*") if p.is_file()]
   assert sum(p.stat().st_size for p in files) <= BUDGET_BYTES
-  assert sorted(p.name for p in root.iterdir()) == ["1", "tflite"]
-  assert [p.name for p in (root / "tflite").iterdir()] == [TFLITE.name]
-  metadata = json.loads((root / "1" / "assets.extra" / "export.json").read_text())
+  assert sorted(p.name for p in root.iterdir()) == ["2"]
+  metadata = json.loads((root / "2" / "assets.extra" / "export.json").read_text())
   assert metadata["weights"] == "float16" and metadata["encoder"] is False
   assert max(p.stat().st_size for p in files) < 25_000_000  # the repository's cap on a file
 

@@ -16,7 +16,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
-MODELS = ("divcolor_lfw/5", "cvae_lfw/1", "cgan_lfw/1", "divcolor_imagenet/1")
+# divcolor_imagenet/1, re-exported too (its golden agreed to 0 levels), was replaced by version 2.
+MODELS = ("divcolor_lfw/5", "cvae_lfw/1", "cgan_lfw/1")
 
 
 def _golden(model):

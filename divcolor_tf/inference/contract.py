@@ -142,6 +142,15 @@ class Sampling(abc.ABC):
   and Table 3's inputs (``table3_names``, ``evaluation_fields``), which evaluation asks for
   through this contract alone. A subclass that leaves one out cannot be made (abc)."""
 
+  @property
+  def grey_detail(self):
+    """``data.grey_detail`` of this model's config (0 when it has none)."""
+    return int(config_lib.lookup(self.config or {}, "data.grey_detail", 0) or 0)
+
+  def grey_input(self, lightness):
+    """L [B, H, W, 1] -> the grey network's input (:func:`fullres.grey_input`)."""
+    return fullres.grey_input(lightness, self.grey_size, self.antialias, self.grey_detail)
+
   @abc.abstractmethod
   def colorize(self, images, k=None, samples=None, seed=None, lazy=False):
     """K colorizations of each photo, at its own size (:meth:`Pipeline.colorize`)."""
@@ -327,15 +336,6 @@ class Pipeline(Sampling):
     """sRGB [B, H, W, 3] (float in [0, 1], or uint8) -> L [B, H, W, 1]: all that is kept of the
     input (:func:`photo_lightness`)."""
     return fullres.photo_lightness(rgb)
-
-  @property
-  def grey_detail(self):
-    """``data.grey_detail`` of this model's config (0 when it has none)."""
-    return int(config_lib.lookup(self.config or {}, "data.grey_detail", 0) or 0)
-
-  def grey_input(self, lightness):
-    """L [B, H, W, 1] -> the grey network's input (:func:`fullres.grey_input`)."""
-    return fullres.grey_input(lightness, self.grey_size, self.antialias, self.grey_detail)
 
   def squash(self, lightness, size):
     """L [B, H, W, 1] shrunk (or grown) to size x size, as the training pipeline did
