@@ -246,15 +246,14 @@ def output_file_problem(path, overwrite, flag):
   return None
 
 
-def k_problem(k, components):
+def k_problem(k, components, what="the mixture's components; a baseline's clusters"):
   """--k against a mixture of ``components`` (None: not known before the model is loaded, only
-  k >= 1 is checked), in one line, or None."""
+  k >= 1 is checked), in one line naming ``what`` the bound counts, or None."""
   if 1 <= k <= (components or k):
     return None
   if components is None:
     return f"--k must be >= 1, got {k}"
-  return (f"--k must be in [1, {components}] (the mixture's components; a baseline's clusters), "
-          f"got {k}")
+  return f"--k must be in [1, {components}] ({what}), got {k}"
 
 
 def models_and_k_problem(models, k):

@@ -219,12 +219,10 @@ def _quality_problem():
 
 
 def _k_problem(components):
-  """--k against a mixture of ``components`` (None: not known yet, only k >= 1 is checked)."""
-  if FLAGS.samples or 1 <= FLAGS.k <= (components or FLAGS.k):
+  """--k against a mixture of ``components`` (cli.k_problem); --samples replaces --k."""
+  if FLAGS.samples:
     return None
-  if components is None:
-    return f"--k must be >= 1, got {FLAGS.k}"
-  return f"--k must be in [1, {components}] (the mixture's components), got {FLAGS.k}"
+  return cli.k_problem(FLAGS.k, components, what="the mixture's components")
 
 
 def run():
