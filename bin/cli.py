@@ -56,17 +56,27 @@ def run(main, module_name, doc):
   except KeyboardInterrupt:  # Ctrl-C: finally blocks have run (temporaries removed); one line
     error(os.path.basename(sys.argv[0]) or "divcolor", "interrupted")
     sys.exit(128 + signal.SIGINT)
+  except Exception:  # pylint: disable=broad-except
+    if _terminated_by:  # SIGTERM's SystemExit, raised inside a C call, came out as another error
+      sys.exit(128 + _terminated_by[0])
+    raise
+
+
+_terminated_by = []  # the signal exit_on_sigterm's handler received, once it has
 
 
 def exit_on_sigterm():
   """SIGTERM (``kill``, a scheduler's stop) ends the tool as an exception does: ``finally`` blocks
   and atexit handlers run, so the tool's temporaries go with it (an export's partial version
   folder, an export unpacked into $TMPDIR); exit status 143 (128 + SIGTERM), the signal's own.
-  A second SIGTERM while they run ends the process at once. (Only the command lines install it:
-  the library leaves a program's signals alone.)"""
+  A second SIGTERM while they run ends the process at once. The handler's SystemExit can be raised
+  inside a call into TensorFlow's C++ (a nest flatten while tracing), which turns it into a
+  SystemError and then another error: :func:`run` still exits 143 for it, without a traceback.
+  (Only the command lines install it: the library leaves a program's signals alone.)"""
   def stop(signum, frame):
     del frame
     signal.signal(signum, signal.SIG_DFL)
+    _terminated_by.append(signum)
     raise SystemExit(128 + signum)
 
   signal.signal(signal.SIGTERM, stop)

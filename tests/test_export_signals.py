@@ -7,6 +7,7 @@ import errno
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -106,3 +107,32 @@ def test_an_export_onto_a_full_disk_is_one_line_and_leaves_nothing(colorizer, fu
   assert raised.value.errno == errno.ENOSPC
   assert message == f"{out / '1'}: cannot be written: no space left on the disk of {out}"
   assert os.listdir(out) == []  # the partial folder removed
+
+
+_MANGLED_SIGTERM = """
+import os, signal, sys
+from divcolor_tf.bin import cli
+
+def main(argv):
+  try:
+    try:
+      os.kill(os.getpid(), signal.SIGTERM)  # the handler raises SystemExit(143) here
+      signal.pause()
+    except SystemExit as stop:  # as a C call in TensorFlow passes it on: SystemError, then another
+      raise TypeError("flatten failed") from SystemError(str(stop))
+  finally:
+    print("finally ran", flush=True)
+
+sys.argv = ["divcolor-mangled"]
+cli.run(main, "__main__", "")
+"""
+
+
+def test_sigterm_that_a_c_call_turned_into_another_error_still_exits_143_quietly(tmp_path):
+  """The CI run of session 28: the handler's SystemExit, raised inside TensorFlow's nest flatten
+  while an export traced, came out as a TypeError with a traceback and exit status 1."""
+  result = subprocess.run([sys.executable, "-c", _MANGLED_SIGTERM], capture_output=True, text=True,
+                          env=tool_env(), timeout=120, check=False)
+  assert result.returncode == 128 + signal.SIGTERM, result.stderr
+  assert "finally ran" in result.stdout
+  assert "Traceback" not in result.stderr, result.stderr
