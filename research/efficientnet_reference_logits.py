@@ -1,4 +1,4 @@
-r"""Records EfficientNet-Lite0's reference logits (PyTorch) for tests/test_efficientnet.py.
+r"""Records EfficientNet-Lite0's reference logits (PyTorch) for tests/models/test_efficientnet.py.
 
 Run once, in a throwaway virtual environment that is not the project's (it needs PyTorch, which the
 project does not), from the project's root:

@@ -254,6 +254,15 @@ def finish_tool(process):
   return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
+# Runs divcolor-colorize with TensorFlow unimportable: `import tensorflow` raises ImportError
+# (python -c WITHOUT_TENSORFLOW FLAGS...; bin/test_cli_help.py, repo/test_first_hour.py).
+WITHOUT_TENSORFLOW = ("import sys\n"
+                      "sys.modules['tensorflow'] = None\n"
+                      "sys.argv[0] = 'divcolor-colorize'\n"
+                      "from divcolor_tf.bin import colorize\n"
+                      "colorize.run()\n")
+
+
 def console_script(name):
   """The command line of an installed tool (e.g. 'divcolor-stats') in this interpreter's env."""
   script = pathlib.Path(sys.executable).parent / name
@@ -266,7 +275,7 @@ def console_script(name):
 @pytest.fixture(scope="session")
 def stats_setting(tmp_path_factory, lfw_ci):
   """The tiny config's colour statistics, computed once (as a trainer computes them) and given
-  to every run (stats.path), which then skips that step (tests/test_distributed*.py)."""
+  to every run (stats.path), which then skips that step (tests/training/test_distributed*.py)."""
   from divcolor_tf import config as config_lib  # pylint: disable=g-import-not-at-top
   from divcolor_tf import data  # pylint: disable=g-import-not-at-top
   from divcolor_tf import workdir as workdir_lib  # pylint: disable=g-import-not-at-top

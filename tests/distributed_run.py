@@ -1,5 +1,6 @@
 """Trains stages of the tiny config in one process, as one worker of a job or alone; the tests of
-tests/test_distributed.py start it (with TF_CONFIG for a worker) and compare what it writes.
+tests/training/test_distributed.py start it (with TF_CONFIG for a worker) and compare what it
+writes.
 
   python tests/distributed_run.py --workdir W --data PHOTOS --stages vae,features,mdn,joint,cvae,cgan
       [--setting train.strategy=multi_worker ...] [--dump W/weights.npz]

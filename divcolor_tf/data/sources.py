@@ -42,7 +42,7 @@ MIN_SIDE = 8  # smaller photos carry no colour field worth learning: skipped as 
 TRAINING_MAX_MEGAPIXELS = photos.MAX_MEGAPIXELS
 
 # Mean chroma (ab/128 units) below which a photo counts as black-and-white, calibrated on the
-# near_gray.txt lists of ../shared/data (64x64 fields; tests/test_data.py pins it): listed photos
+# near_gray.txt lists of ../shared/data (64x64 fields; tests/io/test_data.py pins it): listed photos
 # reach at most 0.0094 (LFW, 40), 0.0071 (ImageNet-val, 5), 0.0112 (Tiny-ImageNet, 247); the
 # other photos start at 0.0420 (lfw/ci), 0.0122 (imagenet_val/ci) and 0.0097 (Tiny-ImageNet:
 # 3 of the first 2,000 lie below the threshold).

@@ -35,13 +35,13 @@ def as_colorizer(colorizer_or_workdir, **settings):
 
   Args:
     colorizer_or_workdir: a Pipeline, or a model directory / export / "prior:PATH"
-      (``colorizer.load_keras``).
+      (``colorizer.load_pipeline``).
     **settings: ``gamut`` / ``antialias``; a colorizer whose settings differ is rebuilt over the
       same Keras models.
   """
   if isinstance(colorizer_or_workdir, colorizer_lib.Pipeline):
     return colorizer_or_workdir.with_settings(**settings)
-  return colorizer_lib.load_keras(colorizer_or_workdir, **settings)
+  return colorizer_lib.load_pipeline(colorizer_or_workdir, **settings)
 
 
 def save_options(max_shard_bytes, whole_tensors=False):

@@ -117,7 +117,7 @@ def archive(colorizer, endpoints):
   models adds their Keras variable wrappers as separate checkpoint objects, so each weight was
   written twice (measured: 59.9 MB of variables for the 7.5M-parameter LFW model instead of 30).
   Without ``track`` the session loader still finds every variable, BN statistics included
-  (tests/test_export.py).
+  (tests/export/test_export.py).
 
   Args:
     endpoints: list of (name, function, input_signature).

@@ -171,7 +171,7 @@ class CVAEColorizer(ClusteredColorizer):
 
   def __init__(self, decoder, config, *, encoder=None, **settings):
     super().__init__(config, field_size=int(decoder.output.shape[1]),
-                     latent_dim=int(decoder.input["z"].shape[-1]), **settings)
+                     latent_dim=vae.latent_size(decoder), **settings)
     self.decoder, self.encoder = decoder, encoder
 
   @classmethod

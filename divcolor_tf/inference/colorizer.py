@@ -86,13 +86,12 @@ class Colorizer(contract.MixtureEvaluation, Pipeline):
     if tuple(mdn.input.shape[1:]) != features_shape:
       raise ValueError(f"the MDN reads grey features {tuple(mdn.input.shape[1:])} but the trunk "
                        f"gives {features_shape}")
-    means_shape = mdn.output["means"].shape
-    self.num_components, self.latent_dim = int(means_shape[1]), int(means_shape[2])
+    self.num_components = int(mdn.output["means"].shape[1])
+    self.latent_dim = vae.latent_size(mdn)
     self.skip = vae.is_skip(decoder)
-    z_input = decoder.input["z"] if self.skip else decoder.input
-    if int(z_input.shape[-1]) != self.latent_dim:
-      raise ValueError(f"the decoder takes z of size {z_input.shape[-1]} but the MDN predicts "
-                       f"{self.latent_dim}")
+    if vae.latent_size(decoder) != self.latent_dim:
+      raise ValueError(f"the decoder takes z of size {vae.latent_size(decoder)} but the MDN "
+                       f"predicts {self.latent_dim}")
     self.field_size = int(decoder.output.shape[1])
     self.variance = float(config_lib.lookup(config, "mdn.variance", 0.1))
 
@@ -210,8 +209,9 @@ def model_method(path):
   return method, path
 
 
-def load_keras(path, **kwargs):
-  """A colorizer over Keras models (what the export traces) for any method's workdir or export,
-  or "prior:PATH"."""
+def load_pipeline(path, **kwargs):
+  """A colorizer over Keras models (a :class:`Pipeline`: what the export traces) for any method's
+  workdir or export, or "prior:PATH": :func:`load` without its SavedModel path. (Each Keras file
+  is read by ``workdir.load_keras``, the one loader of a .keras file.)"""
   method, path = model_method(path)
   return method.load(path, **kwargs)

@@ -18,7 +18,7 @@ def ours(config):
   encoder = vae.build_encoder(config.vae, field_size=field_size)
   decoder = vae.build_decoder(config.vae, field_size=field_size, trunk_weights=False)  # as trunk's
   trunk = features.build_grey_trunk(config, weights=False)  # the export's weights are set next
-  mdn = mdn_lib.build_mdn(config.mdn, latent_dim=int(encoder.output[0].shape[-1]),
+  mdn = mdn_lib.build_mdn(config.mdn, latent_dim=vae.latent_size(encoder),
                           grey_features_shape=tuple(int(v) for v in trunk.output.shape[1:]))
   return [(decoder, workdir_lib.DECODER, True), (trunk, workdir_lib.TRUNK, True),
           (mdn, workdir_lib.MDN, True), (encoder, workdir_lib.ENCODER, False)]

@@ -92,9 +92,9 @@ def _norm(x, name):
   """The released network's block-end BN: normalisation only, no learned scale or offset.
 
   Synchronised: under a multi-device strategy the batch statistics are those of the global batch,
-  so N devices train exactly what one device would (tests/test_train_features.py). Inference and
-  models saved with ``synchronized=False`` are unaffected (the flag only changes training-mode
-  statistics).
+  so N devices train exactly what one device would (tests/trainers/test_train_features.py).
+  Inference and models saved with ``synchronized=False`` are unaffected (the flag only changes
+  training-mode statistics).
   """
   return keras.layers.BatchNormalization(center=False, scale=False, epsilon=BN_EPSILON,
                                          synchronized=True, name=name)(x)

@@ -107,7 +107,8 @@ def B(x, name):
   """B: batch normalisation (Keras defaults: momentum 0.99, epsilon 1e-3).
 
   Synchronised: under a multi-device strategy the batch statistics are those of the global batch,
-  so N devices train exactly what one device would (tests/test_train_vae.py, test_train_mdn.py).
+  so N devices train exactly what one device would (tests/trainers/test_train_vae.py,
+  test_train_mdn.py).
   """
   return keras.layers.BatchNormalization(synchronized=True, name=name)(x)
 
@@ -397,6 +398,21 @@ def build_decoder(vae_config, field_size=64, trunk_weights=True):
 def is_skip(decoder):
   """True for a "+skip" decoder (its input is the dict {'z', 'lightness'})."""
   return isinstance(decoder.input, dict)
+
+
+def latent_size(model):
+  """d, the size of the code z a network of the VAE family takes or gives, read from the network
+  itself (what its weights were built for, whichever config is at hand: the MDN sized to a frozen
+  encoder, the prior row's CVAE colorizer over our decoder): a decoder's z input (ours or the
+  CVAE's; "+skip": its 'z'), an encoder's mean (the first of [mean, log_variance]) or an MDN's
+  means [B, M, d] (``mdn.build_mdn``)."""
+  output = model.output
+  if isinstance(output, dict):  # an MDN: {'means', 'logits'}
+    return int(output["means"].shape[-1])
+  if isinstance(output, (list, tuple)):  # an encoder: [mean, log_variance]
+    return int(output[0].shape[-1])
+  z = model.input["z"] if is_skip(model) else model.input
+  return int(z.shape[-1])
 
 
 def decode(decoder, z, lightness=None, training=False):

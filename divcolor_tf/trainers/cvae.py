@@ -107,7 +107,7 @@ class ActiveDimensions(keras.callbacks.Callback):
 def _prior_draw(model, batch):
   """f(z, G) of one z ~ N(0, I) per photo (the test-time path), beside the reconstruction."""
   n = tf.shape(batch["lightness"])[0]
-  z = tf.random.stateless_normal(tf.stack([n, model.encoder.output[0].shape[-1]]), seed=[0, 0])
+  z = tf.random.stateless_normal(tf.stack([n, vae.latent_size(model.encoder)]), seed=[0, 0])
   return [model(batch), vae.decode(model.decoder, z, batch["lightness"])]
 
 

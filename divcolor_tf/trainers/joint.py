@@ -112,7 +112,7 @@ class JointTrainer(training.ObjectiveTrainer):
     self.ce_factor, self.recon_factor = float(ce_factor), float(recon_factor)
     self.chroma_factor, self.spatial_factor = float(chroma_factor), float(spatial_factor)
     self.num_components = int(mdn.output["logits"].shape[-1])
-    self.latent_dim = int(mdn.output["means"].shape[-1])
+    self.latent_dim = vae.latent_size(mdn)
     self.k = min(int(k), self.num_components)
     self.skip = vae.is_skip(decoder)
     self.built = True
@@ -149,7 +149,7 @@ class JointTrainer(training.ObjectiveTrainer):
     decoded as values, with the gradient stopped (no backward pass through M decodes), m* is
     chosen on them, and m*'s mean alone is decoded again with its gradient: the same loss and
     gradient as differentiating through all M decodes, for about half the step's work
-    (tests/test_train_joint.py compares the two gradients)."""
+    (tests/trainers/test_train_joint.py compares the two gradients)."""
     target = tf.cast(batch["colour_field"], tf.float32)
     lightness = batch.get("lightness")
     means, logits = self.mixture(batch, training=training)

@@ -211,7 +211,7 @@ def photo_dataset(paths, *, field_size, grey_size, batch_size, shuffle, seed, re
 
 def build_trainer(config, trunk, encoder):
   """The MDN (sized from the frozen networks' outputs) and its trainer; call in a strategy scope."""
-  latent_dim = int(encoder.output[0].shape[-1])
+  latent_dim = vae.latent_size(encoder)
   grey_features_shape = tuple(int(v) for v in trunk.output.shape[1:])
   mdn = mdn_lib.build_mdn(config.mdn, latent_dim=latent_dim,
                           grey_features_shape=grey_features_shape)
@@ -274,7 +274,7 @@ class MDNStage(training.StageDefinition):
     trainer.compile(optimizer=training.make_optimizer(self.config.mdn),
                     jit_compile=self.config.train.jit_compile)
     logging.info("MDN: %d components over z of d=%d, G %s, %d trainable parameters",
-                 trainer.num_components, int(self.encoder.output[0].shape[-1]),
+                 trainer.num_components, vae.latent_size(self.encoder),
                  tuple(self.trunk.output.shape[1:]), trainer.mdn.count_params())
     return trainer
 

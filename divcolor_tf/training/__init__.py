@@ -8,7 +8,7 @@
   stage        the stage runner (a StageDefinition, run_stage); the earlier stages' networks, frozen
 
 Resume is the same run: a run killed at any step and resumed ends where the uninterrupted run
-ends, to float tolerance (tests/test_faults.py; the loop module says how).
+ends, to float tolerance (tests/training/test_faults.py; the loop module says how).
 """
 
 from divcolor_tf.training.strategy import (

@@ -5,7 +5,8 @@ Resume is the same run. The data order of epoch e is a function of (seed, e)
 (``data.epoch_datasets``), a resumed epoch skips the batches its checkpoint had already taken,
 and training noise is drawn statelessly from (seed, optimizer step) for the global batch
 (:meth:`ObjectiveTrainer.noise_seed`, ``models.vae.replica_rows``), so a run killed at any step
-and resumed ends where the uninterrupted run ends, to float tolerance (tests/test_faults.py).
+and resumed ends where the uninterrupted run ends, to float tolerance
+(tests/training/test_faults.py).
 
 Two loops drive the same ``train_step`` / ``test_step`` and the same callbacks: Keras' own
 ``fit`` on one replica, and :func:`fit_epoch_distributed` (a loop of ``strategy.run``) on several,

@@ -21,7 +21,8 @@ The photo is checked by ``data.load_rgb`` as every photo of the project is: not 
 truncated, over the pixel budget (read from its header, never decoded), alpha composited over
 white. Every problem is one line of JSON (``{"error": ...}``, status 400 or 413) that the page
 shows; the server goes on. One model, so one computation at a time (a lock): two browsers are
-served in turn, each its own photo's outputs (tests/test_web.py: two Chromium processes at once).
+served in turn, each its own photo's outputs (tests/web/test_web.py: two Chromium processes at
+once).
 """
 
 import collections

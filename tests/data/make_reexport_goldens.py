@@ -3,8 +3,8 @@
 Commit 471a426 (issue 47, rows 1-3) re-exported the four SavedModels of saved_models/ from the same
 weights with the current code, so that each keeps the serving budget. Each golden,
 tests/data/reexport_<folder>_<version>.npz, holds what that export as it was before it (commit
-471a426^) answers on ``serving_default``, and tests/test_reexports.py holds today's export to it
-(colorizations within 1 uint8 level, weights within 1e-4).
+471a426^) answers on ``serving_default``, and tests/repo/test_reexports.py holds today's export to
+it (colorizations within 1 uint8 level, weights within 1e-4).
 
 Each file's keys: ``photo`` (the uint8 photo given, stored so that the test needs no
 ../shared/data), ``colorizations`` (uint8 [K, H, W, 3]) and ``weights`` (float32 [K]), from one call

@@ -1,5 +1,5 @@
 """Training beyond one device and one process (training/strategy.py, training/loop.py); faults
-and precisions: tests/test_distributed_faults.py.
+and precisions: tests/training/test_distributed_faults.py.
 
 Every stage of the tiny config (VAE, features, MDN, joint, CVAE, cGAN) is trained three ways, each
 in processes of its own (tests/distributed_run.py): alone on one device (the reference), by two
@@ -14,14 +14,14 @@ either sign into a step of +-lr), which stay within 2 lr per step.
 
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 RUN = ROOT / "tests" / "distributed_run.py"
 STAGES = "vae,features,mdn,joint,cvae,cgan"
 QUIET = ("train.image_summaries=0",)  # no TensorBoard pictures: the same weights, less tracing

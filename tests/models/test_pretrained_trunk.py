@@ -75,7 +75,7 @@ def test_a_workdir_with_the_pretrained_trunk_trains_colorizes_and_exports(
   assert diff.max() <= 1
   np.testing.assert_allclose(ours.weights, exported.weights, atol=1e-5)
   # the export's Keras models rebuilt (exported.unpack: the method's models from its config)
-  rebuilt = colorizer_lib.load_keras(out).colorize(photo, k=3)
+  rebuilt = colorizer_lib.load_pipeline(out).colorize(photo, k=3)
   assert np.abs(rebuilt.colorizations.astype(int) - ours.colorizations.astype(int)).max() <= 1
 
 

@@ -22,12 +22,12 @@ import skimage.data
 import skimage.io
 import skimage.transform
 
+from conftest import ROOT as REPO
 from conftest import console_script
 import divcolor_tf as dc
 from divcolor_tf import colorize
 from divcolor_tf.inference import saved_model
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
 SAVED_MODELS = REPO / "saved_models"
 NAMES = {"lfw": "divcolor_lfw", "imagenet": "divcolor_imagenet"}
 TFLITE = pathlib.Path("tflite") / "divcolor_pipeline_256_dynamic.tflite"

@@ -1,7 +1,6 @@
 """The repository's promises: CI runs the README's test command at the tested versions; setup.py
 declares ranges that hold them; importing the package is cheap."""
 
-import pathlib
 import re
 import runpy
 import subprocess
@@ -11,7 +10,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 import setuptools
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from conftest import ROOT
 
 
 def _readme_commands():

@@ -12,6 +12,7 @@ import subprocess
 import time
 
 import conftest
+from conftest import ROOT
 import keras
 import pytest
 import tiny_models
@@ -20,7 +21,6 @@ from divcolor_tf import config as config_lib
 from divcolor_tf import training
 from divcolor_tf.trainers import vae as train_vae
 
-ROOT = pathlib.Path(__file__).parents[1]
 STAGES = ("vae", "features", "mdn", "joint", "cvae", "cgan")
 SHARED = ("seed", "precision", "mixed_precision", "jit_compile", "strategy", "num_devices",
           "cpu_devices", "cluster_timeout", "image_summaries", "checkpoint_minutes",

@@ -7,7 +7,6 @@ arithmetic written out in the comments), never from the vectorised code under te
 import json
 import math
 import os
-import pathlib
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import ROOT
 from divcolor_tf import color
 from divcolor_tf import config as config_lib
 from divcolor_tf import losses
@@ -467,7 +467,7 @@ def test_every_loss_under_mirrored_strategy_gives_the_single_device_mean(tmp_pat
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   result = subprocess.run([sys.executable, "-c", _MIRRORED_SCRIPT, str(npz)], env=env,
                           capture_output=True, text=True, timeout=300,
-                          cwd=pathlib.Path(__file__).resolve().parents[1], check=False)
+                          cwd=ROOT, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   report = json.loads(result.stdout.strip().splitlines()[-1])
   assert report["replicas"] == 2

@@ -331,7 +331,7 @@ def test_colorize_cli(model_dir, photos, imagenet_ci, tmp_path, evaluate_cli):
   single_out = tmp_path / "single"
   single_out.mkdir()
   # An older output of this project (another size): --overwrite replaces it (a file it did not
-  # write, it would not: tests/test_outputs.py).
+  # write, it would not: tests/inference/test_outputs.py).
   from PIL import PngImagePlugin  # pylint: disable=g-import-not-at-top
   from divcolor_tf.inference import outputs  # pylint: disable=g-import-not-at-top
   older = PngImagePlugin.PngInfo()

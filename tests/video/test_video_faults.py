@@ -26,7 +26,7 @@ from divcolor_tf.video import frames  # pylint: disable=g-import-not-at-top,wron
 from divcolor_tf.video import steady  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 PROG = "divcolor-colorize"
-TESTS = os.path.dirname(os.path.abspath(__file__))
+TESTS = os.path.dirname(os.path.abspath(tiny_models.__file__))  # tests/: what _MEASURE imports
 
 
 @pytest.fixture(scope="module")

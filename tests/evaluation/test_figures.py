@@ -1,11 +1,11 @@
 """divcolor-figure: the paper's figure layout for a folder of photos (divcolor_tf.evaluation.figures)."""
 
-import pathlib
 import shutil
 
 import numpy as np
 from PIL import Image
 
+from conftest import ROOT as REPO
 from conftest import console_script
 from conftest import finish_tool
 from conftest import start_tool
@@ -13,7 +13,6 @@ from divcolor_tf import data
 from divcolor_tf.evaluation import figures
 from divcolor_tf.inference import outputs
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "saved_models" / "divcolor_lfw"
 
 

@@ -6,7 +6,7 @@ Tiny untrained models (tests/tiny_models.py) plus a tiny VAE encoder stand in fo
 model. A float16 export is compared twice: with a float32 Colorizer over the same models holding
 the float16-rounded weights (what it must compute, to float32 round-off), and with the original
 float32 Colorizer (how far the rounding moves the outputs; the tiny decoder's 2e4 gain on its
-last layer magnifies it, as for TFLite fp16 in tests/test_export.py).
+last layer magnifies it, as for TFLite fp16 in tests/export/test_export.py).
 """
 
 import json

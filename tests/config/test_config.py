@@ -4,9 +4,10 @@ import pathlib
 
 import pytest
 
+from conftest import ROOT
 from divcolor_tf import config as config_lib
 
-CONFIGS = sorted(str(p) for p in (pathlib.Path(__file__).parents[1] / "configs").glob("*.py"))
+CONFIGS = sorted(str(p) for p in (ROOT / "configs").glob("*.py"))
 
 
 def _keys(d, prefix=""):
@@ -132,7 +133,7 @@ def test_the_trainers_refuse_a_bad_config_or_an_unknown_field_before_writing(tmp
     result = subprocess.run(conftest.console_script("divcolor-train-vae") + [
         "--config", "configs/lfw.py:tiny", "--workdir", str(workdir), override],
         capture_output=True, text=True, env=conftest.tool_env(), timeout=300,
-        cwd=pathlib.Path(__file__).parents[1])
+        cwd=ROOT)
     lines = [line for line in result.stderr.splitlines() if line.startswith("divcolor-train-vae:")]
     assert result.returncode == 1 and len(lines) == 1 and says in lines[0], result.stderr[-2000:]
     assert "Traceback" not in result.stderr

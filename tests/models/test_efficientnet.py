@@ -9,15 +9,14 @@ is not installed (the test extra installs it).
 
 import hashlib
 import importlib.util
-import pathlib
 
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from divcolor_tf.io import torch_legacy
 from divcolor_tf.models import efficientnet_lite
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "tests" / "data" / "efficientnet_lite0_reference.npz"
 # Measured against that reference: 1e-5 (float32 rounding); the logits span about +-10.
 LOGIT_TOLERANCE = 1e-3

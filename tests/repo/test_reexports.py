@@ -9,12 +9,12 @@ remakes them. When made, today's exports answered exactly as the old ones (0 lev
 equal); the test allows 1 uint8 level and 1e-4 in the weights, as for the TFLite file.
 """
 
-import pathlib
 
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 DATA = ROOT / "tests" / "data"
 # divcolor_imagenet/1, re-exported too (its golden agreed to 0 levels), was replaced by version 2.
 MODELS = ("divcolor_lfw/5", "cvae_lfw/1", "cgan_lfw/1")

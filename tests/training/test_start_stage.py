@@ -2,16 +2,16 @@
 it makes no usable model."""
 
 import logging as py_logging
-import pathlib
 
 from PIL import Image
 import pytest
 
+from conftest import ROOT
 from divcolor_tf import config as config_lib
 from divcolor_tf import training
 from divcolor_tf.methods import ours as ours_method
 
-LFW = str(pathlib.Path(__file__).resolve().parents[1] / "configs" / "lfw.py")
+LFW = str(ROOT / "configs" / "lfw.py")
 
 
 @pytest.mark.parametrize("variant, warns", [("tiny", True), ("cpu_skip", False), ("", False)])

@@ -23,9 +23,9 @@ import zipfile
 
 import pytest
 
+from conftest import ROOT as REPO
 from divcolor_tf.inference import bundled
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")

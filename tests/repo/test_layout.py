@@ -17,7 +17,8 @@ import sys
 import numpy as np
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from conftest import ROOT
+
 PACKAGE = ROOT / "divcolor_tf"
 LAYER_FOLDERS = ("config", "io", "data", "models", "methods", "training", "trainers", "inference", "export",
                  "evaluation", "web", "video")
@@ -269,3 +270,15 @@ def test_import_works_from_the_folder_above_a_clone_named_divcolor_tf(tmp_path):
                        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=""))
   assert run.returncode == 0, run.stderr[-2000:]
   assert pathlib.Path(run.stdout.strip()) == PACKAGE
+
+
+def test_the_tests_mirror_the_layers():
+  """tests/<layer>/test_*.py (docs/architecture.md, Tests): a layer's folder or repo/, no test
+  file at tests/ root, and no two test files of one name (pytest imports them by file name)."""
+  tests = ROOT / "tests"
+  files = sorted(tests.rglob("test_*.py"))
+  assert not [p for p in files if p.parent == tests]
+  folders = {p.parent.relative_to(tests).as_posix() for p in files}
+  assert folders <= set(LAYER_FOLDERS) | {"bin", "repo"}, folders
+  names = [p.name for p in files]
+  assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)

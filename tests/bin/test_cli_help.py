@@ -9,6 +9,7 @@ import pytest
 
 from conftest import ROOT
 from conftest import console_script
+from conftest import WITHOUT_TENSORFLOW
 from conftest import tool_env
 
 TOOLS = re.findall(r'"(divcolor-[a-z-]+)": "', (ROOT / "setup.py").read_text())
@@ -80,14 +81,6 @@ def test_a_missing_photo_folder_is_one_line_and_writes_nothing(tool, tmp_path):
   assert not workdir.exists()
 
 
-# Runs divcolor-colorize with TensorFlow unimportable: `import tensorflow` raises ImportError.
-_WITHOUT_TENSORFLOW = ("import sys\n"
-                       "sys.modules['tensorflow'] = None\n"
-                       "sys.argv[0] = 'divcolor-colorize'\n"
-                       "from divcolor_tf.bin import colorize\n"
-                       "colorize.run()\n")
-
-
 def test_colorize_answers_bad_flags_in_one_line_before_importing_tensorflow(tmp_path):
   """issue 47, first hour: --k 0, --k 9 (the bundled model has 8 components), --model foo, a
   missing --input took TensorFlow's start-up before their error, and --samples 3 --k 2 ignored
@@ -111,7 +104,7 @@ def test_colorize_answers_bad_flags_in_one_line_before_importing_tensorflow(tmp_
       (["--output", str(out)], "--input"),
   ]
   for args, says in cases:
-    done = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW, *args], cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *args], cwd=tmp_path,
                           capture_output=True, text=True, env=tool_env(), timeout=120)
     lines = done.stderr.splitlines()
     assert done.returncode == 1 and len(lines) == 1, (args, done.stderr[-2000:])
@@ -119,15 +112,15 @@ def test_colorize_answers_bad_flags_in_one_line_before_importing_tensorflow(tmp_
     assert not out.exists()
   # The same run with good flags does reach TensorFlow's import, which fails there: the check
   # above is not vacuous.
-  done = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW, *good, "--k", "2"],
+  done = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *good, "--k", "2"],
                         cwd=tmp_path, capture_output=True, text=True, env=tool_env(), timeout=120)
   assert done.returncode == 1 and "import of tensorflow halted" in done.stderr, done.stderr[-2000:]
 
 
 def _without_tensorflow(tool):
-  """The command line of ``tool`` run with TensorFlow unimportable (as _WITHOUT_TENSORFLOW)."""
+  """The command line of ``tool`` run with TensorFlow unimportable (as WITHOUT_TENSORFLOW)."""
   module = tool.removeprefix("divcolor-").replace("-", "_")
-  script = _WITHOUT_TENSORFLOW.replace("divcolor-colorize", tool).replace(
+  script = WITHOUT_TENSORFLOW.replace("divcolor-colorize", tool).replace(
       "import colorize\ncolorize.run()", f"import {module}\n{module}.run()")
   return [sys.executable, "-c", script]
 

@@ -18,6 +18,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from conftest import ROOT
 from conftest import console_script
 from conftest import finish_tool as _finish
 from conftest import start_tool as _start
@@ -51,7 +52,7 @@ SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli
 
 
 def _example(name):
-  path = os.path.join(os.path.dirname(__file__), os.pardir, "examples", f"{name}.py")
+  path = ROOT / "examples" / f"{name}.py"
   spec = importlib.util.spec_from_file_location(f"examples_{name}", path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import console_script
 from conftest import ROOT
-from test_cli_help import _WITHOUT_TENSORFLOW  # divcolor-colorize with TensorFlow unimportable
+from conftest import WITHOUT_TENSORFLOW
 
 # What TensorFlow prints at start-up: its C++ log lines ("I0000 ... port.cc:153] ...", "E0000 ...
 # cuda_platform.cc:52] failed call to cuInit ..."), the absl::InitializeLog and CPU-feature notes.
@@ -216,7 +216,7 @@ def test_bad_format_or_quality_is_one_line_before_tensorflow(tmp_path, rocket):
            (["--format", "jpg", "--quality", "0"], "--quality must be in [1, 100], got 0"),
            (["--quality", "80"], "--quality 80 is for --format jpg or webp")]
   for args, says in cases:
-    done = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW, *good, *args],
+    done = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, *good, *args],
                           capture_output=True, text=True, env=_user_env(), timeout=120)
     lines = done.stderr.splitlines()
     assert done.returncode == 1 and len(lines) == 1, (args, done.stderr[-2000:])

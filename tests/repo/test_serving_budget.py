@@ -10,7 +10,6 @@ counts every frame's size before decoding (``image_bytes.gif_frames``).
 
 import io
 import json
-import pathlib
 import re
 import struct
 import subprocess
@@ -23,11 +22,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from conftest import ROOT as REPO
 from conftest import tool_env
 from divcolor_tf import data
 from divcolor_tf import export
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
 SHIPPED = sorted(p.parent for p in (REPO / "saved_models").glob("*/[0-9]*/saved_model.pb"))
 OVER = r"over the limit of 64 megapixels"
 # A signature's first call instantiates its graph (colorize_bytes of cgan_lfw/1: 6 s on 2 busy

@@ -1,7 +1,7 @@
 """Training beyond one process, when things go wrong, and in each precision: a worker killed
 mid-epoch, a mis-set cluster, a peer lost while training fails, every stage under mixed_float16
 and the VAE under mixed_bfloat16 (the helpers and the measured tolerances:
-tests/test_distributed.py)."""
+tests/training/test_distributed.py)."""
 
 import json
 import os
@@ -94,7 +94,7 @@ def test_two_workers_killed_at_an_epochs_end_and_restarted_log_one_history(lfw_c
   once finished with history.csv's header over rows of another width. Now the restarted job ends
   that epoch and the next: history.csv has one row per epoch, every row as wide as the header,
   and the weights are a single process's (worker 1 killed exactly there by a patched
-  Checkpointer, as tests/test_faults.py places its single-process kill)."""
+  Checkpointer, as tests/training/test_faults.py places its single-process kill)."""
   settings = ["vae.epochs=2", "vae.steps_per_epoch=6", "train.checkpoint_steps=3", *QUIET,
               stats_setting]
   single = tmp_path / "single"

@@ -2,13 +2,13 @@
 the shipped files alone (divcolor_tf.exported, config.init_from)."""
 
 import os
-import pathlib
 
 import numpy as np
 import pytest
 import skimage.data
 import skimage.transform
 
+from conftest import ROOT as REPO
 from conftest import console_script
 from conftest import finish_tool
 from conftest import start_tool
@@ -21,7 +21,6 @@ from divcolor_tf import training
 from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.models import features
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "saved_models" / "divcolor_lfw"
 
 

@@ -15,13 +15,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from conftest import ROOT as REPO
 from conftest import console_script, tool_env
 import divcolor_tf as dc
 from divcolor_tf import export
 from divcolor_tf import exported
 from divcolor_tf import methods
 
-REPO = pathlib.Path(__file__).resolve().parent.parent
 SHIPPED = sorted(p.parent for p in (REPO / "saved_models").glob("*/[0-9]*/saved_model.pb"))
 
 
