@@ -89,8 +89,9 @@ def cpu_general_v3(c):
   and 32 of the 64x64 L upsampled to 256, added to the grey encoder's 32, 16 and 8 maps through
   1x1 convolutions that start at zero). A fine-tune of a ``cpu_general_v2`` workdir (``init_from``
   on the VAE and MDN stages: the decoder starts as v2's, the new 1x1s at zero): the VAE 1 epoch
-  at a quarter of v2's rate, the MDN 3 epochs, the joint stage 2 (v2's; ~20 min an epoch here, the
-  decoder reading the trunk once for each of the 8 means it decodes):
+  at a quarter of v2's rate, the MDN 3 epochs, the joint stage 1 (v2's validation error-of-best was
+  lowest after its first; ~30 min here with the validation, the decoder reading the trunk once for
+  each of the 8 means it decodes):
 
     C="--config configs/imagenet_val.py:cpu_general_v3 --workdir workdirs/imagenet_v3"
     V2="--config.init_from=workdirs/imagenet_v2"
@@ -105,6 +106,7 @@ def cpu_general_v3(c):
   c.vae.lr_decay_epochs = ()
   c.vae.learning_rate = c.vae.learning_rate / 4
   c.mdn.epochs = 3
+  c.joint.epochs = 1
 
 
 def cpu_baselines(c):
