@@ -109,17 +109,63 @@ def make_app(colorizer, k=5):
   """The Starlette app of the page over ``colorizer`` (ours: a mixture to steer; ValueError in
   one line otherwise)."""
   steer.check(colorizer)
-  sessions = collections.OrderedDict()
-  lock = threading.Lock()  # one model: one computation at a time
-  warming = []  # the thread tracing with_hints' Jacobian, once started (steer.warm_up)
+  return Starlette(routes=_Page(colorizer, k).routes())
 
-  async def work(fn):
+
+def _guarded(handler):
+  """An endpoint that answers a :class:`Problem`, or any error, as JSON in one line."""
+  async def endpoint(request):
+    try:
+      return await handler(request)
+    except Problem as e:
+      return JSONResponse({"error": str(e)}, status_code=e.status)
+    except Exception as e:  # pylint: disable=broad-except  (one line; the server goes on)
+      return JSONResponse({"error": f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"},
+                          status_code=500)
+  return endpoint
+
+
+async def _json_body(request):
+  try:
+    body = await request.json()
+  except ValueError:
+    raise Problem("the request is not JSON") from None
+  if not isinstance(body, dict):
+    raise Problem("the request is not a JSON object")
+  return body
+
+
+class _Page:
+  """The page's server side over one colorizer: the photos it keeps (the last MAX_PHOTOS), one
+  computation at a time, and an endpoint for each thing the page asks."""
+
+  def __init__(self, colorizer, k):
+    self.colorizer, self.k = colorizer, k
+    self.sessions = collections.OrderedDict()
+    self.lock = threading.Lock()  # one model: one computation at a time
+    self.warming = []  # the thread tracing with_hints' Jacobian, once started (steer.warm_up)
+
+  def routes(self):
+    g = _guarded
+    return [Route("/", self.page), Route("/api/photo", g(self.upload), methods=["POST"]),
+            Route("/api/example/{name}", g(self.example), methods=["POST"]),
+            Route("/api/{sid}", g(self.show_state)),
+            Route("/api/{sid}/more", g(self.more), methods=["POST"]),
+            Route("/api/{sid}/hints", g(self.hints), methods=["POST"]),
+            Route("/api/{sid}/reset", g(self.reset), methods=["POST"]),
+            Route("/api/{sid}/grey.png", g(self.grey)),
+            Route("/api/{sid}/output/{i}.png", g(self.output)),
+            Route("/api/{sid}/download/{i}.png", g(self.download)),
+            Route("/api/{sid}/blend.png", g(self.blend))]
+
+  async def work(self, fn):
     """``fn()`` under the lock, in a worker thread: the server answers other requests meanwhile."""
     def locked():
-      with lock:
+      with self.lock:
         return fn()
     return await run_in_threadpool(locked)
 
+  @staticmethod
   def state(session, message=""):
     base = f"/api/{session.id}"
     return JSONResponse({
@@ -131,13 +177,14 @@ def make_app(colorizer, k=5):
                      "download": f"{base}/download/{i}.png"}
                     for i, (w, c) in enumerate(zip(session.weights, session.components))]})
 
-  def session_of(request):
-    session = sessions.get(request.path_params["sid"])
+  def session_of(self, request):
+    session = self.sessions.get(request.path_params["sid"])
     if session is None:
       raise Problem("this photo is no longer kept (the server keeps the last "
                     f"{MAX_PHOTOS}); upload it again", 404)
     return session
 
+  @staticmethod
   def output_index(session, value):
     try:
       i = int(value)
@@ -147,43 +194,33 @@ def make_app(colorizer, k=5):
       raise Problem(f"output {i}: there are {len(session.z)}")
     return i
 
-  async def new_session(name, rgb):
+  async def new_session(self, name, rgb):
     def make():
       try:
-        photo = steer.prepare(colorizer, rgb)
+        photo = steer.prepare(self.colorizer, rgb)
       except ValueError as e:
         raise Problem(f"{name}: {e}", 413 if "megapixels" in str(e) else 400) from None
-      return Session(name, photo, k)
-    session = await work(make)
+      return Session(name, photo, self.k)
+    session = await self.work(make)
     session.id = secrets.token_hex(8)
-    sessions[session.id] = session
-    while len(sessions) > MAX_PHOTOS:
-      sessions.popitem(last=False)
-    if not warming:  # the hint's Jacobian traced while the first outputs are looked at
-      warming.append(threading.Thread(target=warm_up, args=(session.preview,), daemon=True))
-      warming[0].start()
-    return state(session)
+    self.sessions[session.id] = session
+    while len(self.sessions) > MAX_PHOTOS:
+      self.sessions.popitem(last=False)
+    if not self.warming:  # the hint's Jacobian traced while the first outputs are looked at
+      self.warming.append(threading.Thread(target=self.warm_up, args=(session.preview,),
+                                           daemon=True))
+      self.warming[0].start()
+    return self.state(session)
 
-  def warm_up(photo):
-    with lock:
-      steer.warm_up(colorizer, photo)
+  def warm_up(self, photo):
+    with self.lock:
+      steer.warm_up(self.colorizer, photo)
 
-  def guarded(handler):
-    async def endpoint(request):
-      try:
-        return await handler(request)
-      except Problem as e:
-        return JSONResponse({"error": str(e)}, status_code=e.status)
-      except Exception as e:  # pylint: disable=broad-except  (one line; the server goes on)
-        return JSONResponse({"error": f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"},
-                            status_code=500)
-    return endpoint
-
-  async def page(request):
+  async def page(self, request):
     del request
     return HTMLResponse(PAGE.read_text(), headers={"Cache-Control": "no-store"})
 
-  async def upload(request):
+  async def upload(self, request):
     name = os.path.basename(urllib.parse.unquote(request.headers.get("x-filename", ""))
                             or "upload")[:200]
     size = int(request.headers.get("content-length") or 0)
@@ -197,28 +234,19 @@ def make_app(colorizer, k=5):
         raise Problem(f"{name}: over the upload limit of {MAX_UPLOAD_BYTES >> 20} MB", 413)
       chunks.append(chunk)
     blob = b"".join(chunks)
-    rgb = await run_in_threadpool(decode_upload, blob, name, colorizer.max_megapixels)
-    return await new_session(name, rgb)
+    rgb = await run_in_threadpool(decode_upload, blob, name, self.colorizer.max_megapixels)
+    return await self.new_session(name, rgb)
 
-  async def example(request):
+  async def example(self, request):
     name = request.path_params["name"]
     if name not in EXAMPLES:
       raise Problem(f"no example {name!r} (examples: {', '.join(EXAMPLES)})", 404)
     import skimage.data  # pylint: disable=g-import-not-at-top
-    return await new_session(name, getattr(skimage.data, name)()[..., :3])
+    return await self.new_session(name, getattr(skimage.data, name)()[..., :3])
 
-  async def json_body(request):
-    try:
-      body = await request.json()
-    except ValueError:
-      raise Problem("the request is not JSON") from None
-    if not isinstance(body, dict):
-      raise Problem("the request is not a JSON object")
-    return body
-
-  async def more(request):
-    session, body = session_of(request), await json_body(request)
-    i = output_index(session, body.get("output"))
+  async def more(self, request):
+    session, body = self.session_of(request), await _json_body(request)
+    i = self.output_index(session, body.get("output"))
     try:
       spread, seed = float(body.get("spread", 1.0)), int(body.get("seed", 0))
     except (TypeError, ValueError):
@@ -226,14 +254,15 @@ def make_app(colorizer, k=5):
 
     def draw():
       try:
-        return steer.sample_around(colorizer, session.preview, session.z[i], MORE, spread, seed)
+        return steer.sample_around(self.colorizer, session.preview, session.z[i], MORE, spread,
+                                   seed)
       except ValueError as e:
         raise Problem(f"more like #{i + 1}: {e}") from None
-    session.show(await work(draw), f"more like #{i + 1}")
-    return state(session)
+    session.show(await self.work(draw), f"more like #{i + 1}")
+    return self.state(session)
 
-  async def hints(request):
-    session, body = session_of(request), await json_body(request)
+  async def hints(self, request):
+    session, body = self.session_of(request), await _json_body(request)
     given = body.get("hints")
     if not isinstance(given, list) or len(given) > 64:
       raise Problem("hints: a list of at most 64 [x, y, '#rrggbb']")
@@ -245,64 +274,52 @@ def make_app(colorizer, k=5):
     def hinted():
       try:
         # the preview's join; hints are in the photo's own pixels, the codes are the same
-        result = steer.with_hints(colorizer, session.preview, points, k=session.k)
+        result = steer.with_hints(self.colorizer, session.preview, points, k=session.k)
       except ValueError as e:
         raise Problem(f"hints: {e}") from None
       session.hints = [list(p) for p in points]
       session.show(result, "hinted" if points else "top")
-    await work(hinted)
-    return state(session)
+    await self.work(hinted)
+    return self.state(session)
 
-  async def reset(request):
-    session = session_of(request)
+  async def reset(self, request):
+    session = self.session_of(request)
     def top():
       session.hints = []
       session.show(session.preview.top_k(session.k), "top")
-    await work(top)
-    return state(session)
+    await self.work(top)
+    return self.state(session)
 
-  async def show_state(request):
-    return state(session_of(request))
+  async def show_state(self, request):
+    return self.state(self.session_of(request))
 
-  async def grey(request):
-    return png(session_of(request).grey)
+  async def grey(self, request):
+    return png(self.session_of(request).grey)
 
-  async def output(request):
-    session = session_of(request)
-    return png(session.images[output_index(session, request.path_params["i"])])
+  async def output(self, request):
+    session = self.session_of(request)
+    return png(session.images[self.output_index(session, request.path_params["i"])])
 
-  async def download(request):
-    session = session_of(request)
-    i = output_index(session, request.path_params["i"])
-    rgb = await work(lambda: session.photo.result(
+  async def download(self, request):
+    session = self.session_of(request)
+    i = self.output_index(session, request.path_params["i"])
+    rgb = await self.work(lambda: session.photo.result(
         session.z[i:i + 1], session.components[i:i + 1]).colorizations[0])
     stem = os.path.splitext(session.name)[0] or "photo"
     return png(rgb, f"{stem}_{session.mode.replace(' ', '_').replace('#', '')}_{i + 1}.png")
 
-  async def blend(request):
-    session, query = session_of(request), request.query_params
-    a, b = output_index(session, query.get("a")), output_index(session, query.get("b"))
+  async def blend(self, request):
+    session, query = self.session_of(request), request.query_params
+    a, b = self.output_index(session, query.get("a")), self.output_index(session, query.get("b"))
     try:
       t = float(query.get("t", "0.5"))
     except ValueError:
       raise Problem(f"t {query.get('t')!r}: not a number") from None
     if not 0 <= t <= 1:
       raise Problem(f"t {t}: must be in [0, 1]")
-    result = await work(lambda: steer.blend(colorizer, session.preview, session.z[a],
-                                            session.z[b], t))
+    result = await self.work(lambda: steer.blend(self.colorizer, session.preview, session.z[a],
+                                                 session.z[b], t))
     return png(result.colorizations[0])
-
-  routes = [Route("/", page), Route("/api/photo", guarded(upload), methods=["POST"]),
-            Route("/api/example/{name}", guarded(example), methods=["POST"]),
-            Route("/api/{sid}", guarded(show_state)),
-            Route("/api/{sid}/more", guarded(more), methods=["POST"]),
-            Route("/api/{sid}/hints", guarded(hints), methods=["POST"]),
-            Route("/api/{sid}/reset", guarded(reset), methods=["POST"]),
-            Route("/api/{sid}/grey.png", guarded(grey)),
-            Route("/api/{sid}/output/{i}.png", guarded(output)),
-            Route("/api/{sid}/download/{i}.png", guarded(download)),
-            Route("/api/{sid}/blend.png", guarded(blend))]
-  return Starlette(routes=routes)
 
 
 def serve(app, host="127.0.0.1", port=7860, ready=print):
