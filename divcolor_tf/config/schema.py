@@ -278,6 +278,8 @@ OPTIMIZERS = ("adam", "sgd")  # training.make_optimizer's
 STRATEGIES = ("default", "mirrored", "multi_worker")  # training.strategy's (no TensorFlow here)
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 FEATURE_NETWORKS = ("zhang", "efficientnet_lite0")  # models.features' grey-level networks
+ENDPOINTS = ("stride_2", "stride_4", "stride_8", "stride_16", "stride_32")  # efficientnet_lite's
+GREY_TRUNKS = ("", "efficientnet_lite0")  # models.vae's vae.grey_trunk
 
 
 def _rule(name):
@@ -312,6 +314,12 @@ def _rule(name):
     return (lambda v: v in FEATURE_NETWORKS, " or ".join(repr(o) for o in FEATURE_NETWORKS))
   if name == "optimizer":
     return (lambda v: v in OPTIMIZERS, " or ".join(repr(o) for o in OPTIMIZERS))
+  if name == "endpoints":  # a flag's "stride_16,stride_32" arrives as one name
+    return (lambda v: isinstance(v, (tuple, list)) and bool(v) and all(e in ENDPOINTS for e in v),
+            f"a tuple of some of {', '.join(ENDPOINTS)}, e.g. "
+            "--config.features.endpoints=\"('stride_16','stride_32')\"")
+  if name == "grey_trunk":
+    return (lambda v: v in GREY_TRUNKS, " or ".join(repr(o) for o in GREY_TRUNKS))
   return None
 
 

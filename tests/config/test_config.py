@@ -111,6 +111,12 @@ def _module_variants(path):
     ("vae.width=0.0", "config field vae.width=0.0: must be a number > 0"),
     ("cgan.dropout=1.0", "config field cgan.dropout=1.0: must be a number in [0, 1)"),
     ("loss.kl_factor=-1.0", "config field loss.kl_factor=-1.0: must be a number >= 0"),
+    ("features.endpoints=('stride_16,stride_32',)",  # what the flag makes of a comma list
+     "config field features.endpoints=('stride_16,stride_32',): must be a tuple of some of "
+     "stride_2, stride_4, stride_8, stride_16, stride_32, e.g. "
+     "--config.features.endpoints=\"('stride_16','stride_32')\""),
+    ("vae.grey_trunk=resnet", "config field vae.grey_trunk='resnet': must be '' or "
+     "'efficientnet_lite0'"),
 ])
 def test_an_out_of_range_field_is_one_line_naming_it(override, message):
   """issue 29, row 7: checked when a stage starts (training.start_stage), before anything is

@@ -103,3 +103,8 @@ def test_a_saved_decoder_loads_with_its_trunk_frozen(semantic_decoder, tmp_path)
 def test_a_wrong_setting_is_one_line(overrides, message):
   with pytest.raises(ValueError, match=message):
     vae.build_decoder(vae_config(**overrides), trunk_weights=False)
+
+
+def test_the_schema_knows_the_trunks_and_endpoints_the_models_build():
+  assert schema.GREY_TRUNKS == vae.GREY_TRUNKS
+  assert schema.ENDPOINTS == tuple(f"stride_{s}" for s in efficientnet_lite.ENDPOINT_STRIDES)
