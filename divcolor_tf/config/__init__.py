@@ -24,13 +24,13 @@ from divcolor_tf.config.files import (
 # The shared data folder, as dataset configs name it (the data layer owns sources; no TensorFlow).
 from divcolor_tf.data.sources import SHARED, shared_data, shared_source
 from divcolor_tf.config.schema import (
-    DEFAULT_K, MOVED, PAPER, SCHEDULE, STAGES, ConfigError, base_config, field, lookup, migrate,
-    validate)
+    DEFAULT_K, GREY_TRUNKS, MOVED, PAPER, SCHEDULE, STAGES, ConfigError, base_config, field, lookup,
+    migrate, validate)
 from divcolor_tf.config.variants import (
     ABLATIONS, VARIANTS, apply_variants, authors, cpu, cpu_skip, settings, skip, tiny)
 
 __all__ = [
-    "SHAPE_FIELDS", "check_resume", "load", "load_resolved", "save_resolved", "set_path", "SHARED", "shared_data", "shared_source", "DEFAULT_K", "MOVED", "PAPER", "SCHEDULE", "STAGES", "ConfigError",
+    "SHAPE_FIELDS", "check_resume", "load", "load_resolved", "save_resolved", "set_path", "SHARED", "shared_data", "shared_source", "DEFAULT_K", "GREY_TRUNKS", "MOVED", "PAPER", "SCHEDULE", "STAGES", "ConfigError",
     "base_config", "field", "lookup", "migrate", "validate", "ABLATIONS", "VARIANTS", "apply_variants", "authors", "cpu", "cpu_skip",
     "settings", "skip", "tiny",
 ]

@@ -87,7 +87,7 @@ from divcolor_tf.models import features
 _DOWNSAMPLING = 16
 OUTPUT_PADDINGS = ("zero", "reflect")
 # vae.grey_trunk: "" (the paper's "+skip" grey encoder) or ImageNet maps added to it.
-GREY_TRUNKS = ("", "efficientnet_lite0")
+GREY_TRUNKS = config_lib.GREY_TRUNKS
 SEMANTIC_ENDPOINTS = ("stride_8", "stride_16", "stride_32")  # -> the grey maps at S/2, S/4, S/8
 _SEMANTIC = "grey_semantic_"  # the semantic trunk's layer-name prefix
 

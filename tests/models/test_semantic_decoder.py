@@ -105,6 +105,5 @@ def test_a_wrong_setting_is_one_line(overrides, message):
     vae.build_decoder(vae_config(**overrides), trunk_weights=False)
 
 
-def test_the_schema_knows_the_trunks_and_endpoints_the_models_build():
-  assert schema.GREY_TRUNKS == vae.GREY_TRUNKS
+def test_the_schema_knows_the_endpoints_the_trunk_builds():
   assert schema.ENDPOINTS == tuple(f"stride_{s}" for s in efficientnet_lite.ENDPOINT_STRIDES)
