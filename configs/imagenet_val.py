@@ -33,7 +33,8 @@ in the joint stage did not help (0.0643; section 21).
 The paper-sized config is the default (no variant). Variants after a colon: cpu_general (this
 file's CPU recipe), cpu_general_v2 (issue 44's, with the pretrained grey trunk; the shipped version
 2), cpu_general_v3 (v2 fine-tuned with the "+skip" decoder reading ImageNet maps: a study, level
-with v2, not shipped), cpu_baselines (the paper's CVAE and cGAN on this pool), tiny (test twin on
+with v2, not shipped), cpu_general_v4 (v3's decoder trained from scratch: a study in progress),
+cpu_baselines (the paper's CVAE and cGAN on this pool), tiny (test twin on
 ../shared/data/imagenet_val/ci), the variants every config takes (cpu, cpu_skip, l2 / mah / all,
 skip, authors: divcolor_tf.config.VARIANTS).
 """
@@ -115,6 +116,27 @@ def cpu_general_v3(c):
   c.joint.epochs = 1
 
 
+def cpu_general_v4(c):
+  """Issue 44: ``cpu_general_v2`` with the "+skip" decoder reading EfficientNet-Lite0's ImageNet
+  maps (``vae.grey_trunk``, as ``cpu_general_v3``) from the VAE's first step, not as a fine-tune:
+  section 26 found that v3's fine-tune kept v2's division of labour (the code carrying the
+  layout); trained from scratch, the decoder can take what is where from the photo and leave z
+  the colours the photo does not determine. v2's VAE schedule (5 epochs, the last at a quarter
+  of the rate), v2's pretrained MDN trunk, 10 MDN epochs; the joint stage 1 epoch (the decoder
+  runs the trunk once for each decoded mean: ~30 min). More than one session on 2 cores (the VAE
+  ~2 h alone on an AMX Xeon in bf16); each stage resumes from its workdir:
+
+    C="--config configs/imagenet_val.py:cpu_general_v4 --workdir workdirs/imagenet_v4"
+    divcolor-train-vae      $C --config.train.precision=mixed_bfloat16
+    divcolor-train-features $C
+    divcolor-train-mdn      $C
+    divcolor-train-joint    $C --config.train.precision=mixed_bfloat16
+  """
+  cpu_general_v2(c)
+  c.vae.grey_trunk = "efficientnet_lite0"
+  c.joint.epochs = 1
+
+
 def cpu_baselines(c):
   """The paper's two baselines (Table 3) on this pool, at a stated budget (issue 28 item 5):
   ``configs/lfw.py:cpu_baselines``' networks (the CVAE and the cGAN at a quarter width, decoded
@@ -135,7 +157,8 @@ def cpu_baselines(c):
 
 
 VARIANTS = {"cpu_general": cpu_general, "cpu_general_v2": cpu_general_v2,
-            "cpu_general_v3": cpu_general_v3, "cpu_baselines": cpu_baselines}
+            "cpu_general_v3": cpu_general_v3, "cpu_general_v4": cpu_general_v4,
+            "cpu_baselines": cpu_baselines}
 
 
 def get_config(arg=None):

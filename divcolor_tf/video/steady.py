@@ -35,6 +35,8 @@ before it is renamed. Only colorizers with a mixture over codes (ours); a baseli
 one line.
 """
 
+import collections
+from concurrent import futures
 import os
 from typing import NamedTuple
 
@@ -49,7 +51,16 @@ CUT_HISTOGRAM = 0.20  # total variation distance of consecutive 32-bin lightness
 CUT_PIXELS = 30.0  # mean |delta Y| of consecutive frames, 0-255
 SHOT_SIZE = (96, 64)  # (width, height) the shot detector reads frames at
 HISTOGRAM_BINS = 32
-BATCH = 8  # frames through the MDN at once
+BATCH = 8  # frames through the MDN at once, and at most through the decoder at once (pass 2)
+# Pass 2 decodes the k codes of up to BATCH frames in one batch while they hold at most this many
+# pixels (the frames and their lightness are kept until decoded): 640x360 frames go 8 at a time
+# (a batch of 40 codes costs 26% less a frame than 8 batches of 5), 1080p ones one at a time.
+DECODE_PIXELS = 2_500_000
+# The k versions of a frame are joined in one call while k frames hold at most this many pixels
+# (~30% less than k joins at 640x360); larger frames are joined one version at a time, which
+# holds one full-size version, not k (250 MB at 4K, k = 5).
+JOIN_PIXELS = 1920 * 1080 * 5
+ENCODE_AHEAD = 12  # outputs (versions and grid frames) that may wait for the encoder thread
 GRID_HEIGHT = 180  # panel height of the grid video (at most the clip's own)
 TEMPORAL = 0.9  # default memory of the temporal filter (0: off); measured, docs/quality.md 24
 TEMPORAL_TAU = 8.0  # |delta L| (0-100) of the 64x64 lightness at which a pixel forgets
@@ -116,10 +127,11 @@ def check(colorizer):
 _LIGHTNESS = tf.function(fullres.photo_lightness)
 
 
-def _lightness(colorizer, rgb):
-  """(L [1, H, W, 1], grey L [1, G, G, 1], field L [1, F, F, 1]) of a uint8 frame."""
+def _lightness(colorizer, rgb, grey=True):
+  """(L [1, H, W, 1], grey L [1, G, G, 1] (None unless ``grey``), field L [1, F, F, 1]) of a
+  uint8 frame."""
   lightness = _LIGHTNESS(tf.constant(rgb[None]))
-  return (lightness, colorizer.grey_input(lightness),
+  return (lightness, colorizer.grey_input(lightness) if grey else None,
           fullres.squash(lightness, colorizer.field_size, colorizer.antialias))
 
 
@@ -237,27 +249,53 @@ def steady_frames(colorizer, path, the_plan, temporal=TEMPORAL):
 def _steady_fields(colorizer, path, the_plan, max_megapixels=0, temporal=TEMPORAL):
   """Pass 2's parts: (frame index, :class:`frames.Frame`, its :class:`steer.Photo`, the colour
   fields [k, F, F, 2] of the shot's codes decoded with this frame's lightness, through a
-  :class:`TemporalFilter` of memory ``temporal`` reset at each shot's first frame)."""
+  :class:`TemporalFilter` of memory ``temporal`` reset at each shot's first frame). Frames are
+  decoded :func:`decode_batch` at a time (each with its own shot's codes and lightness), then
+  filtered and yielded in order."""
   smooth = TemporalFilter(temporal)
   starts = set(the_plan.starts)
+  group = decode_batch(the_plan.info)
+  pending = []  # (index, frame, lightness, field lightness) not decoded yet
+
+  def decoded():
+    shots = [the_plan.shot_of(index) for index, *_ in pending]
+    z = np.stack([the_plan.codes[shot] for shot in shots])  # [B, k, d]
+    fields = colorizer.decode(tf.constant(z), tf.concat([p[3] for p in pending], 0))
+    for (index, frame, lightness, field), shot, frame_fields in zip(pending, shots, fields):
+      photo = steer.Photo(colorizer, lightness, field, the_plan.means[shot][None],
+                          the_plan.logits[shot][None])
+      yield index, frame, photo, smooth(frame_fields, field, start=index in starts)
+    pending.clear()
+
   for index, frame in enumerate(frames_lib.decoded_frames(path, max_megapixels=max_megapixels)):
     if index >= the_plan.frames:
       break
-    shot = the_plan.shot_of(index)
-    lightness, _, field = _lightness(colorizer, frame.rgb)
-    photo = steer.Photo(colorizer, lightness, field, the_plan.means[shot][None],
-                        the_plan.logits[shot][None])
-    z = the_plan.codes[shot]
-    fields = colorizer.decode(tf.constant(z[None]), field)[0]  # the k codes in one batch
-    yield index, frame, photo, smooth(fields, field, start=index in starts)
+    lightness, _, field = _lightness(colorizer, frame.rgb, grey=False)
+    pending.append((index, frame, lightness, field))
+    if len(pending) == group:
+      yield from decoded()
+  if pending:
+    yield from decoded()
+
+
+def decode_batch(info):
+  """Frames of ``info``'s size whose codes pass 2 decodes in one batch: :data:`BATCH` at most,
+  within :data:`DECODE_PIXELS` (1 for frames of 1080p and above)."""
+  return int(min(BATCH, max(1, DECODE_PIXELS // max(1, info.width * info.height))))
 
 
 def _versions(photo, fields):
-  """Yields the uint8 RGB [H, W, 3] of each colour field joined with the frame's lightness, one
-  version at a time (a join of all k at once held k full frames twice: 250 MB at 4K, k = 5); a
-  field's join does not depend on the fields beside it."""
+  """Yields the uint8 RGB [H, W, 3] of each colour field joined with the frame's lightness: all k
+  in one join while they hold at most :data:`JOIN_PIXELS`, else one version at a time (a join of
+  all k at once held k full frames twice: 250 MB at 4K, k = 5). A field's join does not depend
+  on the fields beside it, so both give the same pixels."""
   join = steer._join(photo.colorizer.gamut)  # pylint: disable=protected-access
-  for i in range(int(fields.shape[0])):
+  h, w = photo.size
+  k = int(fields.shape[0])
+  if h * w * k <= JOIN_PIXELS:
+    yield from join(photo.lightness, fields[None]).numpy()[0]
+    return
+  for i in range(k):
     yield join(photo.lightness, fields[None, i:i + 1])[0, 0].numpy()
 
 
@@ -323,15 +361,17 @@ def colorize_video(colorizer, path, output_dir=None, k=5, grid=False, *, stem=No
         writers.append(frames_lib.Writer(final, info.width, info.height, info.rate,
                                          audio_from=path, time_base=info.time_base))
     budget = frames_lib.megapixel_budget(max_megapixels)
-    for _, frame, photo, fields in _steady_fields(colorizer, path, the_plan, budget,
-                                                   temporal):
-      panels = []
-      for i, rgb in enumerate(_versions(photo, fields)):
-        writers[i].write(rgb, frame.pts, frame.duration)
+    small = info.width * info.height * k <= JOIN_PIXELS  # else one version at a time, inline
+    with _Encoding(writers, ENCODE_AHEAD if small else 0) as encoding:
+      for _, frame, photo, fields in _steady_fields(colorizer, path, the_plan, budget,
+                                                     temporal):
+        panels = []
+        for i, rgb in enumerate(_versions(photo, fields)):
+          encoding.write(i, rgb, frame.pts, frame.duration)
+          if grid:
+            panels.append(grid_panel(rgb, writers[k].height))
         if grid:
-          panels.append(grid_panel(rgb, writers[k].height))
-      if grid:
-        writers[k].write(grid_frame(frame.rgb, panels, writers[k].height), frame.pts,
+          encoding.write(k, grid_frame(frame.rgb, panels, writers[k].height), frame.pts,
                          frame.duration)
     for writer in writers:
       writer.close()
@@ -340,3 +380,41 @@ def colorize_video(colorizer, path, output_dir=None, k=5, grid=False, *, stem=No
     for writer in writers:
       writer.discard()
   return the_plan
+
+
+class _Encoding:
+  """Writes outputs to their writers on a thread of its own while the next frame is decoded and
+  joined (x264 and TensorFlow each leave part of the 2 cores idle: 640x360, k = 5, 7.7 -> 8.7
+  frames/s on a 2-core Xeon), at most ``ahead`` outputs waiting (memory: a few small frames);
+  ``ahead`` 0 writes in the caller's thread (large frames: nothing held beyond the output being
+  written). An encoder's error is raised at a later write or at the end, in order."""
+
+  def __init__(self, writers, ahead):
+    self._writers, self._ahead = writers, int(ahead)
+    self._pool = (futures.ThreadPoolExecutor(1, thread_name_prefix="divcolor-encode")
+                  if self._ahead else None)
+    self._waiting = collections.deque()
+
+  def write(self, i, rgb, pts, duration):
+    if self._pool is None:
+      self._writers[i].write(rgb, pts, duration)
+      return
+    while len(self._waiting) >= self._ahead:
+      self._waiting.popleft().result()
+    self._waiting.append(self._pool.submit(self._writers[i].write, rgb, pts, duration))
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *error):
+    if self._pool is None:
+      return
+    try:
+      while self._waiting:  # every output written (or the first error raised) before closing
+        future = self._waiting.popleft()
+        if error[0] is None:
+          future.result()
+        else:
+          future.cancel()
+    finally:
+      self._pool.shutdown(wait=True)

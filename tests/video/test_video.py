@@ -124,8 +124,9 @@ class _ReadsLightness:
 
   def decode(self, z, field_lightness):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    return (self._colorizer.decode(z, field_lightness) + 0.004 * (field_lightness - 50)
-            + 0.01 * (tf.reduce_mean(field_lightness) - 50))
+    per_frame = field_lightness[:, None]  # [B, 1, F, F, 1] beside the fields [B, k, F, F, 2]
+    return (self._colorizer.decode(z, field_lightness) + 0.004 * (per_frame - 50)
+            + 0.01 * (tf.reduce_mean(per_frame, axis=[2, 3, 4], keepdims=True) - 50))
 
 
 def _fields(colorizer, clip, plan, temporal):
@@ -220,6 +221,52 @@ def test_outputs_are_named_only_when_complete(colorizer, clip, tmp_path, monkeyp
     steady.colorize_video(colorizer, str(clip), str(tmp_path), k=2)
   assert len(seen) == 4 and all(not any(s[:2]) and s[2] for s in seen)  # temporaries, no names
   assert os.listdir(tmp_path) == []  # the temporaries are removed
+
+
+def test_an_encoder_error_on_its_thread_stops_the_run_and_names_nothing(colorizer, clip, tmp_path,
+                                                                       monkeypatch):
+  """Outputs are encoded on a thread of their own (steady._Encoding): a write that fails there
+  (a full disk) is raised by colorize_video, and no output is left, named or not."""
+  writes = []
+  original = frames.Writer.write
+
+  def failing(self, *args, **kwargs):
+    writes.append(self.final)
+    if len(writes) == 7:
+      raise OSError(28, "No space left on device")
+    return original(self, *args, **kwargs)
+
+  monkeypatch.setattr(frames.Writer, "write", failing)
+  with pytest.raises(OSError, match="No space left"):
+    steady.colorize_video(colorizer, str(clip), str(tmp_path), k=3, grid=True)
+  assert os.listdir(tmp_path) == []
+  assert len(writes) < 4 * FRAMES  # it stopped, rather than encoding the rest
+
+
+def _fields_and_versions(colorizer, clip, plan):
+  """[(fields [k, F, F, 2], [k uint8 versions])] of pass 2, frame by frame."""
+  # pylint: disable=protected-access
+  return [(np.asarray(f), list(steady._versions(p, f)))
+          for _, _, p, f in steady._steady_fields(colorizer, str(clip), plan)]
+
+
+def test_small_frames_are_decoded_in_batches_and_joined_at_once_as_one_at_a_time_would(
+    colorizer, clip, monkeypatch):
+  """Pass 2 decodes several frames' codes in one batch and joins a frame's k versions in one
+  call (steady.DECODE_PIXELS, JOIN_PIXELS: throughput); both give the pixels of one frame and
+  one version at a time."""
+  plan = steady.plan(colorizer, str(clip), k=3)
+  assert steady.decode_batch(plan.info) > 1  # the test clip is batched
+  batched = _fields_and_versions(colorizer, clip, plan)
+  monkeypatch.setattr(steady, "DECODE_PIXELS", 0)
+  monkeypatch.setattr(steady, "JOIN_PIXELS", 0)
+  assert steady.decode_batch(plan.info) == 1
+  single = _fields_and_versions(colorizer, clip, plan)
+  assert len(batched) == len(single) == FRAMES
+  for (fields_a, rgb_a), (fields_b, rgb_b) in zip(batched, single):
+    np.testing.assert_allclose(fields_a, fields_b, atol=1e-5)
+    for a, b in zip(rgb_a, rgb_b):
+      assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
 
 
 def test_bad_clips_are_one_line_and_the_rest_runs(colorizer, clip, tmp_path):
