@@ -13,6 +13,10 @@ For each clip of ../shared/data/video (its first --frames frames):
     steady version (divcolor_tf.video.steady: one mixture per shot, its i-th code in every frame,
     through its temporal filter; --temporal compares several filter settings in one run, each
     applied to the same decoded fields).
+  * held: each version's first decoded field of the shot held through the shot (a colour field
+    that never changes), joined with each frame's own lightness: what is left of the flicker is
+    the join's and 8-bit output's own, the floor under any steadier field (reported, not a
+    method).
   * error: mean per-pixel |ab - ab_true| at 64x64 (the decoded field against the true frame's ab
     shrunk to 64x64), averaged over frames, for the same outputs, and best of k per frame (the
     steady versions, and per-frame colorization's top-k means): steadiness must not be bought
@@ -98,11 +102,11 @@ def measure(model, path, frames_limit, k, settings=None):
   plan = steady.plan(model, path, k, max_frames=frames_limit or None)
   filters = _filters(settings)
   kinds = ["per-frame"] + (["steady"] if len(filters) == 1 else
-                           [f"steady@{s}" for s in filters])
+                           [f"steady@{s}" for s in filters]) + ["held"]
   names = ["true"] + [f"{kind} {i + 1}" for kind in kinds for i in range(k)]
   flicker = {n: Flicker() for n in names}
   errors = {n: [] for n in names[1:] + [f"{kind} best" for kind in kinds]}
-  true_lab = None
+  true_lab = held = None
   starts = set(plan.starts)
   for index, frame, photo, fields in steady._steady_fields(model, path, plan, 0, 0):  # pylint: disable=protected-access
     rgb = frame.rgb
@@ -116,10 +120,13 @@ def measure(model, path, frames_limit, k, settings=None):
     outputs = {"true": lab}
     err = lambda ab: np.hypot(*(128 * np.asarray(ab) - truth).transpose(2, 0, 1)).mean()
     results = [("per-frame", alone)]
-    for kind, smooth in zip(kinds[1:], filters.values()):
+    for kind, smooth in zip(kinds[1:-1], filters.values()):
       filtered = smooth(fields, photo.field_lightness, start=cut)
       results.append((kind, photo.result(plan.codes[shot], plan.components[shot],
                                          fields=filtered)))
+    if cut or held is None:  # the shot's first decoded fields, held through the shot
+      held = fields
+    results.append(("held", photo.result(plan.codes[shot], plan.components[shot], fields=held)))
     for kind, out in results:
       values = [err(a) for a in out.ab]
       errors[f"{kind} best"].append(min(values))
@@ -153,6 +160,10 @@ def main(argv):
     plan, flicker, errors = measure(model, os.path.join(folder, name), FLAGS.frames, k,
                                     FLAGS.temporal)
     kinds = [n[:-2] for n in flicker if n.startswith("steady") and n.endswith(" 1")]
+    print(f"  {name} held fields (each version's first field of the shot in every frame, joined "
+          f"with the frame's own lightness: the floor of any steadier field): flicker "
+          f"{row(flicker, 'held', '{:.2f}')}; per-frame top-1 {flicker['per-frame 1']:.2f}",
+          flush=True)
     for kind in kinds:
       label = name if len(kinds) == 1 else f"{name} temporal={kind.partition('@')[2]}"
       print(f"| {label} ({plan.frames}, {len(plan.starts)}) | {flicker['true']:.2f} | "
@@ -163,7 +174,8 @@ def main(argv):
       worst = max(flicker[f"{kind} {i + 1}"] for i in range(k))
       halves = max(flicker[f"{kind} {i + 1}"] / flicker[f"per-frame {i + 1}"] for i in range(k))
       print(f"  {name} {kind}: worst steady / true {worst / flicker['true']:.2f}x, worst "
-            f"steady / per-frame (same rank) {halves:.2f}x, best-of-{k} error "
+            f"steady / per-frame (same rank) {halves:.2f}x, / per-frame top-1 "
+            f"{worst / flicker['per-frame 1']:.2f}x, best-of-{k} error "
             f"{errors[kind + ' best'] / errors['per-frame best'] - 1:+.1%}", flush=True)
     print(f"  ({name}: {time.time() - start:.0f} s, shots start at {plan.starts})", flush=True)
 
