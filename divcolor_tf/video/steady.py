@@ -57,10 +57,11 @@ BATCH = 8  # frames through the MDN at once, and at most through the decoder at 
 # (a batch of 40 codes costs 26% less a frame than 8 batches of 5), 1080p ones one at a time.
 DECODE_PIXELS = 2_500_000
 # The k versions of a frame are joined in one call while k frames hold at most this many pixels
-# (~30% less than k joins at 640x360); larger frames are joined one version at a time, which
-# holds one full-size version, not k (250 MB at 4K, k = 5).
+# (~30% less than k joins at 640x360; 1080p at k = 5 still is); larger frames are joined one
+# version at a time, which holds one full-size version, not k (250 MB at 4K, k = 5).
 JOIN_PIXELS = 1920 * 1080 * 5
 ENCODE_AHEAD = 12  # outputs (versions and grid frames) that may wait for the encoder thread
+ENCODE_AHEAD_PIXELS = 1920 * 1088  # larger outputs are encoded in the caller's thread, waiting
 GRID_HEIGHT = 180  # panel height of the grid video (at most the clip's own)
 TEMPORAL = 0.9  # default memory of the temporal filter (0: off); measured, docs/quality.md 24
 TEMPORAL_TAU = 8.0  # |delta L| (0-100) of the 64x64 lightness at which a pixel forgets
@@ -254,7 +255,6 @@ def _steady_fields(colorizer, path, the_plan, max_megapixels=0, temporal=TEMPORA
   filtered and yielded in order."""
   smooth = TemporalFilter(temporal)
   starts = set(the_plan.starts)
-  group = decode_batch(the_plan.info)
   pending = []  # (index, frame, lightness, field lightness) not decoded yet
 
   def decoded():
@@ -272,7 +272,9 @@ def _steady_fields(colorizer, path, the_plan, max_megapixels=0, temporal=TEMPORA
       break
     lightness, _, field = _lightness(colorizer, frame.rgb, grey=False)
     pending.append((index, frame, lightness, field))
-    if len(pending) == group:
+    # each frame's own size (a clip may change size within the budget), as decode_batch counts
+    held = sum(int(p[1].rgb.shape[0]) * int(p[1].rgb.shape[1]) for p in pending)
+    if len(pending) == BATCH or held + frame.rgb.shape[0] * frame.rgb.shape[1] > DECODE_PIXELS:
       yield from decoded()
   if pending:
     yield from decoded()
@@ -280,7 +282,8 @@ def _steady_fields(colorizer, path, the_plan, max_megapixels=0, temporal=TEMPORA
 
 def decode_batch(info):
   """Frames of ``info``'s size whose codes pass 2 decodes in one batch: :data:`BATCH` at most,
-  within :data:`DECODE_PIXELS` (1 for frames of 1080p and above)."""
+  within :data:`DECODE_PIXELS` (1 for frames of 1080p and above). :func:`_steady_fields` counts
+  each frame's own size the same way."""
   return int(min(BATCH, max(1, DECODE_PIXELS // max(1, info.width * info.height))))
 
 
@@ -361,8 +364,7 @@ def colorize_video(colorizer, path, output_dir=None, k=5, grid=False, *, stem=No
         writers.append(frames_lib.Writer(final, info.width, info.height, info.rate,
                                          audio_from=path, time_base=info.time_base))
     budget = frames_lib.megapixel_budget(max_megapixels)
-    small = info.width * info.height * k <= JOIN_PIXELS  # else one version at a time, inline
-    with _Encoding(writers, ENCODE_AHEAD if small else 0) as encoding:
+    with _Encoding(writers) as encoding:
       for _, frame, photo, fields in _steady_fields(colorizer, path, the_plan, budget,
                                                      temporal):
         panels = []
@@ -384,37 +386,35 @@ def colorize_video(colorizer, path, output_dir=None, k=5, grid=False, *, stem=No
 
 class _Encoding:
   """Writes outputs to their writers on a thread of its own while the next frame is decoded and
-  joined (x264 and TensorFlow each leave part of the 2 cores idle: 640x360, k = 5, 7.7 -> 8.7
-  frames/s on a 2-core Xeon), at most ``ahead`` outputs waiting (memory: a few small frames);
-  ``ahead`` 0 writes in the caller's thread (large frames: nothing held beyond the output being
-  written). An encoder's error is raised at a later write or at the end, in order."""
+  joined (x264 and TensorFlow each leave part of the 2 cores idle: 640x360, k = 5, 7.7 -> 8.4-8.8
+  frames/s on a 2-core Xeon), at most :data:`ENCODE_AHEAD` outputs waiting; an output over
+  :data:`ENCODE_AHEAD_PIXELS` is written in the caller's thread once those have been (above 1080p:
+  nothing held beyond the output being written). An encoder's error is raised at a later write or
+  at the end, and the outputs still waiting are dropped."""
 
-  def __init__(self, writers, ahead):
-    self._writers, self._ahead = writers, int(ahead)
-    self._pool = (futures.ThreadPoolExecutor(1, thread_name_prefix="divcolor-encode")
-                  if self._ahead else None)
+  def __init__(self, writers):
+    self._writers = writers
+    self._pool = futures.ThreadPoolExecutor(1, thread_name_prefix="divcolor-encode")
     self._waiting = collections.deque()
 
+  def _drain(self, keep):
+    while len(self._waiting) > keep:
+      self._waiting.popleft().result()
+
   def write(self, i, rgb, pts, duration):
-    if self._pool is None:
+    if rgb.shape[0] * rgb.shape[1] > ENCODE_AHEAD_PIXELS:
+      self._drain(0)
       self._writers[i].write(rgb, pts, duration)
       return
-    while len(self._waiting) >= self._ahead:
-      self._waiting.popleft().result()
+    self._drain(ENCODE_AHEAD - 1)
     self._waiting.append(self._pool.submit(self._writers[i].write, rgb, pts, duration))
 
   def __enter__(self):
     return self
 
   def __exit__(self, *error):
-    if self._pool is None:
-      return
     try:
-      while self._waiting:  # every output written (or the first error raised) before closing
-        future = self._waiting.popleft()
-        if error[0] is None:
-          future.result()
-        else:
-          future.cancel()
+      if error[0] is None:
+        self._drain(0)  # every output written, or the first error raised
     finally:
-      self._pool.shutdown(wait=True)
+      self._pool.shutdown(wait=True, cancel_futures=True)

@@ -243,6 +243,27 @@ def test_an_encoder_error_on_its_thread_stops_the_run_and_names_nothing(colorize
   assert len(writes) < 4 * FRAMES  # it stopped, rather than encoding the rest
 
 
+def test_outputs_wait_for_the_encoder_thread_only_while_small(colorizer, clip, tmp_path,
+                                                              monkeypatch):
+  """Small outputs are encoded on the encoder thread; an output over ENCODE_AHEAD_PIXELS (above
+  1080p; here every output, the limit set to 0) in the caller's thread, so none waits."""
+  import threading  # pylint: disable=g-import-not-at-top
+  threads = []
+  original = frames.Writer.write
+
+  def recording(self, *args, **kwargs):
+    threads.append(threading.current_thread().name)
+    return original(self, *args, **kwargs)
+
+  monkeypatch.setattr(frames.Writer, "write", recording)
+  steady.colorize_video(colorizer, str(clip), str(tmp_path / "small"), k=2)
+  assert len(threads) == 2 * FRAMES and all(n.startswith("divcolor-encode") for n in threads)
+  threads.clear()
+  monkeypatch.setattr(steady, "ENCODE_AHEAD_PIXELS", 0)
+  steady.colorize_video(colorizer, str(clip), str(tmp_path / "large"), k=2)
+  assert threads == [threading.main_thread().name] * (2 * FRAMES)
+
+
 def _fields_and_versions(colorizer, clip, plan):
   """[(fields [k, F, F, 2], [k uint8 versions])] of pass 2, frame by frame."""
   # pylint: disable=protected-access
