@@ -71,12 +71,15 @@ def exit_on_sigterm():
   folder, an export unpacked into $TMPDIR); exit status 143 (128 + SIGTERM), the signal's own.
   A second SIGTERM while they run ends the process at once. The handler's SystemExit can be raised
   inside a call into TensorFlow's C++ (a nest flatten while tracing), which turns it into a
-  SystemError and then another error: :func:`run` still exits 143 for it, without a traceback.
-  (Only the command lines install it: the library leaves a program's signals alone.)"""
+  SystemError and then another error, and may print that error's traceback itself: :func:`run`
+  still exits 143 for it, and the tool's filtered stderr passes nothing on after the signal
+  (``quiet.mute``). (Only the command lines install it: the library leaves a program's signals
+  alone.)"""
   def stop(signum, frame):
     del frame
     signal.signal(signum, signal.SIG_DFL)
     _terminated_by.append(signum)
+    quiet.mute()
     raise SystemExit(128 + signum)
 
   signal.signal(signal.SIGTERM, stop)

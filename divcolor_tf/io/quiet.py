@@ -28,6 +28,15 @@ LEVEL = "TF_CPP_MIN_LOG_LEVEL"  # TensorFlow's C++ log threshold, read once when
 VERBOSE = "DIVCOLOR_VERBOSE"  # set (non-empty): every line of TensorFlow's shows, tools and API
 _LOCK = threading.Lock()  # one filter at a time: two would restore each other's descriptor
 _level_set_here = False  # LEVEL in os.environ is this module's doing, not the user's
+_muted = threading.Event()  # set by mute(): the filters pass nothing on from then on
+
+
+def mute():
+  """From now on :func:`filter_stderr`'s filters pass no line on (a tool ending on SIGTERM: the
+  traceback that TensorFlow's C++ prints when the signal's SystemExit is raised inside one of its
+  calls, while the tool exits 143 in silence). Lines a filter has not read yet are dropped too;
+  an unfiltered stderr (``-v``, :data:`VERBOSE`) is not touched."""
+  _muted.set()
 
 
 def filter_stderr(noise=NOISE):
@@ -48,7 +57,7 @@ def filter_stderr(noise=NOISE):
   def pump():
     with os.fdopen(read_end, "rb") as pipe:
       for line in pipe:
-        if not noise.match(line.decode("utf-8", "replace")):
+        if not _muted.is_set() and not noise.match(line.decode("utf-8", "replace")):
           os.write(real, line)
 
   thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)

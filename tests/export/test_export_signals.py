@@ -128,6 +128,24 @@ cli.run(main, "__main__", "")
 """
 
 
+_PRINTED_SIGTERM = _MANGLED_SIGTERM.replace(
+    'raise TypeError("flatten failed")',
+    'import traceback; traceback.print_exc()  # as the C++ call prints it itself\n'
+    '      raise TypeError("flatten failed")')
+
+
+def test_a_traceback_that_a_c_call_prints_after_sigterm_stays_off_stderr(tmp_path):
+  """The CI run of session 29's last landing: exit status 143, but stderr held the traceback of
+  the SystemError that TensorFlow's nest flatten printed itself (from C++, not through Python's
+  exception handling) when the handler's SystemExit was raised inside it."""
+  assert "print_exc" in _PRINTED_SIGTERM
+  result = subprocess.run([sys.executable, "-c", _PRINTED_SIGTERM], capture_output=True,
+                          text=True, env=tool_env(), timeout=120, check=False)
+  assert result.returncode == 128 + signal.SIGTERM, result.stderr
+  assert "finally ran" in result.stdout
+  assert result.stderr == "", result.stderr
+
+
 def test_sigterm_that_a_c_call_turned_into_another_error_still_exits_143_quietly(tmp_path):
   """The CI run of session 28: the handler's SystemExit, raised inside TensorFlow's nest flatten
   while an export traced, came out as a TypeError with a traceback and exit status 1."""
