@@ -65,7 +65,7 @@ flags.DEFINE_float("max_megapixels", None, "The largest photo colorized, in mega
                    "(default: the library's, divcolor_tf.inference.fullres.MAX_MEGAPIXELS = 64); a "
                    "larger one is a one-line error naming it. 0: no limit. A video's frame: "
                    "default 9 (4K; divcolor_tf.video.frames.MAX_FRAME_MEGAPIXELS).")
-flags.DEFINE_float("temporal", 0.9, "Of a video: the memory of the temporal filter that holds "
+flags.DEFINE_float("temporal", 0.95, "Of a video: the memory of the temporal filter that holds "
                    "each version's colours where the frame's lightness did not change, in [0, 1) "
                    "(0: off; docs/quality.md section 24).")
 flags.DEFINE_bool("trust_model", False, "Run an export's ops even if not ours (docs/deploy.md).")

@@ -63,7 +63,7 @@ JOIN_PIXELS = 1920 * 1080 * 5
 ENCODE_AHEAD = 12  # outputs (versions and grid frames) that may wait for the encoder thread
 ENCODE_AHEAD_PIXELS = 1920 * 1088  # larger outputs are encoded in the caller's thread, waiting
 GRID_HEIGHT = 180  # panel height of the grid video (at most the clip's own)
-TEMPORAL = 0.9  # default memory of the temporal filter (0: off); measured, docs/quality.md 24
+TEMPORAL = 0.95  # default memory of the temporal filter (0: off); measured, docs/quality.md 24
 TEMPORAL_TAU = 8.0  # |delta L| (0-100) of the 64x64 lightness at which a pixel forgets
 
 

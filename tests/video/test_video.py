@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, console_script, tool_env
+from conftest import ROOT, SHARED_DATA, console_script, tool_env
 
 av = pytest.importorskip("av", reason="PyAV is not installed: pip install -e '.[video]'")
 
@@ -163,6 +163,15 @@ def test_the_temporal_filter_holds_still_pixels_and_follows_changed_ones(coloriz
   assert 0 < np.mean(moves[0]) < 0.5 * np.mean(moves[1]), moves
   assert all(np.array_equal(a[1], b[1])  # deterministic
              for a, b in zip(held, _fields(colorizer, clip, plan, 0.8)))
+
+
+def test_the_command_lines_temporal_default_is_the_librarys():
+  """bin/colorize.py checks its flags before TensorFlow loads, so it cannot import steady: its
+  --temporal default is a literal, held here to steady.TEMPORAL."""
+  import re  # pylint: disable=g-import-not-at-top
+  source = (ROOT / "bin" / "colorize.py").read_text()
+  default = re.search(r'DEFINE_float\("temporal", ([0-9.]+)', source)
+  assert default and float(default.group(1)) == steady.TEMPORAL
 
 
 def test_the_temporal_filter_forgets_at_a_shot_start(colorizer, clip):
