@@ -251,8 +251,9 @@ def _steady_fields(colorizer, path, the_plan, max_megapixels=0, temporal=TEMPORA
   """Pass 2's parts: (frame index, :class:`frames.Frame`, its :class:`steer.Photo`, the colour
   fields [k, F, F, 2] of the shot's codes decoded with this frame's lightness, through a
   :class:`TemporalFilter` of memory ``temporal`` reset at each shot's first frame). Frames are
-  decoded :func:`decode_batch` at a time (each with its own shot's codes and lightness), then
-  filtered and yielded in order."""
+  decoded up to :data:`BATCH` at a time while they hold at most :data:`DECODE_PIXELS`, each
+  frame's own size counted (a clip may change size within the budget; a 1080p frame goes alone),
+  each with its own shot's codes and lightness, then filtered and yielded in order."""
   smooth = TemporalFilter(temporal)
   starts = set(the_plan.starts)
   pending = []  # (index, frame, lightness, field lightness) not decoded yet
@@ -272,19 +273,11 @@ def _steady_fields(colorizer, path, the_plan, max_megapixels=0, temporal=TEMPORA
       break
     lightness, _, field = _lightness(colorizer, frame.rgb, grey=False)
     pending.append((index, frame, lightness, field))
-    # each frame's own size (a clip may change size within the budget), as decode_batch counts
     held = sum(int(p[1].rgb.shape[0]) * int(p[1].rgb.shape[1]) for p in pending)
     if len(pending) == BATCH or held + frame.rgb.shape[0] * frame.rgb.shape[1] > DECODE_PIXELS:
       yield from decoded()
   if pending:
     yield from decoded()
-
-
-def decode_batch(info):
-  """Frames of ``info``'s size whose codes pass 2 decodes in one batch: :data:`BATCH` at most,
-  within :data:`DECODE_PIXELS` (1 for frames of 1080p and above). :func:`_steady_fields` counts
-  each frame's own size the same way."""
-  return int(min(BATCH, max(1, DECODE_PIXELS // max(1, info.width * info.height))))
 
 
 def _versions(photo, fields):

@@ -273,11 +273,27 @@ def test_outputs_wait_for_the_encoder_thread_only_while_small(colorizer, clip, t
   assert threads == [threading.main_thread().name] * (2 * FRAMES)
 
 
+class _CountsBatches:
+  """The colorizer, recording how many frames each decode call carries."""
+
+  def __init__(self, colorizer):
+    self._colorizer, self.frames_per_decode = colorizer, []
+
+  def __getattr__(self, name):
+    return getattr(self._colorizer, name)
+
+  def decode(self, z, field_lightness):
+    self.frames_per_decode.append(int(z.shape[0]))
+    return self._colorizer.decode(z, field_lightness)
+
+
 def _fields_and_versions(colorizer, clip, plan):
-  """[(fields [k, F, F, 2], [k uint8 versions])] of pass 2, frame by frame."""
+  """([(fields [k, F, F, 2], [k uint8 versions])] of pass 2 frame by frame, frames per decode)."""
+  counting = _CountsBatches(colorizer)
   # pylint: disable=protected-access
-  return [(np.asarray(f), list(steady._versions(p, f)))
-          for _, _, p, f in steady._steady_fields(colorizer, str(clip), plan)]
+  out = [(np.asarray(f), list(steady._versions(p, f)))
+         for _, _, p, f in steady._steady_fields(counting, str(clip), plan)]
+  return out, counting.frames_per_decode
 
 
 def test_small_frames_are_decoded_in_batches_and_joined_at_once_as_one_at_a_time_would(
@@ -286,12 +302,12 @@ def test_small_frames_are_decoded_in_batches_and_joined_at_once_as_one_at_a_time
   call (steady.DECODE_PIXELS, JOIN_PIXELS: throughput); both give the pixels of one frame and
   one version at a time."""
   plan = steady.plan(colorizer, str(clip), k=3)
-  assert steady.decode_batch(plan.info) > 1  # the test clip is batched
-  batched = _fields_and_versions(colorizer, clip, plan)
+  batched, per_decode = _fields_and_versions(colorizer, clip, plan)
+  assert per_decode == [steady.BATCH, FRAMES - steady.BATCH]  # the test clip is batched
   monkeypatch.setattr(steady, "DECODE_PIXELS", 0)
   monkeypatch.setattr(steady, "JOIN_PIXELS", 0)
-  assert steady.decode_batch(plan.info) == 1
-  single = _fields_and_versions(colorizer, clip, plan)
+  single, per_decode = _fields_and_versions(colorizer, clip, plan)
+  assert per_decode == [1] * FRAMES
   assert len(batched) == len(single) == FRAMES
   for (fields_a, rgb_a), (fields_b, rgb_b) in zip(batched, single):
     np.testing.assert_allclose(fields_a, fields_b, atol=1e-5)
