@@ -7,7 +7,7 @@ r"""divcolor-export: a trained model directory -> SavedModel for TF Serving, and
 
 Writes OUT/<version>/ (TF Serving's layout: saved_model.pb, variables/ sharded under 20 MiB a
 file, assets.extra/{config.json, export.json, baselines.npz}) with the signatures
-serving_default, colorize_bytes, decode, mixture, grey_mixture and (when the workdir has the VAE
+serving_default, colorize_bytes, decode, decode_each, mixture, grey_mixture and (when the workdir has the VAE
 encoder, unless --noencoder) encode (docs/deploy.md, divcolor_tf/export). --weights float16
 stores the variables in float16 (half the size; serving still computes in float32). With
 --tflite, also OUT/tflite/divcolor_pipeline_<size>_<q>.tflite (uint8 [1, size, size, 3] -> K

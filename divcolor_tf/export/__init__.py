@@ -27,6 +27,9 @@ colorizations and weights in descending order of mixture weight):
   decode            z: float32 [batch, d]                       ab: float32 [batch, F, F, 2]
                     (+skip decoders also: lightness: float32
                     [batch, F, F, 1], L in [0, 100])
+  decode_each       z: float32 [batch, K, d], a photo's K       ab: float32 [batch, K, F, F, 2]
+                    codes (+skip: lightness: float32 [batch,    (a +skip decoder's grey path run
+                    F, F, 1], each photo's L once)              once per photo, not per code)
   mixture           image: uint8 [batch, height, width, 3]      means: float32 [batch, M, d];
                                                                 weights: float32 [batch, M]
                                                                 (component order, not sorted)

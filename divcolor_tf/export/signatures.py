@@ -1,5 +1,5 @@
-"""The exported signatures (``serving_default``, ``colorize_bytes``, ``decode``, ``mixture``,
-``grey_mixture``, ``encode``) as traced functions of one Colorizer, and the Keras
+"""The exported signatures (``serving_default``, ``colorize_bytes``, ``decode``, ``decode_each``,
+``mixture``, ``grey_mixture``, ``encode``) as traced functions of one Colorizer, and the Keras
 ``ExportArchive`` that holds them (the package docstring has the table).
 """
 
@@ -12,7 +12,8 @@ from divcolor_tf.models import mdn as mdn_lib
 from divcolor_tf.models import vae
 
 
-SIGNATURES = ("serving_default", "colorize_bytes", "decode", "mixture", "grey_mixture")
+SIGNATURES = ("serving_default", "colorize_bytes", "decode", "decode_each", "mixture",
+              "grey_mixture")
 OPTIONAL_SIGNATURES = ("encode",)  # when the Colorizer has the VAE encoder
 
 
@@ -90,6 +91,12 @@ class Endpoints:
     """z [B, d] (and L [B, F, F, 1] for "+skip") -> {ab [B, F, F, 2]}."""
     return {"ab": vae.decode(self.c.decoder, z, lightness)}
 
+  def decode_each(self, z, lightness=None):
+    """z [B, K, d] (and each photo's L [B, F, F, 1] for "+skip") -> {ab [B, K, F, F, 2]}: a
+    photo's K codes, a "+skip" decoder's grey path run once for them (``models.vae.decode_each``),
+    not once per code as ``decode`` must."""
+    return {"ab": self.c.decode(z, lightness)}
+
   def grey_mixture(self, grey):
     """L [B, S, S, 1] at the trunk's size -> {means [B, M, d], weights [B, M]} (evaluation feeds
     the same squashed grey input the models were trained on)."""
@@ -141,6 +148,8 @@ def endpoint_list(colorizer, endpoints):
       "colorize_bytes": lambda: (endpoints.colorize_bytes,
                                  [tf.TensorSpec([None], tf.string, name="image_bytes")]),
       "decode": lambda: (decode_fn(endpoints), decode_signature(colorizer)),
+      "decode_each": lambda: (decode_fn(endpoints, each=True), decode_signature(colorizer,
+                                                                              each=True)),
       "mixture": lambda: (endpoints.mixture, [image_spec()]),
       "grey_mixture": lambda: (endpoints.grey_mixture,
                                [tf.TensorSpec([None, grey, grey, 1], tf.float32, name="grey")]),
@@ -157,15 +166,18 @@ def image_spec(height=None, width=None, batch=None):
   return tf.TensorSpec([batch, height, width, 3], tf.uint8, name="image")
 
 
-def decode_signature(colorizer, batch=None):
+def decode_signature(colorizer, batch=None, each=False):
+  """``decode``'s inputs (``each``: ``decode_each``'s, z [batch, K, d])."""
   f = colorizer.field_size
-  spec = [tf.TensorSpec([batch, colorizer.latent_dim], tf.float32, name="z")]
+  z = [batch, None, colorizer.latent_dim] if each else [batch, colorizer.latent_dim]
+  spec = [tf.TensorSpec(z, tf.float32, name="z")]
   if colorizer.skip:
     spec.append(tf.TensorSpec([batch, f, f, 1], tf.float32, name="lightness"))
   return spec
 
 
-def decode_fn(endpoints):
+def decode_fn(endpoints, each=False):
+  decode = endpoints.decode_each if each else endpoints.decode
   if endpoints.c.skip:
-    return lambda z, lightness: endpoints.decode(z, lightness)
-  return lambda z: endpoints.decode(z)  # pylint: disable=unnecessary-lambda
+    return lambda z, lightness: decode(z, lightness)  # pylint: disable=unnecessary-lambda
+  return lambda z: decode(z)  # pylint: disable=unnecessary-lambda

@@ -34,6 +34,7 @@ default, as the training pipeline (``data.make_dataset``) did; ``antialias=False
 plain bilinear resize that TFLite has as a builtin op.
 """
 
+import functools
 import os
 
 from absl import logging
@@ -142,8 +143,8 @@ class Colorizer(contract.MixtureEvaluation, Pipeline):
 
   def decode(self, z, field_lightness):
     """z [B, K, d] -> colour fields [B, K, F, F, 2] (ab/128); L [B, F, F, 1] feeds "+skip"."""
-    return contract.decode_each(lambda flat_z, flat_l: vae.decode(self.decoder, flat_z, flat_l),
-                       z, field_lightness, self.latent_dim)
+    return contract.decode_each(functools.partial(vae.decode_each, self.decoder), z,
+                       field_lightness, self.latent_dim, per_photo=True)
 
   def top_k(self, means, logits, k):
     """(z [B, k, d], weights [B, k], components [B, k]): the k means of highest pi, descending."""

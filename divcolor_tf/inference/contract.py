@@ -63,26 +63,32 @@ def photo_seed(seed, index):
 DECODE_BATCH = 64
 
 
-def decode_each(decode, z, field_lightness, latent_dim, batch=None):
+def decode_each(decode, z, field_lightness, latent_dim, batch=None, per_photo=False):
   """K codes per photo through a batch decoder: z [B, K, d] -> [B, K, F, F, 2].
 
   ``decode(z [N, d], L [N, F, F, 1]) -> [N, F, F, 2]`` is called on B * K codes at once when K
   is at most ``batch`` (default :data:`DECODE_BATCH`; top-k always is), else once per chunk of
   ``batch`` codes of each photo, one chunk after the other (a loop in the graph): the same fields,
   the memory of one chunk. Each code is decoded with its own photo's 64x64 lightness (which only
-  a "+skip" decoder reads).
+  a "+skip" decoder reads). With ``per_photo`` the decoder takes each photo's codes and its L
+  once, ``decode(z [B, K', d], L [B, F, F, 1]) -> [B, K', F, F, 2]`` (``models.vae.decode_each``,
+  which runs a "+skip" decoder's grey path once per photo and chunk rather than once per code).
   """
   batch = int(batch or DECODE_BATCH)
   k = z.shape[1]
+  if per_photo:
+    decode_chunk = lambda codes: tf.cast(decode(codes, field_lightness), tf.float32)
+  else:
+    decode_chunk = lambda codes: _decode_all(decode, codes, field_lightness, latent_dim)
   if k is None or k <= batch:
-    return _decode_all(decode, z, field_lightness, latent_dim)
+    return decode_chunk(z)
   chunks = -(-k // batch)
   padded = tf.pad(z, [[0, 0], [0, chunks * batch - k], [0, 0]])  # the padding's fields dropped
   shape = tf.shape(padded)
   per_chunk = tf.transpose(tf.reshape(padded, tf.stack([shape[0], chunks, batch, shape[2]])),
                            [1, 0, 2, 3])  # [chunks, B, batch, d]
-  fields = tf.map_fn(lambda codes: _decode_all(decode, codes, field_lightness, latent_dim),
-                     per_chunk, fn_output_signature=tf.float32, parallel_iterations=1)
+  fields = tf.map_fn(decode_chunk, per_chunk, fn_output_signature=tf.float32,
+                     parallel_iterations=1)
   fields = tf.transpose(fields, [1, 0, 2, 3, 4, 5])  # [B, chunks, batch, F, F, 2]
   f = tf.shape(fields)[3]
   return tf.reshape(fields, tf.stack([shape[0], chunks * batch, f, f, 2]))[:, :k]

@@ -52,6 +52,7 @@ class SavedModelColorizer(contract.MixtureEvaluation, contract.Sampling):
       self._serve = signatures["serving_default"]
       self._mixture = signatures["mixture"]
       self._decode = signatures["decode"]
+      self._decode_each = signatures.get("decode_each")  # newer exports (2026-12)
     except (OSError, KeyError, ValueError, tf.errors.OpError) as e:
       problem = atomic.brief(e, 200)
       raise ValueError(f"{path}: not a divcolor SavedModel ({type(e).__name__}: {problem})") \
@@ -100,7 +101,14 @@ class SavedModelColorizer(contract.MixtureEvaluation, contract.Sampling):
     return out["means"], tf.math.log(tf.maximum(out["weights"], 1e-30))
 
   def decode(self, z, field_lightness):
-    """As :meth:`Colorizer.decode`: z [B, K, d] -> colour fields [B, K, F, F, 2]."""
+    """As :meth:`Colorizer.decode`: z [B, K, d] -> colour fields [B, K, F, F, 2]; through
+    ``decode_each`` (a "+skip" decoder's grey path once per photo) when the export has it."""
+    if self._decode_each is not None:
+      if self.skip:
+        each = lambda z, l: self._decode_each(z=z, lightness=l)["ab"]
+      else:
+        each = lambda z, _: self._decode_each(z=z)["ab"]
+      return contract.decode_each(each, z, field_lightness, self.latent_dim, per_photo=True)
     if self.skip:
       decode = lambda flat_z, flat_l: self._decode(z=flat_z, lightness=flat_l)["ab"]
     else:

@@ -26,7 +26,8 @@ from divcolor_tf import workdir as workdir_lib
 from divcolor_tf.io import atomic
 
 # Every signature a SavedModel may have; a method exports those of its ``endpoints`` it can.
-ENDPOINTS = ("serving_default", "colorize_bytes", "decode", "mixture", "grey_mixture", "encode")
+ENDPOINTS = ("serving_default", "colorize_bytes", "decode", "decode_each", "mixture",
+             "grey_mixture", "encode")
 
 
 @dataclasses.dataclass(frozen=True)

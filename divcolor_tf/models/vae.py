@@ -436,6 +436,64 @@ def decode(decoder, z, lightness=None, training=False):
   return tf.cast(out, tf.float32)
 
 
+def grey_path(decoder):
+  """A "+skip" decoder's grey path: L [B, F, F, 1] -> [grey32, grey16, grey8, grey4], the grey
+  encoder (with ``vae.grey_trunk`` its EfficientNet-Lite0 too), the decoder's own layer: what the
+  decoder reads of the photo, the same for every code.
+
+  Raises:
+    ValueError: for a decoder without skip.
+  """
+  if not is_skip(decoder):
+    raise ValueError(f"{decoder.name}: not a +skip decoder, it has no grey path")
+  return decoder.get_layer("grey_encoder")
+
+
+def decode_from_maps(decoder, z, maps, training=False):
+  """A "+skip" decoder's code path: z [N, d] and the grey path's four maps, one row per code
+  -> colour fields [N, F, F, 2] (the decoder's dtype). f(z, L) = this(z, grey_path(L)).
+
+  It runs the decoder's own graph, its grey encoder's node answered with ``maps``; nothing is
+  added to the graph (a Keras model cut at an inner tensor clones its nodes into the layers, and
+  the decoder could then no longer be saved). Keras has no public call for this:
+  ``Functional._run_through_graph`` is what ``Functional.call`` runs (tests/models/
+  test_split_decoder.py holds it to the decoder's outputs, gradients and saves).
+  """
+  grey = grey_path(decoder)
+  from keras.src.models import functional  # pylint: disable=g-import-not-at-top
+
+  def operation(op):
+    if op is grey:
+      return lambda *args, **kwargs: list(maps)
+    return functional.operation_fn(op, training=training)
+
+  # The lightness input feeds only the grey encoder, whose answer is given: a stand-in of one row.
+  stand_in = tf.zeros([1] + list(decoder.input["lightness"].shape[1:]), z.dtype)
+  inputs = decoder._standardize_inputs({"z": z, "lightness": stand_in})  # pylint: disable=protected-access
+  return decoder._run_through_graph(inputs, operation_fn=operation)  # pylint: disable=protected-access
+
+
+def decode_each(decoder, z, lightness=None, training=False):
+  """K codes per photo: z [B, K, d] and each photo's L [B, F, F, 1] -> [B, K, F, F, 2], float32.
+
+  The same fields as :func:`decode` on the B * K codes with each photo's L repeated K times; a
+  "+skip" decoder's grey path runs once per photo (:func:`grey_path`) and its maps are repeated
+  for the photo's codes (:func:`decode_from_maps`). With ``vae.grey_trunk`` the grey path holds
+  EfficientNet-Lite0 at 256x256, which run for every code was most of a decode."""
+  shape = tf.shape(z)
+  flat_z = tf.reshape(z, [-1, z.shape[-1]])
+  if is_skip(decoder):
+    if lightness is None:
+      raise ValueError("a +skip decoder needs the 64x64 lightness as well as z")
+    maps = grey_path(decoder)(lightness, training=training)
+    out = decode_from_maps(decoder, flat_z, [tf.repeat(m, shape[1], axis=0) for m in maps],
+                           training=training)
+  else:
+    out = decoder(flat_z, training=training)
+  out = tf.cast(out, tf.float32)
+  return tf.reshape(out, tf.concat([shape[:2], tf.shape(out)[1:]], axis=0))
+
+
 class VAEModels(NamedTuple):
   """The encoder and decoder of one config (the grey encoder, if any, is inside the decoder)."""
   encoder: keras.Model

@@ -123,12 +123,9 @@ class JointTrainer(training.ObjectiveTrainer):
     return self.mdn.trainable_variables + self.decoder.trainable_variables + trunk
 
   def decode_all(self, means, lightness):
-    """[B, M, d] means -> [B, M, F, F, 2] decoded fields (batch norm in inference mode)."""
-    batch, count = tf.shape(means)[0], means.shape[1]
-    z = tf.reshape(means, [-1, self.latent_dim])
-    light = tf.repeat(lightness, count, axis=0) if self.skip else None
-    fields = vae.decode(self.decoder, z, light, training=False)
-    return tf.reshape(fields, tf.concat([[batch, count], tf.shape(fields)[1:]], axis=0))
+    """[B, M, d] means -> [B, M, F, F, 2] decoded fields (batch norm in inference mode; a "+skip"
+    decoder's grey path once per photo)."""
+    return vae.decode_each(self.decoder, means, lightness, training=False)
 
   def mixture(self, batch, training=False):
     """(means [B, M, d], logits [B, M]) of the MDN on a batch of photos, as float32."""
@@ -163,10 +160,8 @@ class JointTrainer(training.ObjectiveTrainer):
     codes = [tf.gather(means, best, batch_dims=1)]  # the best mean, decoded with its gradient
     if self.recon_factor:  # and the encoder's code of the truth, in the same decoder call
       codes.append(tf.cast(self.frozen.encoder(target, training=False)[0], tf.float32))
-    decoded = vae.decode(self.decoder, tf.concat(codes, 0),
-                         tf.tile(lightness, [len(codes), 1, 1, 1]) if self.skip else None,
-                         training=False)
-    chosen = decoded[:tf.shape(target)[0]]  # [B, F, F, 2]
+    decoded = vae.decode_each(self.decoder, tf.stack(codes, axis=1), lightness, training=False)
+    chosen = decoded[:, 0]  # [B, F, F, 2]
     colour = weighted_mean(pixel_errors(target, chosen[:, None]), weights)[:, 0]
     neg_log_pi = tf.nn.sparse_softmax_cross_entropy_with_logits(best, logits)
     per_example = colour + self.ce_factor * neg_log_pi
@@ -176,8 +171,7 @@ class JointTrainer(training.ObjectiveTrainer):
     per_example += (self.chroma_factor * terms["chroma_gap"]
                     + self.spatial_factor * terms["spatial_gap"])
     if self.recon_factor:
-      reconstruction = decoded[tf.shape(target)[0]:]
-      terms["recon"] = weighted_mean(pixel_errors(target, reconstruction[:, None]), weights)[:, 0]
+      terms["recon"] = weighted_mean(pixel_errors(target, decoded[:, 1:2]), weights)[:, 0]
       per_example += self.recon_factor * terms["recon"]
     plain = tf.reduce_mean(per_pixel, axis=[2, 3])  # [B, M], Table 3's error of each mean
     top = tf.math.top_k(logits, self.k).indices
