@@ -25,7 +25,6 @@ and the export are ours):
   "+skip" VAE decoder fed z ~ N(0, I), no MDN; ``load("prior:" + a +skip model)``.
 """
 
-import functools
 import os
 
 from absl import logging
@@ -188,8 +187,10 @@ class CVAEColorizer(ClusteredColorizer):
 
   def decode(self, z, field_lightness):
     """z [B, K, d] -> colour fields [B, K, F, F, 2] with each photo's L."""
-    return contract.decode_each(functools.partial(vae.decode_each, self.decoder), z,
-                                field_lightness, self.latent_dim, per_photo=True)
+    maps = vae.grey_maps(self.decoder, field_lightness)  # once, for every chunk of codes
+    return contract.decode_each(
+        lambda codes, _: vae.decode_each(self.decoder, codes, maps=maps), z, field_lightness,
+        self.latent_dim, per_photo=True)
 
   def draw(self, field_lightness, n, seed):
     b = tf.shape(field_lightness)[0]

@@ -34,7 +34,6 @@ default, as the training pipeline (``data.make_dataset``) did; ``antialias=False
 plain bilinear resize that TFLite has as a builtin op.
 """
 
-import functools
 import os
 
 from absl import logging
@@ -143,8 +142,10 @@ class Colorizer(contract.MixtureEvaluation, Pipeline):
 
   def decode(self, z, field_lightness):
     """z [B, K, d] -> colour fields [B, K, F, F, 2] (ab/128); L [B, F, F, 1] feeds "+skip"."""
-    return contract.decode_each(functools.partial(vae.decode_each, self.decoder), z,
-                       field_lightness, self.latent_dim, per_photo=True)
+    maps = vae.grey_maps(self.decoder, field_lightness)  # once, for every chunk of codes
+    return contract.decode_each(
+        lambda codes, _: vae.decode_each(self.decoder, codes, maps=maps), z, field_lightness,
+        self.latent_dim, per_photo=True)
 
   def top_k(self, means, logits, k):
     """(z [B, k, d], weights [B, k], components [B, k]): the k means of highest pi, descending."""

@@ -473,19 +473,30 @@ def decode_from_maps(decoder, z, maps, training=False):
   return decoder._run_through_graph(inputs, operation_fn=operation)  # pylint: disable=protected-access
 
 
-def decode_each(decoder, z, lightness=None, training=False):
+def grey_maps(decoder, lightness, training=False):
+  """Each photo's grey maps, L [B, F, F, 1] -> :func:`grey_path`'s four maps [B, ...], for
+  :func:`decode_each` to reuse across calls on the same photos (chunks of codes, a training
+  step's two decodes); None for a decoder without skip."""
+  if not is_skip(decoder):
+    return None
+  if lightness is None:
+    raise ValueError("a +skip decoder needs the 64x64 lightness as well as z")
+  return grey_path(decoder)(lightness, training=training)
+
+
+def decode_each(decoder, z, lightness=None, training=False, maps=None):
   """K codes per photo: z [B, K, d] and each photo's L [B, F, F, 1] -> [B, K, F, F, 2], float32.
 
   The same fields as :func:`decode` on the B * K codes with each photo's L repeated K times; a
   "+skip" decoder's grey path runs once per photo (:func:`grey_path`) and its maps are repeated
   for the photo's codes (:func:`decode_from_maps`). With ``vae.grey_trunk`` the grey path holds
-  EfficientNet-Lite0 at 256x256, which run for every code was most of a decode."""
+  EfficientNet-Lite0 at 256x256, which run for every code was most of a decode. ``maps``: the
+  photos' :func:`grey_maps`, computed once already (then ``lightness`` is not read)."""
   shape = tf.shape(z)
   flat_z = tf.reshape(z, [-1, z.shape[-1]])
   if is_skip(decoder):
-    if lightness is None:
-      raise ValueError("a +skip decoder needs the 64x64 lightness as well as z")
-    maps = grey_path(decoder)(lightness, training=training)
+    if maps is None:
+      maps = grey_maps(decoder, lightness, training)
     out = decode_from_maps(decoder, flat_z, [tf.repeat(m, shape[1], axis=0) for m in maps],
                            training=training)
   else:

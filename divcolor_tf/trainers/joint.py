@@ -122,10 +122,10 @@ class JointTrainer(training.ObjectiveTrainer):
     trunk = self.frozen.trunk.trainable_variables if self.train_trunk else []
     return self.mdn.trainable_variables + self.decoder.trainable_variables + trunk
 
-  def decode_all(self, means, lightness):
+  def decode_all(self, means, lightness, maps=None):
     """[B, M, d] means -> [B, M, F, F, 2] decoded fields (batch norm in inference mode; a "+skip"
-    decoder's grey path once per photo)."""
-    return vae.decode_each(self.decoder, means, lightness, training=False)
+    decoder's grey path once per photo, or its ``maps`` given: ``vae.grey_maps``)."""
+    return vae.decode_each(self.decoder, means, lightness, training=False, maps=maps)
 
   def mixture(self, batch, training=False):
     """(means [B, M, d], logits [B, M]) of the MDN on a batch of photos, as float32."""
@@ -150,7 +150,10 @@ class JointTrainer(training.ObjectiveTrainer):
     target = tf.cast(batch["colour_field"], tf.float32)
     lightness = batch.get("lightness")
     means, logits = self.mixture(batch, training=training)
-    fields = tf.stop_gradient(self.decode_all(tf.stop_gradient(means), lightness))
+    maps = vae.grey_maps(self.decoder, lightness)  # once for both decodes (None: no skip)
+    fields = tf.stop_gradient(self.decode_all(
+        tf.stop_gradient(means), lightness,
+        maps=None if maps is None else [tf.stop_gradient(m) for m in maps]))
     if self.weighted:
       weights = losses.pixel_weights(target, self.bin_weights) ** self.weight_power
     else:
@@ -160,7 +163,7 @@ class JointTrainer(training.ObjectiveTrainer):
     codes = [tf.gather(means, best, batch_dims=1)]  # the best mean, decoded with its gradient
     if self.recon_factor:  # and the encoder's code of the truth, in the same decoder call
       codes.append(tf.cast(self.frozen.encoder(target, training=False)[0], tf.float32))
-    decoded = vae.decode_each(self.decoder, tf.stack(codes, axis=1), lightness, training=False)
+    decoded = vae.decode_each(self.decoder, tf.stack(codes, axis=1), training=False, maps=maps)
     chosen = decoded[:, 0]  # [B, F, F, 2]
     colour = weighted_mean(pixel_errors(target, chosen[:, None]), weights)[:, 0]
     neg_log_pi = tf.nn.sparse_softmax_cross_entropy_with_logits(best, logits)
