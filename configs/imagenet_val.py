@@ -122,9 +122,11 @@ def cpu_general_v4(c):
   section 26 found that v3's fine-tune kept v2's division of labour (the code carrying the
   layout); trained from scratch, the decoder can take what is where from the photo and leave z
   the colours the photo does not determine. v2's VAE schedule (5 epochs, the last at a quarter
-  of the rate), v2's pretrained MDN trunk, 10 MDN epochs; the joint stage 1 epoch (the decoder
-  runs the trunk once for each decoded mean: ~30 min). More than one session on 2 cores (the VAE
-  ~2 h alone on an AMX Xeon in bf16); each stage resumes from its workdir:
+  of the rate), v2's pretrained MDN trunk, 10 MDN epochs; the joint stage 1 epoch (~8 min: the
+  grey path runs once per photo, ``models.vae.decode_each``). More than one session on 2 cores
+  (the VAE ~2 h alone on an AMX Xeon in bf16); each stage resumes from its workdir. Measured in
+  docs/quality.md section 28: 1.8% better than v2 on the validation split, 1% worse on
+  imagenet_val/ci (0.0631 against 0.0625); not shipped.
 
     C="--config configs/imagenet_val.py:cpu_general_v4 --workdir workdirs/imagenet_v4"
     divcolor-train-vae      $C --config.train.precision=mixed_bfloat16
