@@ -187,10 +187,7 @@ class CVAEColorizer(ClusteredColorizer):
 
   def decode(self, z, field_lightness):
     """z [B, K, d] -> colour fields [B, K, F, F, 2] with each photo's L."""
-    maps = vae.grey_maps(self.decoder, field_lightness)  # once, for every chunk of codes
-    return contract.decode_each(
-        lambda codes, _: vae.decode_each(self.decoder, codes, maps=maps), z, field_lightness,
-        self.latent_dim, per_photo=True)
+    return contract.decode_keras(self.decoder, z, field_lightness, self.latent_dim)
 
   def draw(self, field_lightness, n, seed):
     b = tf.shape(field_lightness)[0]

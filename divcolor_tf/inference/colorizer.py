@@ -142,10 +142,7 @@ class Colorizer(contract.MixtureEvaluation, Pipeline):
 
   def decode(self, z, field_lightness):
     """z [B, K, d] -> colour fields [B, K, F, F, 2] (ab/128); L [B, F, F, 1] feeds "+skip"."""
-    maps = vae.grey_maps(self.decoder, field_lightness)  # once, for every chunk of codes
-    return contract.decode_each(
-        lambda codes, _: vae.decode_each(self.decoder, codes, maps=maps), z, field_lightness,
-        self.latent_dim, per_photo=True)
+    return contract.decode_keras(self.decoder, z, field_lightness, self.latent_dim)
 
   def top_k(self, means, logits, k):
     """(z [B, k, d], weights [B, k], components [B, k]): the k means of highest pi, descending."""

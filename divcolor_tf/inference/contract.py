@@ -17,6 +17,7 @@ from divcolor_tf import config as config_lib
 from divcolor_tf import data
 from divcolor_tf import methods
 from divcolor_tf.inference import fullres
+from divcolor_tf.models import vae
 
 
 class Colorization(NamedTuple):
@@ -92,6 +93,15 @@ def decode_each(decode, z, field_lightness, latent_dim, batch=None, per_photo=Fa
   fields = tf.transpose(fields, [1, 0, 2, 3, 4, 5])  # [B, chunks, batch, F, F, 2]
   f = tf.shape(fields)[3]
   return tf.reshape(fields, tf.stack([shape[0], chunks * batch, f, f, 2]))[:, :k]
+
+
+def decode_keras(decoder, z, field_lightness, latent_dim):
+  """:func:`decode_each` through a Keras decoder of ``models.vae`` (ours, the CVAE's): a "+skip"
+  decoder's grey maps computed once per photo (``vae.grey_maps``) and shared by every chunk of
+  its codes."""
+  maps = vae.grey_maps(decoder, field_lightness)
+  return decode_each(lambda codes, _: vae.decode_each(decoder, codes, maps=maps), z,
+                     field_lightness, latent_dim, per_photo=True)
 
 
 def _decode_all(decode, z, field_lightness, latent_dim):

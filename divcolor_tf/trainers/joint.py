@@ -112,7 +112,6 @@ class JointTrainer(training.ObjectiveTrainer):
     self.ce_factor, self.recon_factor = float(ce_factor), float(recon_factor)
     self.chroma_factor, self.spatial_factor = float(chroma_factor), float(spatial_factor)
     self.num_components = int(mdn.output["logits"].shape[-1])
-    self.latent_dim = vae.latent_size(mdn)
     self.k = min(int(k), self.num_components)
     self.skip = vae.is_skip(decoder)
     self.built = True
